@@ -1,0 +1,125 @@
+"""Frozen configuration dataclasses. Defaults are the paper's (configs/paper.toml mirrors them).
+
+One section per concern; TOML files and ``--set section.key=value`` override fields by name
+(pipelines/config_io.py), and the resolved config is saved with every run and checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CoarsenConfig:
+    mode: str = "exact"            # "exact" (deterministic HEM to 96/48 connected clusters) | "pose2mesh"
+    n_fine: int = 96               # fine level size (joints)
+    n_dense: int = 48              # dense level size (joints)
+    fast_regression: bool = True   # per-(joint, bone) moments instead of skinning the full mesh
+    batch_frames: int = 4096       # frames regressed and appended to the store per block
+    compression: str = "gzip"      # HDF5 filter for the pose store: "gzip" | "lzf" | "none"
+
+
+@dataclass(frozen=True)
+class MSSTConfig:
+    n_fine: int = 96               # input joints (fine level)
+    n_dense: int = 48              # dense tokens (3 per bone)
+    n_bones: int = 16              # sparse tokens (one per bone of the 17-joint skeleton)
+    enc_dim: int = 128             # encoder width (E1, E2)
+    enc_blocks: int = 4            # MLP-Mixer blocks per encoder
+    dec_dim: int = 96              # decoder width
+    dec_blocks: int = 1            # MLP-Mixer blocks per decoder
+    token_mlp_ratio: float = 0.5   # Mixer token-mixing hidden size / number of tokens
+    channel_mlp_ratio: float = 2.0 # Mixer channel-mixing hidden size / width
+    code_dim: int = 128            # codebook vector width
+    codebook_size: int = 2048      # entries per codebook
+    shared_codebook: bool = False  # ablation: one codebook for sparse and dense tokens
+    ema_decay: float = 0.9         # EMA codebook update rate (PCT)
+    commitment: float = 0.25       # beta of the commitment loss
+    la_weight: float = 1.0         # Local Alignment (part-wise InfoNCE) weight; 0 disables
+    la_tau: float = 0.07           # InfoNCE temperature
+    ga_weight: float = 0.3         # Global Alignment (action classification) weight; 0 disables
+    n_actions: int = 15            # action classes (set from the store at training time)
+    mask_prob: float = 0.2         # random joint masking during training
+    dead_code_threshold: float = 1.0  # EMA cluster size below which a code is re-seeded
+    kmeans_init: bool = True       # initialise codebooks by k-means on the first batch
+    dropout: float = 0.0           # dropout inside Mixer blocks
+
+
+@dataclass(frozen=True)
+class HiARMConfig:
+    dim: int = 128                 # transformer width
+    heads: int = 8                 # attention heads
+    lsab_blocks: int = 1           # Local Step Attention Blocks (bidirectional, within a step)
+    gcsab_blocks: int = 12         # Global Causal Step Attention Blocks (causal over steps)
+    ph_blocks: int = 4             # prediction-head blocks
+    mlp_ratio: float = 4.0         # transformer MLP hidden size / width
+    dropout: float = 0.25          # dropout in all blocks
+    dense_weight: float = 1.5      # weight of the dense-token cross-entropy
+    order: str = "both"            # "next-token" | "center-to-periphery" | "sparse-to-dense" | "both"
+    framework: str = "arm"         # "arm" (autoregressive) | "classification" (PCT-style, one shot)
+
+
+@dataclass(frozen=True)
+class LifterConfig:
+    levels: tuple[int, ...] = (17, 48, 96)  # input joint levels (17 always first)
+    dim: int = 96                  # token width
+    blocks: int = 12               # transformer blocks
+    heads: int = 6                 # attention heads
+    mlp_ratio: float = 2.0         # MLP hidden / width (0.9 M params for the 17-joint lifter)
+    dropout: float = 0.1           # dropout in blocks
+    dense_source: str = "hipart"   # where 48/96 inputs come from: "gt" | "hipart" | "none"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "adamw"       # "adamw" | "adam"
+    lr: float = 1e-3               # peak learning rate
+    weight_decay: float = 0.15     # decoupled weight decay (AdamW)
+    batch_size: int = 128          # global batch size (split across DDP ranks)
+    epochs: int = 20               # passes over the training split
+    max_steps: int = 0             # stop after this many steps (0: epochs decide)
+    warmup_steps: int = 500        # linear warm-up
+    schedule: str = "cosine"       # "cosine" | "step" (x lr_decay every lr_decay_every epochs) | "constant"
+    lr_decay: float = 0.96         # step schedule factor
+    lr_decay_every: int = 4        # step schedule period in epochs
+    grad_clip: float = 1.0         # max gradient norm (0: off)
+    seed: int = 0                  # RNG seed of the run
+    eval_every: int = 0            # evaluate every N steps (0: at the end of each epoch)
+    checkpoint_every: int = 0      # checkpoint every N steps (0: at the end of each epoch)
+    num_workers: int = 0           # DataLoader workers
+    amp: str = "auto"              # "auto" (bf16 on CUDA, fp32 on CPU) | "bf16" | "fp32"
+
+
+@dataclass(frozen=True)
+class OcclusionConfig:
+    crop: int = 224                # reference person-crop side (px) the patch sizes refer to
+    stride: int = 10               # patch stride in reference pixels
+    margin: float = 0.2            # crop margin around the GT 2D bounding box (fraction of its side)
+    model: str = "uniform"         # occluded-joint detector model: "uniform" | "gaussian" | "drop"
+    seed: int = 0                  # seed of textures, crops and re-detections
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    flip: bool = True              # also report flip test-time augmentation
+    batch_size: int = 1024         # evaluation batch
+    n_plot_samples: int = 4        # samples drawn by --plot
+
+
+@dataclass(frozen=True)
+class Config:
+    coarsen: CoarsenConfig = field(default_factory=CoarsenConfig)
+    msst: MSSTConfig = field(default_factory=MSSTConfig)
+    hiarm: HiARMConfig = field(default_factory=HiARMConfig)
+    lifter: LifterConfig = field(default_factory=LifterConfig)
+    train_msst: TrainConfig = field(default_factory=TrainConfig)
+    train_hiarm: TrainConfig = field(
+        default_factory=lambda: TrainConfig(lr=5e-4, weight_decay=0.03, batch_size=64, epochs=50)
+    )
+    train_lift: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=256, epochs=25,
+            warmup_steps=0, schedule="step", lr_decay=0.96, lr_decay_every=4,
+        )
+    )
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)

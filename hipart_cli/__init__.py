@@ -1,0 +1,1 @@
+"""The `hipart` command line: thin Typer commands over `pipelines`."""

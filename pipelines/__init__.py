@@ -1,0 +1,1 @@
+"""Everything that touches files: sources, coarsening, stores, training, evaluation, occlusion."""

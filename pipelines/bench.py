@@ -1,0 +1,29 @@
+"""`hipart bench`: a registry of benchmarks, each a module with ``run(config) -> list[report]``.
+
+A report is ``{"name", "columns", "rows", ...}``; the CLI prints each as a table and the JSON of all
+of them to ``--out``. Benchmarks print figures and ratios measured in the same run; nothing here
+asserts on time.
+"""
+from __future__ import annotations
+
+import importlib
+
+from hipart.config import Config
+from pipelines.errors import UserError
+
+# name -> module implementing run(config: Config, quick: bool) -> list[dict]
+BENCHMARKS: dict[str, str] = {}
+
+
+def available() -> list[str]:
+    return list(BENCHMARKS)
+
+
+def run(names: list[str], config: Config, quick: bool = False) -> list[dict]:
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise UserError(f"unknown benchmark {', '.join(unknown)} (available: {', '.join(BENCHMARKS) or 'none yet'})")
+    reports = []
+    for name in names or list(BENCHMARKS):
+        reports += importlib.import_module(BENCHMARKS[name]).run(config, quick=quick)
+    return reports

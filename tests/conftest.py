@@ -1,0 +1,29 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+from synthetic import write_synthetic_store  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(tmp_path_factory) -> Path:
+    """A small valid pose store shared (read-only) by the tests of every stage."""
+    return write_synthetic_store(tmp_path_factory.mktemp("store") / "poses.h5")
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `hipart ARGS...` in-process; returns (exit code, stdout, stderr)."""
+    from hipart_cli.main import main
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
