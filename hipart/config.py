@@ -87,6 +87,7 @@ class TrainConfig:
     checkpoint_every: int = 0      # checkpoint every N steps (0: at the end of each epoch)
     num_workers: int = 0           # DataLoader workers
     amp: str = "auto"              # "auto" (bf16 on CUDA, fp32 on CPU) | "bf16" | "fp32"
+    log_every: int = 50            # steps between metrics.jsonl lines / progress-bar updates
 
 
 @dataclass(frozen=True)
