@@ -39,11 +39,20 @@ PELVIS, RHIP, LHIP = 0, 1, 4
 
 def build_hierarchy(faces: np.ndarray, rest_vertices: np.ndarray, sparse_regressor, mode: str = "exact",
                     n_fine: int = 96, n_dense: int = 48) -> dict[str, np.ndarray]:
-    """All hierarchy arrays of DESIGN.md section 3 for one mesh (see the module docstring)."""
+    """All hierarchy arrays of DESIGN.md section 3 for one mesh (see the module docstring).
+
+    faces (F, 3) int vertex indices; rest_vertices (V, 3); sparse_regressor (17, V) dense or scipy
+    sparse (H36M-17 joints from vertices). Raises ValueError on unusable input (non-integer faces,
+    non-finite vertices, vertices on no face, more mesh components than clusters requested).
+    """
     rest_vertices = np.asarray(rest_vertices, dtype=np.float64)  # (V, 3)
     num_vertices = rest_vertices.shape[0]
     assert rest_vertices.shape == (num_vertices, 3), rest_vertices.shape
     assert sparse_regressor.shape == (17, num_vertices), sparse_regressor.shape
+    if not np.issubdtype(np.asarray(faces).dtype, np.integer):
+        raise ValueError(f"faces must be integer vertex indices, got dtype {np.asarray(faces).dtype}")
+    if not np.isfinite(rest_vertices).all():
+        raise ValueError("rest vertices contain NaN or infinite values")
     if n_dense % NUM_BONES:
         raise ValueError(f"n_dense ({n_dense}) must be a multiple of the {NUM_BONES} bones")
     adjacency = mesh_adjacency(faces, num_vertices)
