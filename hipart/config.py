@@ -100,6 +100,13 @@ class OcclusionConfig:
 
 
 @dataclass(frozen=True)
+    split: str = "test"            # store split the AdvOcc protocols evaluate
+    input2d: str = "gt"            # clean 2D the patches perturb: "gt" or a store detection (det2d/<name>)
+    max_samples: int = 0           # evenly spaced rows of the split (0: every row)
+    batch_size: int = 16384        # (sample, position) pairs per model call
+    heatmap_samples: int = 4       # samples drawn in the error-over-positions heatmap
+    textures: str = ""             # DTD folder ("": sample_data/textures/dtd)
+    image_pattern: str = "{subject}/{action}_{subaction}.{camera}/{frame:06d}.jpg"  # store row -> image file
 class EvalConfig:
     flip: bool = True              # also report flip test-time augmentation
     batch_size: int = 1024         # evaluation batch

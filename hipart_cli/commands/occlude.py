@@ -1,11 +1,32 @@
 """`hipart occlude`."""
 from __future__ import annotations
 
-from hipart_cli.common import ConfigOpt, SetOpt, resolve_config
-from pipelines.errors import UserError
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
 
 
-def occlude(config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """Build an AdvOcc occlusion set (patch grid, textures, occluded 2D or images)."""
-    resolve_config(config, set_)
-    raise UserError("not available yet: hipart occlude (issue 8)")
+def occlude(
+    store: Annotated[Path, typer.Option("--store", help="Pose store (hipart-poses HDF5) whose GT 2D defines crops and visibility.")],
+    size: Annotated[int, typer.Option("--size", help="Patch side in 224-px crop pixels: 40 (20x20 positions) or 80 (16x16).")],
+    out: Annotated[Path, typer.Option("--out", help="Occlusion set to write (HDF5 'hipart-occlusion' v1, written atomically).")],
+    split: Annotated[Optional[str], typer.Option("--split", help="Store split to occlude (default: occlusion.split = test).")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="Images folder; store rows map to files by occlusion.image_pattern. Also writes <OUT stem>_crops/ with the occluded 224-px crops.")] = None,
+    textures: Annotated[Optional[Path], typer.Option("--textures", help="DTD folder (images/<category>/*.jpg, optional labels/test1.txt) (default: sample_data/textures/dtd).")] = None,
+    max_samples: Annotated[Optional[int], typer.Option("--max-samples", help="Evenly spaced rows of the split (0: all) (default: occlusion.max_samples).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of textures, texture crops and re-detections (default: occlusion.seed).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Build an AdvOcc occlusion set: per sample and patch position the patch box, texture and crop,
+    joint visibility and the occluded 2D of the keypoint-level detector model (occlusion.model)."""
+    from pipelines.occlusion import build_occlusion_set
+
+    cfg = resolve_config(config, set_)
+    summary = build_occlusion_set(store, size, out, cfg, split=split, images=images, textures=textures,
+                                  max_samples=max_samples, seed=seed)
+    print_table(f"AdvOcc@{summary['size']} occlusion set", ["field", "value"], [[k, v] for k, v in summary.items()])
+    console.print(f"wrote {summary['out']}")

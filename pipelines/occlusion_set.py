@@ -1,0 +1,193 @@
+"""`hipart occlude`: write an AdvOcc occlusion set (HDF5 ``hipart-occlusion`` v1) and image crops.
+
+Layout (N samples, P = n x n positions, J = 17)::
+
+    / attrs: schema="hipart-occlusion", version=1, store, store_hierarchy_sha256, split, size, crop,
+             stride, margin, model, seed, input2d, grid, positions, textures_root, crops_dir, ...
+    /rows (N,) int64              store rows of the split
+    /gt2d, /clean2d (N,J,2) f32   GT 2D and the clean input 2D the patches perturb (px)
+    /crop_box (N,3) f32           person crop [x0, y0, side] in image px
+    /offsets (P,2) int32          patch top-left (x, y) in 224-crop px, row-major
+    /patch_box (N,P,4) f32        patch [x0, y0, x1, y1] in image px
+    /visible (N,P,J) bool         GT 2D outside the patch (the metric's joints)
+    /occluded2d (N,P,J,2) f32     keypoint-level detector output per position (px)
+    /model_visible (N,P,J) bool   visibility handed to the lifter (False only under "drop")
+    /texture_id (N,P) int32       index into /textures/names
+    /texture_offset (N,P,2) int32 crop (x, y) in the texture resized to a 224 short side
+    /textures/names (T,) str, /textures/resized (T,2) int32 (w, h)
+
+With ``images`` the store rows are mapped to files by ``occlusion.image_pattern`` (fields: split,
+row, subject, action, subaction, camera, frame; subject/action are names from the store tables)
+and ``<OUT stem>_crops/<i:06d>/clean.jpg`` plus ``<p:03d>.jpg`` per position are written: the
+224 x 224 person crop with the texture pasted. A detector's crop coordinates map back to image
+pixels by ``x = x0 + u * side / 224`` with ``crop_box`` of sample i.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import string
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from pipelines.errors import UserError
+from pipelines.io_utils import atomic_path, remove, tmp_path
+from pipelines.occlusion import check_model, check_size, grid_offsets, grid_side, occlude_block, select_rows
+from pipelines.progress import progress
+from pipelines.store import PoseStore
+from pipelines.textures import draw_textures, load_textures, paste_patch, person_crop_image, texture_patch
+
+SCHEMA = "hipart-occlusion"
+VERSION = 1
+BLOCK = 256  # samples per write block
+PATTERN_FIELDS = ("split", "row", "subject", "action", "subaction", "camera", "frame")
+
+
+def load_inputs(store: PoseStore, split: str, input2d: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GT sparse 2D and the clean input 2D (GT or a store detection) of the given rows, float64."""
+    if split not in store.splits:
+        raise UserError(f"{store.path}: split '{split}' not found (has {', '.join(store.splits)})")
+    if input2d != "gt" and input2d not in store.detections(split):
+        raise UserError(f"{store.path}: occlusion.input2d '{input2d}' is not a detection of split '{split}' "
+                        f"(has: gt, {', '.join(store.detections(split)) or 'no det2d'})")
+    gt2d = store.read(split, "kp2d/sparse")[rows].astype(np.float64)
+    clean = gt2d if input2d == "gt" else store.read(split, f"det2d/{input2d}")[rows].astype(np.float64)
+    return gt2d, clean
+
+
+def image_paths(store: PoseStore, split: str, rows: np.ndarray, images: Path, pattern: str) -> list[Path]:
+    """Store rows -> image files by the pattern; every file must exist and match meta/image_size."""
+    from PIL import Image
+
+    if not images.is_dir():
+        raise UserError(f"{images}: images folder not found")
+    fields = {f for _, f, _, _ in string.Formatter().parse(pattern) if f}
+    unknown = fields - set(PATTERN_FIELDS)
+    if unknown:
+        raise UserError(f"occlusion.image_pattern {pattern!r}: unknown field(s) {', '.join(sorted(unknown))} "
+                        f"(known: {', '.join(PATTERN_FIELDS)})")
+    columns = {"split": [split] * len(rows), "row": rows.tolist()}
+    for name in fields - {"split", "row"}:
+        if not store.has(split, f"meta/{name}"):
+            raise UserError(f"{store.path}: dataset '{split}/meta/{name}' is missing (needed by occlusion.image_pattern)")
+        values = store.read(split, f"meta/{name}")[rows]
+        table = store.names.get(f"{name}s")
+        columns[name] = [table[v] for v in values] if table else values.tolist()
+    paths = [images / pattern.format(**{k: v[i] for k, v in columns.items()}) for i in range(len(rows))]
+    sizes = store.read(split, "meta/image_size")[rows] if store.has(split, "meta/image_size") else None
+    for i, path in enumerate(paths):
+        if not path.is_file():
+            raise UserError(f"{path}: image of {split} row {rows[i]} not found (occlusion.image_pattern {pattern!r})")
+        if sizes is not None:
+            with Image.open(path) as img:
+                if tuple(img.size) != tuple(int(v) for v in sizes[i]):
+                    raise UserError(f"{path}: image is {img.size[0]}x{img.size[1]}, expected "
+                                    f"{sizes[i][0]}x{sizes[i][1]} (meta/image_size of {split} row {rows[i]})")
+    return paths
+
+
+def _create(f: h5py.File, name: str, shape, dtype):
+    chunks = (min(BLOCK, shape[0]),) + tuple(shape[1:]) if shape[0] else None
+    return f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, compression="gzip" if chunks else None)
+
+
+def _write_crops(directory: Path, index: int, image_path: Path, block: dict, k: int, library, tex_id, tex_off,
+                 offsets, size: int, crop: int) -> None:
+    from PIL import Image
+
+    folder = directory / f"{index:06d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with Image.open(image_path) as image:
+        person = person_crop_image(image, block["crop_box"][k], crop)
+    Image.fromarray(person).save(folder / "clean.jpg", quality=95)
+    for p, offset in enumerate(offsets):
+        patch = texture_patch(library, int(tex_id[p]), tex_off[p], size)
+        Image.fromarray(paste_patch(person, patch, offset)).save(folder / f"{p:03d}.jpg", quality=95)
+
+
+def build_occlusion_set(store, size: int, out, config, split: str | None = None, images=None, textures=None,
+                        max_samples: int | None = None, seed: int | None = None) -> dict:
+    """Validate everything, then write the occlusion set (and crops with ``images``) atomically."""
+    size = check_size(size)
+    overrides = {"split": split, "max_samples": max_samples, "seed": seed, "textures": textures}
+    cfg = dataclasses.replace(config.occlusion, **{k: (str(v) if k == "textures" else v)
+                                                   for k, v in overrides.items() if v is not None})
+    check_model(cfg.model)
+    store = store if isinstance(store, PoseStore) else PoseStore(store)
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"{out}: is a directory, expected an output file path")
+    n_rows = store.rows(cfg.split) if cfg.split in store.splits else 0
+    rows = select_rows(n_rows, cfg.max_samples)
+    gt2d, clean2d = load_inputs(store, cfg.split, cfg.input2d, rows)
+    if not len(rows):
+        raise UserError(f"{store.path}: split '{cfg.split}' has no rows")
+    library = load_textures(cfg.textures or None, cfg.crop)
+    paths = image_paths(store, cfg.split, rows, Path(images), cfg.image_pattern) if images else None
+    offsets = grid_offsets(size, cfg.crop, cfg.stride)
+    n, p, j = len(rows), len(offsets), gt2d.shape[1]
+    crops_dir = out.with_name(out.stem + "_crops")
+    crops_tmp = tmp_path(crops_dir)
+    remove(crops_tmp)
+    stats = {"occluded_joints": 0, "touching_positions": 0}
+    try:
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f, progress() as bar:
+            f.attrs.update(schema=SCHEMA, version=VERSION, store=str(store.path.resolve()),
+                           store_hierarchy_sha256=store.hierarchy_sha256, split=cfg.split, size=size,
+                           crop=cfg.crop, stride=cfg.stride, margin=cfg.margin, model=cfg.model, seed=cfg.seed,
+                           input2d=cfg.input2d, grid=grid_side(size, cfg.crop, cfg.stride), positions=p,
+                           textures_root=str(library.root.resolve()), texture_split_file=library.split_file,
+                           crops_dir=crops_dir.name if paths else "", image_pattern=cfg.image_pattern if paths else "",
+                           images_root=str(Path(images).resolve()) if paths else "")
+            f["rows"], f["gt2d"], f["clean2d"] = rows, gt2d.astype(np.float32), clean2d.astype(np.float32)
+            f["offsets"] = offsets
+            f.create_dataset("textures/names", data=np.asarray(library.names, dtype=object), dtype=h5py.string_dtype())
+            f["textures/resized"] = library.resized
+            dsets = {name: _create(f, name, shape, dtype) for name, shape, dtype in (
+                ("crop_box", (n, 3), np.float32), ("patch_box", (n, p, 4), np.float32),
+                ("visible", (n, p, j), bool), ("occluded2d", (n, p, j, 2), np.float32),
+                ("model_visible", (n, p, j), bool), ("texture_id", (n, p), np.int32),
+                ("texture_offset", (n, p, 2), np.int32))}
+            task = bar.add_task(f"occlude@{size}", total=n, status="")
+            for start in range(0, n, BLOCK):
+                sl = slice(start, min(n, start + BLOCK))
+                block = occlude_block(gt2d[sl], clean2d[sl], rows[sl], size, cfg)
+                drawn = [draw_textures(library, size, cfg.seed, int(r), p) for r in rows[sl]]
+                block["texture_id"] = np.stack([t for t, _ in drawn])
+                block["texture_offset"] = np.stack([o for _, o in drawn])
+                for name, dset in dsets.items():
+                    dset[sl] = block[name]
+                stats["occluded_joints"] += int((~block["visible"]).sum())
+                stats["touching_positions"] += int((~block["visible"]).any(-1).sum())
+                for k in range(sl.stop - sl.start) if paths else ():
+                    i = start + k
+                    _write_crops(crops_tmp, i, paths[i], block, k, library, block["texture_id"][k],
+                                 block["texture_offset"][k], offsets, size, cfg.crop)
+                    bar.update(task, advance=1)
+                if not paths:
+                    bar.update(task, advance=sl.stop - sl.start)
+            if paths:
+                remove(crops_dir)
+                os.replace(crops_tmp, crops_dir)
+    finally:
+        remove(crops_tmp)
+    return {"out": str(out), "split": cfg.split, "samples": n, "positions": p, "grid": grid_side(size, cfg.crop, cfg.stride),
+            "size": size, "model": cfg.model, "seed": cfg.seed, "textures": len(library),
+            "crops_dir": str(crops_dir) if paths else None,
+            "touching_fraction": stats["touching_positions"] / (n * p),
+            "occluded_joints_per_touching_position": stats["occluded_joints"] / max(1, stats["touching_positions"])}
+
+
+def read_occlusion_set(path) -> dict:
+    """Load a written set (all datasets and attrs) and check its schema."""
+    path = Path(path)
+    if not path.is_file() or not h5py.is_hdf5(path):
+        raise UserError(f"{path}: not an HDF5 occlusion set")
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("schema") != SCHEMA or int(f.attrs.get("version", -1)) != VERSION:
+            raise UserError(f"{path}: attribute 'schema' is {f.attrs.get('schema')!r}, expected '{SCHEMA}' v{VERSION}")
+        out = {"attrs": dict(f.attrs)}
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
