@@ -26,7 +26,9 @@ Two modes share one greedy matching core (``greedy_match``):
   diagonal on level 0 and column sums afterwards, a 1e-9 denominator guard, scores in float64 (as
   numpy < 2 computed them), coarse graphs summing every entry through the cluster ids.
   ``padded_orders`` is the reference ``compute_perm`` (binary tree with fake nodes after the real
-  ones), generalised by padding the top level to a fixed size (see its docstring).
+  ones), generalised by padding the top level to a fixed size (see its docstring). The level-0
+  graph is the binary adjacency of ``mesh_adjacency``; the reference ``build_graph`` gives the same
+  on manifold meshes such as SMPL (it would weigh an edge shared by 3+ faces with 2).
 """
 from __future__ import annotations
 
