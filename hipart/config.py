@@ -67,6 +67,8 @@ class LifterConfig:
     mlp_ratio: float = 2.0         # MLP hidden / width (0.9 M params for the 17-joint lifter)
     dropout: float = 0.1           # dropout in blocks
     dense_source: str = "hipart"   # where 48/96 inputs come from: "gt" | "hipart" | "none"
+    flip_augment: bool = True      # train on left/right mirrored copies too (half of each batch)
+    eval_rows: int = 4096          # test rows scored after each epoch during training (0: none)
 
 
 @dataclass(frozen=True)

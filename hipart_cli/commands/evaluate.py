@@ -1,11 +1,47 @@
 """`hipart evaluate`."""
 from __future__ import annotations
 
-from hipart_cli.common import ConfigOpt, SetOpt, resolve_config
-from pipelines.errors import UserError
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
+from pipelines.evaluate import evaluate as run_evaluate
+from pipelines.report import screen_tables
 
 
-def evaluate(config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """Evaluate a lifter under a protocol (h36m, 3dpw, 3dpw-occ, advocc40, advocc80)."""
-    resolve_config(config, set_)
-    raise UserError("not available yet: hipart evaluate (issue 7)")
+def evaluate(
+    protocol: Annotated[str, typer.Option(help="h36m (17 joints, per action) | 3dpw | 3dpw-occ (14 joints) | "
+                                               "advocc40 | advocc80 (3DPW-AdvOcc, worst patch position).")],
+    checkpoint: Annotated[list[Path], typer.Option(help="Lift checkpoint or run directory (repeatable: models "
+                                                        "side by side).")],
+    store: Annotated[Path, typer.Option(help="Pose store (.h5); its test split is scored.")],
+    out: Annotated[Path, typer.Option(help="Output directory: results.json, results.md (+ PNGs with --plot).")],
+    input2d: Annotated[str, typer.Option("--input", help="Sparse 2D input: gt, or a detection set of the store "
+                                                         "(det2d/<name>).")] = "gt",
+    compare: Annotated[Optional[list[Path]], typer.Option(help="Earlier evaluate output directory to show side by "
+                                                               "side (repeatable; for ablations).")] = None,
+    plot: Annotated[bool, typer.Option(help="Save PNGs: a few samples (2D levels, predicted vs GT 3D) and a "
+                                            "per-action error chart.")] = False,
+    no_flip: Annotated[bool, typer.Option("--no-flip", help="Skip flip test-time augmentation.")] = False,
+    detections_per_position: Annotated[Optional[Path], typer.Option(
+        help="AdvOcc only: your detector's 2D on the occluded images (per patch position), instead of the "
+             "keypoint-level occlusion model.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Evaluate lifters: MPJPE / PA-MPJPE (mm) per action, with and without flip, and the 2D densification error."""
+    cfg = resolve_config(config, set_)
+    results = run_evaluate(protocol, checkpoint, store, out, cfg, input2d=input2d, compare=compare, plot=plot,
+                           flip=False if no_flip else None, detections_per_position=detections_per_position,
+                           device=device)
+    if protocol.startswith("advocc"):
+        for title, columns, rows in results.get("tables", []):
+            print_table(title, columns, rows)
+        console.print(f"results in {out}")
+        return
+    for title, columns, rows in screen_tables(results):
+        print_table(title, columns, rows)
+    console.print(f"results.json and results.md written to {out}" + (" (with plots)" if plot else ""))

@@ -1,11 +1,37 @@
 """`hipart train-lift`."""
 from __future__ import annotations
 
-from hipart_cli.common import ConfigOpt, SetOpt, resolve_config
-from pipelines.errors import UserError
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hipart_cli.common import ConfigOpt, SetOpt, console, resolve_config
+from pipelines.train_lift import train_lift as run_train_lift
 
 
-def train_lift(config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """Train the 2D->3D lifter on sparse (and densified) 2D levels."""
-    resolve_config(config, set_)
-    raise UserError("not available yet: hipart train-lift (issue 7)")
+def train_lift(
+    store: Annotated[Path, typer.Option(help="Pose store (.h5) written by hipart coarsen.")],
+    out: Annotated[Path, typer.Option(help="Run directory: model.safetensors, config.toml, metrics.jsonl, "
+                                           "train_state.pt, levels_cache/.")],
+    levels: Annotated[Optional[str], typer.Option(help="Input levels, sparse first: 17 | 17,48 | 17,96 | 17,48,96 "
+                                                       "(| ...,192 when the store has it). Default: lifter.levels.")] = None,
+    dense_source: Annotated[Optional[str], typer.Option(help="Where the 48/96 levels come from: gt (the store's "
+                                                             "ground truth), hipart (densified by --hipart) or none "
+                                                             "(sparse only). Default: lifter.dense_source.")] = None,
+    hipart: Annotated[Optional[Path], typer.Option(help="HiARM checkpoint or run directory (it records its MSST "
+                                                        "checkpoint); needed by --dense-source hipart.")] = None,
+    input2d: Annotated[str, typer.Option("--input", help="Sparse 2D input: gt, or the name of a detection set "
+                                                         "in the store (det2d/<name>).")] = "gt",
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its train_state.pt.")] = False,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Train the 2D->3D lifter on sparse (and densified) 2D levels (optimiser: section train_lift)."""
+    cfg = resolve_config(config, set_)
+    result = run_train_lift(store, out, cfg, levels=levels, dense_source=dense_source, hipart=hipart,
+                            input2d=input2d, resume=resume, device=device)
+    metrics = result["result"].get("metrics") or {}
+    line = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+    console.print(f"lifter ({result['params']:,} parameters) written to {result['checkpoint']}" + (f"; {line}" if line else ""))
