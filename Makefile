@@ -29,3 +29,17 @@ bench: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+# AdvOcc@40/@80 (DESIGN section 7): sparse-only vs HiPART lifter on the sample test split, keypoint-level
+# occlusion model. Inputs default to the demo's outputs; override ADVOCC_STORE / ADVOCC_SPARSE / ADVOCC_HIPART.
+ADVOCC_STORE ?= runs/demo/poses.h5
+ADVOCC_SPARSE ?= runs/demo/lift_sparse
+ADVOCC_HIPART ?= runs/demo/lift_hipart
+ADVOCC_OUT ?= runs/advocc
+.PHONY: reproduce-advocc
+reproduce-advocc: install
+	@test -e $(ADVOCC_STORE) -a -e $(ADVOCC_SPARSE) -a -e $(ADVOCC_HIPART) || $(MAKE) demo
+	for size in 40 80; do \
+	  $(HIPART) evaluate --protocol advocc$$size --store $(ADVOCC_STORE) --checkpoint $(ADVOCC_SPARSE) \
+	    --checkpoint $(ADVOCC_HIPART) --out $(ADVOCC_OUT)/advocc$$size --config configs/tiny.toml || exit $$?; \
+	done

@@ -26,7 +26,7 @@ import torch
 
 from hipart.metrics import mpjpe, pa_mpjpe
 from pipelines.errors import UserError
-from pipelines.io_utils import atomic_path
+from pipelines.io_utils import atomic_path, write_json_atomic
 from pipelines.occlusion import (build_occlusion_set, check_model, check_size, grid_offsets, grid_side,  # noqa: F401
                                  occlude_block, select_rows)
 from pipelines.occlusion_set import load_inputs
@@ -188,10 +188,15 @@ def evaluate_advocc(models: list, names: list[str], store, size: int, config, ou
     columns = ["model", "clean MPJPE", f"AdvOcc@{size} MPJPE", "degr. %", "clean PA", f"AdvOcc@{size} PA", "degr. PA %"]
     rows = [[name, s["clean_mpjpe"], s["advocc_mpjpe"], s["degradation_mpjpe_pct"], s["clean_pa_mpjpe"],
              s["advocc_pa_mpjpe"], s["degradation_pa_mpjpe_pct"]] for name, s in summary.items()]
-    return {"protocol": f"advocc{size}", "size": size, "split": cfg.split, "samples": int(len(data.rows)),
-            "grid": grid_side(size, cfg.crop, cfg.stride), "positions": grid_side(size, cfg.crop, cfg.stride) ** 2,
-            "occlusion_model": "external detections" if data.per_position is not None else cfg.model,
-            "input2d": cfg.input2d, "seed": cfg.seed, "seconds": seconds,
-            "samples_per_s": len(data.rows) / max(seconds, 1e-9), "models": summary,
-            "table": {"columns": columns, "rows": rows}, "paper": PAPER,
-            "heatmap": str(heatmap) if heatmap else None, "errors": str(errors_path)}
+    grid = grid_side(size, cfg.crop, cfg.stride)
+    model_kind = "external detections" if data.per_position is not None else cfg.model
+    title = f"AdvOcc@{size} ({len(data.rows)} samples x {grid}x{grid} positions, {model_kind}; mm)"
+    results = {"protocol": f"advocc{size}", "store": str(store.path), "size": size, "split": cfg.split,
+               "samples": int(len(data.rows)), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind,
+               "input": cfg.input2d, "seed": cfg.seed, "seconds": seconds,
+               "samples_per_s": len(data.rows) / max(seconds, 1e-9),
+               "models": [{"name": name, **s} for name, s in summary.items()],
+               "tables": [(title, columns, rows)], "paper": PAPER,
+               "heatmap": str(heatmap) if heatmap else None, "errors": str(errors_path)}
+    write_json_atomic(out_dir / "results.json", results)
+    return results

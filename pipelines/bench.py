@@ -12,7 +12,10 @@ from hipart.config import Config
 from pipelines.errors import UserError
 
 # name -> module implementing run(config: Config, quick: bool) -> list[dict]
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "advocc": "pipelines.bench_advocc",
+    "lift": "pipelines.bench_lift",
+}
 
 
 def available() -> list[str]:

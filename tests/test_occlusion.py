@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import h5py
 import numpy as np
@@ -239,11 +240,11 @@ def test_drop_with_a_mask_aware_model_changes_nothing(synthetic_store, tmp_path)
     store = PoseStore(synthetic_store)
     config = occ_config(model="drop", max_samples=32, batch_size=4000, heatmap_samples=2)
     result = evaluate_advocc([LookupOracle(store)], ["oracle"], store, 40, config, tmp_path)
-    row = result["models"]["oracle"]
+    row = result["models"][0]
     assert row["clean_mpjpe"] < 1e-3 and row["advocc_mpjpe"] < 1e-3 and row["advocc_pa_mpjpe"] < 1e-3
     assert 0 < row["pairs_evaluated"] < 32 * 400  # untouched positions are not re-run
     uniform = evaluate_advocc([LookupOracle(store)], ["oracle"], store, 40, occ_config(max_samples=32), tmp_path)
-    assert uniform["models"]["oracle"]["advocc_mpjpe"] > 1.0  # re-detected joints do move the answer
+    assert uniform["models"][0]["advocc_mpjpe"] > 1.0  # re-detected joints do move the answer
     assert (tmp_path / "advocc40_heatmap.png").stat().st_size > 0
 
 
@@ -257,18 +258,31 @@ def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detect
         per_position = errors[f"{metric}_0"]
         assert per_position.shape == (16, 256)
         expected = np.nanmax(per_position, 1).mean()
-        assert result["models"]["a"][f"advocc_{metric}"] == pytest.approx(expected)
+        assert result["models"][0][f"advocc_{metric}"] == pytest.approx(expected)
         clean = errors[f"clean_{metric}_0"].mean()
-        assert result["models"]["a"][f"degradation_{metric}_pct"] == pytest.approx(100 * (expected - clean) / clean)
-    assert result["grid"] == 16 and result["samples"] == 16 and result["table"]["rows"][1][0] == "b"
+        assert result["models"][0][f"degradation_{metric}_pct"] == pytest.approx(100 * (expected - clean) / clean)
+    assert result["grid"] == 16 and result["samples"] == 16 and result["tables"][0][2][1][0] == "b"
+    assert json.loads((tmp_path / "results.json").read_text())["models"][1]["name"] == "b"
     # an external detector that returns the keypoint-level set gives the same figures
     set_path = tmp_path / "occ80.h5"
     build_occlusion_set(store, 80, set_path, config, textures=dtd)
     with h5py.File(set_path) as f:
         np.savez(tmp_path / "det.npz", keypoints=f["occluded2d"][()], rows=f["rows"][()], size=80)
     again = evaluate_advocc([LookupOracle(store)], ["a"], store, 80, config, tmp_path / "ext", tmp_path / "det.npz")
-    assert again["models"]["a"]["advocc_mpjpe"] == pytest.approx(result["models"]["a"]["advocc_mpjpe"], rel=1e-6)
-    assert again["models"]["a"]["pairs_evaluated"] == 16 * 256
+    assert again["models"][0]["advocc_mpjpe"] == pytest.approx(result["models"][0]["advocc_mpjpe"], rel=1e-6)
+    assert again["models"][0]["pairs_evaluated"] == 16 * 256
     np.savez(tmp_path / "bad.npz", keypoints=np.zeros((16, 400, 17, 2)), rows=np.arange(16))
     with pytest.raises(UserError, match="expected \\(N, 256, 17, 2\\|3\\)"):
         evaluate_advocc([LookupOracle(store)], ["a"], store, 80, config, tmp_path, tmp_path / "bad.npz")
+
+
+def test_bench_advocc_quick(cli):
+    from pipelines import bench_advocc
+
+    lifter = dataclasses.replace(Config().lifter, dim=32, blocks=1, heads=2)
+    (report,) = bench_advocc.run(dataclasses.replace(Config(), lifter=lifter), quick=True)
+    assert report["name"] == "advocc" and [r[0] for r in report["rows"]] == ["@40", "@40", "@80", "@80"]
+    assert all(r[3] in (400, 256) and 0 < r[4] <= r[2] * r[3] and r[6] > 0 for r in report["rows"])
+    code, stdout, _ = cli("bench", "advocc", "--quick", "--set", "lifter.dim=32", "--set", "lifter.blocks=1",
+                          "--set", "lifter.heads=2")
+    assert code == 0 and "pairs/s" in stdout
