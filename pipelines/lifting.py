@@ -142,7 +142,7 @@ def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cac
     """A lift checkpoint (file or run directory) -> LiftingModel on ``device``.
 
     ``hipart`` overrides the HiPART checkpoint the run recorded (e.g. after moving files).
-    ``cache_dir`` holds cached HiPART levels of stores (default: the checkpoint's run directory).
+    ``cache_dir`` holds cached HiPART levels of stores (default: levels_cache/ in the run directory).
     """
     device = torch.device(device)
     path = checkpoint.resolve(ckpt)
@@ -158,7 +158,7 @@ def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cac
     if lifter_cfg.dense_source == "hipart" and hipart and not Path(hipart).exists():
         raise UserError(f"{path}: the HiPART checkpoint this lifter was trained with ({hipart}) is missing; "
                         "pass its new location (--hipart)")
-    source = make_source(lifter_cfg.dense_source, hipart, device, cache_dir or path.parent, batch_size)
+    source = make_source(lifter_cfg.dense_source, hipart, device, cache_dir or path.parent / "levels_cache", batch_size)
     perms = {int(k): list(v) for k, v in (meta.get("flip_perms") or {}).items()} or {NUM_SPARSE: list(H36M_FLIP_PERM)}
     return LiftingModel(lifter.eval(), source, perms, device, name=path.parent.name if path.name == checkpoint.MODEL_FILE
                         else path.stem, meta=meta, batch_size=batch_size)
