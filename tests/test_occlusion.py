@@ -7,6 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from hipart.config import Config
@@ -286,3 +287,23 @@ def test_bench_advocc_quick(cli):
     code, stdout, _ = cli("bench", "advocc", "--quick", "--set", "lifter.dim=32", "--set", "lifter.blocks=1",
                           "--set", "lifter.heads=2")
     assert code == 0 and "pairs/s" in stdout
+
+
+def test_hipart_evaluate_dispatches_advocc_with_a_real_lifting_model(synthetic_store, tmp_path):
+    from hipart.config import LifterConfig
+    from hipart.lifter import Lifter
+    from pipelines.evaluate import evaluate
+    from pipelines.level_sources import NoLevels
+    from pipelines.lifting import LiftingModel
+
+    torch.manual_seed(0)
+    lifter = Lifter(LifterConfig(levels=(17,), dim=32, blocks=1, heads=2, dropout=0.0))
+    model = LiftingModel(lifter=lifter, source=NoLevels(), flip_perms={}, device=torch.device("cpu"), name="tiny")
+    config = occ_config(max_samples=8, heatmap_samples=1)
+    result = evaluate("advocc80", None, synthetic_store, tmp_path, config, models=[model])
+    row = result["models"][0]
+    assert row["name"] == "tiny" and np.isfinite([row["clean_mpjpe"], row["advocc_mpjpe"]]).all()
+    # the worst position is never better than the clean pose (untouched positions score the clean error)
+    assert row["advocc_mpjpe"] >= row["clean_mpjpe"] and row["advocc_pa_mpjpe"] >= row["clean_pa_mpjpe"]
+    assert json.loads((tmp_path / "results.json").read_text())["protocol"] == "advocc80"
+    assert (tmp_path / "advocc80_heatmap.png").is_file()
