@@ -1,0 +1,272 @@
+"""Stage 2 of HiPART: Hierarchical AutoRegressive Modeling (HiARM), DESIGN section 5.
+
+Given the sparse 17-joint 2D pose in the pose frame, HiARM generates the 16 sparse + 48 dense tokens
+of the frozen MSST tokenizer. Every token has a *flat id*: ``0..15`` the sparse token of bone k,
+``16 + d`` the dense token of dense joint d (bone ``bone_of_dense[d]``).
+
+A *schedule* (:func:`build_schedule`) splits the 64 flat ids into S autoregressive steps; step k has
+``first`` ids (predicted from the step's hidden state alone) and ``second`` ids (predicted in
+parallel, conditioned on the first ones). The paper's order ``both`` is 16 steps in ``bone_order``
+(center to periphery), each step = (sparse token of the bone | its 3 dense tokens).
+
+Pieces (paper names):
+* SOS: linear projection of the flattened sparse pose; the first GCSAB position.
+* LSAB: a bidirectional block over a step's tokens, averaged into one step embedding.
+* GCSAB: causal blocks over [SOS, step_0, ..., step_{S-2}]; position k predicts step k. Generation
+  keeps a pre-allocated KV cache per block, one position per step (:class:`hipart.layers.KVCache`).
+* PH: blocks over a step's query tokens (hidden state + learned token-identity embedding; the second
+  ids also get the embedding of the first tokens) and a linear head per vocabulary.
+* Loss: CE(sparse) + ``dense_weight`` x CE(dense), teacher forcing.
+
+Framework ``classification`` (PCT-style ablation): the same trunk without autoregression, every
+position sees the SOS and a learned step query, all 64 tokens are predicted at once.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hipart.config import HiARMConfig, MSSTConfig
+from hipart.layers import KVCache, TransformerBlock
+
+ORDERS = ("next-token", "center-to-periphery", "sparse-to-dense", "both")
+FRAMEWORKS = ("arm", "classification")
+
+
+def build_schedule(order: str, bone_of_dense, bone_order, n_bones: int = 16) -> tuple[list[list[int]], list[list[int]]]:
+    """(first, second): per step, the flat token ids predicted first and then in parallel.
+
+    * ``both``: 16 steps, bones in ``bone_order``: [sparse b] then its 3 dense tokens.
+    * ``sparse-to-dense``: the same grouping, bones in index order 0..15.
+    * ``center-to-periphery``: 64 steps of one token: per bone in ``bone_order`` its sparse token,
+      then its dense tokens in index order.
+    * ``next-token``: 64 steps of one token, raster order = flat id order (16 sparse, 48 dense).
+    """
+    bone_of_dense = [int(b) for b in bone_of_dense]
+    dense_of_bone = [[n_bones + d for d, b in enumerate(bone_of_dense) if b == bone] for bone in range(n_bones)]
+    if order in ("both", "sparse-to-dense"):
+        bones = [int(b) for b in bone_order] if order == "both" else list(range(n_bones))
+        return [[b] for b in bones], [dense_of_bone[b] for b in bones]
+    if order == "center-to-periphery":
+        flat = [t for b in bone_order for t in [int(b)] + dense_of_bone[int(b)]]
+    elif order == "next-token":
+        flat = list(range(n_bones + len(bone_of_dense)))
+    else:
+        raise ValueError(f"hiarm.order must be one of {ORDERS}, got {order!r}")
+    return [[t] for t in flat], [[] for _ in flat]
+
+
+def choose(logits: torch.Tensor, temperature: float = 0.0, top_k: int = 0) -> torch.Tensor:
+    """Token choice: greedy argmax, or sampling at ``temperature`` among the ``top_k`` best. (..., K) -> (...)"""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = logits.softmax(-1)
+    return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).view(probs.shape[:-1])
+
+
+class HiARM(nn.Module):
+    """``forward(sparse_pf (B,17,2), sparse_idx (B,16), dense_idx (B,48)) -> (B,16,K), (B,48,K)`` logits."""
+
+    def __init__(self, cfg: HiARMConfig, msst_cfg: MSSTConfig, bone_of_dense, bone_order):
+        super().__init__()
+        if cfg.framework not in FRAMEWORKS:
+            raise ValueError(f"hiarm.framework must be one of {FRAMEWORKS}, got {cfg.framework!r}")
+        self.cfg, self.arm = cfg, cfg.framework == "arm"
+        self.n_sparse, self.n_dense = msst_cfg.n_bones, msst_cfg.n_dense
+        self.vocab = msst_cfg.codebook_size
+        order = cfg.order if self.arm else "both"  # classification predicts the same 16 groups at once
+        self.first, self.second = build_schedule(order, bone_of_dense, bone_order, self.n_sparse)
+        n_tokens, S, D = self.n_sparse + self.n_dense, len(self.first), cfg.dim
+        assert sorted(t for ids in self.first + self.second for t in ids) == list(range(n_tokens)), "bad schedule"
+        self.register_buffer("first_ids", torch.tensor(self.first, dtype=torch.long).view(S, -1), persistent=False)
+        self.register_buffer("second_ids", torch.tensor(self.second, dtype=torch.long).view(S, -1), persistent=False)
+        sched = torch.cat([self.first_ids.flatten(), self.second_ids.flatten()])
+        self.register_buffer("flat_from_sched", torch.argsort(sched), persistent=False)
+        # rows of the embedding table: sparse codes first, dense codes after (one table when shared)
+        offset = torch.zeros(n_tokens, dtype=torch.long)
+        offset[self.n_sparse:] = 0 if msst_cfg.shared_codebook else self.vocab
+        self.register_buffer("code_offset", offset, persistent=False)
+
+        self.sos = nn.Linear(17 * 2, D)
+        self.code_emb = nn.Embedding(self.vocab * (1 if msst_cfg.shared_codebook else 2), D)
+        self.token_id_emb = nn.Embedding(n_tokens, D)   # which bone / dense joint a token is
+        self.step_pos = nn.Embedding(S, D)
+        block = lambda: TransformerBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout)
+        self.lsab = nn.ModuleList(block() for _ in range(cfg.lsab_blocks if self.arm else 0))
+        self.gcsab = nn.ModuleList(block() for _ in range(cfg.gcsab_blocks))
+        self.gcsab_norm = nn.LayerNorm(D)
+        self.ph = nn.ModuleList(block() for _ in range(cfg.ph_blocks))
+        self.ph_norm = nn.LayerNorm(D)
+        self.sparse_head = nn.Linear(D, self.vocab)
+        self.dense_head = nn.Linear(D, self.vocab)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.apply(init_weights)
+
+    @property
+    def steps(self) -> int:
+        return len(self.first)
+
+    # -- pieces ----------------------------------------------------------------------------------
+    def embed_tokens(self, codes: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Code embedding + token-identity embedding. codes (B, ..., T) long, ids (..., T) -> (B, ..., T, D)"""
+        return self.code_emb(codes + self.code_offset[ids]) + self.token_id_emb(ids)
+
+    def step_embed(self, codes: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """LSAB: bidirectional attention inside each step, mean over its tokens. (B, S', T) -> (B, S', D)"""
+        B, S, T = codes.shape
+        x = self.embed_tokens(codes, ids).reshape(B * S, T, -1)
+        for blk in self.lsab:
+            x = blk(x)
+        return x.mean(1).view(B, S, -1)
+
+    def trunk(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
+        """GCSAB over whole sequences. (B, S', D) -> (B, S', D)"""
+        x = self.drop(x)
+        for blk in self.gcsab:
+            x = blk(x, causal=causal)
+        return self.gcsab_norm(x)
+
+    def trunk_step(self, x: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
+        """GCSAB for one new position, attending to the cached ones. (B, 1, D) -> (B, 1, D)"""
+        for blk, cache in zip(self.gcsab, caches):
+            x = blk(x, cache=cache)  # not `causal`: the one new position may see every cached one
+        for cache in caches:
+            cache.advance(1)
+        return self.gcsab_norm(x)
+
+    def new_caches(self, x: torch.Tensor) -> list[KVCache]:
+        """Pre-allocated GCSAB caches for a batch like x (B, 1, D), in the dtype attention will use."""
+        dtype = x.dtype
+        if torch.is_autocast_enabled(x.device.type):
+            dtype = torch.get_autocast_dtype(x.device.type)
+        heads = self.cfg.heads
+        return [KVCache(x.shape[0], heads, self.steps, self.cfg.dim // heads, x.device, dtype) for _ in self.gcsab]
+
+    def predict(self, h: torch.Tensor, ids: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """PH: per step, query tokens = hidden + token identity (+ condition). h (B, S', D), ids (S', T) -> (B, S', T, D)"""
+        q = h[:, :, None] + self.token_id_emb(ids)
+        if cond is not None:
+            q = q + cond[:, :, None]
+        B, S, T, D = q.shape
+        x = q.reshape(B * S, T, D)
+        for blk in self.ph:
+            x = blk(x)
+        return self.ph_norm(x).view(B, S, T, D)
+
+    def head(self, feats: torch.Tensor, ids: list[int]) -> torch.Tensor:
+        """Logits of the tokens ``ids`` (all of one vocabulary). feats (B, T, D) -> (B, T, K)"""
+        sparse = [t < self.n_sparse for t in ids]
+        assert all(sparse) or not any(sparse), "a head call mixes sparse and dense tokens"
+        return (self.sparse_head if sparse[0] else self.dense_head)(feats)
+
+    def sos_embed(self, sparse_pf: torch.Tensor) -> torch.Tensor:
+        assert sparse_pf.shape[1:] == (17, 2), f"sparse_pf must be (B, 17, 2), got {tuple(sparse_pf.shape)}"
+        return self.sos(sparse_pf.flatten(1))[:, None]  # (B, 1, D)
+
+    # -- teacher forcing -------------------------------------------------------------------------
+    def forward(self, sparse_pf: torch.Tensor, sparse_idx: torch.Tensor, dense_idx: torch.Tensor):
+        """Teacher-forced logits of every token: ((B, 16, K), (B, 48, K))."""
+        B = sparse_pf.shape[0]
+        assert sparse_idx.shape == (B, self.n_sparse) and dense_idx.shape == (B, self.n_dense)
+        codes = torch.cat([sparse_idx, dense_idx], 1)  # (B, 64) flat order
+        sos = self.sos_embed(sparse_pf)
+        if self.arm:
+            step_ids = torch.cat([self.first_ids, self.second_ids], 1)[:-1]  # (S-1, T): steps fed back
+            steps = self.step_embed(codes[:, step_ids], step_ids)  # (B, S-1, D)
+            h = self.trunk(torch.cat([sos, steps], 1) + self.step_pos.weight, causal=True)
+            cond = self.embed_tokens(codes[:, self.first_ids], self.first_ids).sum(2)  # (B, S, D)
+        else:
+            h = self.trunk(sos + self.step_pos.weight, causal=False)
+            cond = None
+        feats = [self.predict(h, self.first_ids, None).flatten(1, 2)]
+        if self.second_ids.shape[1]:
+            feats.append(self.predict(h, self.second_ids, cond).flatten(1, 2))
+        feats = torch.cat(feats, 1)[:, self.flat_from_sched]  # (B, 64, D) flat order
+        return self.sparse_head(feats[:, : self.n_sparse]), self.dense_head(feats[:, self.n_sparse:])
+
+    def loss(self, sparse_logits, dense_logits, sparse_idx, dense_idx) -> tuple[torch.Tensor, dict[str, float]]:
+        """CE(sparse) + dense_weight x CE(dense), plus token accuracies for the logs."""
+        ce_s = F.cross_entropy(sparse_logits.flatten(0, 1).float(), sparse_idx.flatten())
+        ce_d = F.cross_entropy(dense_logits.flatten(0, 1).float(), dense_idx.flatten())
+        stats = {"ce_sparse": ce_s.item(), "ce_dense": ce_d.item(),
+                 "acc_sparse": (sparse_logits.argmax(-1) == sparse_idx).float().mean().item(),
+                 "acc_dense": (dense_logits.argmax(-1) == dense_idx).float().mean().item()}
+        return ce_s + self.cfg.dense_weight * ce_d, stats
+
+    # -- generation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, sparse_pf: torch.Tensor, use_cache: bool = True, temperature: float = 0.0, top_k: int = 0,
+                 return_logits: bool = False):
+        """Tokens (B, 16), (B, 48) for a sparse pose (B, 17, 2); greedy unless ``temperature > 0``.
+
+        ``use_cache=False`` recomputes the whole prefix at every step (the reference the cache is
+        tested against). ``return_logits`` also returns the logits seen while choosing.
+        """
+        if not self.arm:
+            s_logits, d_logits = self.forward(sparse_pf, *self._blank(sparse_pf))
+            out = (choose(s_logits, temperature, top_k), choose(d_logits, temperature, top_k))
+            return out + (s_logits, d_logits) if return_logits else out
+        B, n_tokens = sparse_pf.shape[0], self.n_sparse + self.n_dense
+        codes = torch.zeros(B, n_tokens, dtype=torch.long, device=sparse_pf.device)
+        logits = [None] * n_tokens
+        x = self.sos_embed(sparse_pf)  # (B, 1, D) the next GCSAB input
+        caches = self.new_caches(x) if use_cache else None
+        seq = x[:, :0]
+        for k in range(self.steps):
+            x = x + self.step_pos.weight[k]
+            if caches is not None:
+                h = self.trunk_step(x, caches)
+            else:
+                seq = torch.cat([seq, x], 1)
+                h = self.trunk(seq, causal=True)[:, -1:]
+            first, second = self.first[k], self.second[k]
+            step_codes, step_logits = self._predict_step(h, k, first, second, temperature, top_k)
+            for t, code, lg in zip(first + second, step_codes.unbind(1), step_logits):
+                codes[:, t] = code
+                logits[t] = lg
+            if k + 1 < self.steps:
+                ids = torch.cat([self.first_ids[k], self.second_ids[k]])[None]  # (1, T)
+                x = self.step_embed(step_codes[:, None], ids)  # (B, 1, D)
+        out = (codes[:, : self.n_sparse], codes[:, self.n_sparse:])
+        if return_logits:
+            out += (torch.stack(logits[: self.n_sparse], 1), torch.stack(logits[self.n_sparse:], 1))
+        return out
+
+    def _predict_step(self, h, k: int, first: list[int], second: list[int], temperature: float, top_k: int):
+        """PH for step k: first tokens from h, then the second ones conditioned on them. -> (B, T), [(B, K)]"""
+        first_ids = self.first_ids[k : k + 1]
+        f_logits = self.head(self.predict(h, first_ids, None)[:, 0], first)  # (B, F, K)
+        f_codes = choose(f_logits, temperature, top_k)  # (B, F)
+        if not second:
+            return f_codes, list(f_logits.unbind(1))
+        cond = self.embed_tokens(f_codes[:, None], first_ids).sum(2)  # (B, 1, D)
+        s_logits = self.head(self.predict(h, self.second_ids[k : k + 1], cond)[:, 0], second)  # (B, G, K)
+        s_codes = choose(s_logits, temperature, top_k)
+        return torch.cat([f_codes, s_codes], 1), list(f_logits.unbind(1)) + list(s_logits.unbind(1))
+
+    def _blank(self, sparse_pf):
+        B = sparse_pf.shape[0]
+        z = lambda n: torch.zeros(B, n, dtype=torch.long, device=sparse_pf.device)
+        return z(self.n_sparse), z(self.n_dense)
+
+    @torch.no_grad()
+    def hypotheses(self, sparse_pf: torch.Tensor, n: int, temperature: float = 1.0, top_k: int = 0):
+        """``n`` sampled token sets per pose (beyond the paper): ((B, n, 16), (B, n, 48))."""
+        s, d = self.generate(sparse_pf.repeat_interleave(n, 0), temperature=temperature, top_k=top_k)
+        return s.view(-1, n, self.n_sparse), d.view(-1, n, self.n_dense)
+
+
+def init_weights(module: nn.Module) -> None:
+    """GPT-style init: small normal weights, zero biases, unit LayerNorm."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
