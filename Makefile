@@ -43,3 +43,25 @@ reproduce-advocc: install
 	  $(HIPART) evaluate --protocol advocc$$size --store $(ADVOCC_STORE) --checkpoint $(ADVOCC_SPARSE) \
 	    --checkpoint $(ADVOCC_HIPART) --out $(ADVOCC_OUT)/advocc$$size --config configs/tiny.toml || exit $$?; \
 	done
+
+# Levels experiments (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with
+# HiPART 48/96 on detected 2D). Inputs default to the demo's store and HiARM run; override LEVELS_*.
+LEVELS_STORE ?= runs/demo/poses.h5
+LEVELS_HIARM ?= runs/demo/hiarm
+LEVELS_DET ?= detected
+LEVELS_OUT ?= runs/levels
+LEVELS_ARGS ?= --config configs/tiny.toml
+.PHONY: reproduce-levels
+reproduce-levels: install
+	@test -e $(LEVELS_STORE) -a -e $(LEVELS_HIARM) || $(MAKE) demo
+	$(HIPART) train-lift --store $(LEVELS_STORE) --levels 17 --dense-source none --out $(LEVELS_OUT)/gt_sparse $(LEVELS_ARGS)
+	$(HIPART) train-lift --store $(LEVELS_STORE) --levels 17,48,96 --dense-source gt --out $(LEVELS_OUT)/gt_levels $(LEVELS_ARGS)
+	$(HIPART) train-lift --store $(LEVELS_STORE) --levels 17 --dense-source none --input $(LEVELS_DET) --out $(LEVELS_OUT)/det_sparse $(LEVELS_ARGS)
+	$(HIPART) train-lift --store $(LEVELS_STORE) --levels 17,48,96 --dense-source hipart --hipart $(LEVELS_HIARM) --input $(LEVELS_DET) --out $(LEVELS_OUT)/det_hipart $(LEVELS_ARGS)
+	for run in gt_sparse gt_levels; do \
+	  $(HIPART) evaluate --protocol h36m --store $(LEVELS_STORE) --checkpoint $(LEVELS_OUT)/$$run --out $(LEVELS_OUT)/eval_$$run $(LEVELS_ARGS) || exit $$?; \
+	done
+	for run in det_sparse det_hipart; do \
+	  $(HIPART) evaluate --protocol h36m --store $(LEVELS_STORE) --input $(LEVELS_DET) --checkpoint $(LEVELS_OUT)/$$run --out $(LEVELS_OUT)/eval_$$run $(LEVELS_ARGS) || exit $$?; \
+	done
+	$(BIN)/python -m pipelines.levels_report $(LEVELS_OUT)/eval_gt_sparse $(LEVELS_OUT)/eval_gt_levels $(LEVELS_OUT)/eval_det_sparse $(LEVELS_OUT)/eval_det_hipart
