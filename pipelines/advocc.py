@@ -32,6 +32,8 @@ from pipelines.occlusion import (build_occlusion_set, check_model, check_size, g
 from pipelines.occlusion_set import load_inputs
 from pipelines.progress import progress
 
+METRICS = ("mpjpe", "pa_mpjpe")
+FULL_TABLES = 1 << 22  # keep every (sample, position) error when N x P is at most this (16 MB per table)
 PAPER = {"hipart_degradation_pct": 77.0, "peers_degradation_pct": 120.0}  # REFERENCE/issue 8, MPJPE
 
 
@@ -90,6 +92,7 @@ class AdvOccData:
     kp3d: np.ndarray              # root-relative GT mm
     image_size: np.ndarray        # (N, 2)
     per_position: np.ndarray | None = None  # (N, P, 17, 2) external detections
+    kept: np.ndarray | None = None          # samples whose full error tables are kept (set by advocc_errors)
 
 
 def load_advocc_data(store, size: int, cfg, detections: Path | None = None) -> AdvOccData:
@@ -117,16 +120,37 @@ def _predict(model, sparse2d: np.ndarray, image_size: np.ndarray, visible: np.nd
     return out
 
 
-def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> dict[str, dict[str, np.ndarray]]:
-    """Per model: clean MPJPE/PA (N,), per-position MPJPE/PA (N, P) over visible joints, pairs evaluated."""
+def heatmap_picks(n: int, count: int) -> np.ndarray:
+    """Evenly spaced sample indices drawn in the heatmap."""
+    return np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(np.int64)) if count > 0 and n else np.zeros(0, np.int64)
+
+
+def kept_samples(n: int, positions: int, cfg) -> np.ndarray:
+    """Samples whose full (P,) error rows are kept: all when N x P <= FULL_TABLES, else the heatmap's."""
+    return np.arange(n) if n * positions <= FULL_TABLES else heatmap_picks(n, cfg.heatmap_samples)
+
+
+def _new_result(c_mpjpe: np.ndarray, c_pa: np.ndarray, kept: int, positions: int) -> dict:
+    result = {"clean_mpjpe": c_mpjpe, "clean_pa_mpjpe": c_pa, "pairs": 0}
+    for metric in METRICS:
+        result[f"worst_{metric}"] = np.zeros(len(c_mpjpe))
+        result[f"worst_position_{metric}"] = np.zeros(len(c_mpjpe), np.int64)
+        result[f"table_{metric}"] = np.zeros((kept, positions), np.float32)
+    return result
+
+
+def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> list[dict]:
+    """Per model: clean errors (N,), per-sample worst error and position (N,) per metric over visible
+    joints, the full (K, P) error tables of the kept samples (``data.kept``) and the pairs evaluated."""
     positions = len(grid_offsets(size, cfg.crop, cfg.stride))
     n, drop = len(data.rows), cfg.model == "drop"
+    data.kept = kept_samples(n, positions, cfg)
+    kept_slot = np.full(n, -1)
+    kept_slot[data.kept] = np.arange(len(data.kept))
     results = []
     for model in models:
-        clean = _predict(model, data.clean2d, data.image_size, None)
-        c_mpjpe, c_pa = pose_errors(clean, data.kp3d)
-        results.append({"clean_mpjpe": c_mpjpe, "clean_pa_mpjpe": c_pa, "pairs": 0,
-                        "mpjpe": np.repeat(c_mpjpe[:, None], positions, 1), "pa_mpjpe": np.repeat(c_pa[:, None], positions, 1)})
+        c_mpjpe, c_pa = pose_errors(_predict(model, data.clean2d, data.image_size, None), data.kp3d)
+        results.append(_new_result(c_mpjpe, c_pa, len(data.kept), positions))
     block_samples = max(1, cfg.batch_size // positions)
     task = bar.add_task(f"advocc@{size}", total=n, status="") if bar is not None else None
     for start in range(0, n, block_samples):
@@ -135,15 +159,18 @@ def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> d
         inputs = block["occluded2d"] if data.per_position is None else data.per_position[sl]
         touched = ~block["visible"].all(-1) if data.per_position is None else np.ones(block["visible"].shape[:2], bool)
         s_idx, p_idx = np.nonzero(touched)  # (M,) pairs, sample-major
-        if len(s_idx):
-            x2d = inputs[s_idx, p_idx]  # (M, 17, 2)
-            vis = block["visible"][s_idx, p_idx]  # (M, 17) metric joints
-            model_vis = block["model_visible"][s_idx, p_idx] if drop and data.per_position is None else None
-            sizes, gt = data.image_size[sl][s_idx], data.kp3d[sl][s_idx]
-            for res, model in zip(results, models):
-                e_mpjpe, e_pa = pose_errors(_predict(model, x2d, sizes, model_vis), gt, vis)
-                res["mpjpe"][sl][s_idx, p_idx], res["pa_mpjpe"][sl][s_idx, p_idx] = e_mpjpe, e_pa
-                res["pairs"] += len(s_idx)
+        x2d, vis = inputs[s_idx, p_idx], block["visible"][s_idx, p_idx]  # (M, 17, 2), (M, 17) metric joints
+        model_vis = block["model_visible"][s_idx, p_idx] if drop and data.per_position is None else None
+        sizes, gt = data.image_size[sl][s_idx], data.kp3d[sl][s_idx]
+        slots = kept_slot[sl]
+        for res, model in zip(results, models):
+            errors = pose_errors(_predict(model, x2d, sizes, model_vis), gt, vis) if len(s_idx) else ([], [])
+            for metric, err in zip(METRICS, errors):
+                table = np.repeat(res[f"clean_{metric}"][sl, None], positions, 1)  # untouched = clean input
+                table[s_idx, p_idx] = err
+                res[f"worst_{metric}"][sl], res[f"worst_position_{metric}"][sl] = worst_case(table)
+                res[f"table_{metric}"][slots[slots >= 0]] = table[slots >= 0]
+            res["pairs"] += len(s_idx)
         if bar is not None:
             bar.update(task, advance=sl.stop - sl.start)
     return results
@@ -152,11 +179,10 @@ def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> d
 def summarize(result: dict) -> dict:
     """Mean worst case, clean figures and relative degradation (percent) of one model."""
     out = {}
-    for metric in ("mpjpe", "pa_mpjpe"):
-        worst, _ = worst_case(result[metric])
+    for metric in METRICS:
         clean = float(np.mean(result[f"clean_{metric}"]))
         out[f"clean_{metric}"] = clean
-        out[f"advocc_{metric}"] = float(np.nanmean(worst))
+        out[f"advocc_{metric}"] = float(np.nanmean(result[f"worst_{metric}"]))
         out[f"degradation_{metric}_pct"] = 100.0 * (out[f"advocc_{metric}"] - clean) / clean
     out["pairs_evaluated"] = int(result["pairs"])
     return out
@@ -180,8 +206,8 @@ def evaluate_advocc(models: list, names: list[str], store, size: int, config, ou
     summary = {name: summarize(res) for name, res in zip(names, results)}
     errors_path = out_dir / f"advocc{size}_errors.npz"
     with atomic_path(errors_path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, rows=data.rows, names=np.asarray(names), **{
-            f"{key}_{i}": res[key] for i, res in enumerate(results) for key in ("mpjpe", "pa_mpjpe", "clean_mpjpe", "clean_pa_mpjpe")})
+        np.savez_compressed(fh, rows=data.rows, names=np.asarray(names), table_samples=data.kept, **{
+            f"{key}_{i}": value for i, res in enumerate(results) for key, value in res.items() if key != "pairs"})
     from pipelines.advocc_plot import save_heatmaps
 
     heatmap = save_heatmaps(out_dir / f"advocc{size}_heatmap.png", results, names, data, size, cfg)

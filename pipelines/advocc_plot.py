@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hipart.skeleton import H36M_BONES
+from pipelines.advocc import heatmap_picks
 from pipelines.io_utils import atomic_path
 from pipelines.occlusion import grid_offsets, grid_side, person_crops
 
@@ -50,13 +51,14 @@ def save_heatmaps(path: Path, results: list[dict], names: list[str], data, size:
         return None
     n = grid_side(size, cfg.crop, cfg.stride)
     offsets = grid_offsets(size, cfg.crop, cfg.stride)
-    picks = np.unique(np.linspace(0, len(data.rows) - 1, count).round().astype(int))
+    picks = heatmap_picks(len(data.rows), count)  # a subset of data.kept
+    slots = np.searchsorted(data.kept, picks)
     crops = person_crops(data.gt2d[picks], cfg.margin)
     joints = (data.gt2d[picks] - crops[:, None, :2]) * cfg.crop / crops[:, None, 2:3]  # (S, 17, 2) crop px
     fig, axes = plt.subplots(len(names), len(picks), figsize=(3.2 * len(picks), 3.0 * len(names)), squeeze=False)
     for r, (name, res) in enumerate(zip(names, results)):
         for c, k in enumerate(picks):
-            grid = res["mpjpe"][k].reshape(n, n)
+            grid = res["table_mpjpe"][slots[c]].reshape(n, n).astype(np.float64)
             title = f"{name} · row {int(data.rows[k])} · worst {np.nanmax(grid):.0f} mm"
             _panel(axes[r, c], grid, joints[c], offsets, size, cfg, title)
     fig.suptitle(f"AdvOcc@{size}: MPJPE (visible joints) per patch position", fontsize=10)

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from hipart.config import Config
+from pipelines import advocc
 from pipelines.advocc import evaluate_advocc, worst_case
 from pipelines.errors import UserError
 from pipelines.occlusion import (apply_detector_model, build_occlusion_set, grid_offsets, grid_side, occluded_joints,
@@ -249,19 +250,25 @@ def test_drop_with_a_mask_aware_model_changes_nothing(synthetic_store, tmp_path)
     assert (tmp_path / "advocc40_heatmap.png").stat().st_size > 0
 
 
-def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detections(synthetic_store, dtd, tmp_path):
+def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detections(synthetic_store, dtd, tmp_path,
+                                                                                      monkeypatch):
     store = PoseStore(synthetic_store)
     config = occ_config(max_samples=16, heatmap_samples=0)
     models = [LookupOracle(store), LookupOracle(store)]
     result = evaluate_advocc(models, ["a", "b"], store, 80, config, tmp_path)
     errors = np.load(tmp_path / "advocc80_errors.npz")
     for metric in ("mpjpe", "pa_mpjpe"):
-        per_position = errors[f"{metric}_0"]
-        assert per_position.shape == (16, 256)
+        per_position = errors[f"table_{metric}_0"].astype(np.float64)
+        assert per_position.shape == (16, 256) and errors["table_samples"].tolist() == list(range(16))
+        np.testing.assert_allclose(errors[f"worst_{metric}_0"], np.nanmax(per_position, 1), rtol=1e-6)
         expected = np.nanmax(per_position, 1).mean()
-        assert result["models"][0][f"advocc_{metric}"] == pytest.approx(expected)
+        assert result["models"][0][f"advocc_{metric}"] == pytest.approx(expected, rel=1e-6)
         clean = errors[f"clean_{metric}_0"].mean()
         assert result["models"][0][f"degradation_{metric}_pct"] == pytest.approx(100 * (expected - clean) / clean)
+    monkeypatch.setattr(advocc, "FULL_TABLES", 0)  # large sets keep only the heatmap samples' tables
+    bounded = evaluate_advocc(models[:1], ["a"], store, 80, occ_config(max_samples=16, heatmap_samples=2), tmp_path / "b")
+    assert bounded["models"][0]["advocc_mpjpe"] == pytest.approx(result["models"][0]["advocc_mpjpe"])
+    assert np.load(tmp_path / "b" / "advocc80_errors.npz")["table_mpjpe_0"].shape == (2, 256)
     assert result["grid"] == 16 and result["samples"] == 16 and result["tables"][0][2][1][0] == "b"
     assert json.loads((tmp_path / "results.json").read_text())["models"][1]["name"] == "b"
     # an external detector that returns the keypoint-level set gives the same figures
