@@ -42,6 +42,7 @@ class MSSTConfig:
     dead_code_threshold: float = 1.0  # EMA cluster size below which a code is re-seeded
     kmeans_init: bool = True       # initialise codebooks by k-means on the first batch
     dropout: float = 0.0           # dropout inside Mixer blocks
+    recon_loss: str = "l1"         # pose reconstruction loss in the pose frame: "l1" | "l2"
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,16 @@ class DistInfo:
         return self.rank == 0
 
 
-def setup() -> DistInfo:
-    """Join the torchrun process group when WORLD_SIZE > 1; pick cuda:LOCAL_RANK or CPU."""
+def setup(device: str | torch.device | None = None) -> DistInfo:
+    """Join the torchrun process group when WORLD_SIZE > 1; pick ``device``, else cuda:LOCAL_RANK or CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available()
-    device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    if device is not None and world == 1:
+        device = torch.device(device)
+    else:
+        device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    cuda = device.type == "cuda"
     if cuda:
         torch.cuda.set_device(device)
     owns = False

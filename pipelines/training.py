@@ -215,15 +215,16 @@ def _prepare_run_dir(task: TrainTask, run_dir: Path, resume: bool, info: D.DistI
 
 
 def train(task: TrainTask, cfg: TrainConfig, run_dir: Path, resume: bool = False, *,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, device: str | torch.device | None = None) -> dict:
     """Train ``task.model`` in place; returns {"step", "epoch", "metrics" (last evaluation), "train" (last logs)}.
 
     ``stop_after``: stop (after checkpointing) once this many steps are done, without changing the
-    schedule of the full run — how tests and ``--stop-after`` simulate a killed run.
+    schedule of the full run — how tests simulate a killed run. ``device``: single-process device
+    (default: CUDA when available, else CPU; under torchrun always cuda:LOCAL_RANK or CPU).
     """
     run_dir = Path(run_dir)
     n = _check_arrays(task.train_arrays)
-    info = D.setup()
+    info = D.setup(device)
     try:
         global_batch = min(cfg.batch_size, n) // info.world * info.world
         if global_batch < info.world:
