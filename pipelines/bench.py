@@ -15,6 +15,7 @@ from pipelines.errors import UserError
 BENCHMARKS: dict[str, str] = {
     "advocc": "pipelines.bench_advocc",
     "lift": "pipelines.bench_lift",
+    "params": "pipelines.bench_params",
 }
 
 

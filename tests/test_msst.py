@@ -197,3 +197,12 @@ def test_store_without_fine_level_is_a_user_error(synthetic_store, tmp_path):
     with pytest.raises(UserError, match="train/kp2d/fine"):
         train_msst(broken, tmp_path / "run", tiny_config())
     assert not (tmp_path / "run").exists()
+
+
+def test_bench_params_counts_weights_and_codebooks_apart():
+    from pipelines.bench_params import run
+    report = run(Config(), quick=True)[0]
+    rows = {r[0]: r[1:] for r in report["rows"]}
+    model = MSST(Config().msst, BONES)
+    assert rows["MSST (all)"] == [sum(p.numel() for p in model.parameters()), 2 * 2048 * 128]
+    assert rows["MSST encoder side (training only)"][0] + rows["MSST decoder side (inference)"][0] == rows["MSST (all)"][0]
