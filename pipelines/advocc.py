@@ -196,6 +196,10 @@ def evaluate_advocc(models: list, names: list[str], store, size: int, config, ou
     check_model(cfg.model)
     if len(models) != len(names) or not models:
         raise ValueError(f"expected one name per model, got {len(models)} models and {len(names)} names")
+    for model, name in zip(models, names):
+        if getattr(getattr(model, "source", None), "name", None) == "gt":
+            raise UserError(f"{name}: lifter trained on ground-truth dense/fine 2D (--dense-source gt); AdvOcc needs "
+                            "levels computed from the occluded input (--dense-source none or hipart)")
     data = load_advocc_data(store, size, cfg, detections_per_position)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -314,3 +314,11 @@ def test_hipart_evaluate_dispatches_advocc_with_a_real_lifting_model(synthetic_s
     assert row["advocc_mpjpe"] >= row["clean_mpjpe"] and row["advocc_pa_mpjpe"] >= row["clean_pa_mpjpe"]
     assert json.loads((tmp_path / "results.json").read_text())["protocol"] == "advocc80"
     assert (tmp_path / "advocc80_heatmap.png").is_file()
+
+
+def test_a_gt_level_lifter_is_refused(synthetic_store, tmp_path):
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(source=SimpleNamespace(name="gt"), predict=None)
+    with pytest.raises(UserError, match="dense-source gt"):
+        evaluate_advocc([model], ["gt-lifter"], PoseStore(synthetic_store), 40, occ_config(), tmp_path)
