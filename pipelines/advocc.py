@@ -188,18 +188,37 @@ def summarize(result: dict) -> dict:
     return out
 
 
-def evaluate_advocc(models: list, names: list[str], store, size: int, config, out_dir: Path,
-                    detections_per_position: Path | None = None) -> dict:
-    """`hipart evaluate --protocol advocc40|advocc80`: the table for every model, heatmap and errors NPZ."""
-    size = check_size(size)
-    cfg = config.occlusion
-    check_model(cfg.model)
+def _check_models(models: list, names: list[str]) -> None:
     if len(models) != len(names) or not models:
         raise ValueError(f"expected one name per model, got {len(models)} models and {len(names)} names")
     for model, name in zip(models, names):
         if getattr(getattr(model, "source", None), "name", None) == "gt":
             raise UserError(f"{name}: lifter trained on ground-truth dense/fine 2D (--dense-source gt); AdvOcc needs "
                             "levels computed from the occluded input (--dense-source none or hipart)")
+
+
+def _save_errors(path: Path, results: list[dict], names: list[str], data: AdvOccData) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, rows=data.rows, names=np.asarray(names), table_samples=data.kept, **{
+            f"{key}_{i}": value for i, res in enumerate(results) for key, value in res.items() if key != "pairs"})
+    return path
+
+
+def _tables(summary: dict[str, dict], size: int, title: str) -> list[tuple[str, list[str], list[list]]]:
+    columns = ["model", "clean MPJPE", f"AdvOcc@{size} MPJPE", "degr. %", "clean PA", f"AdvOcc@{size} PA", "degr. PA %"]
+    rows = [[name, s["clean_mpjpe"], s["advocc_mpjpe"], s["degradation_mpjpe_pct"], s["clean_pa_mpjpe"],
+             s["advocc_pa_mpjpe"], s["degradation_pa_mpjpe_pct"]] for name, s in summary.items()]
+    paper = [["HiPART (paper, 3DPW-AdvOcc)", PAPER["hipart_degradation_pct"]],
+             ["peers' average (paper)", PAPER["peers_degradation_pct"]]]
+    return [(title, columns, rows), ("paper reference", ["model", "MPJPE degr. %"], paper)]
+
+
+def evaluate_advocc(models: list, names: list[str], store, size: int, config, out_dir: Path,
+                    detections_per_position: Path | None = None) -> dict:
+    """`hipart evaluate --protocol advocc40|advocc80`: the table for every model, heatmap and errors NPZ."""
+    size, cfg = check_size(size), config.occlusion
+    check_model(cfg.model)
+    _check_models(models, names)
     data = load_advocc_data(store, size, cfg, detections_per_position)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -208,25 +227,17 @@ def evaluate_advocc(models: list, names: list[str], store, size: int, config, ou
         results = advocc_errors(models, data, size, cfg, bar)
     seconds = time.perf_counter() - start
     summary = {name: summarize(res) for name, res in zip(names, results)}
-    errors_path = out_dir / f"advocc{size}_errors.npz"
-    with atomic_path(errors_path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, rows=data.rows, names=np.asarray(names), table_samples=data.kept, **{
-            f"{key}_{i}": value for i, res in enumerate(results) for key, value in res.items() if key != "pairs"})
+    errors_path = _save_errors(out_dir / f"advocc{size}_errors.npz", results, names, data)
     from pipelines.advocc_plot import save_heatmaps
 
     heatmap = save_heatmaps(out_dir / f"advocc{size}_heatmap.png", results, names, data, size, cfg)
-    columns = ["model", "clean MPJPE", f"AdvOcc@{size} MPJPE", "degr. %", "clean PA", f"AdvOcc@{size} PA", "degr. PA %"]
-    rows = [[name, s["clean_mpjpe"], s["advocc_mpjpe"], s["degradation_mpjpe_pct"], s["clean_pa_mpjpe"],
-             s["advocc_pa_mpjpe"], s["degradation_pa_mpjpe_pct"]] for name, s in summary.items()]
     grid = grid_side(size, cfg.crop, cfg.stride)
     model_kind = "external detections" if data.per_position is not None else cfg.model
     title = f"AdvOcc@{size} ({len(data.rows)} samples x {grid}x{grid} positions, {model_kind}; mm)"
-    results = {"protocol": f"advocc{size}", "store": str(store.path), "size": size, "split": cfg.split,
-               "samples": int(len(data.rows)), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind,
-               "input": cfg.input2d, "seed": cfg.seed, "seconds": seconds,
-               "samples_per_s": len(data.rows) / max(seconds, 1e-9),
-               "models": [{"name": name, **s} for name, s in summary.items()],
-               "tables": [(title, columns, rows)], "paper": PAPER,
-               "heatmap": str(heatmap) if heatmap else None, "errors": str(errors_path)}
-    write_json_atomic(out_dir / "results.json", results)
-    return results
+    out = {"protocol": f"advocc{size}", "store": str(store.path), "size": size, "split": cfg.split,
+           "samples": int(len(data.rows)), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind,
+           "input": cfg.input2d, "seed": cfg.seed, "seconds": seconds, "samples_per_s": len(data.rows) / max(seconds, 1e-9),
+           "models": [{"name": name, **s} for name, s in summary.items()], "tables": _tables(summary, size, title),
+           "paper": PAPER, "heatmap": str(heatmap) if heatmap else None, "errors": str(errors_path)}
+    write_json_atomic(out_dir / "results.json", out)
+    return out

@@ -93,23 +93,41 @@ def _create(f: h5py.File, name: str, shape, dtype):
     return f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, compression="gzip" if chunks else None)
 
 
-def _write_crops(directory: Path, index: int, image_path: Path, block: dict, k: int, library, tex_id, tex_off,
-                 offsets, size: int, crop: int) -> None:
+def _write_crops(folder: Path, image_path: Path, crop_box, tex_id, tex_off, plan: "SetPlan") -> None:
+    """clean.jpg and one <p:03d>.jpg per position: the 224 person crop with the texture pasted."""
     from PIL import Image
 
-    folder = directory / f"{index:06d}"
     folder.mkdir(parents=True, exist_ok=True)
     with Image.open(image_path) as image:
-        person = person_crop_image(image, block["crop_box"][k], crop)
+        person = person_crop_image(image, crop_box, plan.cfg.crop)
     Image.fromarray(person).save(folder / "clean.jpg", quality=95)
-    for p, offset in enumerate(offsets):
-        patch = texture_patch(library, int(tex_id[p]), tex_off[p], size)
+    for p, offset in enumerate(plan.offsets):
+        patch = texture_patch(plan.library, int(tex_id[p]), tex_off[p], plan.size)
         Image.fromarray(paste_patch(person, patch, offset)).save(folder / f"{p:03d}.jpg", quality=95)
 
 
-def build_occlusion_set(store, size: int, out, config, split: str | None = None, images=None, textures=None,
-                        max_samples: int | None = None, seed: int | None = None) -> dict:
-    """Validate everything, then write the occlusion set (and crops with ``images``) atomically."""
+@dataclasses.dataclass
+class SetPlan:
+    """Everything validated before a byte is written."""
+    cfg: object                   # OcclusionConfig with the command-line overrides applied
+    store: PoseStore
+    size: int
+    out: Path
+    rows: np.ndarray              # (N,) store rows
+    gt2d: np.ndarray              # (N, 17, 2)
+    clean2d: np.ndarray           # (N, 17, 2)
+    library: object               # pipelines.textures.TextureLibrary
+    offsets: np.ndarray           # (P, 2)
+    images: Path | None
+    paths: list[Path] | None      # per-row image files (with --images)
+
+    @property
+    def crops_dir(self) -> Path:
+        return self.out.with_name(self.out.stem + "_crops")
+
+
+def plan_occlusion_set(store, size: int, out, config, split=None, images=None, textures=None,
+                       max_samples=None, seed=None) -> SetPlan:
     size = check_size(size)
     overrides = {"split": split, "max_samples": max_samples, "seed": seed, "textures": textures}
     cfg = dataclasses.replace(config.occlusion, **{k: (str(v) if k == "textures" else v)
@@ -119,65 +137,81 @@ def build_occlusion_set(store, size: int, out, config, split: str | None = None,
     out = Path(out)
     if out.is_dir():
         raise UserError(f"{out}: is a directory, expected an output file path")
-    n_rows = store.rows(cfg.split) if cfg.split in store.splits else 0
-    rows = select_rows(n_rows, cfg.max_samples)
+    rows = select_rows(store.rows(cfg.split) if cfg.split in store.splits else 0, cfg.max_samples)
     gt2d, clean2d = load_inputs(store, cfg.split, cfg.input2d, rows)
     if not len(rows):
         raise UserError(f"{store.path}: split '{cfg.split}' has no rows")
     library = load_textures(cfg.textures or None, cfg.crop)
-    paths = image_paths(store, cfg.split, rows, Path(images), cfg.image_pattern) if images else None
-    offsets = grid_offsets(size, cfg.crop, cfg.stride)
-    n, p, j = len(rows), len(offsets), gt2d.shape[1]
-    crops_dir = out.with_name(out.stem + "_crops")
-    crops_tmp = tmp_path(crops_dir)
+    images = Path(images) if images else None
+    paths = image_paths(store, cfg.split, rows, images, cfg.image_pattern) if images else None
+    return SetPlan(cfg, store, size, out, rows, gt2d, clean2d, library, grid_offsets(size, cfg.crop, cfg.stride),
+                   images, paths)
+
+
+def _write_header(f: h5py.File, plan: SetPlan) -> dict[str, h5py.Dataset]:
+    """Attributes and whole-set arrays; returns the per-(sample, position) datasets to fill."""
+    cfg, imaged = plan.cfg, plan.paths is not None
+    f.attrs.update(schema=SCHEMA, version=VERSION, store=str(plan.store.path.resolve()),
+                   store_hierarchy_sha256=plan.store.hierarchy_sha256, split=cfg.split, size=plan.size,
+                   crop=cfg.crop, stride=cfg.stride, margin=cfg.margin, model=cfg.model, seed=cfg.seed,
+                   input2d=cfg.input2d, grid=grid_side(plan.size, cfg.crop, cfg.stride), positions=len(plan.offsets),
+                   textures_root=str(plan.library.root.resolve()), texture_split_file=plan.library.split_file,
+                   crops_dir=plan.crops_dir.name if imaged else "", image_pattern=cfg.image_pattern if imaged else "",
+                   images_root=str(plan.images.resolve()) if imaged else "")
+    f["rows"], f["offsets"] = plan.rows, plan.offsets
+    f["gt2d"], f["clean2d"] = plan.gt2d.astype(np.float32), plan.clean2d.astype(np.float32)
+    f.create_dataset("textures/names", data=np.asarray(plan.library.names, dtype=object), dtype=h5py.string_dtype())
+    f["textures/resized"] = plan.library.resized
+    n, p, j = len(plan.rows), len(plan.offsets), plan.gt2d.shape[1]
+    return {name: _create(f, name, shape, dtype) for name, shape, dtype in (
+        ("crop_box", (n, 3), np.float32), ("patch_box", (n, p, 4), np.float32), ("visible", (n, p, j), bool),
+        ("occluded2d", (n, p, j, 2), np.float32), ("model_visible", (n, p, j), bool),
+        ("texture_id", (n, p), np.int32), ("texture_offset", (n, p, 2), np.int32))}
+
+
+def _block(plan: SetPlan, sl: slice) -> dict[str, np.ndarray]:
+    block = occlude_block(plan.gt2d[sl], plan.clean2d[sl], plan.rows[sl], plan.size, plan.cfg)
+    drawn = [draw_textures(plan.library, plan.size, plan.cfg.seed, int(r), len(plan.offsets)) for r in plan.rows[sl]]
+    block["texture_id"] = np.stack([t for t, _ in drawn])  # (B, P)
+    block["texture_offset"] = np.stack([o for _, o in drawn])  # (B, P, 2)
+    return block
+
+
+def build_occlusion_set(store, size: int, out, config, split: str | None = None, images=None, textures=None,
+                        max_samples: int | None = None, seed: int | None = None) -> dict:
+    """Validate everything, then write the occlusion set (and crops with ``images``) atomically."""
+    plan = plan_occlusion_set(store, size, out, config, split, images, textures, max_samples, seed)
+    n, p = len(plan.rows), len(plan.offsets)
+    crops_tmp = tmp_path(plan.crops_dir)
     remove(crops_tmp)
-    stats = {"occluded_joints": 0, "touching_positions": 0}
+    hidden = {"joints": 0, "positions": 0}
     try:
-        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f, progress() as bar:
-            f.attrs.update(schema=SCHEMA, version=VERSION, store=str(store.path.resolve()),
-                           store_hierarchy_sha256=store.hierarchy_sha256, split=cfg.split, size=size,
-                           crop=cfg.crop, stride=cfg.stride, margin=cfg.margin, model=cfg.model, seed=cfg.seed,
-                           input2d=cfg.input2d, grid=grid_side(size, cfg.crop, cfg.stride), positions=p,
-                           textures_root=str(library.root.resolve()), texture_split_file=library.split_file,
-                           crops_dir=crops_dir.name if paths else "", image_pattern=cfg.image_pattern if paths else "",
-                           images_root=str(Path(images).resolve()) if paths else "")
-            f["rows"], f["gt2d"], f["clean2d"] = rows, gt2d.astype(np.float32), clean2d.astype(np.float32)
-            f["offsets"] = offsets
-            f.create_dataset("textures/names", data=np.asarray(library.names, dtype=object), dtype=h5py.string_dtype())
-            f["textures/resized"] = library.resized
-            dsets = {name: _create(f, name, shape, dtype) for name, shape, dtype in (
-                ("crop_box", (n, 3), np.float32), ("patch_box", (n, p, 4), np.float32),
-                ("visible", (n, p, j), bool), ("occluded2d", (n, p, j, 2), np.float32),
-                ("model_visible", (n, p, j), bool), ("texture_id", (n, p), np.int32),
-                ("texture_offset", (n, p, 2), np.int32))}
-            task = bar.add_task(f"occlude@{size}", total=n, status="")
+        with atomic_path(plan.out) as tmp, h5py.File(tmp, "w") as f, progress() as bar:
+            dsets = _write_header(f, plan)
+            task = bar.add_task(f"occlude@{plan.size}", total=n, status="")
             for start in range(0, n, BLOCK):
                 sl = slice(start, min(n, start + BLOCK))
-                block = occlude_block(gt2d[sl], clean2d[sl], rows[sl], size, cfg)
-                drawn = [draw_textures(library, size, cfg.seed, int(r), p) for r in rows[sl]]
-                block["texture_id"] = np.stack([t for t, _ in drawn])
-                block["texture_offset"] = np.stack([o for _, o in drawn])
+                block = _block(plan, sl)
                 for name, dset in dsets.items():
                     dset[sl] = block[name]
-                stats["occluded_joints"] += int((~block["visible"]).sum())
-                stats["touching_positions"] += int((~block["visible"]).any(-1).sum())
-                for k in range(sl.stop - sl.start) if paths else ():
-                    i = start + k
-                    _write_crops(crops_tmp, i, paths[i], block, k, library, block["texture_id"][k],
-                                 block["texture_offset"][k], offsets, size, cfg.crop)
+                hidden["joints"] += int((~block["visible"]).sum())
+                hidden["positions"] += int((~block["visible"]).any(-1).sum())
+                for i in range(sl.start, sl.stop) if plan.paths else ():
+                    k = i - sl.start
+                    _write_crops(crops_tmp / f"{i:06d}", plan.paths[i], block["crop_box"][k], block["texture_id"][k],
+                                 block["texture_offset"][k], plan)
                     bar.update(task, advance=1)
-                if not paths:
-                    bar.update(task, advance=sl.stop - sl.start)
-            if paths:
-                remove(crops_dir)
-                os.replace(crops_tmp, crops_dir)
+                bar.update(task, completed=sl.stop)
+            if plan.paths:
+                remove(plan.crops_dir)
+                os.replace(crops_tmp, plan.crops_dir)
     finally:
         remove(crops_tmp)
-    return {"out": str(out), "split": cfg.split, "samples": n, "positions": p, "grid": grid_side(size, cfg.crop, cfg.stride),
-            "size": size, "model": cfg.model, "seed": cfg.seed, "textures": len(library),
-            "crops_dir": str(crops_dir) if paths else None,
-            "touching_fraction": stats["touching_positions"] / (n * p),
-            "occluded_joints_per_touching_position": stats["occluded_joints"] / max(1, stats["touching_positions"])}
+    return {"out": str(plan.out), "split": plan.cfg.split, "samples": n, "positions": p,
+            "grid": grid_side(plan.size, plan.cfg.crop, plan.cfg.stride), "size": plan.size, "model": plan.cfg.model,
+            "seed": plan.cfg.seed, "textures": len(plan.library), "crops_dir": str(plan.crops_dir) if plan.paths else None,
+            "touching_fraction": hidden["positions"] / (n * p),
+            "occluded_joints_per_touching_position": hidden["joints"] / max(1, hidden["positions"])}
 
 
 def read_occlusion_set(path) -> dict:
