@@ -172,12 +172,14 @@ class MSST(nn.Module):
         return torch.einsum("bdc,dk->bkc", dense_tokens, onehot / onehot.sum(0).clamp_min(1))
 
 
-def info_nce(anchor: Tensor, positive: Tensor, tau: float) -> Tensor:
-    """Symmetric InfoNCE over (N, C) pairs: row i's positive is row i, every other row a negative."""
-    a, p = F.normalize(anchor.float(), dim=-1), F.normalize(positive.float(), dim=-1)
-    logits = a @ p.t() / tau
-    target = torch.arange(a.shape[0], device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+def part_info_nce(anchor: Tensor, positive: Tensor, tau: float) -> Tensor:
+    """Part-wise symmetric InfoNCE. anchor, positive (B, P, C): for each part p, sample i's anchor must
+    pick sample i's positive among the batch's positives of the same part (and vice versa)."""
+    a = F.normalize(anchor.float(), dim=-1).transpose(0, 1)    # (P, B, C)
+    p = F.normalize(positive.float(), dim=-1).transpose(0, 1)
+    logits = a @ p.transpose(1, 2) / tau                       # (P, B, B)
+    target = torch.arange(a.shape[1], device=a.device).expand(a.shape[0], -1)  # (P, B)
+    return 0.5 * (F.cross_entropy(logits.transpose(1, 2), target) + F.cross_entropy(logits, target))
 
 
 def msst_loss(model: MSST, out: dict[str, Tensor], dense_gt: Tensor, fine_gt: Tensor,
@@ -193,8 +195,7 @@ def msst_loss(model: MSST, out: dict[str, Tensor], dense_gt: Tensor, fine_gt: Te
     }
     if cfg.la_weight > 0:
         sparse, dense_mean = out["z_sparse"], model.bone_mean(out["z_dense"])  # (B, 16, C) each
-        parts["la"] = cfg.la_weight * info_nce(sparse.reshape(-1, sparse.shape[-1]),
-                                               dense_mean.reshape(-1, dense_mean.shape[-1]), cfg.la_tau)
+        parts["la"] = cfg.la_weight * part_info_nce(sparse, dense_mean, cfg.la_tau)
     if cfg.ga_weight > 0 and action is not None:
         ce = F.cross_entropy(out["action_sparse"].float(), action) + F.cross_entropy(out["action_dense"].float(), action)
         parts["ga"] = cfg.ga_weight * 0.5 * ce

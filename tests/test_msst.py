@@ -206,3 +206,12 @@ def test_bench_params_counts_weights_and_codebooks_apart():
     model = MSST(Config().msst, BONES)
     assert rows["MSST (all)"] == [sum(p.numel() for p in model.parameters()), 2 * 2048 * 128]
     assert rows["MSST encoder side (training only)"][0] + rows["MSST decoder side (inference)"][0] == rows["MSST (all)"][0]
+
+
+def test_part_info_nce_rewards_matching_parts():
+    from hipart.msst import part_info_nce
+    torch.manual_seed(0)
+    x = torch.randn(32, 16, 8)
+    matched = part_info_nce(x, x + 0.01 * torch.randn_like(x), 0.07)
+    shuffled = part_info_nce(x, x[torch.randperm(32)], 0.07)
+    assert matched < 0.1 and shuffled > 2.0  # chance level: log(32) = 3.5
