@@ -65,3 +65,12 @@ reproduce-levels: install
 	  $(HIPART) evaluate --protocol h36m --store $(LEVELS_STORE) --input $(LEVELS_DET) --checkpoint $(LEVELS_OUT)/$$run --out $(LEVELS_OUT)/eval_$$run $(LEVELS_ARGS) || exit $$?; \
 	done
 	$(BIN)/python -m pipelines.levels_report $(LEVELS_OUT)/eval_gt_sparse $(LEVELS_OUT)/eval_gt_levels $(LEVELS_OUT)/eval_det_sparse $(LEVELS_OUT)/eval_det_hipart
+
+# Regenerate sample_data/ and its preview.png with the Anny body model (extra "synth"; the first run
+# builds a ~0.8 GB cache in ANNY_CACHE_DIR). The committed corpus was made with these settings.
+SYNTH_SEED ?= 0
+ANNY_CACHE_DIR ?= $(HOME)/.cache/anny
+.PHONY: sample-preview
+sample-preview: install
+	$(BIN)/python -m pip install --quiet -e ".[synth]"
+	ANNY_CACHE_DIR=$(ANNY_CACHE_DIR) $(HIPART) synth --out sample_data --seed $(SYNTH_SEED) --frames-per-sequence 200 --preview

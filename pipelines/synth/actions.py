@@ -24,7 +24,7 @@ STAND = {"sh_abd": 10.0, "elbow": 15.0, "knee": 4.0, "hip_flex": 2.0, "hip_abd":
 SEAT = {"hip_flex": 88.0, "knee": 88.0, "pitch": -4.0, "hip_abd": 0.0, "sh_flex": 25.0, "elbow": 70.0}
 # arm poses fitted to hand targets on the default body (wrist across the chest, behind the back, ...)
 ARMS_CROSSED = {"sh_flex": -15.0, "sh_abd": 20.0, "sh_rot": -68.0, "elbow": 108.0}
-BEHIND_BACK = {"sh_flex": -50.0, "sh_abd": 10.0, "sh_rot": -66.0, "elbow": 40.0}
+BEHIND_BACK = {"sh_flex": -55.0, "sh_abd": -8.0, "sh_rot": -54.0, "elbow": 10.0}
 CROUCH = {"pitch": 30.0, "hip_flex": 110.0, "knee": 120.0, "ankle": 20.0, "trunk_flex": 25.0,
           "sh_flex": 50.0, "elbow": 60.0}
 R_PHONE = {"R_sh_flex": 88.0, "R_sh_abd": 24.0, "R_sh_rot": -46.0, "R_elbow": 139.0, "neck_lat": -10.0}
@@ -65,7 +65,7 @@ KEYFRAMES: dict[str, list[tuple[float, dict]]] = {
     "HandsBehindBack": [
         _k(0.0, {}), _k(0.2, BEHIND_BACK), _k(0.45, BEHIND_BACK, neck_rot=40, trunk_rot=12, neck_flex=-10),
         _k(0.7, BEHIND_BACK, neck_rot=-40, trunk_rot=-12, trunk_flex=15, pitch=8),
-        _k(1.0, BEHIND_BACK, trunk_lat=8, L_hip_abd=10, roll=-3),
+        _k(1.0, BEHIND_BACK, trunk_lat=6, L_hip_abd=5, roll=-2),
     ],
     "ReachAcross": [
         _k(0.0, {}), _k(0.35, trunk_rot=35, trunk_lat=10, R_sh_flex=85, R_sh_abd=-20, R_sh_rot=-20,

@@ -1,7 +1,8 @@
 """Anatomical joint limits of the synthetic rig, mapped onto Anny's "local-ref" axes.
 
-Under Anny's "local-ref" pose parameterisation (and hence in `motions.npz`), the local rotation of a
-bone is expressed in world-aligned axes at its joint in the reference pose: x = the subject's left,
+Under Anny's "local-ref" pose parameterisation with the rest A-pose as reference (rig.load_anny),
+and hence in `motions.npz`, the local rotation of a bone is expressed in world-aligned axes at its
+joint in the rest pose: x = the subject's left,
 y = backwards (the body faces -y), z = up. A bone's motion is written as three intrinsic Euler angles
 (sequence "XYZ", degrees) about the columns of a per-bone *anatomical frame* B:
 
@@ -27,16 +28,16 @@ Mapping of the clinical active ranges of motion (REFERENCE.md) onto the rig, per
 - Trunk (thoracolumbar flexion 80, extension 25, lateral bend 35, rotation 45) and neck (flexion 50,
   extension 60, lateral bend 45, rotation 80) are spread evenly over the 5 spine and 4 neck/head
   bones, so each bone gets 1/5 (1/4) of the range.
-- Shoulder: Anny's reference A-pose already abducts the upper arm by SHOULDER_REST_ABDUCTION (42 deg)
+- Shoulder: Anny's rest A-pose already abducts the upper arm by SHOULDER_REST_ABDUCTION (42 deg)
   in the frontal plane, so anatomical abduction = a2 + 42: -70..88 covers adduction 28 (across the
   body, as in arms crossed) to abduction 130; raising the arm higher goes through flexion (to 175 of
   the clinical 180; 175 keeps the Euler decomposition unique). Flexion/extension 180/60, internal/
   external rotation 70/90 are taken as they are. The axes are world-aligned, not humerus-aligned,
   so the three angles are the usual approximation of glenohumeral motion.
 - Elbow and knee are hinges about the axis measured on Anny's default body (normal of the plane of
-  the upper and lower segment). The reference pose flexes the elbow by ELBOW_REST_FLEXION (42 deg)
-  and the knee by KNEE_REST_FLEXION (8.6 deg): anatomical flexion = a1 + rest, so -40..105 is
-  2..147 (clinical 0..150) and -5..125 is 3.6..133.6 (clinical 0..135). Pronation and supination are
+  the upper and lower segment). The rest pose flexes the elbow by ELBOW_REST_FLEXION (43 deg)
+  and the knee by KNEE_REST_FLEXION (10 deg): anatomical flexion = a1 + rest, so -40..105 is
+  3..148 (clinical 0..150) and -5..125 is 5..135 (clinical 0..135). Pronation and supination are
   not animated (the forearm twist bone is folded).
 - Hip: clinical flexion 120 / extension 30, abduction 45 / adduction 30, rotation 45 each way.
 - Ankle: dorsiflexion 20, plantarflexion 50.
@@ -49,14 +50,14 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 EULER_SEQUENCE = "XYZ"              # intrinsic; the middle angle stays inside (-90, 90) for uniqueness
-SHOULDER_REST_ABDUCTION = 42.0      # deg, upper arm in Anny's reference A-pose
-ELBOW_REST_FLEXION = 42.0           # deg, elbow in the reference pose
-KNEE_REST_FLEXION = 8.6             # deg, knee in the reference pose
-# hinge axes measured on Anny 0.6.2's default body (left side), positive = flexion
-ELBOW_HINGE = (-0.7433, -0.0468, -0.6674)
-ELBOW_UPPER_ARM = (0.6687, -0.0203, -0.7433)
-KNEE_HINGE = (0.9922, -0.0898, 0.0861)
-KNEE_THIGH = (0.0790, -0.0802, -0.9936)
+SHOULDER_REST_ABDUCTION = 42.0      # deg, upper arm in Anny's rest A-pose (41.7 measured)
+ELBOW_REST_FLEXION = 43.0           # deg, elbow in the rest pose
+KNEE_REST_FLEXION = 10.0            # deg, knee in the rest pose
+# hinge axes measured on Anny 0.6.2's default body at rest (left side), positive = flexion
+ELBOW_HINGE = (-0.7460, -0.0657, -0.6627)
+ELBOW_UPPER_ARM = (0.6648, -0.0162, -0.7468)
+KNEE_HINGE = (0.9897, -0.1089, 0.0933)
+KNEE_THIGH = (0.0846, -0.0823, -0.9930)
 
 
 def _frame(axis1, hint3) -> np.ndarray:

@@ -52,7 +52,7 @@ def render_preview(path: Path, rig: dict, sequences: list[dict], cameras: dict, 
             if col == 0:
                 ax.set_ylabel(action, fontsize=7)
     fig.suptitle(f"{subject}, camera {cam_id}", fontsize=8)
-    fig.tight_layout(pad=0.2)
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.25 / len(actions)))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)

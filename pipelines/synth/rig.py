@@ -1,8 +1,12 @@
 """Bake per-subject Anny bodies into one hipart-rig NPZ v1 (DESIGN section 3, "Body model").
 
-Each subject's phenotype is baked into a template: the mesh Anny produces with identity pose deltas
-(its reference pose, root joint at the origin). With that template, Anny's "local-ref" deltas are
-exactly SMPL-style local rotations (G_k = G_parent R_k), which is what `motions.npz` stores.
+Each subject's phenotype is baked into a template: Anny's rest mesh (the A-pose), moved so the root
+joint is at the origin. Anny is used with its rest pose as the reference of the "local-ref" pose
+parameterisation (`reference_bone_orientations = None`; the packaged default re-orients the bones to
+a slightly different reference pose, and skinning that pose again would not be one LBS). Then
+Anny's local-ref deltas are exactly SMPL-style local rotations about world-aligned axes
+(G_k = G_parent R_k, skinned from the rest template), which is what `motions.npz` stores: our LBS
+with Anny's full weights reproduces Anny's vertices to float precision.
 
 The 104 Anny bones are reduced to the RIG_BONES that the motions animate: every other bone (toes,
 fingers, eyes, twist bones, clavicles, pelvis bones) keeps an identity delta, so its transform equals
@@ -44,10 +48,12 @@ def sample_phenotypes(subjects: list[str], rng: np.random.Generator) -> dict[str
 
 
 def load_anny():
-    """Anny's default model (rig "anny", topology "anny", local-ref) with pure-torch skinning."""
+    """Anny's default model (rig "anny", topology "anny", local-ref about the rest pose), torch skinning."""
     import anny  # the optional extra; callers check it is installed
 
-    return anny.Anny(skinning_method="lbs")
+    model = anny.Anny(skinning_method="lbs")
+    model.reference_bone_orientations = None   # local-ref deltas relative to the rest A-pose
+    return model
 
 
 def fold_map(bone_labels: list[str], bone_parents: list[int]) -> np.ndarray:
