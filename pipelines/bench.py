@@ -15,7 +15,9 @@ from pipelines.errors import UserError
 BENCHMARKS: dict[str, str] = {
     "advocc": "pipelines.bench_advocc",
     "lift": "pipelines.bench_lift",
+    "coarsen": "pipelines.bench_coarsen",
     "params": "pipelines.bench_params",
+    "pipeline": "pipelines.bench_pipeline",
 }
 
 

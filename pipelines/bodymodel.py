@@ -50,29 +50,58 @@ class BodyModel:
 
 
 # ------------------------------------------------------------------------------------------ LBS
+def mat3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for (..., 3, 3) @ (..., 3, n) by broadcasting (CPU batched GEMM is slow on tiny matrices)."""
+    return (a[..., :, :, None] * b[..., None, :, :]).sum(-2)
+
+
 def rodrigues(rotvec: torch.Tensor) -> torch.Tensor:
-    """Axis-angle (..., 3) -> rotation matrices (..., 3, 3); exact identity at zero."""
-    angle = rotvec.norm(dim=-1, keepdim=True).clamp_min(1e-12)[..., None]  # (..., 1, 1)
-    x, y, z = (rotvec / angle[..., 0]).unbind(-1)
+    """Axis-angle (..., 3) -> rotation matrices (..., 3, 3): cos I + sin [k]x + (1 - cos) k k^T."""
+    angle = rotvec.norm(dim=-1, keepdim=True).clamp_min(1e-12)          # (..., 1)
+    axis = rotvec / angle
+    x, y, z = axis.unbind(-1)
     zero = torch.zeros_like(x)
     skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(rotvec.shape + (3,))
+    cos, sin = angle.cos()[..., None], angle.sin()[..., None]           # (..., 1, 1)
     eye = torch.eye(3, dtype=rotvec.dtype, device=rotvec.device)
-    return eye + angle.sin() * skew + (1 - angle.cos()) * skew @ skew
+    return cos * eye + sin * skew + (1 - cos) * axis[..., :, None] * axis[..., None, :]
+
+
+def rodrigues_batch_last(rotvec: torch.Tensor) -> torch.Tensor:
+    """Axis-angle (..., 3, B) -> rotations (..., 3, 3, B); batch last keeps every op one long vector op."""
+    angle = rotvec.norm(dim=-2, keepdim=True).clamp_min(1e-12)          # (..., 1, B)
+    x, y, z = (rotvec / angle).unbind(-2)
+    angle = angle[..., 0, :]
+    cos, sin = angle.cos(), angle.sin()
+    c1 = 1 - cos
+    rows = [[cos + c1 * x * x, c1 * x * y - sin * z, c1 * x * z + sin * y],
+            [c1 * y * x + sin * z, cos + c1 * y * y, c1 * y * z - sin * x],
+            [c1 * z * x - sin * y, c1 * z * y + sin * x, cos + c1 * z * z]]
+    return torch.stack([torch.stack(r, -2) for r in rows], -3)
+
+
+def rigid_transforms_batch_last(r: torch.Tensor, j: torch.Tensor, parents) -> torch.Tensor:
+    """Skinning transforms (K, 3, 4, B) from local rotations (K, 3, 3, B) and rest joints (K, 3, B).
+
+    Batch last: elementwise products over long vectors (tiny batched matmuls are slow on CPU).
+    """
+    assert all(p < k for k, p in enumerate(parents)), "parents must precede their children"
+    g_rot, g_pos = [None] * len(parents), [None] * len(parents)
+    for k, p in enumerate(parents):
+        if p < 0:
+            g_rot[k], g_pos[k] = r[k], j[k]
+        else:
+            g_rot[k] = (g_rot[p][:, :, None] * r[k][None]).sum(1)
+            g_pos[k] = g_pos[p] + (g_rot[p] * (j[k] - j[p])[None]).sum(1)
+    R = torch.stack(g_rot)                                       # (K, 3, 3, B)
+    t = torch.stack(g_pos) - (R * j[:, None]).sum(2)             # (K, 3, B)
+    return torch.cat([R, t[:, :, None]], 2)                      # (K, 3, 4, B)
 
 
 def rigid_transforms(rot: torch.Tensor, joints: torch.Tensor, parents) -> torch.Tensor:
     """Skinning transforms A (B, K, 3, 4) from local rotations (B, K, 3, 3) and rest joints (B, K, 3)."""
-    g_rot, g_pos = [], []
-    for k, p in enumerate(parents):
-        if p < 0:
-            g_rot.append(rot[:, k])
-            g_pos.append(joints[:, k])
-        else:
-            g_rot.append(g_rot[p] @ rot[:, k])
-            g_pos.append(g_pos[p] + (g_rot[p] @ (joints[:, k] - joints[:, p])[..., None])[..., 0])
-    R = torch.stack(g_rot, 1)                                   # (B, K, 3, 3)
-    t = torch.stack(g_pos, 1) - (R @ joints[..., None])[..., 0]  # (B, K, 3)
-    return torch.cat([R, t[..., None]], -1)
+    A = rigid_transforms_batch_last(rot.permute(1, 2, 3, 0), joints.permute(1, 2, 0), parents)
+    return A.permute(3, 0, 1, 2)
 
 
 class TorchBodyModel(torch.nn.Module):

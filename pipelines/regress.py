@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipelines.bodymodel import BodyModel, TorchBodyModel, rigid_transforms, rodrigues
+from pipelines.bodymodel import BodyModel, TorchBodyModel, rigid_transforms_batch_last, rodrigues_batch_last
 
 
 def _moments(model: BodyModel, regressor: np.ndarray):
@@ -60,21 +60,23 @@ class MomentRegressor(torch.nn.Module):
         """pose (B, K, 3), betas (B, S) or None, trans (B, 3) or None -> (B, J, 3)."""
         B, K = pose.shape[:2]
         J = self.rowsum.shape[0]
-        rot = rodrigues(pose)                                            # (B, K, 3, 3)
-        joints = self.joints_rest[None].expand(B, -1, -1)
+        rot = rodrigues_batch_last(pose.permute(1, 2, 0))               # (K, 3, 3, B)
+        joints = self.joints_rest[..., None].expand(-1, -1, B)          # (K, 3, B)
         parts = []
         if self.num_betas:
             betas = torch.zeros(B, self.num_betas, dtype=pose.dtype, device=pose.device) if betas is None \
                 else betas[:, : self.num_betas]
-            joints = joints + torch.einsum("kcs,bs->bkc", self.joint_shapedirs, betas)
+            joints = joints + torch.einsum("kcs,bs->kcb", self.joint_shapedirs, betas)
             parts.append(betas)
         if self.has_posedirs:
-            parts.append((rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(B, -1))
-        A = rigid_transforms(rot, joints, self.parents)                  # (B, K, 3, 4)
-        out = (A.transpose(1, 2).reshape(B, 3, K * 4) @ self.H0.T).transpose(1, 2)  # (B, J, 3)
+            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)[..., None]
+            parts.append((rot[1:] - eye).permute(3, 0, 1, 2).reshape(B, -1))
+        A = rigid_transforms_batch_last(rot, joints, self.parents)      # (K, 3, 4, B)
+        out = self.H0 @ A.permute(0, 2, 1, 3).reshape(K * 4, 3 * B)     # (J, 3 B)
+        out = out.reshape(J, 3, B).permute(2, 0, 1)                     # (B, J, 3)
         if parts:
             delta = (self.Hd @ torch.cat(parts, 1).T).T.reshape(B, J, K, 3)          # (B, J, K, 3)
-            out = out + torch.einsum("bkxy,bjky->bjx", A[..., :3], delta)
+            out = out + torch.einsum("kxyb,bjky->bjx", A[:, :, :3], delta)
         if trans is not None:
             out = out + trans[:, None] * self.rowsum[:, None]
         return out
@@ -88,9 +90,13 @@ class MeshRegressor(torch.nn.Module):
         self.body = TorchBodyModel(model, dtype=dtype, device=device)
         self.register_buffer("regressor", torch.as_tensor(np.asarray(regressor), dtype=dtype, device=device))
 
-    def forward(self, pose, betas=None, trans=None):
-        verts = self.body(pose, betas, trans)                           # (B, V, 3)
-        return torch.matmul(self.regressor, verts)                      # (B, J, 3)
+    def forward(self, pose, betas=None, trans=None, chunk: int = 256):
+        out = []
+        for s in range(0, len(pose), chunk):  # the (B, V, 3, 4) transforms are large: bound the memory
+            part = lambda a: None if a is None else a[s : s + chunk]
+            verts = self.body(pose[s : s + chunk], part(betas), part(trans))  # (b, V, 3)
+            out.append(torch.matmul(self.regressor, verts))                  # (b, J, 3)
+        return torch.cat(out)
 
 
 def make_regressor(model: BodyModel, regressor: np.ndarray, fast: bool = True, dtype=torch.float32, device="cpu"):
