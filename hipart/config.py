@@ -43,6 +43,7 @@ class MSSTConfig:
     kmeans_init: bool = True       # initialise codebooks by k-means on the first batch
     dropout: float = 0.0           # dropout inside Mixer blocks
     recon_loss: str = "l1"         # pose reconstruction loss in the pose frame: "l1" | "l2"
+    eval_rows: int = 4096          # test rows scored at each evaluation during training (0: none); the final one uses all
 
 
 @dataclass(frozen=True)

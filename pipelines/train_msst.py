@@ -102,6 +102,15 @@ def evaluate_msst(model: MSST, arrays: dict[str, np.ndarray], batch_size: int = 
     return out
 
 
+def _subset(arrays: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    """Evenly spaced rows (all when ``rows`` covers the split)."""
+    n = len(arrays["fine"])
+    if rows >= n:
+        return arrays
+    keep = np.linspace(0, n - 1, rows).round().astype(np.int64)
+    return {k: v[keep] for k, v in arrays.items()}
+
+
 def _loss_fn(recon: str):
     def loss_fn(model, batch):
         out = model(batch["fine"])
@@ -137,17 +146,20 @@ def train_msst(store_path: str | Path, out_dir: str | Path, config: Config, resu
     seed_everything(config.train_msst.seed)
     model = build_msst(config, store)
     keep = ["dense", "fine"] + (["action"] if with_action else [])
+    monitor = _subset(test_arrays, config.msst.eval_rows)
     task = TrainTask(
         name="msst", model=model, train_arrays={k: train_arrays[k] for k in keep},
         loss_fn=_loss_fn(config.msst.recon_loss),
-        eval_fn=lambda m: evaluate_msst(m, test_arrays, config.evaluate.batch_size, real),
+        eval_fn=(lambda m: evaluate_msst(m, monitor, config.evaluate.batch_size, real)) if config.msst.eval_rows > 0 else None,
         meta={"store": str(Path(store_path).resolve()), "hierarchy_sha256": store.hierarchy_sha256,
               "actions": store.names.get("actions", [])},
         config=config,
     )
     result = train(task, config.train_msst, Path(out_dir), resume=resume, stop_after=stop_after, device=device)
     is_main = int(os.environ.get("RANK", "0")) == 0
-    metrics = result["metrics"] or (task.eval_fn(model) if is_main else {})  # stopped before an evaluation
+    metrics = result["metrics"]
+    if is_main and (len(monitor["fine"]) < len(test_arrays["fine"]) or not metrics):
+        metrics = evaluate_msst(model, test_arrays, config.evaluate.batch_size, real)  # the whole test split
     results = {**metrics, "step": result["step"], "test_rows": len(test_arrays["fine"]),
                "codebook_size": config.msst.codebook_size}
     if is_main:
