@@ -29,7 +29,8 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, C = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, N, C/H) each
+        # strided (B, H, N, C/H) views: the CPU flash kernel reads them without a contiguous copy
+        q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(B, N, 3, self.heads, C // self.heads).unbind(2))
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, N, C))
 
