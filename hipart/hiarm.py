@@ -13,7 +13,7 @@ Pieces (paper names):
 * SOS: linear projection of the flattened sparse pose; the first GCSAB position.
 * LSAB: a bidirectional block over a step's tokens, averaged into one step embedding.
 * GCSAB: causal blocks over [SOS, step_0, ..., step_{S-2}]; position k predicts step k. Generation
-  keeps a pre-allocated KV cache per block, one position per step (:class:`hipart.layers.KVCache`).
+  keeps a pre-allocated KV cache, one position per step (:class:`StepCache`).
 * PH: blocks over a step's query tokens (hidden state + learned token-identity embedding; the second
   ids also get the embedding of the first tokens) and a linear head per vocabulary.
 * Loss: CE(sparse) + ``dense_weight`` x CE(dense), teacher forcing.
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hipart.config import HiARMConfig, MSSTConfig
-from hipart.layers import KVCache, TransformerBlock
+from hipart.hiarm_attention import StepBlock, StepCache
 
 ORDERS = ("next-token", "center-to-periphery", "sparse-to-dense", "both")
 FRAMEWORKS = ("arm", "classification")
@@ -96,7 +96,7 @@ class HiARM(nn.Module):
         self.code_emb = nn.Embedding(self.vocab * (1 if msst_cfg.shared_codebook else 2), D)
         self.token_id_emb = nn.Embedding(n_tokens, D)   # which bone / dense joint a token is
         self.step_pos = nn.Embedding(S, D)
-        block = lambda: TransformerBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout)
+        block = lambda: StepBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout)
         self.lsab = nn.ModuleList(block() for _ in range(cfg.lsab_blocks if self.arm else 0))
         self.gcsab = nn.ModuleList(block() for _ in range(cfg.gcsab_blocks))
         self.gcsab_norm = nn.LayerNorm(D)
@@ -131,21 +131,12 @@ class HiARM(nn.Module):
             x = blk(x, causal=causal)
         return self.gcsab_norm(x)
 
-    def trunk_step(self, x: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
+    def trunk_step(self, x: torch.Tensor, cache: StepCache) -> torch.Tensor:
         """GCSAB for one new position, attending to the cached ones. (B, 1, D) -> (B, 1, D)"""
-        for blk, cache in zip(self.gcsab, caches):
-            x = blk(x, cache=cache)  # not `causal`: the one new position may see every cached one
-        for cache in caches:
-            cache.advance(1)
+        for layer, blk in enumerate(self.gcsab):
+            x = blk(x, cache=cache, layer=layer)
+        cache.advance()
         return self.gcsab_norm(x)
-
-    def new_caches(self, x: torch.Tensor) -> list[KVCache]:
-        """Pre-allocated GCSAB caches for a batch like x (B, 1, D), in the dtype attention will use."""
-        dtype = x.dtype
-        if torch.is_autocast_enabled(x.device.type):
-            dtype = torch.get_autocast_dtype(x.device.type)
-        heads = self.cfg.heads
-        return [KVCache(x.shape[0], heads, self.steps, self.cfg.dim // heads, x.device, dtype) for _ in self.gcsab]
 
     def predict(self, h: torch.Tensor, ids: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """PH: per step, query tokens = hidden + token identity (+ condition). h (B, S', D), ids (S', T) -> (B, S', T, D)"""
@@ -215,7 +206,7 @@ class HiARM(nn.Module):
         codes = torch.zeros(B, n_tokens, dtype=torch.long, device=sparse_pf.device)
         logits = [None] * n_tokens
         x = self.sos_embed(sparse_pf)  # (B, 1, D) the next GCSAB input
-        caches = self.new_caches(x) if use_cache else None
+        caches = StepCache(len(self.gcsab), self.steps) if use_cache else None
         seq = x[:, :0]
         for k in range(self.steps):
             x = x + self.step_pos.weight[k]
