@@ -101,9 +101,6 @@ class OcclusionConfig:
     margin: float = 0.2            # crop margin around the GT 2D bounding box (fraction of its side)
     model: str = "uniform"         # occluded-joint detector model: "uniform" | "gaussian" | "drop"
     seed: int = 0                  # seed of textures, crops and re-detections
-
-
-@dataclass(frozen=True)
     split: str = "test"            # store split the AdvOcc protocols evaluate
     input2d: str = "gt"            # clean 2D the patches perturb: "gt" or a store detection (det2d/<name>)
     max_samples: int = 0           # evenly spaced rows of the split (0: every row)
@@ -111,10 +108,21 @@ class OcclusionConfig:
     heatmap_samples: int = 4       # samples drawn in the error-over-positions heatmap
     textures: str = ""             # DTD folder ("": sample_data/textures/dtd)
     image_pattern: str = "{subject}/{action}_{subaction}.{camera}/{frame:06d}.jpg"  # store row -> image file
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     flip: bool = True              # also report flip test-time augmentation
     batch_size: int = 1024         # evaluation batch
     n_plot_samples: int = 4        # samples drawn by --plot
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    train_every: int = 4           # keep every Nth training camera-frame of the sample corpus
+    test_every: int = 4            # keep every Nth test camera-frame
+    input2d: str = "detections"    # 2D the lifters see at test time: a store detection set or "gt"
+    advocc_size: int = 80          # AdvOcc patch size evaluated by the demo (40 | 80)
 
 
 @dataclass(frozen=True)
@@ -135,3 +143,4 @@ class Config:
     )
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)

@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "coarsen": "pipelines.bench_coarsen",
     "params": "pipelines.bench_params",
     "pipeline": "pipelines.bench_pipeline",
+    "hiarm": "pipelines.bench_hiarm",
 }
 
 
