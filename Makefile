@@ -30,18 +30,20 @@ bench: install
 clean-venv:
 	rm -rf $(VENV)
 
-# AdvOcc@40/@80 (DESIGN section 7): sparse-only vs HiPART lifter on the sample test split, keypoint-level
-# occlusion model. Inputs default to the demo's outputs; override ADVOCC_STORE / ADVOCC_SPARSE / ADVOCC_HIPART.
-ADVOCC_STORE ?= runs/demo/poses.h5
-ADVOCC_SPARSE ?= runs/demo/lift_sparse
-ADVOCC_HIPART ?= runs/demo/lift_hipart
+# AdvOcc@40/@80 (DESIGN section 7): sparse-only vs HiPART lifter of `hipart demo` (run first; finished
+# stages are reused) on the sample test split, keypoint-level occlusion, the demo's 2D input as clean input.
+DEMO_OUT ?= runs/demo
 ADVOCC_OUT ?= runs/advocc
+ADVOCC_INPUT ?= detections
 .PHONY: reproduce-advocc
 reproduce-advocc: install
-	@test -e $(ADVOCC_STORE) -a -e $(ADVOCC_SPARSE) -a -e $(ADVOCC_HIPART) || $(MAKE) demo
+	$(HIPART) demo --out $(DEMO_OUT)
+	store=$$(ls -td $(DEMO_OUT)/store-*/sample.h5 | head -1); \
+	sparse=$$(ls -td $(DEMO_OUT)/lift-sparse-* | head -1); \
+	hipart=$$(ls -td $(DEMO_OUT)/lift-hipart-* | head -1); \
 	for size in 40 80; do \
-	  $(HIPART) evaluate --protocol advocc$$size --store $(ADVOCC_STORE) --checkpoint $(ADVOCC_SPARSE) \
-	    --checkpoint $(ADVOCC_HIPART) --out $(ADVOCC_OUT)/advocc$$size --config configs/tiny.toml || exit $$?; \
+	  $(HIPART) evaluate --protocol advocc$$size --store $$store --checkpoint $$sparse --checkpoint $$hipart \
+	    --out $(ADVOCC_OUT)/advocc$$size --config configs/tiny.toml --set occlusion.input2d=$(ADVOCC_INPUT) || exit $$?; \
 	done
 
 # Levels experiments (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with
