@@ -137,7 +137,7 @@ class TorchBodyModel(torch.nn.Module):
             verts = verts + torch.einsum("vcp,bp->bvc", self.posedirs, feature)
         A = rigid_transforms(rot, joints.expand(B, -1, -1), self.parents)  # (B, K, 3, 4)
         T = torch.einsum("vk,bkij->bvij", self.weights, A)                 # (B, V, 3, 4)
-        out = (T[..., :3] @ verts.expand(B, -1, -1)[..., None])[..., 0] + T[..., 3]
+        out = (T[..., :3] * verts[:, :, None, :]).sum(-1) + T[..., 3]  # elementwise: tiny bmm is slow on CPU
         return out if trans is None else out + trans[:, None]
 
 

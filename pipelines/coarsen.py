@@ -152,9 +152,10 @@ def _view_rows(seq: Sequence, view, joints_mm: np.ndarray, position: np.ndarray,
 def run_coarsen(config: Config, *, h36m=None, smpl=None, joint_regressor=None, pw3d=None, smpl_dir=None,
                 sample=None, detections=None, detections_name: str | None = None, train_every: int = 1,
                 test_every: int = 1, out=None, mode: str | None = None, resume: bool = True,
-                fast: bool | None = None, device: str = "cpu") -> dict:
+                fast: bool | None = None, device: str | None = None) -> dict:
     """Build a pose store; returns the summary (frames per split, skipped frames by reason, size)."""
     cfg = config.coarsen
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     mode = mode or cfg.mode
     if mode not in ("exact", "pose2mesh"):
         raise UserError(f"--mode: got {mode!r}, expected 'exact' or 'pose2mesh'")
