@@ -61,6 +61,12 @@ def run(config: Config, quick: bool = False) -> list[dict]:
     for name, modules in stages.items():
         trainable, buffers = _count(modules)
         rows.append([name, trainable, buffers])
+    counts = {row[0]: row[1] for row in rows}
     notes.append("paper: 0.9 M for the 17-joint lifter, 2.4 M for the default pipeline "
                  "(the paper does not say which parts it counts)")
+    pipeline = next((name for name in counts if name.startswith("pipeline")), None)
+    if pipeline and "HiARM" in counts:
+        notes.append(f"here: pipeline {counts[pipeline] / 1e6:.2f} M trainable, of which HiARM "
+                     f"{counts['HiARM'] / 1e6:.2f} M, lifter 17-only {counts.get('lifter 17 only', 0) / 1e6:.2f} M; "
+                     f"codebooks add {dict((r[0], r[2]) for r in rows)[pipeline] / 1e6:.2f} M entries")
     return [{"name": "params", "columns": ["stage", "trainable parameters", "codebook entries"], "rows": rows, "notes": notes}]
