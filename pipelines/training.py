@@ -149,8 +149,9 @@ def _truncate_metrics(run_dir: Path, step: int) -> None:
 class _Run:
     """Mutable state of one training run (the parts saved in train_state.pt)."""
 
-    def __init__(self, task: TrainTask, cfg: TrainConfig, run_dir: Path, info: D.DistInfo):
+    def __init__(self, task: TrainTask, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, steps_per_epoch: int):
         self.task, self.cfg, self.run_dir, self.info = task, cfg, run_dir, info
+        self.steps_per_epoch = steps_per_epoch
         self.model = task.model.to(info.device)
         self.optimizer = build_optimizer(self.model, cfg)
         self.step, self.metrics, self.last_logs = 0, {}, {}
@@ -232,8 +233,7 @@ def train(task: TrainTask, cfg: TrainConfig, run_dir: Path, resume: bool = False
         steps_per_epoch = n // global_batch
         total = cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * steps_per_epoch
         resuming = _prepare_run_dir(task, run_dir, resume, info)
-        run = _Run(task, cfg, run_dir, info)
-        run.steps_per_epoch = steps_per_epoch
+        run = _Run(task, cfg, run_dir, info, steps_per_epoch)
         if resuming:
             run.load()
             if info.is_main:
