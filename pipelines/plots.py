@@ -42,9 +42,9 @@ def plot_sample(path: Path, sparse, levels: dict, pred, gt, title: str) -> None:
     plt = _pyplot()
     fig = plt.figure(figsize=(10, 5))
     ax = fig.add_subplot(1, 2, 1)
-    for lv, arr in sorted(levels.items()):
+    for lv, arr in sorted(levels.items(), reverse=True):  # coarser levels drawn last, larger, on top
         color, label = LEVEL_STYLE.get(lv, ("tab:gray", str(lv)))
-        ax.scatter(arr[:, 0], arr[:, 1], s=6, color=color, label=label)
+        ax.scatter(arr[:, 0], arr[:, 1], s=6 if lv > 48 else 16, color=color, label=label)
     _skeleton_2d(ax, sparse, "tab:blue", "sparse 17")
     ax.invert_yaxis()
     ax.set_aspect("equal")
@@ -53,6 +53,10 @@ def plot_sample(path: Path, sparse, levels: dict, pred, gt, title: str) -> None:
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
     _skeleton_3d(ax3, gt - gt[:1], "black", "ground truth")
     _skeleton_3d(ax3, pred - pred[:1], "tab:red", "prediction")
+    reach = float(np.abs(np.concatenate([gt - gt[:1], pred - pred[:1]])).max())
+    ax3.set(xlim=(-reach, reach), ylim=(-reach, reach), zlim=(-reach, reach), xlabel="x", ylabel="z (depth)", zlabel="-y")
+    ax3.set_box_aspect((1, 1, 1))
+    ax3.view_init(elev=10, azim=-75)
     ax3.set_title("3D (mm, root-relative)")
     ax3.legend(fontsize=7)
     fig.suptitle(title)
