@@ -4,12 +4,15 @@ coarsen -> train-msst -> train-hiarm -> train-lift (sparse-only and HiPART) -> e
 and AdvOcc) -> one results table. Each stage runs in its own directory under ``out`` named by the
 hash of everything it depends on (its config sections and the stages before it); a stage whose
 directory holds a matching ``done.json`` is reused, so a second run only redoes what changed.
+``out/<stage>`` (store, msst, hiarm, lift-sparse, lift-hipart, eval, advocc) links to the directory
+of the latest run of that stage, e.g. ``runs/demo/store/sample.h5`` and ``runs/demo/hiarm``.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +46,8 @@ def _stages(config: Config, sample: Path) -> list[Stage]:
     demo = config.demo
     store = lambda d: d["store"] / "sample.h5"  # noqa: E731
     lift_input = demo.input2d
+    # the patches perturb the same 2D the lifters were trained on
+    occluded_config = replace(config, occlusion=replace(config.occlusion, input2d=lift_input))
 
     return [
         Stage("coarsen", "store", ("coarsen", "demo"), (), lambda out, d: run_coarsen(
@@ -63,7 +68,7 @@ def _stages(config: Config, sample: Path) -> list[Stage]:
         Stage(f"evaluate AdvOcc@{demo.advocc_size}", "advocc", ("occlusion", "demo"),
               ("store", "lift-sparse", "lift-hipart"),
               lambda out, d: evaluate(f"advocc{demo.advocc_size}", [d["lift-sparse"], d["lift-hipart"]],
-                                      store(d), out, config)),
+                                      store(d), out, occluded_config)),
     ]
 
 
@@ -114,12 +119,21 @@ def run_demo(config: Config, out: Path, sample: Path = SAMPLE_DIR, force: bool =
             summaries[stage.key] = _jsonable(summary)
             write_json_atomic(done, {"stage": stage.name, "seconds": time.perf_counter() - start,
                                      "summary": summaries[stage.key]})
+        _link_latest(out / stage.key, stage_dir)
         log.append({"stage": stage.name, "dir": str(stage_dir), "reused": reused})
     result = {"stages": log, "evaluate": summaries.get("eval"), "advocc": summaries.get("advocc"),
               "hiarm": summaries.get("hiarm")}
     result["table"] = results_table(result)
     write_json_atomic(out / "demo_results.json", result)
     return result
+
+
+def _link_latest(link: Path, target: Path) -> None:
+    """``out/<key>`` -> the stage's hashed directory, so scripts can name stages without hashes."""
+    tmp = link.with_name(link.name + ".tmp")
+    remove(tmp)
+    tmp.symlink_to(target.name, target_is_directory=True)
+    os.replace(tmp, link)
 
 
 def _jsonable(value):
