@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from hipart.config import Config
 from hipart.densify import Densifier
 from hipart.hiarm import FRAMEWORKS, ORDERS, HiARM
+from pipelines.checkpoint import MODEL_FILE, read_meta
 from pipelines.densify import densification_errors, msst_link, real_masks, split_targets
 from pipelines.errors import UserError
 from pipelines.io_utils import write_json_atomic
@@ -58,6 +59,16 @@ def _check_store(store: PoseStore, msst_meta: dict, msst_path: Path, input2d: st
                         f"trained on ({expected[:16]}...); use the store of that MSST")
 
 
+def _check_resume(run_dir: Path, link: dict, resume: bool) -> None:
+    """A resumed run must continue on the tokens of the same MSST."""
+    saved = run_dir / MODEL_FILE
+    if resume and saved.is_file():
+        recorded = read_meta(saved).get("msst", {}).get("sha256")
+        if recorded != link["sha256"]:
+            raise UserError(f"{saved}: metadata 'msst.sha256' ({str(recorded)[:16]}...) differs from --msst "
+                            f"{link['path']} ({link['sha256'][:16]}...); resume with the MSST the run started with")
+
+
 def loss_fn(model, batch):
     s_logits, d_logits = model(batch["sparse_pf"], batch["sparse_idx"], batch["dense_idx"])
     core = model.module if isinstance(model, DistributedDataParallel) else model
@@ -89,6 +100,7 @@ def train_hiarm(store_path: str | Path, msst_ckpt: str | Path, out_dir: str | Pa
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     msst, msst_meta = load_msst(link["path"], dev)
     _check_store(store, msst_meta, Path(link["path"]), input2d)
+    _check_resume(Path(out_dir), link, resume)
     hier = store.hierarchy
     bone_of_dense, bone_order = hier["bone_of_dense"].astype(int).tolist(), hier["bone_order"].astype(int).tolist()
     if bone_of_dense != msst.bone_of_dense.tolist():
