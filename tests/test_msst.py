@@ -215,3 +215,8 @@ def test_part_info_nce_rewards_matching_parts():
     matched = part_info_nce(x, x + 0.01 * torch.randn_like(x), 0.07)
     shuffled = part_info_nce(x, x[torch.randperm(32)], 0.07)
     assert matched < 0.1 and shuffled > 2.0  # chance level: log(32) = 3.5
+
+
+def test_cli_requires_store_and_out(cli, tmp_path):
+    code, _, err = cli("train-msst", "--out", tmp_path / "run")
+    assert code == 2 and "--store" in err

@@ -7,14 +7,15 @@ from typing import Annotated, Optional
 import typer
 
 from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
+from pipelines.errors import UserError
 from pipelines.train_msst import train_msst as run_train_msst
 
 
 def train_msst(
-    store: Annotated[Path, typer.Option(help="Pose store (.h5) written by hipart coarsen; needs train/test "
-                                             "splits with the 17/48/96 2D levels.")],
-    out: Annotated[Path, typer.Option(help="Run directory: model.safetensors, config.toml, metrics.jsonl, "
-                                           "train_state.pt, results.json.")],
+    store: Annotated[Optional[Path], typer.Option(help="Pose store (.h5) written by hipart coarsen; needs "
+                                                       "train/test splits with the 17/48/96 2D levels. Required.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory: model.safetensors, config.toml, "
+                                                     "metrics.jsonl, train_state.pt, results.json. Required.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its train_state.pt (same seed "
                                               "and batch size); a finished run just reports.")] = False,
     max_steps: Annotated[Optional[int], typer.Option(help="Train exactly this many optimiser steps (sets "
@@ -31,6 +32,8 @@ def train_msst(
     split and the codebook usage, also written to OUT/results.json.
     """
     cfg = resolve_config(config, set_)
+    if store is None or out is None:
+        raise UserError(f"train-msst: missing {'--store' if store is None else '--out'} (see hipart train-msst --help)")
     result = run_train_msst(store, out, cfg, resume=resume, max_steps=max_steps, device=device)
     if not result["is_main"]:
         return
