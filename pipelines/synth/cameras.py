@@ -3,7 +3,8 @@
 Like Human3.6M's rig: one camera near each corner of the room (azimuths about 45, 135, 225 and 315
 degrees, jittered), 4.5-5.5 m from the centre, 1.3-1.7 m high, looking at the centre of the area
 about 0.9 m above the floor. Pose2Mesh convention: X_cam = R X_world_mm + t, x = f X/Z + c; image
-y points down. A camera that would not see every vertex of every frame moves back until it does.
+y points down. A camera that would not see the mesh of every frame (every CAMERA_VERTEX_STRIDE-th vertex of
+the generator, at least MARGIN_PX inside the image) moves back until it does.
 """
 from __future__ import annotations
 

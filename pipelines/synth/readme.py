@@ -52,7 +52,8 @@ The same seed regenerates byte-identical files, this README included.
   [R_k | j_k - j_parent]), `translation (T,3)` m (world Z-up; world = skinned mesh + translation),
   `subject`, `action`, `subaction`, `frame`, and `fps`.
 - `cameras.json`: `{{subject: {{camera_id: {{R, t (mm), f, c, size}}}}}}`, X_cam = R X_world_mm + t, the
-  published Human3.6M intrinsics, 4 cameras around the capture area; every vertex of every frame is in view.
+  published Human3.6M intrinsics, 4 cameras around the capture area; the whole mesh of every frame is in view
+  (checked on every 16th vertex with a 10 px margin).
 - `detections.npz`: VideoPose3D layout, `positions_2d[subject]["<action> <subaction>"]` = 4 arrays
   (T,17,2) px (camera order 54138969, 55011271, 58860488, 60457274) and `metadata`. "Detected" 2D:
   the mesh-regressed joints projected, plus seeded detector noise (`pipelines/synth/noise.py`: per-joint
