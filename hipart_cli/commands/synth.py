@@ -20,10 +20,12 @@ def synth(
 ) -> None:
     """Generate the licence-free Human3.6M-like sample corpus with the Anny body model (extra 'synth').
 
-    7 subjects (S1, S5, S6, S7, S8 train; S9, S11 test) with seeded Anny phenotypes, 11 keyframed
-    actions x 2 sub-actions within anatomical joint limits, 4 cameras per subject with the Human3.6M
-    intrinsics, noisy "detected" 2D in the VideoPose3D layout, and procedural DTD-layout textures.
-    Needs `pip install -e ".[synth]"`; set ANNY_CACHE_DIR to keep Anny's ~0.8 GB cache.
+    7 subjects (S1, S5, S6, S7, S8 train; S9, S11 test) with seeded Anny phenotypes,
+    11 keyframed actions x 2 sub-actions within anatomical joint limits,
+    4 cameras per subject with the Human3.6M intrinsics,
+    noisy "detected" 2D in the VideoPose3D layout, and procedural DTD-layout textures.
+
+    Needs the extra: pip install -e ".\\[synth]" (set ANNY_CACHE_DIR to keep Anny's ~0.8 GB cache).
     """
     resolve_config(config, set_)
     result = run_synth(out, seed=seed, frames_per_sequence=frames_per_sequence, preview=preview)
