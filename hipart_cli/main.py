@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from hipart_cli.commands import (
     bench, coarsen, demo, evaluate, info, occlude, predict, synth, train_hiarm, train_lift, train_msst,
@@ -52,7 +53,7 @@ def main(args: list[str] | None = None, prog_name: str = "hipart") -> int:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         code = 2
     if args is None:
         sys.exit(code)
