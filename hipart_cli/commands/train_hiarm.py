@@ -10,7 +10,7 @@ from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_c
 from pipelines.train_hiarm import train_hiarm as run_train_hiarm
 
 METHODS = {"hiarm": "HiARM (greedy)", "msst_ceiling": "MSST reconstruction (ceiling)",
-           "nearest_neighbour": "nearest neighbour, train (floor)", "mean_pose": "mean pose, train (floor)"}
+           "nearest_neighbour": "nearest neighbour, train (baseline)", "mean_pose": "mean pose, train (baseline)"}
 
 
 def train_hiarm(
