@@ -15,6 +15,15 @@ MSST_TINY = MSSTConfig(codebook_size=48)
 VARIANTS = [("arm", o) for o in ORDERS] + [("classification", "both")]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (two threads spin against each other on a shared machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make(framework="arm", order="both", shared=False, seed=0) -> HiARM:
     torch.manual_seed(seed)
     cfg = dataclasses.replace(TINY, framework=framework, order=order)
