@@ -48,9 +48,9 @@ reproduce-advocc: install
 
 # Levels experiments (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with
 # HiPART 48/96 on detected 2D). Inputs default to the demo's store and HiARM run; override LEVELS_*.
-LEVELS_STORE ?= runs/demo/poses.h5
+LEVELS_STORE ?= runs/demo/store/sample.h5
 LEVELS_HIARM ?= runs/demo/hiarm
-LEVELS_DET ?= detected
+LEVELS_DET ?= detections
 LEVELS_OUT ?= runs/levels
 LEVELS_ARGS ?= --config configs/tiny.toml
 .PHONY: reproduce-levels
