@@ -140,7 +140,7 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-LABELS = {"lift-sparse": "sparse-only (17)", "lift-hipart": "HiPART (17+48+96)"}
+LABELS = {"lift-sparse": "sparse-only", "lift-hipart": "HiPART"}
 
 
 def _label(run_name: str) -> str:
@@ -149,8 +149,7 @@ def _label(run_name: str) -> str:
 
 def results_table(result: dict) -> dict:
     """Sparse-only vs HiPART: MPJPE, PA-MPJPE (action averages, mm), densification error, AdvOcc degradation."""
-    columns = ["model", "MPJPE", "PA-MPJPE", "MPJPE flip", "dense 2D err (px)", "fine 2D err (px)",
-               "AdvOcc MPJPE", "AdvOcc degradation %"]
+    columns = ["model", "MPJPE", "PA-MPJPE", "flip MPJPE", "dense px", "fine px", "AdvOcc", "degr. %"]
     adv = {m["name"]: m for m in (result.get("advocc") or {}).get("models", [])}
     rows = []
     for model in (result.get("evaluate") or {}).get("models", []):
