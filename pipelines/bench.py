@@ -7,6 +7,8 @@ asserts on time.
 from __future__ import annotations
 
 import importlib
+import statistics
+import time
 
 from hipart.config import Config
 from pipelines.errors import UserError
@@ -34,3 +36,16 @@ def run(names: list[str], config: Config, quick: bool = False) -> list[dict]:
     for name in names or list(BENCHMARKS):
         reports += importlib.import_module(BENCHMARKS[name]).run(config, quick=quick)
     return reports
+
+
+def median_seconds(fn, reps: int, budget_s: float = 20.0) -> float:
+    """Median wall time of ``fn()`` after one warm-up call; stops early once over ``budget_s``."""
+    fn()
+    times, start = [], time.perf_counter()
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if time.perf_counter() - start > budget_s and len(times) >= 2:
+            break
+    return statistics.median(times)

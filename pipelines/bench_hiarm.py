@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import statistics
-import time
 
 import torch
 
 from hipart.config import Config
 from hipart.hiarm import HiARM
 from hipart.skeleton import bone_order_center_to_periphery
+from pipelines.bench import median_seconds
 
 VARIANTS = (("classification", "both"), ("arm", "next-token"), ("arm", "center-to-periphery"),
             ("arm", "sparse-to-dense"), ("arm", "both"))
@@ -42,18 +41,6 @@ def _label(framework: str, order: str) -> str:
     return "classification (PCT-style)" if framework == "classification" else f"ARM {order}"
 
 
-def _median_seconds(fn, reps: int, budget_s: float = 30.0) -> float:
-    fn()  # warm-up
-    times, start = [], time.perf_counter()
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-        if time.perf_counter() - start > budget_s and len(times) >= 2:
-            break
-    return statistics.median(times)
-
-
 def poses_per_s(model: HiARM, batch: int, cache: bool, bf16: bool, device: torch.device, reps: int) -> float:
     x = torch.randn(batch, 17, 2, device=device)
 
@@ -62,7 +49,7 @@ def poses_per_s(model: HiARM, batch: int, cache: bool, bf16: bool, device: torch
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             sparse_idx, _ = model.generate(x, use_cache=cache)
         sparse_idx.sum().item()  # synchronises on CUDA
-    return batch / _median_seconds(run, reps)
+    return batch / median_seconds(run, reps)
 
 
 def build_models(config: Config, device: torch.device) -> dict[tuple[str, str], HiARM]:

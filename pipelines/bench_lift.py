@@ -8,28 +8,15 @@ several timed calls after a warm-up; no assertion on time (the machine may be sh
 from __future__ import annotations
 
 import dataclasses
-import statistics
-import time
 
 import torch
 
 from hipart.config import Config
 from hipart.lifter import Lifter, count_parameters, flops_per_pose
 from pipelines.lifting import autocast
+from pipelines.bench import median_seconds
 
 BATCHES = (1, 64, 1024)
-
-
-def _median_seconds(fn, reps: int, budget_s: float = 20.0) -> float:
-    fn()  # warm-up
-    times, start = [], time.perf_counter()
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-        if time.perf_counter() - start > budget_s and len(times) >= 2:
-            break
-    return statistics.median(times)
 
 
 def matmul_peak_gflops(device: torch.device, quick: bool) -> float:
@@ -40,7 +27,7 @@ def matmul_peak_gflops(device: torch.device, quick: bool) -> float:
 
     def run():
         (a @ b).sum().item()  # .item() synchronises on CUDA
-    return 2 * n**3 / _median_seconds(run, 3 if quick else 7) / 1e9
+    return 2 * n**3 / median_seconds(run, 3 if quick else 7) / 1e9
 
 
 def lifter_poses_per_s(lifter: Lifter, batch: int, bf16: bool, device: torch.device, reps: int) -> float:
@@ -51,7 +38,7 @@ def lifter_poses_per_s(lifter: Lifter, batch: int, bf16: bool, device: torch.dev
     def run():
         with ctx:
             lifter(x).float().sum().item()
-    return batch / _median_seconds(run, reps)
+    return batch / median_seconds(run, reps)
 
 
 def run(config: Config, quick: bool = False) -> list[dict]:

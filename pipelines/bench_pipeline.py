@@ -19,7 +19,8 @@ from hipart.hiarm import HiARM
 from hipart.lifter import Lifter
 from hipart.msst import MSST
 from hipart.skeleton import bone_order_center_to_periphery
-from pipelines.bench_lift import _median_seconds, matmul_peak_gflops
+from pipelines.bench import median_seconds
+from pipelines.bench_lift import matmul_peak_gflops
 
 
 def build(config: Config, device: torch.device) -> tuple[Densifier, Lifter]:
@@ -70,7 +71,7 @@ def run(config: Config, quick: bool = False) -> list[dict]:
                 def call(fn=fn):
                     with torch.no_grad(), ctx():
                         fn()
-                seconds = _median_seconds(call, 3 if quick else 5)
+                seconds = median_seconds(call, 3 if quick else 5)
                 rate = batch / seconds
                 gflops = rate * flops[name] / 1e9
                 rows.append([name, batch, precision, round(rate, 1), round(gflops, 2), round(100 * gflops / peak, 1)])
