@@ -76,3 +76,23 @@ ANNY_CACHE_DIR ?= $(HOME)/.cache/anny
 sample-preview: install
 	$(BIN)/python -m pip install --quiet -e ".[synth]"
 	ANNY_CACHE_DIR=$(ANNY_CACHE_DIR) $(HIPART) synth --out sample_data --seed $(SYNTH_SEED) --frames-per-sequence 200 --preview
+
+# The paper preset on your own Human3.6M (Pose2Mesh annotations; SMPL and detections are yours to supply):
+#   make reproduce-h36m H36M_DIR=/data/h36m SMPL_PKL=SMPL_NEUTRAL.pkl H36M_REGRESSOR=J_regressor_h36m_correct.npy \
+#        H36M_DETECTIONS=data_2d_h36m_cpn_ft_h36m_dbb.npz
+H36M_OUT ?= runs/h36m
+H36M_DET_NAME ?= cpn
+.PHONY: reproduce-h36m
+reproduce-h36m: install
+	@if [ -z "$(H36M_DIR)" ] || [ -z "$(SMPL_PKL)" ] || [ -z "$(H36M_DETECTIONS)" ]; then \
+	  echo "reproduce-h36m needs H36M_DIR=<dir with annotations/>, SMPL_PKL=<SMPL .pkl> and H36M_DETECTIONS=<VideoPose3D 2D npz> (optional H36M_REGRESSOR=<17x6890 .npy>)"; exit 2; fi
+	$(HIPART) coarsen --h36m $(H36M_DIR) --smpl $(SMPL_PKL) $(if $(H36M_REGRESSOR),--joint-regressor $(H36M_REGRESSOR)) \
+	  --detections $(H36M_DETECTIONS) --detections-name $(H36M_DET_NAME) --train-every 5 --out $(H36M_OUT)/h36m.h5
+	$(HIPART) train-msst --store $(H36M_OUT)/h36m.h5 --out $(H36M_OUT)/msst --config configs/paper.toml
+	$(HIPART) train-hiarm --store $(H36M_OUT)/h36m.h5 --msst $(H36M_OUT)/msst --out $(H36M_OUT)/hiarm --config configs/paper.toml
+	$(HIPART) train-lift --store $(H36M_OUT)/h36m.h5 --levels 17 --dense-source none --input $(H36M_DET_NAME) \
+	  --out $(H36M_OUT)/lift-sparse --config configs/paper.toml
+	$(HIPART) train-lift --store $(H36M_OUT)/h36m.h5 --levels 17,48,96 --dense-source hipart --hipart $(H36M_OUT)/hiarm \
+	  --input $(H36M_DET_NAME) --out $(H36M_OUT)/lift-hipart --config configs/paper.toml
+	$(HIPART) evaluate --protocol h36m --store $(H36M_OUT)/h36m.h5 --input $(H36M_DET_NAME) \
+	  --checkpoint $(H36M_OUT)/lift-sparse --checkpoint $(H36M_OUT)/lift-hipart --out $(H36M_OUT)/eval --config configs/paper.toml
