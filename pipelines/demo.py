@@ -9,6 +9,7 @@ of the latest run of that stage, e.g. ``runs/demo/store/sample.h5`` and ``runs/d
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -83,14 +84,8 @@ def _can_plot() -> bool:
 def _stage_dir(out: Path, stage: Stage, config: Config, dirs: dict[str, Path]) -> Path:
     upstream = "".join(dirs[k].name for k in stage.after)
     digest = config_hash(config, *stage.sections)[:8] + (
-        "-" + config_hash_text(upstream)[:6] if upstream else "")
+        "-" + hashlib.sha256(upstream.encode()).hexdigest()[:6] if upstream else "")
     return out / f"{stage.key}-{digest}"
-
-
-def config_hash_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def run_demo(config: Config, out: Path, sample: Path = SAMPLE_DIR, force: bool = False,

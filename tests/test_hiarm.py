@@ -15,13 +15,7 @@ MSST_TINY = MSSTConfig(codebook_size=48)
 VARIANTS = [("arm", o) for o in ORDERS] + [("classification", "both")]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (two threads spin against each other on a shared machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(framework="arm", order="both", shared=False, seed=0) -> HiARM:

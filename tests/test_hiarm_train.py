@@ -21,13 +21,7 @@ HIARM_TINY = ["hiarm.dim=32", "hiarm.heads=4", "hiarm.gcsab_blocks=2", "hiarm.ph
               "train_hiarm.batch_size=64", "train_hiarm.warmup_steps=20", "train_hiarm.lr=3e-3"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine run fastest (and most predictably) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
