@@ -38,35 +38,49 @@ ADVOCC_INPUT ?= detections
 .PHONY: reproduce-advocc
 reproduce-advocc: install
 	$(HIPART) demo --out $(DEMO_OUT)
-	store=$$(ls -td $(DEMO_OUT)/store-*/sample.h5 | head -1); \
-	sparse=$$(ls -td $(DEMO_OUT)/lift-sparse-* | head -1); \
-	hipart=$$(ls -td $(DEMO_OUT)/lift-hipart-* | head -1); \
 	for size in 40 80; do \
-	  $(HIPART) evaluate --protocol advocc$$size --store $$store --checkpoint $$sparse --checkpoint $$hipart \
-	    --out $(ADVOCC_OUT)/advocc$$size --config configs/tiny.toml --set occlusion.input2d=$(ADVOCC_INPUT) || exit $$?; \
+	  $(HIPART) evaluate --protocol advocc$$size --store $(DEMO_OUT)/store/sample.h5 --checkpoint $(DEMO_OUT)/lift-sparse \
+	    --checkpoint $(DEMO_OUT)/lift-hipart --out $(ADVOCC_OUT)/advocc$$size --config configs/tiny.toml \
+	    --set occlusion.input2d=$(ADVOCC_INPUT) || exit $$?; \
 	done
+	$(BIN)/python -m pipelines.advocc_report $(ADVOCC_OUT)/advocc.md $(ADVOCC_OUT)/advocc40 $(ADVOCC_OUT)/advocc80
 
 # Levels experiments (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with
-# HiPART 48/96 on detected 2D). Inputs default to the demo's store and HiARM run; override LEVELS_*.
-LEVELS_STORE ?= runs/demo/store/sample.h5
-LEVELS_HIARM ?= runs/demo/hiarm
+# HiPART 48/96 on detected 2D). The detected-2D pair is the demo's two lifters (run first; finished stages
+# are reused); the GT-2D pair is trained here on the demo's store with LEVELS_ARGS (the demo's preset).
 LEVELS_DET ?= detections
 LEVELS_OUT ?= runs/levels
 LEVELS_ARGS ?= --config configs/tiny.toml
 .PHONY: reproduce-levels
 reproduce-levels: install
-	@test -e $(LEVELS_STORE) -a -e $(LEVELS_HIARM) || $(MAKE) demo
-	$(HIPART) train-lift --store $(LEVELS_STORE) --levels 17 --dense-source none --out $(LEVELS_OUT)/gt_sparse $(LEVELS_ARGS)
-	$(HIPART) train-lift --store $(LEVELS_STORE) --levels 17,48,96 --dense-source gt --out $(LEVELS_OUT)/gt_levels $(LEVELS_ARGS)
-	$(HIPART) train-lift --store $(LEVELS_STORE) --levels 17 --dense-source none --input $(LEVELS_DET) --out $(LEVELS_OUT)/det_sparse $(LEVELS_ARGS)
-	$(HIPART) train-lift --store $(LEVELS_STORE) --levels 17,48,96 --dense-source hipart --hipart $(LEVELS_HIARM) --input $(LEVELS_DET) --out $(LEVELS_OUT)/det_hipart $(LEVELS_ARGS)
-	for run in gt_sparse gt_levels; do \
-	  $(HIPART) evaluate --protocol h36m --store $(LEVELS_STORE) --checkpoint $(LEVELS_OUT)/$$run --out $(LEVELS_OUT)/eval_$$run $(LEVELS_ARGS) || exit $$?; \
-	done
-	for run in det_sparse det_hipart; do \
-	  $(HIPART) evaluate --protocol h36m --store $(LEVELS_STORE) --input $(LEVELS_DET) --checkpoint $(LEVELS_OUT)/$$run --out $(LEVELS_OUT)/eval_$$run $(LEVELS_ARGS) || exit $$?; \
-	done
-	$(BIN)/python -m pipelines.levels_report $(LEVELS_OUT)/eval_gt_sparse $(LEVELS_OUT)/eval_gt_levels $(LEVELS_OUT)/eval_det_sparse $(LEVELS_OUT)/eval_det_hipart
+	$(HIPART) demo --out $(DEMO_OUT)
+	$(HIPART) train-lift --store $(DEMO_OUT)/store/sample.h5 --levels 17 --dense-source none --out $(LEVELS_OUT)/gt_sparse $(LEVELS_ARGS)
+	$(HIPART) train-lift --store $(DEMO_OUT)/store/sample.h5 --levels 17,48,96 --dense-source gt --out $(LEVELS_OUT)/gt_levels $(LEVELS_ARGS)
+	$(HIPART) evaluate --protocol h36m --store $(DEMO_OUT)/store/sample.h5 --checkpoint $(LEVELS_OUT)/gt_sparse \
+	  --checkpoint $(LEVELS_OUT)/gt_levels --out $(LEVELS_OUT)/eval_gt $(LEVELS_ARGS)
+	$(HIPART) evaluate --protocol h36m --store $(DEMO_OUT)/store/sample.h5 --input $(LEVELS_DET) --checkpoint $(DEMO_OUT)/lift-sparse \
+	  --checkpoint $(DEMO_OUT)/lift-hipart --out $(LEVELS_OUT)/eval_det $(LEVELS_ARGS)
+	$(BIN)/python -m pipelines.levels_report $(LEVELS_OUT)/levels.md $(LEVELS_OUT)/eval_gt $(LEVELS_OUT)/eval_det
+
+# The paper's stage-1 (MSST: shared codebook, no LA, no GA) and stage-2 (HiARM: classification, next-token,
+# center-to-periphery, sparse-to-dense, both) ablations on the sample data: each variant retrains the stages
+# that depend on it; the unchanged variant is the demo's own run (shared stage directory DEMO_OUT).
+ABLATION_OUT ?= runs/ablation
+ABLATION_ARGS ?=
+.PHONY: reproduce-stage1-ablation reproduce-stage2-ablation
+reproduce-stage1-ablation: install
+	$(HIPART) ablation stage1 --out $(DEMO_OUT) --report $(ABLATION_OUT)/stage1.md $(ABLATION_ARGS)
+reproduce-stage2-ablation: install
+	$(HIPART) ablation stage2 --out $(DEMO_OUT) --report $(ABLATION_OUT)/stage2.md $(ABLATION_ARGS)
+
+# The README's picture (docs/hierarchy.png: GT levels and HiPART-densified detections of the demo's test
+# split) and its generated tables: every reproduce target on the sample data, then spliced into README.md.
+.PHONY: figure readme-results
+figure: install
+	$(HIPART) demo --out $(DEMO_OUT)
+	$(BIN)/python -m pipelines.figure $(DEMO_OUT)/store/sample.h5 $(DEMO_OUT)/hiarm docs/hierarchy.png
+readme-results: demo reproduce-levels reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation figure
+	$(BIN)/python -m pipelines.readme_results README.md
 
 # Regenerate sample_data/ and its preview.png with the Anny body model (extra "synth"; the first run
 # builds a ~0.8 GB cache in ANNY_CACHE_DIR). The committed corpus was made with these settings.

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from hipart_cli.commands import (
-    bench, coarsen, demo, evaluate, info, occlude, predict, synth, train_hiarm, train_lift, train_msst,
+    ablation, bench, coarsen, demo, evaluate, info, occlude, predict, synth, train_hiarm, train_lift, train_msst,
 )
 from hipart_cli.common import err_console
 from pipelines.errors import UserError
@@ -41,6 +41,7 @@ app.command("predict")(predict.predict)
 app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
 app.command("info")(info.info)
+app.command("ablation")(ablation.ablation)
 
 
 def main(args: list[str] | None = None, prog_name: str = "hipart") -> int:

@@ -9,67 +9,69 @@ of the latest run of that stage, e.g. ``runs/demo/store/sample.h5`` and ``runs/d
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from hipart.config import Config
-from pipelines.config_io import config_hash
-from pipelines.io_utils import remove, write_json_atomic
+from pipelines.io_utils import write_json_atomic, write_text_atomic
+from pipelines.report import markdown_table
+from pipelines.stages import Stage, run_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "sample_data"
 TINY_CONFIG = ROOT / "configs" / "tiny.toml"
-DONE = "done.json"
 
 
-@dataclass
-class Stage:
-    name: str                      # shown in the progress display
-    key: str                       # directory prefix under the demo's out dir
-    sections: tuple[str, ...]      # config sections the stage's output depends on
-    after: tuple[str, ...]         # keys of the stages it consumes
-    run: Callable[[Path, dict], dict]  # (stage dir, {key: dir of earlier stages}) -> summary
+def _store(dirs: dict) -> Path:
+    return dirs["store"] / "sample.h5"
+
+
+def store_stage(config: Config, sample: Path) -> Stage:
+    from pipelines.coarsen import run_coarsen
+    demo = config.demo
+    return Stage("coarsen", "store", ("coarsen", "demo"), (), lambda out, d: run_coarsen(
+        config, sample=sample, out=out / "sample.h5", train_every=demo.train_every,
+        test_every=demo.test_every, resume=True))
+
+
+def msst_stage(config: Config, id: str = "msst", label: str = "") -> Stage:
+    from pipelines.train_msst import train_msst
+    return Stage(f"train-msst{label}", "msst", ("msst", "train_msst"), ("store",),
+                 lambda out, d: train_msst(_store(d), out, config), config=config, id=id)
+
+
+def hiarm_stage(config: Config, id: str = "hiarm", msst: str = "msst", label: str = "") -> Stage:
+    from pipelines.train_hiarm import train_hiarm
+    return Stage(f"train-hiarm{label}", "hiarm", ("hiarm", "train_hiarm"), ("store", msst),
+                 lambda out, d: train_hiarm(_store(d), d[msst], out, config), config=config, id=id)
+
+
+def lift_stage(config: Config, id: str, hiarm: str | None, label: str = "") -> Stage:
+    """The demo's lifter on its 2D input: sparse-only (``hiarm`` None) or with HiPART 48/96 levels."""
+    from pipelines.train_lift import train_lift
+    key, name = ("lift-sparse", "sparse-only") if hiarm is None else ("lift-hipart", "HiPART")
+    levels = dict(levels="17", dense_source="none") if hiarm is None else dict(levels="17,48,96", dense_source="hipart")
+    return Stage(f"train-lift {name}{label}", key, ("lifter", "train_lift", "demo"), ("store",) + ((hiarm,) if hiarm else ()),
+                 lambda out, d: train_lift(_store(d), out, config, input2d=config.demo.input2d,
+                                           hipart=d[hiarm] if hiarm else None, **levels), config=config, id=id)
 
 
 def _stages(config: Config, sample: Path) -> list[Stage]:
-    from pipelines.advocc import evaluate_advocc  # noqa: F401  (fail early if a stage is missing)
-    from pipelines.coarsen import run_coarsen
     from pipelines.evaluate import evaluate
-    from pipelines.train_hiarm import train_hiarm
-    from pipelines.train_lift import train_lift
-    from pipelines.train_msst import train_msst
-
     demo = config.demo
-    store = lambda d: d["store"] / "sample.h5"  # noqa: E731
-    lift_input = demo.input2d
+    lifters = ("lift-sparse", "lift-hipart")
     # the patches perturb the same 2D the lifters were trained on
-    occluded_config = replace(config, occlusion=replace(config.occlusion, input2d=lift_input))
-
+    occluded_config = replace(config, occlusion=replace(config.occlusion, input2d=demo.input2d))
     return [
-        Stage("coarsen", "store", ("coarsen", "demo"), (), lambda out, d: run_coarsen(
-            config, sample=sample, out=out / "sample.h5", train_every=demo.train_every,
-            test_every=demo.test_every, resume=True)),
-        Stage("train-msst", "msst", ("msst", "train_msst"), ("store",),
-              lambda out, d: train_msst(store(d), out, config)),
-        Stage("train-hiarm", "hiarm", ("hiarm", "train_hiarm"), ("store", "msst"),
-              lambda out, d: train_hiarm(store(d), d["msst"], out, config)),
-        Stage("train-lift sparse-only", "lift-sparse", ("lifter", "train_lift", "demo"), ("store",),
-              lambda out, d: train_lift(store(d), out, config, levels="17", dense_source="none", input2d=lift_input)),
-        Stage("train-lift HiPART", "lift-hipart", ("lifter", "train_lift", "demo"), ("store", "hiarm"),
-              lambda out, d: train_lift(store(d), out, config, levels="17,48,96", dense_source="hipart",
-                                        hipart=d["hiarm"], input2d=lift_input)),
-        Stage("evaluate", "eval", ("evaluate", "demo"), ("store", "lift-sparse", "lift-hipart"),
-              lambda out, d: evaluate("h36m", [d["lift-sparse"], d["lift-hipart"]], store(d), out, config,
-                                      input2d=lift_input, plot=_can_plot())),
-        Stage(f"evaluate AdvOcc@{demo.advocc_size}", "advocc", ("occlusion", "demo"),
-              ("store", "lift-sparse", "lift-hipart"),
-              lambda out, d: evaluate(f"advocc{demo.advocc_size}", [d["lift-sparse"], d["lift-hipart"]],
-                                      store(d), out, occluded_config)),
+        store_stage(config, sample), msst_stage(config), hiarm_stage(config),
+        lift_stage(config, "lift-sparse", None), lift_stage(config, "lift-hipart", "hiarm"),
+        Stage("evaluate", "eval", ("evaluate", "demo"), ("store",) + lifters,
+              lambda out, d: evaluate("h36m", [d[k] for k in lifters], _store(d), out, config,
+                                      input2d=demo.input2d, plot=_can_plot())),
+        Stage(f"evaluate AdvOcc@{demo.advocc_size}", "advocc", ("occlusion", "demo"), ("store",) + lifters,
+              lambda out, d: evaluate(f"advocc{demo.advocc_size}", [d[k] for k in lifters],
+                                      _store(d), out, occluded_config)),
     ]
 
 
@@ -81,58 +83,19 @@ def _can_plot() -> bool:
     return True
 
 
-def _stage_dir(out: Path, stage: Stage, config: Config, dirs: dict[str, Path]) -> Path:
-    upstream = "".join(dirs[k].name for k in stage.after)
-    digest = config_hash(config, *stage.sections)[:8] + (
-        "-" + hashlib.sha256(upstream.encode()).hexdigest()[:6] if upstream else "")
-    return out / f"{stage.key}-{digest}"
-
-
 def run_demo(config: Config, out: Path, sample: Path = SAMPLE_DIR, force: bool = False,
              on_stage: Callable[[int, int, str, bool], None] | None = None) -> dict:
-    """Run (or reuse) every stage; returns {"stages": [...], "evaluate": ..., "advocc": ..., "table": ...}."""
+    """Run (or reuse) every stage; returns {"stages", "evaluate", "advocc", "hiarm", "plots", "table"}."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stages = _stages(config, Path(sample))
-    dirs: dict[str, Path] = {}
-    summaries: dict[str, dict] = {}
-    log = []
-    for k, stage in enumerate(stages, 1):
-        stage_dir = _stage_dir(out, stage, config, dirs)
-        dirs[stage.key] = stage_dir
-        done = stage_dir / DONE
-        reused = done.is_file() and not force
-        if on_stage:
-            on_stage(k, len(stages), stage.name, reused)
-        if reused:
-            summaries[stage.key] = json.loads(done.read_text())["summary"]
-        else:
-            if force and stage_dir.exists():
-                remove(stage_dir)
-            start = time.perf_counter()
-            summary = stage.run(stage_dir, dirs)
-            summaries[stage.key] = _jsonable(summary)
-            write_json_atomic(done, {"stage": stage.name, "seconds": time.perf_counter() - start,
-                                     "summary": summaries[stage.key]})
-        _link_latest(out / stage.key, stage_dir)
-        log.append({"stage": stage.name, "dir": str(stage_dir), "reused": reused})
+    dirs, summaries, log = run_stages(_stages(config, Path(sample)), config, out, force=force, on_stage=on_stage)
     result = {"stages": log, "evaluate": summaries.get("eval"), "advocc": summaries.get("advocc"),
-              "hiarm": summaries.get("hiarm")}
+              "hiarm": summaries.get("hiarm"),
+              "plots": [str(dirs["eval"] / name) for name in (summaries.get("eval") or {}).get("plots") or []]
+              + [p for p in [(summaries.get("advocc") or {}).get("heatmap")] if p]}
     result["table"] = results_table(result)
     write_json_atomic(out / "demo_results.json", result)
+    write_text_atomic(out / "demo_results.md", results_markdown(result["table"], config))
     return result
-
-
-def _link_latest(link: Path, target: Path) -> None:
-    """``out/<key>`` -> the stage's hashed directory, so scripts can name stages without hashes."""
-    tmp = link.with_name(link.name + ".tmp")
-    remove(tmp)
-    tmp.symlink_to(target.name, target_is_directory=True)
-    os.replace(tmp, link)
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=str))
 
 
 LABELS = {"lift-sparse": "sparse-only", "lift-hipart": "HiPART"}
@@ -153,3 +116,14 @@ def results_table(result: dict) -> dict:
                      flip.get("mpjpe", {}).get("average", "-"), err2d.get("dense", "-"), err2d.get("fine", "-"),
                      a.get("advocc_mpjpe", "-"), a.get("degradation_mpjpe_pct", "-")])
     return {"columns": columns, "rows": rows}
+
+
+def results_markdown(table: dict, config: Config) -> str:
+    demo = config.demo
+    return "\n".join([
+        "# hipart demo", "",
+        f"Made by `make demo`: both lifters on the sample test split (every {demo.test_every}th camera-frame), "
+        f"'{demo.input2d}' 2D input; MPJPE / PA-MPJPE are action averages in mm, flip MPJPE with flip "
+        f"test-time augmentation; dense/fine px is the densification error; AdvOcc is the mean worst-position "
+        f"MPJPE under a {demo.advocc_size} px patch and degr. % its increase over clean input.", "",
+        *markdown_table(table["columns"], table["rows"])]) + "\n"

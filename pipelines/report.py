@@ -71,12 +71,16 @@ def _cell(value) -> str:
     return str(value)
 
 
+def markdown_table(columns: list[str], rows: list[list]) -> list[str]:
+    """One GitHub markdown table as lines (floats to 0.1)."""
+    return (["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows])
+
+
 def markdown(results: dict) -> str:
     lines = [f"# hipart evaluate: {results['protocol']}", "",
              f"store `{results['store']}`, split `{results['split']}`, input `{results['input']}`, "
              f"{results['frames']} frames", ""]
     for title, columns, rows in tables(results):
-        lines += [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-        lines.append("")
+        lines += [f"## {title}", "", *markdown_table(columns, rows), ""]
     return "\n".join(lines)

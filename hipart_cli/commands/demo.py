@@ -29,10 +29,6 @@ def demo(
     result = run_demo(cfg, out, sample=sample, force=force, on_stage=announce)
     table = result["table"]
     print_table("hipart demo: sparse-only vs HiPART on the sample test split (mm)", table["columns"], table["rows"])
-    ev = result.get("evaluate") or {}
-    for path in ev.get("plots") or []:
+    for path in result["plots"]:
         console.print(f"plot: {path}")
-    adv = result.get("advocc") or {}
-    if adv.get("heatmap"):
-        console.print(f"plot: {adv['heatmap']}")
-    console.print(f"results: {Path(out) / 'demo_results.json'}")
+    console.print(f"results: {Path(out) / 'demo_results.md'} (and .json)")
