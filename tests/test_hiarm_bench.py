@@ -28,3 +28,21 @@ def test_bench_hiarm_quick_reports_every_variant():
         assert (f"ARM {order}", "yes", "fp32", 64) in keys and (f"ARM {order}", "no", "fp32", 1) in keys
     assert any("sparse-to-dense (cache) >= 3x" in n for n in report["notes"])
     assert any("0.9x classification" in n for n in report["notes"])
+
+
+def test_bench_pipeline_quick_reports_flops_throughput_and_a_profile(one_thread):
+    sizes = MICRO + ["msst.enc_dim=16", "msst.dec_dim=16", "msst.code_dim=16", "msst.enc_blocks=1",
+                     "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2"]
+    throughput, profile = bench.run(["pipeline"], load_config(None, sizes), quick=True)
+    flops = throughput["flops_per_pose"]
+    assert all(flops[k] > 0 for k in ("HiARM generate", "MSST decode", "lifter"))
+    # end to end = the three stages on the same poses (same FLOPs, up to the lifter's random input)
+    assert abs(flops["end to end"] - sum(flops[k] for k in ("HiARM generate", "MSST decode", "lifter"))) \
+        < 0.01 * flops["end to end"]
+    assert {(r[1], r[2]) for r in throughput["rows"]} == {(1, "fp32"), (1, "bf16"), (64, "fp32"), (64, "bf16")}
+    assert any(n.startswith("FLOP bound at the measured peak") for n in throughput["notes"])
+    assert profile["name"] == "end-to-end profile (fp32, batch 64)"
+    stages = [r for r in profile["rows"] if r[0].startswith("stage: ")]
+    ops = [r for r in profile["rows"] if r[0].startswith("op: ")]
+    assert len(stages) == 3 and all(r[1] > 0 for r in stages) and ops
+    assert sum(r[1] for r in ops) <= 100.0 + 1e-6 and any("addmm" in r[0] or "mm" in r[0] for r in ops)
