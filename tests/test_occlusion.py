@@ -165,6 +165,12 @@ def test_cli_occlude_without_images(cli, synthetic_store, dtd, tmp_path):
     assert data["visible"].shape == (10, 256, 17) and data["attrs"]["model"] == "gaussian"
     assert data["rows"].tolist() == select_rows(512, 10).tolist() and data["attrs"]["crops_dir"] == ""
     assert not (tmp_path / "occ80_crops").exists()
+    code, stdout, _ = cli("info", out)
+    assert code == 0 and "occlusion set" in stdout and "gaussian" in stdout
+    from pipelines.info import describe
+    summary = describe(out)
+    assert (summary["samples"], summary["positions"], summary["size"], summary["joints"]) == (10, 256, 80, 17)
+    assert summary["hidden_joints_pct"] == pytest.approx(100 * (1 - data["visible"].mean()), abs=0.01)
 
 
 @pytest.mark.parametrize("args, message", [(("--size", 50), "unknown AdvOcc patch size"),
