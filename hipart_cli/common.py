@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hipart.config import Config
@@ -41,3 +42,8 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2e}"
     return str(value)
+
+
+def announce_stage(k: int, n: int, name: str, reused: bool) -> None:
+    """One rule per stage of `hipart demo` / `hipart ablation` (names may contain brackets)."""
+    console.rule(f"[bold]stage {k}/{n}: {escape(name)}" + (" (reused)" if reused else ""))

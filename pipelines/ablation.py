@@ -75,7 +75,7 @@ def variant_stages(which: str, config_path: Path | None, sets: tuple[str, ...], 
 
 
 def run_ablation(which: str, out: Path, report: Path, config_path: Path | None = None, sets: tuple[str, ...] = (),
-                 sample: Path = SAMPLE_DIR, force: bool = False,
+                 sample: Path = SAMPLE_DIR, force: bool = False, speed_batch: int = THROUGHPUT_BATCH,
                  on_stage: Callable[[int, int, str, bool], None] | None = None) -> dict:
     """Train (or reuse) every variant, evaluate them together, write ``report`` (markdown) and its JSON."""
     from pipelines.evaluate import evaluate
@@ -88,10 +88,10 @@ def run_ablation(which: str, out: Path, report: Path, config_path: Path | None =
                                               input2d=base.demo.input2d)))
     dirs, summaries, _ = run_stages(stages, base, Path(out), force=force, link=False, on_stage=on_stage)
     models = summaries[f"eval-{which}"]["models"]
-    speed = generation_speed([dirs[h] for h in hiarms]) if which == "stage2" else None
+    speed = generation_speed([dirs[h] for h in hiarms], speed_batch) if which == "stage2" else None
     table = ablation_table(which, models, speed)
     result = {"ablation": which, "config": str(config_path or "paper defaults"), "sets": list(sets),
-              "input": base.demo.input2d, "eval_dir": str(dirs[f"eval-{which}"]), **table}
+              "input": base.demo.input2d, "speed_batch": speed_batch, "eval_dir": str(dirs[f"eval-{which}"]), **table}
     report = Path(report)
     report.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(report, markdown(result))
@@ -99,8 +99,8 @@ def run_ablation(which: str, out: Path, report: Path, config_path: Path | None =
     return result
 
 
-def generation_speed(hiarm_dirs: list[Path]) -> list[tuple[float, float]]:
-    """(HiARM parameters in M, generation poses/s at THROUGHPUT_BATCH, fp32) per trained HiARM, one run."""
+def generation_speed(hiarm_dirs: list[Path], batch: int = THROUGHPUT_BATCH) -> list[tuple[float, float]]:
+    """(HiARM parameters in M, generation poses/s at ``batch``, fp32) per trained HiARM, one run."""
     import torch
 
     from pipelines.bench_hiarm import poses_per_s
@@ -109,7 +109,7 @@ def generation_speed(hiarm_dirs: list[Path]) -> list[tuple[float, float]]:
     for directory in hiarm_dirs:
         hiarm = load_densifier(directory).hiarm
         params = sum(p.numel() for p in hiarm.parameters()) / 1e6
-        out.append((params, poses_per_s(hiarm, THROUGHPUT_BATCH, True, False, torch.device("cpu"), reps=3)))
+        out.append((params, poses_per_s(hiarm, batch, True, False, torch.device("cpu"), reps=3)))
     return out
 
 
@@ -158,6 +158,6 @@ def markdown(result: dict) -> str:
              "densification error. Paper figures: Human3.6M and 3DPW at paper scale.", "",
              *markdown_table(result["columns"], result["rows"])]
     if which == "stage2":
-        lines += ["", f"gen poses/s: HiARM generation (KV cache, fp32) at batch {THROUGHPUT_BATCH} on this "
+        lines += ["", f"gen poses/s: HiARM generation (KV cache, fp32) at batch {result['speed_batch']} on this "
                   "machine, all variants measured in the same run."]
     return "\n".join(lines) + "\n"

@@ -10,8 +10,8 @@ from pipelines.ablation import ABLATIONS, run_ablation
 from pipelines.config_io import load_config
 from pipelines.demo import TINY_CONFIG, run_demo
 
-# every stage, a few optimiser steps each, on every 50th sample camera-frame
-MICRO = ("demo.train_every=50", "demo.test_every=50", "train_msst.max_steps=3", "train_msst.warmup_steps=1",
+# every stage, a few optimiser steps each, on every 100th sample camera-frame
+MICRO = ("demo.train_every=100", "demo.test_every=100", "train_msst.max_steps=3", "train_msst.warmup_steps=1",
          "train_hiarm.max_steps=3", "train_hiarm.warmup_steps=1", "train_lift.max_steps=3",
          "train_lift.warmup_steps=1", "msst.eval_rows=128", "lifter.eval_rows=128", "occlusion.max_samples=2",
          "evaluate.n_plot_samples=1")
@@ -43,19 +43,28 @@ def test_demo_runs_every_stage_and_tabulates_both_lifters(demo_run, one_thread):
         assert (out / key).is_symlink() and (out / key / "done.json").is_file()
 
 
-def test_second_demo_run_reuses_every_stage(demo_run, one_thread):
+def test_second_demo_run_reuses_every_stage(demo_run, one_thread, cli):
     out, first, _ = demo_run
-    announced = []
-    again = run_demo(load_config(TINY_CONFIG, MICRO), out,
-                     on_stage=lambda k, n, name, reused: announced.append(reused))
-    assert announced == [True] * 7 and again["table"] == json.loads(json.dumps(first["table"]))
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/done.json")}
+    sets = [a for s in MICRO for a in ("--set", s)]
+    code, stdout, _ = cli("demo", "--out", out, *sets)
+    assert code == 0 and stdout.count("(reused)") == 7 and "stage 7/7: evaluate AdvOcc@80 (reused)" in stdout
+    assert "HiPART" in stdout and f"plot: {first['plots'][0]}" in stdout.replace("\n", "")
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/done.json")} == before
+    again = json.loads((out / "demo_results.json").read_text())
+    assert again["table"] == json.loads(json.dumps(first["table"]))
+
+
+def test_ablation_cli_refuses_an_unknown_ablation(cli, tmp_path):
+    code, _, err = cli("ablation", "stage3", "--out", tmp_path)
+    assert code == 2 and "stage3" in err and not any(tmp_path.iterdir())
 
 
 def test_stage2_ablation_reuses_the_demo_and_tabulates_every_variant(demo_run, one_thread, tmp_path):
     out, demo, _ = demo_run
     announced = []
     report = tmp_path / "stage2.md"
-    result = run_ablation("stage2", out, report, TINY_CONFIG, MICRO,
+    result = run_ablation("stage2", out, report, TINY_CONFIG, MICRO, speed_batch=16,
                           on_stage=lambda k, n, name, reused: announced.append((name, reused)))
     reused = {name for name, r in announced if r}
     # the store, the demo's MSST, sparse-only lifter, default-order HiARM and its lifter are the demo's

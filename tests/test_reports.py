@@ -36,7 +36,8 @@ def test_stage2_table_adds_parameters_and_speed_relative_to_classification():
     assert both[0] == "ARM both (default)" and both[3] == "+0.0 %"
     assert classification[3] == f"{100 * (100.0 - 104.0) / 104.0:+.1f} %"
     assert both[-6:] == ["1.20", "300", "0.75x", "2.4", "396", f"{396 / 432:.2f}x"]
-    text = markdown({"ablation": "stage2", "config": "configs/tiny.toml", "sets": [], "input": "detections", **table})
+    text = markdown({"ablation": "stage2", "config": "configs/tiny.toml", "sets": [], "input": "detections",
+                     "speed_batch": 1024, **table})
     assert text.count("\n|") == len(table["rows"]) + 2 and "| ARM both (default) | 104.0 |" in text
     assert [v.label for v in ABLATIONS["stage2"]] == [row[0] for row in table["rows"][1:]]
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import SetOpt, console, print_table
+from hipart_cli.common import SetOpt, announce_stage, console, print_table
 from pipelines.ablation import TITLES, run_ablation
 from pipelines.demo import SAMPLE_DIR, TINY_CONFIG
 
@@ -33,10 +33,7 @@ def ablation(
     """
     report = report or Path("runs/ablation") / f"{which.value}.md"
 
-    def announce(k: int, n: int, name: str, reused: bool) -> None:
-        console.rule(f"[bold]stage {k}/{n}: {name}" + (" (reused)" if reused else ""))
-
     result = run_ablation(which.value, out, report, config, tuple(set_ or ()), sample=sample, force=force,
-                          on_stage=announce)
+                          on_stage=announce_stage)
     print_table(TITLES[which.value] + " (mm)", result["columns"], result["rows"])
     console.print(f"table: {report}")

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import SetOpt, console, print_table, resolve_config
+from hipart_cli.common import SetOpt, announce_stage, console, print_table, resolve_config
 from pipelines.demo import SAMPLE_DIR, TINY_CONFIG, run_demo
 
 
@@ -23,10 +23,7 @@ def demo(
     """
     cfg = resolve_config(config, set_)
 
-    def announce(k: int, n: int, name: str, reused: bool) -> None:
-        console.rule(f"[bold]stage {k}/{n}: {name}" + (" (reused)" if reused else ""))
-
-    result = run_demo(cfg, out, sample=sample, force=force, on_stage=announce)
+    result = run_demo(cfg, out, sample=sample, force=force, on_stage=announce_stage)
     table = result["table"]
     print_table("hipart demo: sparse-only vs HiPART on the sample test split (mm)", table["columns"], table["rows"])
     for path in result["plots"]:
