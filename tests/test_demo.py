@@ -80,3 +80,15 @@ def test_stage2_ablation_reuses_the_demo_and_tabulates_every_variant(demo_run, o
     text = report.read_text()
     assert text.startswith("# Stage-2 (HiARM) ablation") and "| ARM next-token |" in text and "| 43.6 |" in text
     assert json.loads(report.with_suffix(".json").read_text())["rows"] == result["rows"]
+
+
+def test_hierarchy_figure_from_the_demo_runs(demo_run, one_thread, tmp_path):
+    from pipelines.figure import pick_rows, render
+    from pipelines.store import PoseStore
+    out, _, _ = demo_run
+    png = render(out / "store" / "sample.h5", out / "hiarm", tmp_path / "hierarchy.png", n=3)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.tmp*"))
+    store = PoseStore(out / "store" / "sample.h5")
+    rows = pick_rows(store, "test", 3)
+    actions = store.read("test", "meta/action")[rows]
+    assert len(set(actions.tolist())) == 3   # one frame from each of three different actions
