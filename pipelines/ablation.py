@@ -90,13 +90,21 @@ def run_ablation(which: str, out: Path, report: Path, config_path: Path | None =
     models = summaries[f"eval-{which}"]["models"]
     speed = generation_speed([dirs[h] for h in hiarms], speed_batch) if which == "stage2" else None
     table = ablation_table(which, models, speed)
-    result = {"ablation": which, "config": str(config_path or "paper defaults"), "sets": list(sets),
+    result = {"ablation": which, "config": _shown(config_path), "sets": list(sets),
               "input": base.demo.input2d, "speed_batch": speed_batch, "eval_dir": str(dirs[f"eval-{which}"]), **table}
     report = Path(report)
     report.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(report, markdown(result))
     write_json_atomic(report.with_suffix(".json"), result)
     return result
+
+
+def _shown(path: Path | None) -> str:
+    """A config path as the table shows it: relative to the working directory when inside it."""
+    if path is None:
+        return "paper defaults"
+    path = Path(path).resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def generation_speed(hiarm_dirs: list[Path], batch: int = THROUGHPUT_BATCH) -> list[tuple[float, float]]:
