@@ -113,11 +113,12 @@ def generation_speed(hiarm_dirs: list[Path], batch: int = THROUGHPUT_BATCH) -> l
 
     from pipelines.bench_hiarm import poses_per_s
     from pipelines.densify import load_densifier
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out = []
     for directory in hiarm_dirs:
-        hiarm = load_densifier(directory).hiarm
+        hiarm = load_densifier(directory, device).hiarm
         params = sum(p.numel() for p in hiarm.parameters()) / 1e6
-        out.append((params, poses_per_s(hiarm, batch, True, False, torch.device("cpu"), reps=3)))
+        out.append((params, poses_per_s(hiarm, batch, True, False, device, reps=3)))
     return out
 
 
@@ -167,5 +168,5 @@ def markdown(result: dict) -> str:
              *markdown_table(result["columns"], result["rows"])]
     if which == "stage2":
         lines += ["", f"gen poses/s: HiARM generation (KV cache, fp32) at batch {result['speed_batch']} on this "
-                  "machine, all variants measured in the same run."]
+                  "machine (CUDA when available), all variants measured in the same run."]
     return "\n".join(lines) + "\n"
