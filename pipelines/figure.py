@@ -14,24 +14,21 @@ import torch
 
 from pipelines.densify import load_densifier
 from pipelines.io_utils import atomic_path
-from pipelines.plots import LEVEL_STYLE, _pyplot, _skeleton_2d
+from pipelines.plots import levels_2d, pyplot
 from pipelines.store import PoseStore
 
 
 def pick_rows(store: PoseStore, split: str, n: int) -> np.ndarray:
-    """``n`` test rows of different actions (the first row of evenly spaced actions)."""
+    """``n`` rows of different actions: the middle row of each of ``n`` evenly spaced actions."""
     actions = store.read(split, "meta/action")
     kinds = np.unique(actions)
     chosen = kinds[np.linspace(0, len(kinds) - 1, n).round().astype(int)]
-    return np.array([int(np.flatnonzero(actions == a)[len(np.flatnonzero(actions == a)) // 2]) for a in chosen])
+    middle = [np.flatnonzero(actions == a) for a in chosen]
+    return np.array([int(rows[len(rows) // 2]) for rows in middle])
 
 
 def _panel(ax, sparse, dense, fine, title):
-    ax.scatter(fine[:, 0], fine[:, 1], s=7, color=LEVEL_STYLE[96][0], label=LEVEL_STYLE[96][1])
-    ax.scatter(dense[:, 0], dense[:, 1], s=18, color=LEVEL_STYLE[48][0], label=LEVEL_STYLE[48][1])
-    _skeleton_2d(ax, sparse, "tab:blue", "sparse 17")
-    ax.invert_yaxis()
-    ax.set_aspect("equal")
+    levels_2d(ax, sparse, {48: dense, 96: fine})
     ax.axis("off")
     ax.set_title(title, fontsize=9)
 
@@ -44,7 +41,7 @@ def render(store_path: Path, hiarm: Path, out: Path, input2d: str = "detections"
     det = store.read(split, f"det2d/{input2d}")[rows] if input2d != "gt" else gt[17]
     dense, fine = (t.numpy() for t in load_densifier(hiarm)(torch.from_numpy(det).float()))
     action_names = [store.names["actions"][a] for a in store.read(split, "meta/action")[rows]]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 6.2))
     for k in range(n):
         _panel(axes[0, k], gt[17][k], gt[48][k], gt[96][k], f"{action_names[k]}: ground truth")

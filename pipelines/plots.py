@@ -15,7 +15,7 @@ from hipart.skeleton import H36M_BONES
 LEVEL_STYLE = {48: ("tab:orange", "dense 48"), 96: ("tab:green", "fine 96"), 192: ("tab:purple", "ultra 192")}
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ModuleNotFoundError:
@@ -38,16 +38,21 @@ def _skeleton_3d(ax, kp, color, label):
     ax.scatter(kp[:, 0], kp[:, 2], -kp[:, 1], s=8, color=color, label=label)
 
 
-def plot_sample(path: Path, sparse, levels: dict, pred, gt, title: str) -> None:
-    plt = _pyplot()
-    fig = plt.figure(figsize=(10, 5))
-    ax = fig.add_subplot(1, 2, 1)
+def levels_2d(ax, sparse, levels: dict) -> None:
+    """The sparse skeleton over the dense/fine points ({joints: (J, 2)}), image y down."""
     for lv, arr in sorted(levels.items(), reverse=True):  # coarser levels drawn last, larger, on top
         color, label = LEVEL_STYLE.get(lv, ("tab:gray", str(lv)))
         ax.scatter(arr[:, 0], arr[:, 1], s=6 if lv > 48 else 16, color=color, label=label)
     _skeleton_2d(ax, sparse, "tab:blue", "sparse 17")
     ax.invert_yaxis()
     ax.set_aspect("equal")
+
+
+def plot_sample(path: Path, sparse, levels: dict, pred, gt, title: str) -> None:
+    plt = pyplot()
+    fig = plt.figure(figsize=(10, 5))
+    ax = fig.add_subplot(1, 2, 1)
+    levels_2d(ax, sparse, levels)
     ax.set_title("input 2D (px)")
     ax.legend(fontsize=7)
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
@@ -66,7 +71,7 @@ def plot_sample(path: Path, sparse, levels: dict, pred, gt, title: str) -> None:
 
 
 def plot_actions(path: Path, models: list[dict]) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     actions = models[0]["actions"]
     width = 0.8 / max(1, len(models))
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(actions) * max(1, len(models)) + 2), 4))
