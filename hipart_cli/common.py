@@ -24,9 +24,18 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override one setting, e.g. --set msst.enc_dim=64 (repeatable)."),
 ]
 
+SeedOpt = Annotated[
+    Optional[int],
+    typer.Option("--seed", help="Seed of the run: model init, masks, augmentation and batch order (sets "
+                                "train_<stage>.seed; recorded in OUT/config.toml). Default: the config's."),
+]
 
-def resolve_config(config: Optional[Path], sets: Optional[list[str]]) -> Config:
-    return load_config(config, tuple(sets or ()))
+
+def resolve_config(config: Optional[Path], sets: Optional[list[str]], seed: Optional[int] = None,
+                   stage: Optional[str] = None) -> Config:
+    """The preset with --set overrides; ``--seed N`` is ``--set train_<stage>.seed=N`` applied last."""
+    extra = (f"train_{stage}.seed={seed}",) if seed is not None and stage else ()
+    return load_config(config, tuple(sets or ()) + extra)
 
 
 def print_table(title: str, columns: list[str], rows: list[list]) -> None:

@@ -61,21 +61,6 @@ def _fingerprint(source: Source, args: dict) -> str:
     return json.dumps({"source": source.description, **{k: str(v) for k, v in args.items()}}, sort_keys=True)
 
 
-def _truncate_to_common_rows(writer: PoseStoreWriter) -> None:
-    """An interrupted append may leave some datasets of a block longer than others: cut to the shortest."""
-    import h5py
-
-    for split in ("train", "test", "val"):
-        if split not in writer.file:
-            continue
-        dsets = []
-        writer.file[split].visititems(lambda _, obj: dsets.append(obj) if isinstance(obj, h5py.Dataset) else None)
-        rows = min(d.shape[0] for d in dsets) if dsets else 0
-        for d in dsets:
-            if d.shape[0] > rows:
-                d.resize(rows, axis=0)
-
-
 class _Blocks:
     """Per-split row buffers flushed to the writer in blocks; skips rows already in the store."""
 
@@ -227,8 +212,6 @@ def _open_writer(out: Path, source: Source, hierarchy: dict, compression: str, r
     if writer.resumed and writer.file.attrs.get("coarsen_fingerprint") != fingerprint:
         writer.abort()
         writer = PoseStoreWriter(out, source=source.description, hierarchy=hierarchy, compression=compression)
-    if writer.resumed:
-        _truncate_to_common_rows(writer)
     writer.set_attr("coarsen_fingerprint", fingerprint)
     return writer
 

@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from pipelines.errors import UserError
-from pipelines.io_utils import remove, tmp_path
+from pipelines.io_utils import remove, tmp_path, write_json_atomic
 
 SCHEMA = "hipart-poses"
 VERSION = 1
@@ -66,27 +66,69 @@ class PoseStoreWriter:
     """Append-only writer. Use as a context manager; ``finish()`` (or a clean exit) renames into place.
 
     An exception removes the temporary file; Ctrl-C keeps it so ``resume=True`` can continue from
-    the blocks already flushed (``rows(split)`` tells how many).
+    the blocks already flushed (``rows(split)`` tells how many). A hard kill (SIGKILL, power loss)
+    can leave HDF5 metadata half-written, so every flushed block is also recorded, with the sha256 of
+    its rows, in a commit log beside the file (``NAME.tmp.log.json``, written atomically after the
+    flush). Resuming keeps, per split, the longest run of logged blocks that reads back intact and
+    cuts the rest; a file HDF5 cannot open any more is started afresh.
     """
 
     def __init__(self, path, *, source: str, hierarchy: dict[str, np.ndarray] | None = None,
                  levels=(17, 48, 96), compression: str = "gzip", resume: bool = False, chunk_rows: int = 1024):
         self.path = Path(path)
         self.tmp = tmp_path(self.path)
+        self.log_path = self.tmp.with_name(self.tmp.name + ".log.json")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.compression = None if compression == "none" else compression
         self.chunk_rows = chunk_rows
-        resuming = resume and self.tmp.exists() and h5py.is_hdf5(self.tmp)
-        self.file = h5py.File(self.tmp, "a" if resuming else "w")
-        if resuming and (self.file.attrs.get("schema") != SCHEMA or self.file.attrs.get("source") != source):
-            self.file.close()
+        self.file, self.blocks = None, []
+        self.resumed = resume and self._reopen(source)
+        if not self.resumed:
+            remove(self.log_path)
             self.file = h5py.File(self.tmp, "w")
-            resuming = False
-        self.resumed = resuming
-        if not resuming:
             self.file.attrs.update(schema=SCHEMA, version=VERSION, source=source, levels=np.asarray(levels, np.int32))
             if hierarchy is not None:
                 self.write_hierarchy(hierarchy)
+
+    def _reopen(self, source: str) -> bool:
+        """Open an interrupted file of the same source and cut it to its intact logged blocks."""
+        if not (self.tmp.exists() and self.log_path.exists() and h5py.is_hdf5(self.tmp)):
+            return False
+        try:
+            logged = json.loads(self.log_path.read_text())["blocks"]
+            self.file = h5py.File(self.tmp, "a")
+            if self.file.attrs.get("schema") != SCHEMA or self.file.attrs.get("source") != source:
+                raise ValueError("another source")
+            self.blocks = self._intact_blocks(logged)
+            for split in {b["split"] for b in logged} | set(self.file.keys()) & {"train", "test", "val"}:
+                keep = sum(b["rows"] for b in self.blocks if b["split"] == split)
+                for dset in _datasets(self.file[split]) if split in self.file else []:
+                    if dset.shape[0] > keep:
+                        dset.resize(keep, axis=0)
+            return True
+        except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError):
+            if self.file:
+                self.file.close()
+            self.file, self.blocks = None, []
+            return False
+
+    def _intact_blocks(self, logged: list[dict]) -> list[dict]:
+        intact, broken = [], set()
+        for block in logged:
+            split = block["split"]
+            if split in broken:
+                continue
+            try:
+                keys = block["keys"]
+                rows = {k: self.file[f"{split}/{k}"][block["start"]:block["start"] + block["rows"]] for k in keys}
+                ok = all(len(v) == block["rows"] for v in rows.values()) and _block_sha256(rows) == block["sha256"]
+            except (OSError, KeyError, ValueError, RuntimeError):
+                ok = False
+            if ok:
+                intact.append(block)
+            else:
+                broken.add(split)
+        return intact
 
     def write_hierarchy(self, hierarchy: dict[str, np.ndarray]) -> None:
         group = self.file.require_group("hierarchy")
@@ -106,6 +148,7 @@ class PoseStoreWriter:
         lengths = {key: len(arr) for key, arr in arrays.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"block arrays differ in length: {lengths}")
+        start = self.rows(split)
         for key, arr in arrays.items():
             arr = np.asarray(arr)
             if arr.dtype.kind == "f":
@@ -117,10 +160,13 @@ class PoseStoreWriter:
                                          compression=self.compression)
                 continue
             dset = self.file[name]
-            start = dset.shape[0]
             dset.resize(start + len(arr), axis=0)
             dset[start:] = arr
         self.file.flush()
+        stored = {key: self.file[f"{split}/{key}"][start:] for key in arrays}
+        self.blocks.append({"split": split, "start": start, "rows": len(next(iter(arrays.values()))),
+                            "keys": sorted(arrays), "sha256": _block_sha256(stored)})
+        write_json_atomic(self.log_path, {"blocks": self.blocks})
 
     def set_names(self, table: str, names) -> None:
         """Write a name table (/actions, /subjects, /sequences) that meta indices point into."""
@@ -136,6 +182,7 @@ class PoseStoreWriter:
         if self.file:
             self.file.close()
         os.replace(self.tmp, self.path)
+        remove(self.log_path)
         return self.path
 
     def abort(self, keep: bool = False) -> None:
@@ -143,6 +190,7 @@ class PoseStoreWriter:
             self.file.close()
         if not keep:
             remove(self.tmp)
+            remove(self.log_path)
 
     def __enter__(self):
         return self
@@ -153,6 +201,21 @@ class PoseStoreWriter:
         else:
             self.abort(keep=issubclass(exc_type, KeyboardInterrupt))
         return False
+
+
+def _datasets(group: h5py.Group) -> list[h5py.Dataset]:
+    found = []
+    group.visititems(lambda _, obj: found.append(obj) if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def _block_sha256(rows: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(rows):
+        arr = np.ascontiguousarray(rows[key])
+        digest.update(f"{key}:{arr.dtype.str}:{arr.shape}".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
 
 
 class PoseStore:

@@ -13,7 +13,6 @@ reconstruction (ceiling), a nearest neighbour in the training set and the traini
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from pipelines.errors import UserError
 from pipelines.io_utils import write_json_atomic
 from pipelines.store import PoseStore
 from pipelines.train_msst import load_msst
-from pipelines.training import TrainTask, seed_everything, train
+from pipelines.training import TrainTask, build_seeded, train
 
 RESULTS_FILE = "results.json"
 MONITOR_ROWS = 1024  # test rows of the per-epoch evaluation
@@ -111,8 +110,7 @@ def train_hiarm(store_path: str | Path, msst_ckpt: str | Path, out_dir: str | Pa
     train_arrays = split_targets(store, "train", input2d, msst)
     test_gt = split_targets(store, "test", "gt", msst)
     real = real_masks(store)
-    seed_everything(config.train_hiarm.seed)
-    model = HiARM(config.hiarm, msst.cfg, bone_of_dense, bone_order)
+    model = build_seeded(config.train_hiarm, lambda: HiARM(config.hiarm, msst.cfg, bone_of_dense, bone_order))
     task = TrainTask(
         name="hiarm", model=model, train_arrays={k: train_arrays[k] for k in TRAIN_KEYS}, loss_fn=loss_fn,
         eval_fn=make_eval_fn(msst, test_gt, real), config=config,
@@ -121,7 +119,7 @@ def train_hiarm(store_path: str | Path, msst_ckpt: str | Path, out_dir: str | Pa
               "params": sum(p.numel() for p in model.parameters())},
     )
     result = train(task, config.train_hiarm, Path(out_dir), resume=resume, stop_after=stop_after, device=device)
-    is_main = int(os.environ.get("RANK", "0")) == 0
+    is_main = result["is_main"]
     results = {}
     if is_main:
         results = final_report(Densifier(msst, model.eval()), store, train_arrays, test_gt, real,

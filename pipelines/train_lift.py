@@ -24,6 +24,7 @@ from pipelines.errors import UserError
 from pipelines.level_sources import GTLevels, file_sha256, make_source, sparse_input
 from pipelines.lifting import flip_perms_from_hierarchy, lifter_meta
 from pipelines.store import LEVEL_NAMES, PoseStore
+from pipelines.training import TrainTask, build_seeded, train
 
 ALLOWED_LEVELS = (17, 48, 96, 192)
 
@@ -122,7 +123,6 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
                hipart: str | Path | None = None, input2d: str = "gt", resume: bool = False,
                device: str | None = None) -> dict:
     """Train a lifter; returns {"run_dir", "checkpoint", "metrics", "params"}."""
-    from pipelines.training import TrainTask, train  # the shared trainer (issue 5)
 
     out = Path(out)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -141,7 +141,7 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
     if "test" in pose_store.splits and lifter_cfg.eval_rows > 0:
         test = _monitor_rows(split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels), lifter_cfg.eval_rows)
     in_perm = input_flip_perm(lifter_cfg.levels, perms) if lifter_cfg.flip_augment else None
-    model = Lifter(lifter_cfg)
+    model = build_seeded(config.train_lift, lambda: Lifter(lifter_cfg))
     hipart_meta = None
     if lifter_cfg.dense_source == "hipart":
         hipart_meta = {"path": str(source.checkpoint.resolve()), "sha256": source.sha256}
@@ -152,6 +152,6 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
         "flip_augment": in_perm is not None})
     task = TrainTask(name="lift", model=model, train_arrays=train_arrays, loss_fn=make_loss_fn(in_perm),
                      eval_fn=make_eval_fn(test, config.evaluate.batch_size), meta=meta)
-    result = train(task, config.train_lift, out, resume=resume)
+    result = train(task, config.train_lift, out, resume=resume, device=device)
     return {"run_dir": str(out), "checkpoint": str(out / "model.safetensors"),
             "params": sum(p.numel() for p in model.parameters()), "result": result}

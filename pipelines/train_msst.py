@@ -11,7 +11,6 @@ plus ``results.json`` (the final evaluation). :func:`load_msst` rebuilds the mod
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from pipelines.config_io import config_from_dict
 from pipelines.errors import UserError
 from pipelines.io_utils import write_json_atomic
 from pipelines.store import PoseStore
-from pipelines.training import TrainTask, seed_everything, train
+from pipelines.training import TrainTask, build_seeded, train
 
 RESULTS_FILE = "results.json"
 LEVEL_KEYS = {"sparse": "kp2d/sparse", "dense": "kp2d/dense", "fine": "kp2d/fine"}
@@ -143,8 +142,7 @@ def train_msst(store_path: str | Path, out_dir: str | Path, config: Config, resu
     train_arrays = msst_arrays(store, "train", with_action)
     test_arrays = msst_arrays(store, "test", False)
     real = _real_masks(store)
-    seed_everything(config.train_msst.seed)
-    model = build_msst(config, store)
+    model = build_seeded(config.train_msst, lambda: build_msst(config, store))
     keep = ["dense", "fine"] + (["action"] if with_action else [])
     monitor = _subset(test_arrays, config.msst.eval_rows)
     task = TrainTask(
@@ -156,7 +154,7 @@ def train_msst(store_path: str | Path, out_dir: str | Path, config: Config, resu
         config=config,
     )
     result = train(task, config.train_msst, Path(out_dir), resume=resume, stop_after=stop_after, device=device)
-    is_main = int(os.environ.get("RANK", "0")) == 0
+    is_main = result["is_main"]
     metrics = result["metrics"]
     if is_main and (len(monitor["fine"]) < len(test_arrays["fine"]) or not metrics):
         metrics = evaluate_msst(model, test_arrays, config.evaluate.batch_size, real)  # the whole test split

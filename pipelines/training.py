@@ -51,6 +51,12 @@ CONFIG_FILE = "config.toml"
 seed_everything = D.seed_everything
 
 
+def build_seeded(cfg: TrainConfig, build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` under the run's seed: the same ``train_*.seed`` gives the same initial weights."""
+    seed_everything(cfg.seed)
+    return build()
+
+
 @dataclass
 class TrainTask:
     name: str                     # "msst" | "hiarm" | "lift"; run kind saved in the checkpoint
@@ -217,7 +223,8 @@ def _prepare_run_dir(task: TrainTask, run_dir: Path, resume: bool, info: D.DistI
 
 def train(task: TrainTask, cfg: TrainConfig, run_dir: Path, resume: bool = False, *,
           stop_after: int | None = None, device: str | torch.device | None = None) -> dict:
-    """Train ``task.model`` in place; returns {"step", "epoch", "metrics" (last evaluation), "train" (last logs)}.
+    """Train ``task.model`` in place; returns {"step", "epoch", "metrics" (last evaluation), "train" (last
+    logs), "is_main" (this process is rank 0), "device"}.
 
     ``stop_after``: stop (after checkpointing) once this many steps are done, without changing the
     schedule of the full run — how tests simulate a killed run. ``device``: single-process device
@@ -242,7 +249,8 @@ def train(task: TrainTask, cfg: TrainConfig, run_dir: Path, resume: bool = False
             # model weights were seeded by the caller; the training streams (masking, dropout) per rank
             torch.manual_seed(cfg.seed * 1009 + 7 + info.rank)
         _loop(run, task, cfg, n, global_batch, steps_per_epoch, total, stop_after)
-        return {"step": run.step, "epoch": run.step // steps_per_epoch, "metrics": run.metrics, "train": run.last_logs}
+        return {"step": run.step, "epoch": run.step // steps_per_epoch, "metrics": run.metrics, "train": run.last_logs,
+                "is_main": info.is_main, "device": str(info.device)}
     finally:
         D.teardown(info)
 

@@ -90,6 +90,38 @@ def test_interrupted_write_leaves_no_final_file(tmp_path):
     assert PoseStore(path).rows("train") == 15
 
 
+def interrupted_store(path, rng, blocks=(10, 7, 5)):
+    with pytest.raises(KeyboardInterrupt):
+        with PoseStoreWriter(path, source="t", hierarchy=hierarchy()) as w:
+            for n in blocks:
+                w.append("train", split_arrays(rng, n, [0], False))
+            w.append("test", split_arrays(rng, 4, [0], False))
+            raise KeyboardInterrupt
+
+
+def test_resume_keeps_only_blocks_that_read_back_intact(tmp_path):
+    """A hard kill may leave rows on disk that differ from what was logged: they are cut, per split."""
+    path = tmp_path / "s.h5"
+    interrupted_store(path, np.random.default_rng(0))
+    with h5py.File(tmp_path / "s.h5.tmp", "a") as f:
+        f["train/kp2d/sparse"][12] = -1.0  # inside the second train block
+        f["train/kp2d/sparse"].resize(30, axis=0)  # and rows that were never logged
+    with PoseStoreWriter(path, source="t", resume=True) as w:
+        assert w.resumed and w.rows("train") == 10 and w.rows("test") == 4
+        assert all(d.shape[0] == 10 for d in [w.file["train/kp2d/sparse"], w.file["train/meta/frame"]])
+
+
+def test_resume_from_an_unreadable_file_starts_afresh(tmp_path):
+    path = tmp_path / "s.h5"
+    interrupted_store(path, np.random.default_rng(0))
+    tmp = tmp_path / "s.h5.tmp"
+    tmp.write_bytes(tmp.read_bytes()[:2048])  # header of an HDF5 file, the rest lost
+    with PoseStoreWriter(path, source="t", hierarchy=hierarchy(), resume=True) as w:
+        assert not w.resumed and w.rows("train") == 0
+        w.append("train", split_arrays(np.random.default_rng(1), 3, [0], False))
+    assert PoseStore(path).rows("train") == 3 and not (tmp_path / "s.h5.tmp.log.json").exists()
+
+
 def test_dataset_normalises_and_works_with_workers(synthetic_store):
     ds = PoseDataset(synthetic_store, "train", preload=False)
     item = ds[3]

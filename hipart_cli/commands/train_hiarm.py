@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
+from hipart_cli.common import ConfigOpt, SeedOpt, SetOpt, console, print_table, resolve_config
 from pipelines.train_hiarm import train_hiarm as run_train_hiarm
 
 METHODS = {"hiarm": "HiARM (greedy)", "msst_ceiling": "MSST reconstruction (ceiling)",
@@ -29,6 +29,7 @@ def train_hiarm(
                                                           "train_hiarm.max_steps; the schedule spans them).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available; "
                                                        "under torchrun one GPU per rank).")] = None,
+    seed: SeedOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -40,7 +41,7 @@ def train_hiarm(
     reconstruction (ceiling), a nearest-neighbour and a mean-pose baseline (floors); also written
     to OUT/results.json.
     """
-    cfg = resolve_config(config, set_)
+    cfg = resolve_config(config, set_, seed, "hiarm")
     result = run_train_hiarm(store, msst, out, cfg, resume=resume, input2d=input2d, max_steps=max_steps, device=device)
     if not result["is_main"]:
         return

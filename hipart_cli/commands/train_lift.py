@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, SetOpt, console, resolve_config
+from hipart_cli.common import ConfigOpt, SeedOpt, SetOpt, console, resolve_config
 from pipelines.train_lift import train_lift as run_train_lift
 
 
@@ -25,11 +25,12 @@ def train_lift(
                                                          "in the store (det2d/<name>).")] = "gt",
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its train_state.pt.")] = False,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")] = None,
+    seed: SeedOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Train the 2D->3D lifter on sparse (and densified) 2D levels (optimiser: section train_lift)."""
-    cfg = resolve_config(config, set_)
+    cfg = resolve_config(config, set_, seed, "lift")
     result = run_train_lift(store, out, cfg, levels=levels, dense_source=dense_source, hipart=hipart,
                             input2d=input2d, resume=resume, device=device)
     metrics = result["result"].get("metrics") or {}

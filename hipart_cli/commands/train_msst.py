@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
+from hipart_cli.common import ConfigOpt, SeedOpt, SetOpt, console, print_table, resolve_config
 from pipelines.errors import UserError
 from pipelines.train_msst import train_msst as run_train_msst
 
@@ -22,6 +22,7 @@ def train_msst(
                                                           "train_msst.max_steps; the schedule spans them).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available; "
                                                        "under torchrun one GPU per rank).")] = None,
+    seed: SeedOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -31,7 +32,7 @@ def train_msst(
     the end prints the reconstruction 2D mean error (px) of the dense and fine levels on the test
     split and the codebook usage, also written to OUT/results.json.
     """
-    cfg = resolve_config(config, set_)
+    cfg = resolve_config(config, set_, seed, "msst")
     if store is None or out is None:
         raise UserError(f"train-msst: missing {'--store' if store is None else '--out'} (see hipart train-msst --help)")
     result = run_train_msst(store, out, cfg, resume=resume, max_steps=max_steps, device=device)
