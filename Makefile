@@ -43,7 +43,7 @@ reproduce-advocc: install
 	    --checkpoint $(DEMO_OUT)/lift-hipart --out $(ADVOCC_OUT)/advocc$$size --config configs/tiny.toml \
 	    --set occlusion.input2d=$(ADVOCC_INPUT) || exit $$?; \
 	done
-	$(BIN)/python -m pipelines.advocc_report $(ADVOCC_OUT)/advocc.md $(ADVOCC_OUT)/advocc40 $(ADVOCC_OUT)/advocc80
+	$(BIN)/python -m pipelines.report.advocc $(ADVOCC_OUT)/advocc.md $(ADVOCC_OUT)/advocc40 $(ADVOCC_OUT)/advocc80
 
 # Levels experiments (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with
 # HiPART 48/96 on detected 2D). The detected-2D pair is the demo's two lifters (run first; finished stages
@@ -60,7 +60,7 @@ reproduce-levels: install
 	  --checkpoint $(LEVELS_OUT)/gt_levels --out $(LEVELS_OUT)/eval_gt $(LEVELS_ARGS)
 	$(HIPART) evaluate --protocol h36m --store $(DEMO_OUT)/store/sample.h5 --input $(LEVELS_DET) --checkpoint $(DEMO_OUT)/lift-sparse \
 	  --checkpoint $(DEMO_OUT)/lift-hipart --out $(LEVELS_OUT)/eval_det $(LEVELS_ARGS)
-	$(BIN)/python -m pipelines.levels_report $(LEVELS_OUT)/levels.md $(LEVELS_OUT)/eval_gt $(LEVELS_OUT)/eval_det
+	$(BIN)/python -m pipelines.report.levels $(LEVELS_OUT)/levels.md $(LEVELS_OUT)/eval_gt $(LEVELS_OUT)/eval_det
 
 # The paper's stage-1 (MSST: shared codebook, no LA, no GA) and stage-2 (HiARM: classification, next-token,
 # center-to-periphery, sparse-to-dense, both) ablations on the sample data: each variant retrains the stages
@@ -78,9 +78,9 @@ reproduce-stage2-ablation: install
 .PHONY: figure readme-results
 figure: install
 	$(HIPART) demo --out $(DEMO_OUT)
-	$(BIN)/python -m pipelines.figure $(DEMO_OUT)/store/sample.h5 $(DEMO_OUT)/hiarm docs/hierarchy.png
+	$(BIN)/python -m pipelines.report.figure $(DEMO_OUT)/store/sample.h5 $(DEMO_OUT)/hiarm docs/hierarchy.png
 readme-results: demo reproduce-levels reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation figure
-	$(BIN)/python -m pipelines.readme_results README.md
+	$(BIN)/python -m pipelines.report.readme README.md
 
 # Regenerate sample_data/ and its preview.png with the Anny body model (extra "synth"; the first run
 # builds a ~0.8 GB cache in ANNY_CACHE_DIR). The committed corpus was made with these settings.

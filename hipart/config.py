@@ -1,7 +1,7 @@
 """Frozen configuration dataclasses. Defaults are the paper's (configs/paper.toml mirrors them).
 
 One section per concern; TOML files and ``--set section.key=value`` override fields by name
-(pipelines/config_io.py), and the resolved config is saved with every run and checkpoint.
+(pipelines/core/config_io.py), and the resolved config is saved with every run and checkpoint.
 """
 from __future__ import annotations
 
@@ -89,7 +89,6 @@ class TrainConfig:
     seed: int = 0                  # RNG seed of the run
     eval_every: int = 0            # evaluate every N steps (0: at the end of each epoch)
     checkpoint_every: int = 0      # checkpoint every N steps (0: at the end of each epoch)
-    num_workers: int = 0           # DataLoader workers
     amp: str = "auto"              # "auto" (bf16 on CUDA, fp32 on CPU) | "bf16" | "fp32"
     log_every: int = 50            # steps between metrics.jsonl lines / progress-bar updates
 

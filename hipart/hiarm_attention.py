@@ -16,7 +16,6 @@ Everything else (several queries, training) goes through ``scaled_dot_product_at
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hipart.config import Config
-from pipelines.config_io import load_config
+from pipelines.core.config_io import load_config
 
 console = Console()
 err_console = Console(stderr=True)

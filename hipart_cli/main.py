@@ -1,6 +1,6 @@
 """The `hipart` entry point: registers one thin function per command and owns the error path.
 
-User errors (``pipelines.errors.UserError``) print one red line and exit 2, with no traceback;
+User errors (``pipelines.core.errors.UserError``) print one red line and exit 2, with no traceback;
 anything else is an internal failure (exit 1, traceback for the bug report).
 """
 from __future__ import annotations
@@ -11,10 +11,21 @@ import typer
 from rich.markup import escape
 
 from hipart_cli.commands import (
-    ablation, bench, coarsen, demo, evaluate, info, occlude, predict, synth, train_hiarm, train_lift, train_msst,
+    ablation,
+    bench,
+    coarsen,
+    demo,
+    evaluate,
+    info,
+    occlude,
+    predict,
+    synth,
+    train_hiarm,
+    train_lift,
+    train_msst,
 )
 from hipart_cli.common import err_console
-from pipelines.errors import UserError
+from pipelines.core.errors import UserError
 
 
 class HipartApp(typer.Typer):

@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-from synthetic import write_synthetic_store  # noqa: E402
+from helpers.synthetic import write_synthetic_store  # noqa: E402
 
 
 @pytest.fixture(scope="session")

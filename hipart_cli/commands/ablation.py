@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from hipart_cli.common import SetOpt, announce_stage, console, print_table
-from pipelines.ablation import TITLES, run_ablation
-from pipelines.demo import SAMPLE_DIR, TINY_CONFIG
+from pipelines.core.paths import SAMPLE_DIR, TINY_CONFIG
+from pipelines.recipes.ablation import TITLES, run_ablation
 
 
 class Which(str, Enum):

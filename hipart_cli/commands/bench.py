@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
-from pipelines import bench as benchmarks
-from pipelines.io_utils import write_json_atomic
+from pipelines.bench import registry as benchmarks
+from pipelines.core.atomic import write_json_atomic
 
 
 def bench(

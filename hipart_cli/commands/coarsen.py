@@ -29,7 +29,7 @@ def coarsen(
     set_: SetOpt = None,
 ) -> None:
     """Body model + motions + cameras -> HEM hierarchy (17/48/96 joints) -> HDF5 pose store."""
-    from pipelines.coarsen import run_coarsen
+    from pipelines.data.coarsen import run_coarsen
 
     cfg = resolve_config(config, set_)
     summary = run_coarsen(cfg, h36m=h36m, smpl=smpl, joint_regressor=joint_regressor, pw3d=pw3d, smpl_dir=smpl_dir,

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
-from pipelines.evaluate import evaluate as run_evaluate
-from pipelines.report import screen_tables
+from pipelines.evaluate.protocols import evaluate as run_evaluate
+from pipelines.evaluate.tables import screen_tables
 
 
 def evaluate(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hipart_cli.common import console
-from pipelines.info import describe
+from pipelines.report.info import describe
 
 
 def info(

@@ -23,7 +23,7 @@ def occlude(
 ) -> None:
     """Build an AdvOcc occlusion set: per sample and patch position the patch box, texture and crop,
     joint visibility and the occluded 2D of the keypoint-level detector model (occlusion.model)."""
-    from pipelines.occlusion import build_occlusion_set
+    from pipelines.evaluate.occlusion_set import build_occlusion_set
 
     cfg = resolve_config(config, set_)
     summary = build_occlusion_set(store, size, out, cfg, split=split, images=images, textures=textures,

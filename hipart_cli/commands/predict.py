@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from hipart_cli.common import ConfigOpt, SetOpt, console, resolve_config
-from pipelines.predict import predict as run_predict
+from pipelines.models.predict import predict as run_predict
 
 
 def predict(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
-from pipelines.synth.generate import run_synth
+from pipelines.data.synth.generate import run_synth
 
 
 def synth(

@@ -6,8 +6,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, SeedOpt, SetOpt, console, print_table, resolve_config
-from pipelines.train_hiarm import train_hiarm as run_train_hiarm
+from hipart_cli.common import (
+    ConfigOpt,
+    SeedOpt,
+    SetOpt,
+    console,
+    print_table,
+    resolve_config,
+)
+from pipelines.train.hiarm import train_hiarm as run_train_hiarm
 
 METHODS = {"hiarm": "HiARM (greedy)", "msst_ceiling": "MSST reconstruction (ceiling)",
            "nearest_neighbour": "nearest neighbour, train (baseline)", "mean_pose": "mean pose, train (baseline)"}

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from hipart_cli.common import ConfigOpt, SeedOpt, SetOpt, console, resolve_config
-from pipelines.train_lift import train_lift as run_train_lift
+from pipelines.train.lift import train_lift as run_train_lift
 
 
 def train_lift(

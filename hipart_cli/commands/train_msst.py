@@ -6,9 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, SeedOpt, SetOpt, console, print_table, resolve_config
-from pipelines.errors import UserError
-from pipelines.train_msst import train_msst as run_train_msst
+from hipart_cli.common import (
+    ConfigOpt,
+    SeedOpt,
+    SetOpt,
+    console,
+    print_table,
+    resolve_config,
+)
+from pipelines.core.errors import UserError
+from pipelines.train.msst import train_msst as run_train_msst
 
 
 def train_msst(

@@ -1,0 +1,1 @@
+"""Benchmarks: the registry and one module per benchmark."""

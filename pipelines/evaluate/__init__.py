@@ -1,0 +1,1 @@
+"""Scoring: protocols, result tables, densification errors, occlusion sets, AdvOcc, plots."""

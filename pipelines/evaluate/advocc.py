@@ -1,0 +1,245 @@
+"""AdvOcc@40 / AdvOcc@80 evaluation (3DNBF's 3DPW-AdvOcc protocol, DESIGN section 7).
+
+For every sample and patch position the lifter sees the occluded 2D (keypoint-level detector model
+of pipelines/evaluate/occlusion.py, or an external detector's per-position results); MPJPE and PA-MPJPE (mm)
+average the joints whose GT 2D is outside the patch; per sample the worst position is kept per
+metric (NaN positions, where the patch hides every joint, are skipped); the protocol figure is the
+mean of those worst cases. Clean figures use all joints; degradation = (AdvOcc - clean) / clean.
+
+Positions that hide no joint feed the model exactly the clean input, so at keypoint level only the
+positions that hide at least one joint are evaluated (their error is the clean one otherwise); the
+rest are flattened across samples into batches of ``occlusion.batch_size`` pairs.
+
+Per-position detections (``detections_per_position``): NPZ with ``keypoints (N, P, 17, 2|3)`` in
+original image pixels (a third channel, e.g. scores, is ignored), ``rows (N,)`` store rows of the
+split (the occlusion set's ``/rows``), optional ``clean (N, 17, 2|3)`` (the detector on the clean
+crop; default: ``occlusion.input2d``) and optional ``size`` (checked). H36M-17 joint order.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hipart.metrics import mpjpe, pa_mpjpe
+from pipelines.core.atomic import atomic_path, write_json_atomic
+from pipelines.core.errors import UserError
+from pipelines.core.progress import progress
+from pipelines.core.rows import evenly_spaced
+from pipelines.evaluate.occlusion import (
+    check_model,
+    check_size,
+    grid_offsets,
+    grid_side,
+    occlude_block,
+    select_rows,
+)
+from pipelines.evaluate.occlusion_set import load_inputs
+
+METRICS = ("mpjpe", "pa_mpjpe")
+FULL_TABLES = 1 << 22  # keep every (sample, position) error when N x P is at most this (16 MB per table)
+PAPER = {"hipart_degradation_pct": 77.0, "peers_degradation_pct": 120.0}  # REFERENCE/issue 8, MPJPE
+
+
+def worst_case(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, P) errors (NaN = not scored) -> per-sample maximum (N,) and its position (N,)."""
+    filled = np.where(np.isnan(errors), -np.inf, errors)
+    index = filled.argmax(1)
+    return errors[np.arange(len(errors)), index], index
+
+
+def pose_errors(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(B, 17, 3) mm root-relative prediction and GT, (B, 17) scored joints -> MPJPE (B,), PA-MPJPE (B,).
+
+    PA-MPJPE aligns on all 17 joints (the standard alignment) and averages the scored ones.
+    """
+    pred_t, gt_t = torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(gt, dtype=torch.float64)
+    mask = None if visible is None else torch.as_tensor(visible)
+    return mpjpe(pred_t, gt_t, mask=mask).numpy(), pa_mpjpe(pred_t, gt_t, mask=mask).numpy()
+
+
+def load_detections(path: Path, size: int, n_rows: int, positions: int) -> dict[str, np.ndarray]:
+    """Read and check a per-position detections NPZ (format in the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: per-position detections file not found")
+    try:
+        data = dict(np.load(path, allow_pickle=False))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable NPZ file ({exc})") from None
+    for key in ("keypoints", "rows"):
+        if key not in data:
+            raise UserError(f"{path}: array '{key}' is missing (expected keypoints (N,P,17,2|3) and rows (N,))")
+    kp, rows = data["keypoints"], data["rows"]
+    if kp.ndim != 4 or kp.shape[1:3] != (positions, 17) or kp.shape[3] not in (2, 3):
+        raise UserError(f"{path}: array 'keypoints' has shape {kp.shape}, expected (N, {positions}, 17, 2|3) for AdvOcc@{size}")
+    if rows.shape != (len(kp),) or rows.dtype.kind not in "iu" or (len(rows) and (rows.min() < 0 or rows.max() >= n_rows)):
+        raise UserError(f"{path}: array 'rows' must be ({len(kp)},) integers in [0, {n_rows}) (store rows of the split)")
+    if "size" in data and int(data["size"]) != size:
+        raise UserError(f"{path}: array 'size' is {int(data['size'])}, expected {size} (the protocol evaluated)")
+    if not np.isfinite(kp[..., :2]).all():
+        raise UserError(f"{path}: array 'keypoints' contains NaN or infinite values")
+    out = {"keypoints": kp[..., :2].astype(np.float64), "rows": rows.astype(np.int64)}
+    if "clean" in data:
+        if data["clean"].shape[:2] != (len(kp), 17) or data["clean"].shape[2] not in (2, 3):
+            raise UserError(f"{path}: array 'clean' has shape {data['clean'].shape}, expected ({len(kp)}, 17, 2|3)")
+        out["clean"] = data["clean"][..., :2].astype(np.float64)
+    return out
+
+
+@dataclasses.dataclass
+class AdvOccData:
+    """Inputs of one AdvOcc run, all rows aligned: (N,) rows, (N,17,2) 2D px, (N,17,3) GT mm."""
+    rows: np.ndarray
+    gt2d: np.ndarray
+    clean2d: np.ndarray
+    kp3d: np.ndarray              # root-relative GT mm
+    image_size: np.ndarray        # (N, 2)
+    per_position: np.ndarray | None = None  # (N, P, 17, 2) external detections
+    kept: np.ndarray | None = None          # samples whose full error tables are kept (set by advocc_errors)
+
+
+def load_advocc_data(store, size: int, cfg, detections: Path | None = None) -> AdvOccData:
+    """Rows, 2D and GT of the evaluated split (cfg: OcclusionConfig)."""
+    n_rows = store.rows(cfg.split) if cfg.split in store.splits else 0
+    det = load_detections(detections, size, n_rows, len(grid_offsets(size, cfg.crop, cfg.stride))) if detections else None
+    rows = det["rows"] if det else select_rows(n_rows, cfg.max_samples)
+    gt2d, clean2d = load_inputs(store, cfg.split, cfg.input2d, rows)
+    if not len(rows):
+        raise UserError(f"{store.path}: split '{cfg.split}' has no rows to evaluate")
+    kp3d = store.read(cfg.split, "kp3d/sparse")[rows].astype(np.float64)
+    size_key = "meta/image_size"
+    image_size = (store.read(cfg.split, size_key)[rows] if store.has(cfg.split, size_key)
+                  else np.tile([[1000, 1000]], (len(rows), 1))).astype(np.float32)
+    if det is not None and "clean" in det:
+        clean2d = det["clean"]
+    return AdvOccData(rows, gt2d, clean2d, kp3d - kp3d[:, :1], image_size,
+                      det["keypoints"] if det is not None else None)
+
+
+def _predict(model, sparse2d: np.ndarray, image_size: np.ndarray, visible: np.ndarray | None) -> np.ndarray:
+    out = model.predict(sparse2d.astype(np.float32), image_size, visible=visible)["kp3d"]
+    out = out.detach().float().cpu().numpy() if torch.is_tensor(out) else np.asarray(out, np.float32)
+    assert out.shape == (len(sparse2d), 17, 3), f"predict returned kp3d {out.shape}, expected ({len(sparse2d)}, 17, 3)"
+    return out
+
+
+def kept_samples(n: int, positions: int, cfg) -> np.ndarray:
+    """Samples whose full (P,) error rows are kept: all when N x P <= FULL_TABLES, else the heatmap's."""
+    return np.arange(n) if n * positions <= FULL_TABLES else evenly_spaced(n, cfg.heatmap_samples)
+
+
+def _new_result(c_mpjpe: np.ndarray, c_pa: np.ndarray, kept: int, positions: int) -> dict:
+    result = {"clean_mpjpe": c_mpjpe, "clean_pa_mpjpe": c_pa, "pairs": 0}
+    for metric in METRICS:
+        result[f"worst_{metric}"] = np.zeros(len(c_mpjpe))
+        result[f"worst_position_{metric}"] = np.zeros(len(c_mpjpe), np.int64)
+        result[f"table_{metric}"] = np.zeros((kept, positions), np.float32)
+    return result
+
+
+def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> list[dict]:
+    """Per model: clean errors (N,), per-sample worst error and position (N,) per metric over visible
+    joints, the full (K, P) error tables of the kept samples (``data.kept``) and the pairs evaluated."""
+    positions = len(grid_offsets(size, cfg.crop, cfg.stride))
+    n, drop = len(data.rows), cfg.model == "drop"
+    data.kept = kept_samples(n, positions, cfg)
+    kept_slot = np.full(n, -1)
+    kept_slot[data.kept] = np.arange(len(data.kept))
+    results = []
+    for model in models:
+        c_mpjpe, c_pa = pose_errors(_predict(model, data.clean2d, data.image_size, None), data.kp3d)
+        results.append(_new_result(c_mpjpe, c_pa, len(data.kept), positions))
+    block_samples = max(1, cfg.batch_size // positions)
+    task = bar.add_task(f"advocc@{size}", total=n, status="") if bar is not None else None
+    for start in range(0, n, block_samples):
+        sl = slice(start, min(n, start + block_samples))
+        block = occlude_block(data.gt2d[sl], data.clean2d[sl], data.rows[sl], size, cfg)
+        inputs = block["occluded2d"] if data.per_position is None else data.per_position[sl]
+        touched = ~block["visible"].all(-1) if data.per_position is None else np.ones(block["visible"].shape[:2], bool)
+        s_idx, p_idx = np.nonzero(touched)  # (M,) pairs, sample-major
+        x2d, vis = inputs[s_idx, p_idx], block["visible"][s_idx, p_idx]  # (M, 17, 2), (M, 17) metric joints
+        model_vis = block["model_visible"][s_idx, p_idx] if drop and data.per_position is None else None
+        sizes, gt = data.image_size[sl][s_idx], data.kp3d[sl][s_idx]
+        slots = kept_slot[sl]
+        for res, model in zip(results, models):
+            errors = pose_errors(_predict(model, x2d, sizes, model_vis), gt, vis) if len(s_idx) else ([], [])
+            for metric, err in zip(METRICS, errors):
+                table = np.repeat(res[f"clean_{metric}"][sl, None], positions, 1)  # untouched = clean input
+                table[s_idx, p_idx] = err
+                res[f"worst_{metric}"][sl], res[f"worst_position_{metric}"][sl] = worst_case(table)
+                res[f"table_{metric}"][slots[slots >= 0]] = table[slots >= 0]
+            res["pairs"] += len(s_idx)
+        if bar is not None:
+            bar.update(task, advance=sl.stop - sl.start)
+    return results
+
+
+def summarize(result: dict) -> dict:
+    """Mean worst case, clean figures and relative degradation (percent) of one model."""
+    out = {}
+    for metric in METRICS:
+        clean = float(np.mean(result[f"clean_{metric}"]))
+        out[f"clean_{metric}"] = clean
+        out[f"advocc_{metric}"] = float(np.nanmean(result[f"worst_{metric}"]))
+        out[f"degradation_{metric}_pct"] = 100.0 * (out[f"advocc_{metric}"] - clean) / clean
+    out["pairs_evaluated"] = int(result["pairs"])
+    return out
+
+
+def _check_models(models: list, names: list[str]) -> None:
+    if len(models) != len(names) or not models:
+        raise ValueError(f"expected one name per model, got {len(models)} models and {len(names)} names")
+    for model, name in zip(models, names):
+        if getattr(getattr(model, "source", None), "name", None) == "gt":
+            raise UserError(f"{name}: lifter trained on ground-truth dense/fine 2D (--dense-source gt); AdvOcc needs "
+                            "levels computed from the occluded input (--dense-source none or hipart)")
+
+
+def _save_errors(path: Path, results: list[dict], names: list[str], data: AdvOccData) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, rows=data.rows, names=np.asarray(names), table_samples=data.kept, **{
+            f"{key}_{i}": value for i, res in enumerate(results) for key, value in res.items() if key != "pairs"})
+    return path
+
+
+def _tables(summary: dict[str, dict], size: int, title: str) -> list[tuple[str, list[str], list[list]]]:
+    columns = ["model", "clean MPJPE", f"AdvOcc@{size} MPJPE", "degr. %", "clean PA", f"AdvOcc@{size} PA", "degr. PA %"]
+    rows = [[name, s["clean_mpjpe"], s["advocc_mpjpe"], s["degradation_mpjpe_pct"], s["clean_pa_mpjpe"],
+             s["advocc_pa_mpjpe"], s["degradation_pa_mpjpe_pct"]] for name, s in summary.items()]
+    paper = [["HiPART (paper, 3DPW-AdvOcc)", PAPER["hipart_degradation_pct"]],
+             ["peers' average (paper)", PAPER["peers_degradation_pct"]]]
+    return [(title, columns, rows), ("paper reference", ["model", "MPJPE degr. %"], paper)]
+
+
+def evaluate_advocc(models: list, names: list[str], store, size: int, config, out_dir: Path,
+                    detections_per_position: Path | None = None) -> dict:
+    """`hipart evaluate --protocol advocc40|advocc80`: the table for every model, heatmap and errors NPZ."""
+    size, cfg = check_size(size), config.occlusion
+    check_model(cfg.model)
+    _check_models(models, names)
+    data = load_advocc_data(store, size, cfg, detections_per_position)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with progress(transient=True) as bar:
+        results = advocc_errors(models, data, size, cfg, bar)
+    seconds = time.perf_counter() - start
+    summary = {name: summarize(res) for name, res in zip(names, results)}
+    errors_path = _save_errors(out_dir / f"advocc{size}_errors.npz", results, names, data)
+    from pipelines.evaluate.advocc_plot import save_heatmaps
+
+    heatmap = save_heatmaps(out_dir / f"advocc{size}_heatmap.png", results, names, data, size, cfg)
+    grid = grid_side(size, cfg.crop, cfg.stride)
+    model_kind = "external detections" if data.per_position is not None else cfg.model
+    title = f"AdvOcc@{size} ({len(data.rows)} samples x {grid}x{grid} positions, {model_kind}; mm)"
+    out = {"protocol": f"advocc{size}", "store": str(store.path), "size": size, "split": cfg.split,
+           "samples": int(len(data.rows)), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind,
+           "input": cfg.input2d, "seed": cfg.seed, "seconds": seconds, "samples_per_s": len(data.rows) / max(seconds, 1e-9),
+           "models": [{"name": name, **s} for name, s in summary.items()], "tables": _tables(summary, size, title),
+           "paper": PAPER, "heatmap": str(heatmap) if heatmap else None, "errors": str(errors_path)}
+    write_json_atomic(out_dir / "results.json", out)
+    return out

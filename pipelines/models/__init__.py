@@ -1,0 +1,1 @@
+"""Trained stages loaded for use: densifier, level sources, lifting, keypoint formats, prediction."""

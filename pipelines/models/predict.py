@@ -1,0 +1,69 @@
+"""`hipart predict`: a user's COCO-17 / H36M-17 keypoints -> densified 2D and root-relative 3D.
+
+Reads keypoints (pipelines.models.keypoints: COCO results JSON or NPZ), converts COCO-17 to H36M-17,
+marks joints below ``min_score`` invisible (filled from their nearest visible ancestor), densifies
+with the lifter's level source and lifts. Writes NPZ (``kp3d`` (N,17,3) mm, ``dense2d`` (N,48,2),
+``fine2d`` (N,96,2) px when the lifter uses those levels, ``sparse2d`` (N,17,2), ``visible`` (N,17),
+``image_id``) or JSON (a list of {image_id, kp3d, dense2d, fine2d}). Everything is validated before
+anything is written; the output appears atomically.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hipart.config import Config
+from pipelines.core.atomic import atomic_path, write_text_atomic
+from pipelines.core.device import default_device
+from pipelines.core.errors import UserError
+from pipelines.models.keypoints import read_keypoints
+from pipelines.models.lifting import load_lifting_model
+
+OUT_TYPES = (".npz", ".json")
+DEFAULT_IMAGE_SIZE = (1000.0, 1000.0)
+
+
+def parse_image_size(text: str | None) -> np.ndarray | None:
+    """'W,H' -> (2,) float."""
+    if text is None:
+        return None
+    try:
+        w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--image-size {text!r}: expected W,H in pixels, e.g. 1920,1080") from None
+    if not (w > 0 and h > 0):
+        raise UserError(f"--image-size {text!r}: width and height must be positive")
+    return np.array([w, h], np.float32)
+
+
+def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str | Path, config: Config,
+            image_size: str | None = None, min_score: float = 0.0, hipart=None, device: str | None = None) -> dict:
+    out = Path(out)
+    if out.suffix.lower() not in OUT_TYPES:
+        raise UserError(f"{out}: unknown output type '{out.suffix}', expected .npz or .json")
+    data = read_keypoints(Path(input_file), fmt)
+    kp = data["h36m"]  # (N, 17, 3) [x, y, score]
+    size = parse_image_size(image_size)
+    if size is None:
+        size = data["image_size"] if data["image_size"] is not None else np.array(DEFAULT_IMAGE_SIZE, np.float32)
+    size = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
+    device = default_device(device)
+    model = load_lifting_model(checkpoint, device, hipart=hipart, batch_size=config.evaluate.batch_size)
+    if model.source.name == "gt":
+        raise UserError(f"{checkpoint}: this lifter was trained on ground-truth dense/fine 2D (--dense-source gt), "
+                        "which bare keypoints do not have; use a lifter trained with --dense-source hipart or none")
+    visible = kp[..., 2] >= min_score
+    result = model.predict(kp[..., :2], size, visible=visible)
+    arrays = {"kp3d": result["kp3d"], "sparse2d": kp[..., :2], "visible": visible}
+    arrays.update({k: result[k] for k in ("dense2d", "fine2d") if result[k] is not None})
+    ids = data["ids"]
+    if out.suffix.lower() == ".npz":
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays, image_id=np.asarray([str(i) for i in ids]))
+    else:
+        records = [{"image_id": ids[i], **{k: np.round(v[i].astype(np.float64), 2).tolist() for k, v in arrays.items()
+                                           if k != "visible"}, "visible": visible[i].tolist()} for i in range(len(kp))]
+        write_text_atomic(out, json.dumps(records) + "\n")
+    return {"poses": len(kp), "invisible": int((~visible).sum()), "out": str(out)}

@@ -1,0 +1,1 @@
+"""Multi-stage runs: the stage runner with config-hash reuse, the demo, the ablations."""

@@ -1,0 +1,1 @@
+"""Markdown reports of the reproduce targets, README splicing, the figure, `hipart info`."""

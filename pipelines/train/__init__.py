@@ -1,0 +1,1 @@
+"""The one trainer, its distributed helpers, and one module per stage."""

@@ -1,0 +1,153 @@
+"""`hipart train-lift`: the 2D -> 3D lifter on sparse (+ dense / fine) 2D levels of a pose store.
+
+Levels come from a level source (pipelines.models.level_sources: gt | hipart | none). Inputs are
+screen-normalised in the loss (VideoPose3D), the target is the root-relative sparse 3D in metres,
+the loss is MPJPE. Half of each batch is mirrored (x -> -x, left/right permutations of every level)
+when ``lifter.flip_augment`` is on. Optimiser and schedule: ``train_lift`` (paper: Adam 1e-3,
+x0.96 every 4 epochs, 25 epochs, batch 256).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hipart.config import Config, LifterConfig
+from hipart.lifter import Lifter
+from hipart.metrics import flip_pose, mpjpe
+from hipart.normalize import screen_normalize
+from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
+from pipelines.core.checkpoint import file_sha256
+from pipelines.core.config_io import config_to_dict
+from pipelines.core.device import default_device
+from pipelines.core.errors import UserError
+from pipelines.core.rows import evenly_spaced_subset
+from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input
+from pipelines.models.level_sources import GTLevels, make_source
+from pipelines.models.lifting import flip_perms_from_hierarchy, lifter_meta
+from pipelines.train.trainer import TrainTask, build_seeded, train
+
+ALLOWED_LEVELS = (17, 48, 96, 192)
+
+
+def parse_levels(text: str | tuple | None) -> tuple[int, ...] | None:
+    """'17,48,96' -> (17, 48, 96); the sparse level first, no repeats."""
+    if text is None:
+        return None
+    try:
+        levels = tuple(int(v) for v in (text.split(",") if isinstance(text, str) else text))
+    except ValueError:
+        raise UserError(f"--levels {text!r}: expected comma-separated joint counts such as 17,48,96") from None
+    if not levels or levels[0] != NUM_SPARSE or len(set(levels)) != len(levels) or any(
+            lv not in ALLOWED_LEVELS for lv in levels):
+        raise UserError(f"--levels {text!r}: expected 17 first, then distinct levels among 48, 96, 192")
+    return levels
+
+
+def resolve_lifter_config(cfg: LifterConfig, levels, dense_source) -> LifterConfig:
+    """Apply --levels / --dense-source; a sparse-only lifter always has source 'none'."""
+    levels = parse_levels(levels) or tuple(cfg.levels)
+    source = dense_source or cfg.dense_source
+    if levels == (NUM_SPARSE,):
+        source = "none"
+    elif source == "none":
+        raise UserError(f"--dense-source none cannot feed levels {','.join(map(str, levels))}: use --levels 17")
+    return dataclasses.replace(cfg, levels=levels, dense_source=source)
+
+
+def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Arrays of one split: x_px (N, sum(levels), 2), image_size (N, 2), kp3d (N, 17, 3) root-relative m."""
+    sparse = sparse_input(store, split, input2d)
+    if isinstance(source, GTLevels):
+        for lv in levels[1:]:
+            if not store.has(split, f"kp2d/{LEVEL_NAMES[lv]}"):
+                raise UserError(f"{store.path}: dataset '{split}/kp2d/{LEVEL_NAMES[lv]}' is missing "
+                                f"(needed by --dense-source gt --levels {','.join(map(str, levels))})")
+    generated = source.store_levels(store, split, input2d)
+    x_px = np.concatenate([sparse] + [generated[lv] for lv in levels[1:]], axis=1).astype(np.float32)
+    kp3d = store.read(split, "kp3d/sparse").astype(np.float32) / 1000.0
+    return {"x_px": x_px, "image_size": store.read(split, "meta/image_size").astype(np.float32),
+            "kp3d": kp3d - kp3d[:, :1]}
+
+
+def input_flip_perm(levels: tuple[int, ...], perms: dict[int, list[int]]) -> list[int] | None:
+    if not all(lv in perms for lv in levels):
+        return None
+    out, offset = [], 0
+    for lv in levels:
+        out += [offset + i for i in perms[lv]]
+        offset += lv
+    return out
+
+
+def make_loss_fn(in_perm: list[int] | None):
+    """MPJPE (metres) on screen-normalised inputs; mirrors a random half of the batch when in_perm is set."""
+    def loss_fn(model, batch):
+        x = screen_normalize(batch["x_px"], batch["image_size"])  # (B, J, 2)
+        target = batch["kp3d"]  # (B, 17, 3)
+        if in_perm is not None:
+            mirror = torch.rand(len(x), device=x.device) < 0.5
+            x = torch.where(mirror[:, None, None], flip_pose(x, in_perm), x)
+            target = torch.where(mirror[:, None, None], flip_pose(target, H36M_FLIP_PERM), target)
+        pred = model(x)
+        loss = mpjpe(pred, target).mean()
+        return loss, {"mpjpe_mm": float(loss.detach()) * 1000.0}
+    return loss_fn
+
+
+def make_eval_fn(test: dict[str, np.ndarray] | None, batch_size: int = 1024):
+    """Test-split MPJPE in mm (no flip) of the rows kept for monitoring."""
+    if test is None:
+        return None
+
+    @torch.no_grad()
+    def eval_fn(model):
+        device = next(model.parameters()).device
+        errors = []
+        for start in range(0, len(test["x_px"]), batch_size):
+            rows = {k: torch.from_numpy(v[start : start + batch_size]).to(device) for k, v in test.items()}
+            pred = model(screen_normalize(rows["x_px"], rows["image_size"])).float()
+            errors.append(mpjpe(pred, rows["kp3d"]).cpu())
+        return {"test_mpjpe": float(torch.cat(errors).mean()) * 1000.0}
+    return eval_fn
+
+
+def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, dense_source: str | None = None,
+               hipart: str | Path | None = None, input2d: str = "gt", resume: bool = False,
+               device: str | None = None) -> dict:
+    """Train a lifter; returns {"run_dir", "checkpoint", "metrics", "params"}."""
+
+    out = Path(out)
+    device = default_device(device)
+    pose_store = PoseStore(store)
+    lifter_cfg = resolve_lifter_config(config.lifter, levels, dense_source)
+    config = dataclasses.replace(config, lifter=lifter_cfg)
+    if lifter_cfg.dense_source == "gt" and any(lv not in pose_store.levels for lv in lifter_cfg.levels):
+        raise UserError(f"{pose_store.path}: store levels {list(pose_store.levels)} lack some of {list(lifter_cfg.levels)}")
+    if "train" not in pose_store.splits:
+        raise UserError(f"{pose_store.path}: split 'train' is missing")
+    sparse_input(pose_store, "train", input2d)  # validates --input before anything is written
+    source = make_source(lifter_cfg.dense_source, hipart, device, out / "levels_cache", config.evaluate.batch_size)
+    perms = flip_perms_from_hierarchy(pose_store.hierarchy)
+    train_arrays = split_inputs(pose_store, "train", input2d, source, lifter_cfg.levels)
+    test = None
+    if "test" in pose_store.splits and lifter_cfg.eval_rows > 0:
+        test = evenly_spaced_subset(split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels),
+                                    lifter_cfg.eval_rows)
+    in_perm = input_flip_perm(lifter_cfg.levels, perms) if lifter_cfg.flip_augment else None
+    model = build_seeded(config.train_lift, lambda: Lifter(lifter_cfg))
+    hipart_meta = None
+    if lifter_cfg.dense_source == "hipart":
+        hipart_meta = {"path": str(source.checkpoint.resolve()), "sha256": source.sha256}
+    meta = lifter_meta(lifter_cfg, perms, {
+        "config": config_to_dict(config), "input2d": input2d, "hipart": hipart_meta,
+        "store": {"path": str(pose_store.path.resolve()), "sha256": file_sha256(pose_store.path),
+                  "hierarchy_sha256": pose_store.hierarchy_sha256},
+        "flip_augment": in_perm is not None})
+    task = TrainTask(name="lift", model=model, train_arrays=train_arrays, loss_fn=make_loss_fn(in_perm),
+                     eval_fn=make_eval_fn(test, config.evaluate.batch_size), meta=meta)
+    result = train(task, config.train_lift, out, resume=resume, device=device)
+    return {"run_dir": str(out), "checkpoint": str(out / "model.safetensors"),
+            "params": sum(p.numel() for p in model.parameters()), "result": result}

@@ -1,0 +1,95 @@
+"""`hipart demo` and `hipart ablation` end to end on the committed sample corpus, at a few steps per stage."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.core.config_io import load_config
+from pipelines.core.paths import TINY_CONFIG
+from pipelines.recipes.ablation import ABLATIONS, run_ablation
+from pipelines.recipes.demo import run_demo
+
+# every stage, a few optimiser steps each, on every 100th sample camera-frame
+MICRO = ("demo.train_every=100", "demo.test_every=100", "train_msst.max_steps=3", "train_msst.warmup_steps=1",
+         "train_hiarm.max_steps=3", "train_hiarm.warmup_steps=1", "train_lift.max_steps=3",
+         "train_lift.warmup_steps=1", "msst.eval_rows=128", "lifter.eval_rows=128", "occlusion.max_samples=2",
+         "evaluate.n_plot_samples=1")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    announced = []
+    result = run_demo(load_config(TINY_CONFIG, MICRO), out,
+                      on_stage=lambda k, n, name, reused: announced.append((k, n, name, reused)))
+    return out, result, announced
+
+
+def test_demo_runs_every_stage_and_tabulates_both_lifters(demo_run, one_thread):
+    out, result, announced = demo_run
+    assert [a[2] for a in announced] == ["coarsen", "train-msst", "train-hiarm", "train-lift sparse-only",
+                                         "train-lift HiPART", "evaluate", "evaluate AdvOcc@80"]
+    assert not any(a[3] for a in announced)
+    table = result["table"]
+    assert [row[0] for row in table["rows"]] == ["sparse-only", "HiPART"]
+    sparse, hipart = table["rows"]
+    assert sparse[4] == "-" and isinstance(hipart[4], float) and hipart[4] > 0   # only HiPART densifies
+    assert all(isinstance(v, float) and v > 0 for row in table["rows"] for v in (row[1], row[2], row[6]))
+    assert json.loads((out / "demo_results.json").read_text())["table"] == json.loads(json.dumps(table))
+    assert f"| HiPART | {hipart[1]:.1f} | {hipart[2]:.1f} |" in (out / "demo_results.md").read_text()
+    assert result["plots"] and all(Path(p).is_file() for p in result["plots"])
+    for key in ("store", "msst", "hiarm", "lift-sparse", "lift-hipart", "eval", "advocc"):
+        assert (out / key).is_symlink() and (out / key / "done.json").is_file()
+
+
+def test_second_demo_run_reuses_every_stage(demo_run, one_thread, cli):
+    out, first, _ = demo_run
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/done.json")}
+    sets = [a for s in MICRO for a in ("--set", s)]
+    code, stdout, _ = cli("demo", "--out", out, *sets)
+    assert code == 0 and stdout.count("(reused)") == 7 and "stage 7/7: evaluate AdvOcc@80 (reused)" in stdout
+    assert "HiPART" in stdout and f"plot: {first['plots'][0]}" in stdout.replace("\n", "")
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/done.json")} == before
+    again = json.loads((out / "demo_results.json").read_text())
+    assert again["table"] == json.loads(json.dumps(first["table"]))
+
+
+def test_ablation_cli_refuses_an_unknown_ablation(cli, tmp_path):
+    code, _, err = cli("ablation", "stage3", "--out", tmp_path)
+    assert code == 2 and "stage3" in err and not any(tmp_path.iterdir())
+
+
+def test_stage2_ablation_reuses_the_demo_and_tabulates_every_variant(demo_run, one_thread, tmp_path):
+    out, demo, _ = demo_run
+    announced = []
+    report = tmp_path / "stage2.md"
+    result = run_ablation("stage2", out, report, TINY_CONFIG, MICRO, speed_batch=16,
+                          on_stage=lambda k, n, name, reused: announced.append((name, reused)))
+    reused = {name for name, r in announced if r}
+    # the store, the demo's MSST, sparse-only lifter, default-order HiARM and its lifter are the demo's
+    assert {"coarsen", "train-msst", "train-lift sparse-only", "train-hiarm [ARM both (default)]",
+            "train-lift HiPART [ARM both (default)]"} <= reused
+    assert not any(r for name, r in announced if "next-token" in name or "classification" in name)
+    labels = [row[0] for row in result["rows"]]
+    assert labels[1:] == [v.label for v in ABLATIONS["stage2"]]
+    demo_hipart = demo["table"]["rows"][1][1]
+    both = result["rows"][-1]
+    assert both[3] == "+0.0 %" and float(both[1]) == pytest.approx(demo_hipart, abs=0.051)
+    assert result["rows"][1][-1] == "1.00x" and float(result["rows"][1][-5]) > 0   # speed vs classification
+    text = report.read_text()
+    assert text.startswith("# Stage-2 (HiARM) ablation") and "| ARM next-token |" in text and "| 43.6 |" in text
+    assert json.loads(report.with_suffix(".json").read_text())["rows"] == result["rows"]
+
+
+def test_hierarchy_figure_from_the_demo_runs(demo_run, one_thread, tmp_path):
+    from pipelines.data.store import PoseStore
+    from pipelines.report.figure import pick_rows, render
+    out, _, _ = demo_run
+    png = render(out / "store" / "sample.h5", out / "hiarm", tmp_path / "hierarchy.png", n=3)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.tmp*"))
+    store = PoseStore(out / "store" / "sample.h5")
+    rows = pick_rows(store, "test", 3)
+    actions = store.read("test", "meta/action")[rows]
+    assert len(set(actions.tolist())) == 3   # one frame from each of three different actions

@@ -1,0 +1,90 @@
+"""The markdown tables of the reproduce targets: our figures beside the paper's, relative gains."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipelines.recipes.ablation import ABLATIONS, ablation_table, markdown
+from pipelines.report import advocc as advocc_report
+from pipelines.report import levels as levels_report
+
+
+def _model(name, mpjpe, levels=(17,), dense=None):
+    return {"name": name, "levels": list(levels), "mpjpe": {"average": mpjpe}, "pa_mpjpe": {"average": mpjpe / 2},
+            "mpjpe_overall": mpjpe, "err2d_px": {"dense": dense, "fine": dense} if dense else None}
+
+
+def test_stage1_table_gives_changes_against_the_full_model_beside_the_papers():
+    models = [_model("sparse", 120.0)] + [_model(f"v{k}", m, (17, 48, 96), 30.0 + k)
+                                          for k, m in enumerate((100.0, 110.0, 105.0, 101.0))]
+    table = ablation_table("stage1", models, None)
+    rows = {row[0]: row for row in table["rows"]}
+    shared = rows["one shared codebook"]
+    assert shared[1:6] == ["110.0", "55.0", "+10.0 %", "31.0", "31.0"]
+    assert shared[6:] == ["45.3", f"{100 * (45.3 - 42.0) / 42.0:+.1f} %", "81.5"]
+    assert rows["full (separate codebooks, LA, GA)"][3] == "+0.0 %"
+    sparse = table["rows"][0]
+    assert sparse[3] == "+20.0 %" and sparse[4] == "-" and sparse[7] == f"{100 * (52.1 - 42.0) / 42.0:+.1f} %"
+    assert len(table["columns"]) == len(sparse)
+
+
+def test_stage2_table_adds_parameters_and_speed_relative_to_classification():
+    models = [_model("sparse", 120.0)] + [_model(f"v{k}", 100.0 + k, (17, 48, 96), 30.0) for k in range(5)]
+    speed = [(1.0, 400.0), (1.2, 100.0), (1.2, 100.0), (1.2, 300.0), (1.2, 300.0)]
+    table = ablation_table("stage2", models, speed)
+    both, classification = table["rows"][-1], table["rows"][1]
+    assert both[0] == "ARM both (default)" and both[3] == "+0.0 %"
+    assert classification[3] == f"{100 * (100.0 - 104.0) / 104.0:+.1f} %"
+    assert both[-6:] == ["1.20", "300", "0.75x", "2.4", "396", f"{396 / 432:.2f}x"]
+    text = markdown({"ablation": "stage2", "config": "configs/tiny.toml", "sets": [], "input": "detections",
+                     "speed_batch": 1024, **table})
+    assert text.count("\n|") == len(table["rows"]) + 2 and "| ARM both (default) | 104.0 |" in text
+    assert [v.label for v in ABLATIONS["stage2"]] == [row[0] for row in table["rows"][1:]]
+
+
+def _write(path, data):
+    path.mkdir(parents=True)
+    (path / "results.json").write_text(json.dumps(data))
+    return path
+
+
+def test_levels_report_reads_two_evaluate_runs(tmp_path):
+    gt = _write(tmp_path / "gt", {"models": [_model("s", 40.0), _model("l", 20.0, (17, 48, 96))]})
+    det = _write(tmp_path / "det", {"models": [_model("s", 50.0), _model("l", 45.0, (17, 48, 96))]})
+    out = tmp_path / "levels.md"
+    assert levels_report.main([str(out), str(gt), str(det)]) == 0
+    text = out.read_text()
+    assert "| 40.0 | 20.0 | 50.0 % | 37.6 -> 17.5 | 53.5 % |" in text
+    assert "| 50.0 | 45.0 | 10.0 % | 52.1 -> 42.0 | 19.4 % |" in text
+    swapped = _write(tmp_path / "bad", {"models": [_model("l", 20.0, (17, 48, 96)), _model("s", 40.0)]})
+    with pytest.raises(SystemExit, match="sparse-only and a hierarchical"):
+        levels_report.main([str(out), str(swapped)])
+
+
+def test_advocc_report_puts_both_sizes_and_the_paper_rows_in_one_table(tmp_path):
+    def run(size, worst):
+        return _write(tmp_path / f"a{size}", {"positions": 256, "samples": 8, "occlusion_model": "uniform",
+                                              "input": "detections", "models": [
+                                                  {"name": "lift-hipart", "clean_mpjpe": 100.0, "advocc_mpjpe": worst}]})
+    out = tmp_path / "advocc.md"
+    assert advocc_report.main([str(out), str(run(40, 150.0)), str(run(80, 250.0))]) == 0
+    text = out.read_text()
+    assert "| lift-hipart | 100.0 | 150.0 | +50 % | 250.0 | +150 % |" in text
+    assert "| HiPART (paper, 3DPW) | 77.2 | 124.6 | +61 % | 143.2 | +85 % |" in text
+    assert "| VideoPose3D (paper, 3DPW) | 101.8 | - | - | 334.3 | +228 % |" in text
+
+
+def test_readme_blocks_are_replaced_by_the_generated_tables(tmp_path):
+    from pipelines.report.readme import splice
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "t.md").write_text("# Title\n\nMade by `make x`.\n\n| a |\n|---|\n| 1 |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- generated from runs/t.md -->\nstale\n<!-- end generated -->\nafter\n")
+    assert splice(readme) == ["runs/t.md"]
+    expected = "intro\n<!-- generated from runs/t.md -->\nMade by `make x`.\n\n| a |\n|---|\n| 1 |\n<!-- end generated -->\nafter\n"
+    assert readme.read_text() == expected
+    assert splice(readme) == ["runs/t.md"] and readme.read_text() == expected   # idempotent
+    readme.write_text("<!-- generated from runs/none.md -->\n<!-- end generated -->\n")
+    with pytest.raises(SystemExit, match="runs/none.md"):
+        splice(readme)
