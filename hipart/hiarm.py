@@ -13,7 +13,7 @@ Pieces (paper names):
 * SOS: linear projection of the flattened sparse pose; the first GCSAB position.
 * LSAB: a bidirectional block over a step's tokens, averaged into one step embedding.
 * GCSAB: causal blocks over [SOS, step_0, ..., step_{S-2}]; position k predicts step k. Generation
-  keeps a pre-allocated KV cache, one position per step (:class:`StepCache`).
+  keeps a pre-allocated KV cache, one position per step (:class:`hipart.layers.KVCache`).
 * PH: blocks over a step's query tokens (hidden state + learned token-identity embedding; the second
   ids also get the embedding of the first tokens) and a linear head per vocabulary.
 * Loss: CE(sparse) + ``dense_weight`` x CE(dense), teacher forcing.
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hipart.config import HiARMConfig, MSSTConfig
-from hipart.hiarm_attention import StepBlock, StepCache
+from hipart.layers import KVCache, TransformerBlock
 
 ORDERS = ("next-token", "center-to-periphery", "sparse-to-dense", "both")
 FRAMEWORKS = ("arm", "classification")
@@ -96,7 +96,7 @@ class HiARM(nn.Module):
         self.code_emb = nn.Embedding(self.vocab * (1 if msst_cfg.shared_codebook else 2), D)
         self.token_id_emb = nn.Embedding(n_tokens, D)   # which bone / dense joint a token is
         self.step_pos = nn.Embedding(S, D)
-        block = lambda: StepBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout)
+        block = lambda: TransformerBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout)
         self.lsab = nn.ModuleList(block() for _ in range(cfg.lsab_blocks if self.arm else 0))
         self.gcsab = nn.ModuleList(block() for _ in range(cfg.gcsab_blocks))
         self.gcsab_norm = nn.LayerNorm(D)
@@ -131,7 +131,7 @@ class HiARM(nn.Module):
             x = blk(x, causal=causal)
         return self.gcsab_norm(x)
 
-    def trunk_step(self, x: torch.Tensor, cache: StepCache) -> torch.Tensor:
+    def trunk_step(self, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """GCSAB for one new position, attending to the cached ones. (B, 1, D) -> (B, 1, D)"""
         for layer, blk in enumerate(self.gcsab):
             x = blk(x, cache=cache, layer=layer)
@@ -206,7 +206,7 @@ class HiARM(nn.Module):
         codes = torch.zeros(B, n_tokens, dtype=torch.long, device=sparse_pf.device)
         logits = [None] * n_tokens
         x = self.sos_embed(sparse_pf)  # (B, 1, D) the next GCSAB input
-        caches = StepCache(len(self.gcsab), self.steps) if use_cache else None
+        caches = KVCache(len(self.gcsab), self.steps) if use_cache else None
         seq = x[:, :0]
         for k in range(self.steps):
             x = x + self.step_pos.weight[k]

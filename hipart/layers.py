@@ -1,22 +1,26 @@
-"""Building blocks shared by the stages: MLP-Mixer block (PCT), transformer block and its KV cache.
+"""Building blocks shared by the stages: MLP-Mixer block (PCT), the one attention module and its KV cache.
 
 * :class:`MixerBlock` follows PCT exactly: ``y = TokenMLP(LN(x)^T)^T; z = ChannelMLP(LN(x + y));
   out = x + y + z``.
-* :class:`TransformerBlock` is pre-norm attention + MLP on ``F.scaled_dot_product_attention`` with
-  an optional causal mask, an optional explicit mask and an optional :class:`KVCache`.
-* :class:`KVCache` holds pre-allocated ``(B, heads, max_len, head_dim)`` key/value buffers per
-  block; each call appends the new positions (one or more) after the cached ones. Usage::
+* :class:`Attention` is the multi-head self-attention of every model (the lifter's blocks and
+  HiARM's LSAB / GCSAB / PH blocks). q/k/v are strided ``(B, H, T, C/H)`` views of one fused qkv
+  matmul, which the CPU flash kernel of ``F.scaled_dot_product_attention`` reads without a copy.
+  One query (a decoding step, or a group of one token) takes an explicit softmax instead: on CPU
+  the fused kernel pays a per-(batch, head) cost that dominates such tiny problems.
+* :class:`KVCache` holds the keys/values of all cached blocks in one buffer
+  ``(layers, 2, B, H, max_len, C/H)``, allocated at the first write in the dtype attention computes
+  in (bf16 under autocast). Usage::
 
-      caches = [KVCache(B, heads, max_len, head_dim, device, dtype) for _ in blocks]
-      for t in range(T):                       # one position per step
-          h = x_t                              # (B, 1, D)
-          for block, cache in zip(blocks, caches):
-              h = block(h, cache=cache)        # attends to positions 0..t
-          for cache in caches: cache.advance(1)   # commit the step (after every block saw it)
+      cache = KVCache(len(blocks), max_len)
+      for t in range(T):                                  # one position per step
+          h = x_t                                         # (B, 1, D)
+          for layer, block in enumerate(blocks):
+              h = block(h, causal=True, cache=cache, layer=layer)   # attends to positions 0..t
+          cache.advance(1)                                # commit the step (after every block saw it)
 
-  ``cache.length`` is the number of committed positions. Blocks write the new keys/values at
-  ``[length, length + T)`` and attend to ``[0, length + T)``; ``advance(T)`` commits them, so a
-  step can be re-run (e.g. with a different candidate) before it is committed.
+  Blocks write the new keys/values at ``[length, length + T)`` and attend to ``[0, length + T)``;
+  ``advance(T)`` commits them. Decoding with the cache gives exactly the uncached causal forward.
+* :class:`TransformerBlock` is pre-norm attention + MLP over that attention.
 """
 from __future__ import annotations
 
@@ -54,67 +58,81 @@ class MixerBlock(nn.Module):
 
 
 class KVCache:
-    """Pre-allocated keys/values of one attention block for incremental decoding."""
+    """Keys/values of ``layers`` attention blocks for up to ``max_len`` positions (incremental decoding)."""
 
-    def __init__(self, batch: int, heads: int, max_len: int, head_dim: int,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
-        self.k = torch.zeros(batch, heads, max_len, head_dim, device=device, dtype=dtype)
-        self.v = torch.zeros_like(self.k)
+    def __init__(self, layers: int, max_len: int):
+        self.layers, self.max_len = layers, max_len
+        self.buffer: Tensor | None = None  # (layers, 2, B, H, max_len, C/H), allocated at the first write
         self.length = 0  # committed positions
 
-    @property
-    def max_len(self) -> int:
-        return self.k.shape[2]
-
-    def write(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Store new (B, H, T, hd) keys/values after the committed ones; return all (B, H, length+T, hd)."""
+    def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store T new positions of ``layer`` after the committed ones. (B, H, T, c) -> (B, H, length+T, c) each."""
         end = self.length + k.shape[2]
-        assert end <= self.max_len, f"KV cache full ({self.max_len} positions)"
-        self.k[:, :, self.length:end] = k.to(self.k.dtype)
-        self.v[:, :, self.length:end] = v.to(self.v.dtype)
-        return self.k[:, :, :end], self.v[:, :, :end]
+        assert 0 <= layer < self.layers and end <= self.max_len, f"KV cache: layer {layer}, {end} > {self.max_len} positions"
+        if self.buffer is None:
+            B, H, _, c = k.shape
+            self.buffer = k.new_empty(self.layers, 2, B, H, self.max_len, c)
+        if k.shape[2] == 1:  # the decoding step: plain indexing writes without a slice view
+            self.buffer[layer, 0, :, :, self.length] = k[:, :, 0]
+            self.buffer[layer, 1, :, :, self.length] = v[:, :, 0]
+        else:
+            self.buffer[layer, 0, :, :, self.length:end] = k
+            self.buffer[layer, 1, :, :, self.length:end] = v
+        return self.buffer[layer, 0, :, :, :end], self.buffer[layer, 1, :, :, :end]
 
     def advance(self, steps: int = 1) -> None:
+        """Every layer has stored the current ``steps`` positions."""
         self.length += steps
 
     def reset(self) -> None:
         self.length = 0
 
 
+def attend(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, dropout: float = 0.0,
+           attn_mask: Tensor | None = None) -> Tensor:
+    """Multi-head attention (B, H, T, c) x (B, H, S, c) -> (B, H, T, c); explicit softmax for one query."""
+    if q.shape[2] == 1 and dropout == 0.0 and attn_mask is None:
+        if k.shape[2] == 1:  # a single key: the softmax weight is exactly 1
+            return v
+        scores = (q * k).sum(-1, keepdim=True) * q.shape[-1] ** -0.5  # (B, H, S, 1)
+        return (scores.softmax(2) * v).sum(2, keepdim=True)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout,
+                                          is_causal=causal and attn_mask is None and q.shape[2] > 1)
+
+
 class Attention(nn.Module):
+    """Multi-head self-attention: one fused qkv matmul, :func:`attend`, an optional :class:`KVCache`.
+
+    ``causal``: position t attends to positions <= t (with a cache: of the whole cached sequence).
+    ``attn_mask``: optional boolean (T, S) or (B, 1|H, T, S) mask, True = may attend; combined with
+    ``causal`` by AND.
+    """
+
     def __init__(self, dim: int, heads: int, dropout: float = 0.0):
         super().__init__()
-        assert dim % heads == 0, f"dim {dim} not divisible by heads {heads}"
+        assert dim % heads == 0, f"width {dim} is not divisible by {heads} heads"
         self.heads, self.head_dim, self.dropout = heads, dim // heads, dropout
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
 
     def forward(self, x: Tensor, causal: bool = False, attn_mask: Tensor | None = None,
-                cache: KVCache | None = None) -> Tensor:
+                cache: KVCache | None = None, layer: int = 0) -> Tensor:
         B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hd)
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (B, H, T, c) each
         past = 0
         if cache is not None:
             past = cache.length
-            k, v = cache.write(k, v)
-        if causal and (past > 0 or attn_mask is not None):
-            # queries sit at positions past..past+T-1 of the key sequence
-            qpos = torch.arange(past, past + T, device=x.device)[:, None]
+            k, v = cache.append(layer, k, v)
+        if causal and (past > 0 or attn_mask is not None) and T > 1:
+            qpos = torch.arange(past, past + T, device=x.device)[:, None]  # queries sit after the cached keys
             allowed = torch.arange(k.shape[2], device=x.device)[None, :] <= qpos  # (T, S)
             attn_mask = allowed if attn_mask is None else attn_mask & allowed
-            causal = False
-        drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=drop,
-                                           is_causal=causal and T > 1)
+        causal = causal and past == 0
+        y = attend(q, k, v, causal, self.dropout if self.training else 0.0, attn_mask)
         return self.proj(y.transpose(1, 2).reshape(B, T, D))
 
 
 class TransformerBlock(nn.Module):
-    """Pre-norm transformer block: x + Attn(LN(x)); x + MLP(LN(x)).
-
-    ``causal``: position t attends to positions <= t (with a cache: of the whole cached sequence).
-    ``attn_mask``: optional boolean (T, S) or (B, 1|H, T, S) mask, True = may attend (e.g. the
-    block-causal mask of a step-wise autoregressive model); combined with ``causal`` by AND.
-    """
+    """Pre-norm transformer block: x + Attn(LN(x)); x + MLP(LN(x))."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
         super().__init__()
@@ -124,6 +142,6 @@ class TransformerBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, causal: bool = False, attn_mask: Tensor | None = None,
-                cache: KVCache | None = None) -> Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), causal=causal, attn_mask=attn_mask, cache=cache))
+                cache: KVCache | None = None, layer: int = 0) -> Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), causal=causal, attn_mask=attn_mask, cache=cache, layer=layer))
         return x + self.mlp(self.norm2(x))

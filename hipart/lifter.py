@@ -2,37 +2,19 @@
 
 One token per input joint (17 sparse, then 48 dense, 96 fine, 192 when configured): a shared linear
 embedding of its screen-normalised 2D position plus a learned per-joint embedding (which tells the
-model which level and which joint a token is). Plain pre-norm transformer blocks with fused
-``scaled_dot_product_attention`` mix all tokens; a linear head on the 17 sparse tokens gives the
-root-relative 3D pose in metres (the paper's "vanilla spatial lifter", 0.9 M parameters for the
+model which level and which joint a token is). Plain pre-norm transformer blocks over the shared
+:class:`hipart.layers.Attention` (fused ``scaled_dot_product_attention``) mix all tokens; a linear
+head on the 17 sparse tokens gives the root-relative 3D pose in metres (the paper's "vanilla spatial lifter", 0.9 M parameters for the
 17-joint preset: 12 blocks, 6 heads, width 96, MLP ratio 2).
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hipart.config import LifterConfig
+from hipart.layers import Attention
 from hipart.skeleton import NUM_SPARSE, ROOT
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention over all joint tokens (one fused qkv matmul + SDPA)."""
-
-    def __init__(self, dim: int, heads: int, dropout: float):
-        super().__init__()
-        assert dim % heads == 0, f"width {dim} is not divisible by {heads} heads"
-        self.heads, self.dropout = heads, dropout
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, C = x.shape
-        # strided (B, H, N, C/H) views: the CPU flash kernel reads them without a contiguous copy
-        q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(B, N, 3, self.heads, C // self.heads).unbind(2))
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(B, N, C))
 
 
 class Block(nn.Module):

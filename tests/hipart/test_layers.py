@@ -1,7 +1,9 @@
-"""hipart/layers.py: PCT Mixer formula, causal attention and the KV cache."""
+"""hipart/layers.py: PCT Mixer formula, the shared attention (causal, one-query path) and its KV cache."""
 import torch
 
-from hipart.layers import KVCache, MixerBlock, TransformerBlock
+import torch.nn.functional as F
+
+from hipart.layers import Attention, KVCache, MixerBlock, TransformerBlock, attend
 
 
 def test_mixer_block_is_the_pct_formula():
@@ -27,30 +29,51 @@ def test_causal_block_ignores_the_future():
     assert not torch.allclose(block(x)[:, :3], block(x2)[:, :3], atol=1e-4)
 
 
-def test_kv_cache_decoding_matches_the_full_causal_forward():
+def causal_forward(blocks, x):
+    for block in blocks:
+        x = block(x, causal=True)
+    return x
+
+
+def test_kv_cache_decoding_equals_the_full_causal_forward():
     torch.manual_seed(0)
     blocks = [TransformerBlock(16, 4).eval() for _ in range(2)]
     x = torch.randn(2, 7, 16)
-    full = x
-    for b in blocks:
-        full = b(full, causal=True)
-    caches = [KVCache(2, 4, 7, 4) for _ in blocks]
-    outs = []
+    full = causal_forward(blocks, x)
+    cache, outs = KVCache(len(blocks), 7), []
     for t in range(7):
         h = x[:, t:t + 1]
-        for b, c in zip(blocks, caches):
-            h = b(h, causal=True, cache=c)
-        for c in caches:
-            c.advance(1)
+        for layer, block in enumerate(blocks):
+            h = block(h, causal=True, cache=cache, layer=layer)
+        cache.advance(1)
         outs.append(h)
+    assert cache.buffer.shape == (2, 2, 2, 4, 7, 4)  # (layers, k|v, B, H, max_len, C/H)
     assert torch.allclose(torch.cat(outs, 1), full, atol=1e-5)
     # a chunk of several positions after a cached prefix
-    caches = [KVCache(2, 4, 7, 4) for _ in blocks]
+    cache = KVCache(len(blocks), 7)
     h1, h2 = x[:, :3], x[:, 3:]
-    for b, c in zip(blocks, caches):
-        h1 = b(h1, causal=True, cache=c)
-    for c in caches:
-        c.advance(3)
-    for b, c in zip(blocks, caches):
-        h2 = b(h2, causal=True, cache=c)
+    for layer, block in enumerate(blocks):
+        h1 = block(h1, causal=True, cache=cache, layer=layer)
+    cache.advance(3)
+    for layer, block in enumerate(blocks):
+        h2 = block(h2, causal=True, cache=cache, layer=layer)
     assert torch.allclose(torch.cat([h1, h2], 1), full, atol=1e-5)
+
+
+def test_one_query_attention_equals_the_fused_kernel():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 2, 1, 8), torch.randn(3, 2, 5, 8), torch.randn(3, 2, 5, 8)
+    torch.testing.assert_close(attend(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6, rtol=1e-5)
+    assert torch.equal(attend(q, k[:, :, :1], v[:, :, :1]), v[:, :, :1])  # one key: its value
+
+
+def test_the_lifter_and_hiarm_share_the_attention_module():
+    from hipart.config import HiARMConfig, LifterConfig, MSSTConfig
+    from hipart.hiarm import HiARM
+    from hipart.lifter import Lifter
+
+    lifter = Lifter(LifterConfig(dim=16, heads=2, blocks=1))
+    hiarm = HiARM(HiARMConfig(dim=16, heads=2, gcsab_blocks=1, ph_blocks=1), MSSTConfig(),
+                  [b // 3 for b in range(48)], list(range(16)))
+    kinds = {type(m) for model in (lifter, hiarm) for m in model.modules() if "Attention" in type(m).__name__}
+    assert kinds == {Attention}
