@@ -361,14 +361,17 @@ class PoseStore:
         return out
 
 
+def check_input2d(store: PoseStore, split: str, input2d: str) -> None:
+    """A 2D input name: 'gt' or a detection set of the split (``det2d/<name>``); else a one-line error."""
+    if input2d != "gt" and input2d not in store.detections(split):
+        raise UserError(f"{store.path}: no detections '{input2d}' in split '{split}' "
+                        f"(dataset {split}/det2d/{input2d}; has: gt, {', '.join(store.detections(split)) or 'no det2d'})")
+
+
 def sparse_input(store: PoseStore, split: str, input2d: str) -> np.ndarray:
     """(N, 17, 2) px: the GT sparse 2D or a detector's ('det2d/<name>')."""
-    if input2d == "gt":
-        return store.read(split, "kp2d/sparse")
-    if input2d not in store.detections(split):
-        raise UserError(f"{store.path}: no detections '{input2d}' in split '{split}' "
-                        f"(dataset {split}/det2d/{input2d}; has: {', '.join(store.detections(split)) or 'none'})")
-    return store.read(split, f"det2d/{input2d}")
+    check_input2d(store, split, input2d)
+    return store.read(split, "kp2d/sparse" if input2d == "gt" else f"det2d/{input2d}")
 
 
 def real_masks(store: PoseStore) -> dict[str, np.ndarray | None]:

@@ -35,7 +35,7 @@ import numpy as np
 from pipelines.core.atomic import atomic_path, remove, tmp_path
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
-from pipelines.data.store import PoseStore
+from pipelines.data.store import PoseStore, sparse_input
 from pipelines.data.textures import (
     draw_textures,
     load_textures,
@@ -62,11 +62,8 @@ def load_inputs(store: PoseStore, split: str, input2d: str, rows: np.ndarray) ->
     """GT sparse 2D and the clean input 2D (GT or a store detection) of the given rows, float64."""
     if split not in store.splits:
         raise UserError(f"{store.path}: split '{split}' not found (has {', '.join(store.splits)})")
-    if input2d != "gt" and input2d not in store.detections(split):
-        raise UserError(f"{store.path}: occlusion.input2d '{input2d}' is not a detection of split '{split}' "
-                        f"(has: gt, {', '.join(store.detections(split)) or 'no det2d'})")
     gt2d = store.read(split, "kp2d/sparse")[rows].astype(np.float64)
-    clean = gt2d if input2d == "gt" else store.read(split, f"det2d/{input2d}")[rows].astype(np.float64)
+    clean = sparse_input(store, split, input2d)[rows].astype(np.float64)
     return gt2d, clean
 
 

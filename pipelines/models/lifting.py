@@ -37,6 +37,17 @@ def flip_perms_from_hierarchy(hierarchy: dict[str, np.ndarray]) -> dict[int, lis
     return perms
 
 
+def input_flip_perm(levels: tuple[int, ...], perms: dict[int, list[int]]) -> list[int] | None:
+    """Left/right permutation of the concatenated input levels; None when a level has no permutation."""
+    if not all(level in perms for level in levels):
+        return None
+    out, offset = [], 0
+    for level in levels:
+        out += [offset + i for i in perms[level]]
+        offset += level
+    return out
+
+
 def lifter_input(sparse_px: torch.Tensor, levels_px: dict[int, torch.Tensor], levels: tuple[int, ...],
                  image_size: torch.Tensor) -> torch.Tensor:
     """Concatenate the levels in config order and screen-normalise. -> (B, sum(levels), 2)."""
@@ -68,11 +79,7 @@ class LiftingModel:
         return all(level in self.flip_perms for level in self.levels)
 
     def _input_perm(self) -> list[int]:
-        perm, offset = [], 0
-        for level in self.levels:
-            perm += [offset + i for i in self.flip_perms[level]]
-            offset += level
-        return perm
+        return input_flip_perm(self.levels, self.flip_perms)
 
     @torch.no_grad()
     def lift(self, x_sn: torch.Tensor, flip: bool = False) -> torch.Tensor:

@@ -26,7 +26,7 @@ from pipelines.core.atomic import write_json_atomic
 from pipelines.core.checkpoint import MODEL_FILE, read_meta
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
-from pipelines.data.store import PoseStore, real_masks
+from pipelines.data.store import PoseStore, check_input2d, real_masks
 from pipelines.evaluate.densification import densification_errors
 from pipelines.models.loading import load_msst, msst_link
 from pipelines.models.tokens import split_targets
@@ -51,9 +51,7 @@ def _check_store(store: PoseStore, msst_meta: dict, msst_path: Path, input2d: st
     for split in ("train", "test"):
         if split not in store.splits:
             raise UserError(f"{store.path}: split '{split}' is missing (has {', '.join(store.splits)})")
-        if input2d != "gt" and input2d not in store.detections(split):
-            raise UserError(f"{store.path}: no detections '{input2d}' in split '{split}' (dataset {split}/det2d/"
-                            f"{input2d}; has: {', '.join(store.detections(split)) or 'none'})")
+        check_input2d(store, split, input2d)
     expected = msst_meta.get("hierarchy_sha256")
     if expected and expected != store.hierarchy_sha256:
         raise UserError(f"{store.path}: attribute 'hierarchy_sha256' differs from the one MSST {msst_path} was "

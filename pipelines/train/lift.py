@@ -26,7 +26,11 @@ from pipelines.core.errors import UserError
 from pipelines.core.rows import evenly_spaced_subset
 from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input
 from pipelines.models.level_sources import GTLevels, make_source
-from pipelines.models.lifting import flip_perms_from_hierarchy, lifter_meta
+from pipelines.models.lifting import (
+    flip_perms_from_hierarchy,
+    input_flip_perm,
+    lifter_meta,
+)
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
 ALLOWED_LEVELS = (17, 48, 96, 192)
@@ -70,16 +74,6 @@ def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tup
     kp3d = store.read(split, "kp3d/sparse").astype(np.float32) / 1000.0
     return {"x_px": x_px, "image_size": store.read(split, "meta/image_size").astype(np.float32),
             "kp3d": kp3d - kp3d[:, :1]}
-
-
-def input_flip_perm(levels: tuple[int, ...], perms: dict[int, list[int]]) -> list[int] | None:
-    if not all(lv in perms for lv in levels):
-        return None
-    out, offset = [], 0
-    for lv in levels:
-        out += [offset + i for i in perms[lv]]
-        offset += lv
-    return out
 
 
 def make_loss_fn(in_perm: list[int] | None):

@@ -25,7 +25,7 @@ from hipart.quantize import codebook_usage
 from pipelines.core.atomic import write_json_atomic
 from pipelines.core.errors import UserError
 from pipelines.core.rows import evenly_spaced_subset
-from pipelines.data.store import PoseStore
+from pipelines.data.store import PoseStore, real_masks
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
 RESULTS_FILE = "results.json"
@@ -67,9 +67,7 @@ def build_msst(config: Config, store: PoseStore) -> MSST:
 
 
 def _real_masks(store: PoseStore) -> dict[str, torch.Tensor | None]:
-    hier = store.hierarchy
-    return {level: torch.from_numpy(hier[f"{level}_real"].astype(bool)) if f"{level}_real" in hier else None
-            for level in ("dense", "fine")}
+    return {level: None if mask is None else torch.from_numpy(mask) for level, mask in real_masks(store).items()}
 
 
 @torch.no_grad()

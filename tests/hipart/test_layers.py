@@ -1,6 +1,5 @@
 """hipart/layers.py: PCT Mixer formula, the shared attention (causal, one-query path) and its KV cache."""
 import torch
-
 import torch.nn.functional as F
 
 from hipart.layers import Attention, KVCache, MixerBlock, TransformerBlock, attend
