@@ -30,7 +30,7 @@ bench: install
 clean-venv:
 	rm -rf $(VENV)
 
-# AdvOcc@40/@80 (DESIGN section 7): sparse-only vs HiPART lifter of `hipart demo` (run first; finished
+# AdvOcc@40/@80 (docs/protocols.md section 4): sparse-only vs HiPART lifter of `hipart demo` (run first; finished
 # stages are reused) on the sample test split, keypoint-level occlusion, the demo's 2D input as clean input.
 DEMO_OUT ?= runs/demo
 ADVOCC_OUT ?= runs/advocc

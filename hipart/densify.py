@@ -1,6 +1,6 @@
 """HiPART densification: sparse 2D pose -> dense (48) and fine (96) 2D poses (stages 1 + 2).
 
-The sparse pose is moved to the pose frame (DESIGN section 3: centred at the pelvis, divided by the
+The sparse pose is moved to the pose frame (docs/design.md section 3: centred at the pelvis, divided by the
 RMS radius), HiARM generates the MSST tokens, the frozen MSST decoder turns them into dense and
 fine poses in the pose frame, and those are mapped back with the same centre and scale.
 """

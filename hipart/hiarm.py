@@ -1,4 +1,4 @@
-"""Stage 2 of HiPART: Hierarchical AutoRegressive Modeling (HiARM), DESIGN section 5.
+"""Stage 2 of HiPART: Hierarchical AutoRegressive Modeling (HiARM), docs/design.md section 5.
 
 Given the sparse 17-joint 2D pose in the pose frame, HiARM generates the 16 sparse + 48 dense tokens
 of the frozen MSST tokenizer. Every token has a *flat id*: ``0..15`` the sparse token of bone k,

@@ -1,4 +1,4 @@
-"""Stage 1: Multi-Scale Skeletal Tokenizer (MSST), a hierarchical VQ-VAE over 2D poses (DESIGN section 5).
+"""Stage 1: Multi-Scale Skeletal Tokenizer (MSST), a hierarchical VQ-VAE over 2D poses (docs/design.md section 5).
 
     fine pose (B,96,2) --E1--> dense embeddings h_d (B,48,D) --E2--> sparse embeddings h_s (B,16,D)
     h_s -> sparse codebook -> q_s (16 sparse tokens, one per bone)

@@ -1,4 +1,4 @@
-"""Model input normalisation (DESIGN section 3).
+"""Model input normalisation (docs/design.md section 3).
 
 * Lifter: VideoPose3D screen normalisation, x/w*2 - [1, h/w]: the image width maps to [-1, 1] and
   the aspect ratio is kept.

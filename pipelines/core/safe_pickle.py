@@ -1,4 +1,4 @@
-"""The one allow-list unpickler for pickled inputs (DESIGN section 3, "Pickled inputs").
+"""The one allow-list unpickler for pickled inputs (docs/design.md section 3, "Pickled inputs").
 
 SMPL ``.pkl`` files, 3DPW sequence files and VideoPose3D ``.npz`` dicts are pickles, and unpickling
 can run arbitrary code. ``safe_load`` resolves only: numpy arrays, dtypes and scalars, scipy sparse

@@ -1,4 +1,4 @@
-"""Body models for `hipart coarsen`: one batched torch LBS forward and two readers (DESIGN section 3).
+"""Body models for `hipart coarsen`: one batched torch LBS forward and two readers (docs/design.md section 3).
 
 SMPL conventions: local axis-angle rotations, ``G_k = G_parent [R_k | j_k - j_parent]``, skinning with
 ``A_k = G_k`` times the inverse rest transform, i.e. ``A_k = [R^g_k | t^g_k - R^g_k j_k]``; shape blend

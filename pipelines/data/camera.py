@@ -1,4 +1,4 @@
-"""Cameras with the Pose2Mesh conventions (DESIGN section 3 "Coordinates").
+"""Cameras with the Pose2Mesh conventions (docs/design.md section 3 "Coordinates").
 
 ``X_cam = R X_world + t`` with X_world and t in millimetres, ``x = fx X/Z + cx``, ``y = fy Y/Z + cy``.
 """

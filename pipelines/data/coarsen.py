@@ -1,4 +1,4 @@
-"""`hipart coarsen`: source -> HEM hierarchy -> joint regression -> projection -> pose store (DESIGN 3).
+"""`hipart coarsen`: source -> HEM hierarchy -> joint regression -> projection -> pose store (docs/design.md section 3).
 
 Stages (one progress bar each): read the source, build the hierarchy (``pipelines.data.hierarchy``), set up
 the per-body-model regressors (moments, ``pipelines.data.regress``), then regress, project and append

@@ -1,4 +1,4 @@
-"""Heavy Edge Matching (HEM) on a mesh graph: the clustering half of DESIGN.md section 3.
+"""Heavy Edge Matching (HEM) on a mesh graph: the clustering half of docs/design.md section 3.
 
 Two modes share one greedy matching core (``greedy_match``):
 
@@ -18,7 +18,7 @@ Two modes share one greedy matching core (``greedy_match``):
   of the face list nor on the rotation of each face's vertices.
 
 * ``pose2mesh_levels`` (mode ``pose2mesh``): the Pose2Mesh / HGN ``coarsening.HEM`` faithfully,
-  including the implementation details listed in REFERENCE.md "Mesh coarsening": visiting order =
+  including the implementation details listed in docs/protocols.md section 5: visiting order =
   ascending column sums recomputed at every level (ties by index, since the reference's order of
   ties depends on numpy's unstable sort), nonzeros of a row walked in column order, first strictly
   larger score kept, "W_ii" = first stored entry of row i, the off-by-one row lengths (row 0 also

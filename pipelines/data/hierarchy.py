@@ -1,4 +1,4 @@
-"""The HiPART joint hierarchy of a body mesh (DESIGN.md section 3 "Hierarchy (HEM)").
+"""The HiPART joint hierarchy of a body mesh (docs/design.md section 3 "Hierarchy (HEM)").
 
 ``build_hierarchy`` turns mesh faces, rest vertices and the sparse (H36M-17) regressor into the
 arrays stored under ``/hierarchy`` of the pose store:
@@ -22,7 +22,7 @@ arrays stored under ``/hierarchy`` of the pose store:
   vertex index, so it rarely is exactly): a joint is then paired with the nearest mirrored joint.
 
 Mode ``pose2mesh`` is tested on icospheres only: the real counts 83 (fine) / 45 (dense) quoted for
-SMPL in REFERENCE.md are not verified here (no SMPL file), and they may depend on how the reference's
+SMPL in docs/protocols.md section 5 are not verified here (no SMPL file), and they may depend on how the reference's
 unstable sort ordered degree ties, which this code pins by index.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ PELVIS, RHIP, LHIP = 0, 1, 4
 
 def build_hierarchy(faces: np.ndarray, rest_vertices: np.ndarray, sparse_regressor, mode: str = "exact",
                     n_fine: int = 96, n_dense: int = 48) -> dict[str, np.ndarray]:
-    """All hierarchy arrays of DESIGN.md section 3 for one mesh (see the module docstring).
+    """All hierarchy arrays of docs/design.md section 3 for one mesh (see the module docstring).
 
     faces (F, 3) int vertex indices; rest_vertices (V, 3); sparse_regressor (17, V) dense or scipy
     sparse (H36M-17 joints from vertices). Raises ValueError on unusable input (non-integer faces,
@@ -179,7 +179,7 @@ def segment_distances(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) 
 
 
 def assign_bones(dense_rest: np.ndarray, sparse_rest: np.ndarray) -> np.ndarray:
-    """Bone of every dense joint, exactly n_dense / 16 per bone, by min-cost assignment (DESIGN.md 3)."""
+    """Bone of every dense joint, exactly n_dense / 16 per bone, by min-cost assignment (docs/design.md section 3)."""
     n_dense = len(dense_rest)
     per_bone = n_dense // NUM_BONES
     parents, children = (np.array(x) for x in zip(*H36M_BONES))

@@ -1,4 +1,4 @@
-"""HDF5 ``hipart-poses`` v1: the pose store every stage reads (DESIGN section 3).
+"""HDF5 ``hipart-poses`` v1: the pose store every stage reads (docs/design.md section 3).
 
 Layout::
 

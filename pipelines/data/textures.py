@@ -1,4 +1,4 @@
-"""DTD textures for the AdvOcc patches (3DNBF's 3DPW-AdvOcc, REFERENCE.md "Occlusion protocols").
+"""DTD textures for the AdvOcc patches (3DNBF's 3DPW-AdvOcc, docs/protocols.md section 4).
 
 A DTD folder is ``<root>/images/<category>/<name>.jpg`` (47 categories in the real dataset) with an
 optional split file ``<root>/labels/test1.txt`` listing ``<category>/<name>.jpg`` one per line; when

@@ -1,4 +1,4 @@
-"""AdvOcc@40 / AdvOcc@80 evaluation (3DNBF's 3DPW-AdvOcc protocol, DESIGN section 7).
+"""AdvOcc@40 / AdvOcc@80 evaluation (3DNBF's 3DPW-AdvOcc protocol, docs/protocols.md section 4).
 
 For every sample and patch position the lifter sees the occluded 2D (keypoint-level detector model
 of pipelines/evaluate/occlusion.py, or an external detector's per-position results); MPJPE and PA-MPJPE (mm)
@@ -41,7 +41,7 @@ from pipelines.evaluate.occlusion_set import load_inputs
 
 METRICS = ("mpjpe", "pa_mpjpe")
 FULL_TABLES = 1 << 22  # keep every (sample, position) error when N x P is at most this (16 MB per table)
-PAPER = {"hipart_degradation_pct": 77.0, "peers_degradation_pct": 120.0}  # REFERENCE/issue 8, MPJPE
+PAPER = {"hipart_degradation_pct": 77.0, "peers_degradation_pct": 120.0}  # docs/protocols.md section 9, MPJPE
 
 
 def worst_case(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

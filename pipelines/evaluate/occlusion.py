@@ -1,4 +1,4 @@
-"""AdvOcc geometry and the keypoint-level occluded-joint detector model (DESIGN section 7).
+"""AdvOcc geometry and the keypoint-level occluded-joint detector model (docs/protocols.md section 4).
 
 3DNBF's 3DPW-AdvOcc slides a square textured patch over a 224 px person crop and keeps the worst
 position per sample. Conventions used here:

@@ -1,4 +1,4 @@
-"""`hipart evaluate`: Human3.6M, 3DPW and 3DPW-Occ protocols (DESIGN section 7); AdvOcc dispatches.
+"""`hipart evaluate`: Human3.6M, 3DPW and 3DPW-Occ protocols (docs/protocols.md sections 1-3); AdvOcc dispatches.
 
 * h36m: MPJPE (P1) and PA-MPJPE (P2) in mm on the 17 root-relative joints of the test split;
   per action = frame-weighted mean over the frames whose action name starts with it; the table's

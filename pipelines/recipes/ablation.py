@@ -5,7 +5,7 @@ it (stage 1: MSST, HiARM and the HiPART lifter; stage 2: HiARM and the lifter) a
 one `evaluate` run on the store's test split with the demo's 2D input. The stages share the demo's
 output directory, so the unchanged variant ("full" / "both") and the sparse-only lifter are the
 demo's own runs. The table puts MPJPE, the relative change against the full model and the
-densification error beside the paper's Human3.6M / 3DPW figures (REFERENCE.md, stage-1 and stage-2
+densification error beside the paper's Human3.6M / 3DPW figures (docs/protocols.md section 9, stage-1 and stage-2
 ablations); stage 2 adds HiARM parameters and generation throughput measured in the same run.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Reads the results.json of `hipart evaluate --protocol advocc40` and `advocc80` runs over the same
 lifters and writes one markdown table: clean MPJPE, MPJPE under the worst patch position and the
-relative degradation, for ours and for the paper's (HiPART and two peers on 3DPW, REFERENCE.md).
+relative degradation, for ours and for the paper's (HiPART and two peers on 3DPW, docs/protocols.md section 9).
 Usage: python -m pipelines.report.advocc OUT.md ADVOCC40_DIR ADVOCC80_DIR
 """
 from __future__ import annotations

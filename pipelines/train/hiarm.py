@@ -1,4 +1,4 @@
-"""`hipart train-hiarm`: stage 2, HiARM on the tokens of a frozen MSST (DESIGN sections 5 and 6).
+"""`hipart train-hiarm`: stage 2, HiARM on the tokens of a frozen MSST (docs/design.md sections 5 and 6).
 
 The frozen MSST encodes every GT fine pose, in the pose frame of the sparse input (GT or a store
 detection set), into its 16 + 48 target tokens once, in memory; the shared trainer then fits HiARM

@@ -1,4 +1,4 @@
-"""`hipart train-msst`: stage 1 on the fine 2D poses of a pose store (DESIGN sections 5 and 6).
+"""`hipart train-msst`: stage 1 on the fine 2D poses of a pose store (docs/design.md sections 5 and 6).
 
 Inputs are the store's GT 2D levels mapped to the pose frame (centred at the sparse pelvis, divided
 by the sparse RMS radius; hipart.normalize). Evaluation on the test split: encode -> decode, map

@@ -1,4 +1,4 @@
-"""The one trainer of every stage (DESIGN section 6).
+"""The one trainer of every stage (docs/design.md section 6).
 
 A stage hands :func:`train` a :class:`TrainTask` (model, in-memory arrays, loss, evaluation) and a
 :class:`hipart.config.TrainConfig`. The trainer owns everything else:

@@ -1,4 +1,4 @@
-"""Detector 2D in the VideoPose3D npz layout, aligned to a source's rows (DESIGN section 3 "det2d").
+"""Detector 2D in the VideoPose3D npz layout, aligned to a source's rows (docs/design.md section 3 "det2d").
 
 ``positions_2d[subject][action_key]`` -> list of cameras (Human3.6M order 54138969, 55011271, 58860488,
 60457274) of (T, 17, 2) pixels (a third column, if present, is stored as the score). Rows align by

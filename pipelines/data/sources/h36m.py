@@ -1,4 +1,4 @@
-"""Human3.6M in the Pose2Mesh annotation layout (REFERENCE.md "Human3.6M conventions").
+"""Human3.6M in the Pose2Mesh annotation layout (docs/protocols.md section 2).
 
 Per subject ``Human36M_subject{S}_data.json`` (COCO-style images: action_idx, subaction_idx, cam_idx,
 frame_idx, width, height), ``_camera.json`` (``{cam: {R, t mm, f, c}}``), ``_joint_3d.json``

@@ -1,4 +1,4 @@
-"""3DPW ``sequenceFiles`` (REFERENCE.md "3DPW and SMPL files"), read through the allow-list unpickler.
+"""3DPW ``sequenceFiles`` (docs/protocols.md section 3), read through the allow-list unpickler.
 
 Each actor of each sequence is one ``Sequence`` with the gendered SMPL model (``genders`` 'm'/'f'),
 the first 10 betas, ``poses (N,72)`` and ``trans (N,3)`` (world metres) seen by the moving camera

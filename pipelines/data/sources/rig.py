@@ -1,4 +1,4 @@
-"""The sample rig source: ``rig.npz`` (hipart-rig v1) + ``motions.npz`` + ``cameras.json`` (DESIGN 3, 4).
+"""The sample rig source: ``rig.npz`` (hipart-rig v1) + ``motions.npz`` + ``cameras.json`` (docs/design.md sections 3, 4).
 
 Sequences are the runs of equal (subject, action, subaction) in ``motions.npz``; every subject is seen
 by its cameras in ``cameras.json``; the sparse joints are regressed from the mesh (the rig has no

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
-# fx, fy, cx, cy, width, height (REFERENCE.md)
+# fx, fy, cx, cy, width, height (docs/protocols.md section 2)
 INTRINSICS = {
     "54138969": (1145.049, 1143.781, 512.542, 515.451, 1000, 1002),
     "55011271": (1149.676, 1147.592, 508.849, 508.065, 1000, 1000),

@@ -13,7 +13,7 @@ the midline; a right-side bone uses the mirror image (reflection x -> -x: a rota
 (rx, ry, rz) becomes (rx, -ry, -rz)), so both sides share one table and positive angles mean the same
 anatomical motion on both sides.
 
-Mapping of the clinical active ranges of motion (REFERENCE.md) onto the rig, per bone:
+Mapping of the clinical active ranges of motion (docs/protocols.md section 8) onto the rig, per bone:
 
 | bone(s)          | a1 (axis)                  | a2 (axis)                 | a3 (axis)                   |
 |------------------|----------------------------|---------------------------|-----------------------------|

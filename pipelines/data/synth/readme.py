@@ -6,6 +6,10 @@ from pipelines.data.synth import noise
 
 
 def write_readme(path, result, phenotypes, frames_per_sequence, anny_version, actions, subjects) -> None:
+    """sample_data/README.md from the generated corpus.
+
+    Long: it is one template, read top to bottom like the README it writes.
+    """
     n_seq = len(actions) * 2
     rows = "\n".join(
         f"| {s} | {'train' if s in ('S1', 'S5', 'S6', 'S7', 'S8') else 'test'} | "

@@ -1,4 +1,4 @@
-"""Bake per-subject Anny bodies into one hipart-rig NPZ v1 (DESIGN section 3, "Body model").
+"""Bake per-subject Anny bodies into one hipart-rig NPZ v1 (docs/design.md section 3, "Body model").
 
 Each subject's phenotype is baked into a template: Anny's rest mesh (the A-pose), moved so the root
 joint is at the origin. Anny is used with its rest pose as the reference of the "local-ref" pose

@@ -1,4 +1,5 @@
-"""The layers and their arrows, read from the source (every import, deferred ones included).
+"""The layout rules, read from the source: layers and their arrows (every import, deferred ones
+included), file and function sizes.
 
 ``hipart_cli -> pipelines -> hipart``; inside ``pipelines`` the role packages are ordered and a
 package imports only itself and those below it; no module imports itself back through others.
@@ -106,4 +107,15 @@ def test_the_checks_catch_a_cycle_and_an_upward_import():
 def test_no_module_over_400_lines(top):
     long = [f"{p.relative_to(ROOT)}: {n}" for p in (ROOT / top).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400]
+    assert not long, long
+
+
+def test_functions_over_60_lines_say_why():
+    long = []
+    for top in TOP_LEVELS:
+        for path in (ROOT / top).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                    if "Long:" not in (ast.get_docstring(node) or ""):
+                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert not long, long
