@@ -30,6 +30,23 @@ SeedOpt = Annotated[
                                 "train_<stage>.seed; recorded in OUT/config.toml). Default: the config's."),
 ]
 
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(help="Continue the run in --out from its train_state.pt (same seed and batch size); a finished "
+                      "run just reports."),
+]
+TrainDeviceOpt = Annotated[
+    Optional[str],
+    typer.Option(help="cpu | cuda | cuda:N (default: cuda when available; under torchrun one GPU per rank)."),
+]
+DeviceOpt = Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")]
+
+
+def max_steps_option(stage: str):
+    """--max-steps of a training command (sugar for --set train_<stage>.max_steps=N)."""
+    return Annotated[Optional[int], typer.Option(help=f"Train exactly this many optimiser steps (sets "
+                                                      f"train_{stage}.max_steps; the schedule spans them).")]
+
 
 def resolve_config(config: Optional[Path], sets: Optional[list[str]], seed: Optional[int] = None,
                    stage: Optional[str] = None) -> Config:

@@ -6,13 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import (
-    SetOpt,
-    announce_stage,
-    console,
-    print_table,
-    resolve_config,
-)
+from hipart_cli.common import SetOpt, announce_stage, console, print_table, resolve_config
 from pipelines.core.paths import SAMPLE_DIR, TINY_CONFIG
 from pipelines.recipes.demo import run_demo
 

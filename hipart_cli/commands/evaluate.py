@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, SetOpt, console, print_table, resolve_config
+from hipart_cli.common import ConfigOpt, DeviceOpt, SetOpt, console, print_table, resolve_config
 from pipelines.evaluate.protocols import evaluate as run_evaluate
 from pipelines.evaluate.tables import screen_tables
 
@@ -28,7 +28,7 @@ def evaluate(
     detections_per_position: Annotated[Optional[Path], typer.Option(
         help="AdvOcc only: your detector's 2D on the occluded images (per patch position), instead of the "
              "keypoint-level occlusion model.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")] = None,
+    device: DeviceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:

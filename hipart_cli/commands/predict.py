@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, SetOpt, console, resolve_config
+from hipart_cli.common import ConfigOpt, DeviceOpt, SetOpt, console, resolve_config
 from pipelines.models.predict import predict as run_predict
 
 
@@ -25,7 +25,7 @@ def predict(
     min_score: Annotated[float, typer.Option(help="Joints scoring below this are invisible: filled from their "
                                                   "nearest visible ancestor before lifting.")] = 0.0,
     hipart: Annotated[Optional[Path], typer.Option(help="Override the HiARM checkpoint the lifter recorded.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")] = None,
+    device: DeviceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:

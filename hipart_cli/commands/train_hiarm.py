@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from hipart_cli.common import (
     ConfigOpt,
+    ResumeOpt,
     SeedOpt,
     SetOpt,
+    TrainDeviceOpt,
     console,
+    max_steps_option,
     print_table,
     resolve_config,
 )
@@ -27,15 +30,12 @@ def train_hiarm(
                                             "sha256 are recorded in the HiARM checkpoint).")],
     out: Annotated[Path, typer.Option(help="Run directory: model.safetensors, config.toml, metrics.jsonl, "
                                            "train_state.pt, results.json.")],
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its train_state.pt (same seed "
-                                              "and batch size); a finished run just reports.")] = False,
+    resume: ResumeOpt = False,
     input2d: Annotated[str, typer.Option("--input", help="Sparse 2D the model is conditioned on during training: "
                                                          "gt, or the name of a detection set of the store "
                                                          "(det2d/<name>).")] = "gt",
-    max_steps: Annotated[Optional[int], typer.Option(help="Train exactly this many optimiser steps (sets "
-                                                          "train_hiarm.max_steps; the schedule spans them).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available; "
-                                                       "under torchrun one GPU per rank).")] = None,
+    max_steps: max_steps_option("hiarm") = None,
+    device: TrainDeviceOpt = None,
     seed: SeedOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,

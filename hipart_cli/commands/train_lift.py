@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, SeedOpt, SetOpt, console, resolve_config
+from hipart_cli.common import ConfigOpt, ResumeOpt, SeedOpt, SetOpt, TrainDeviceOpt, console, resolve_config
 from pipelines.train.lift import train_lift as run_train_lift
 
 
@@ -23,8 +23,8 @@ def train_lift(
                                                         "checkpoint); needed by --dense-source hipart.")] = None,
     input2d: Annotated[str, typer.Option("--input", help="Sparse 2D input: gt, or the name of a detection set "
                                                          "in the store (det2d/<name>).")] = "gt",
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its train_state.pt.")] = False,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")] = None,
+    resume: ResumeOpt = False,
+    device: TrainDeviceOpt = None,
     seed: SeedOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,

@@ -8,9 +8,12 @@ import typer
 
 from hipart_cli.common import (
     ConfigOpt,
+    ResumeOpt,
     SeedOpt,
     SetOpt,
+    TrainDeviceOpt,
     console,
+    max_steps_option,
     print_table,
     resolve_config,
 )
@@ -23,12 +26,9 @@ def train_msst(
                                                        "train/test splits with the 17/48/96 2D levels. Required.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory: model.safetensors, config.toml, "
                                                      "metrics.jsonl, train_state.pt, results.json. Required.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its train_state.pt (same seed "
-                                              "and batch size); a finished run just reports.")] = False,
-    max_steps: Annotated[Optional[int], typer.Option(help="Train exactly this many optimiser steps (sets "
-                                                          "train_msst.max_steps; the schedule spans them).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available; "
-                                                       "under torchrun one GPU per rank).")] = None,
+    resume: ResumeOpt = False,
+    max_steps: max_steps_option("msst") = None,
+    device: TrainDeviceOpt = None,
     seed: SeedOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,

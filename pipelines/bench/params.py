@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from hipart.config import Config
+from hipart.hiarm import HiARM
+from hipart.lifter import Lifter
 from hipart.msst import MSST
 from hipart.skeleton import bone_order_center_to_periphery
 
@@ -37,22 +39,12 @@ def _stages(config: Config) -> tuple[dict[str, list[nn.Module]], list[str]]:
     decoder = [getattr(msst, name) for name in MSST_DECODER_SIDE if getattr(msst, name, None) is not None]
     stages = {"MSST (all)": [msst], "MSST decoder side (inference)": decoder,
               "MSST encoder side (training only)": [m for n, m in msst.named_children() if n not in MSST_DECODER_SIDE]}
-    notes = []
-    try:
-        from hipart.hiarm import HiARM
-        stages["HiARM"] = [HiARM(config.hiarm, msst_cfg, msst.bone_of_dense, torch.tensor(bone_order_center_to_periphery()))]
-    except ImportError:
-        notes.append("HiARM: hipart/hiarm.py not available yet")
-    try:
-        from hipart.lifter import Lifter
-        stages[f"lifter {'+'.join(map(str, config.lifter.levels))}"] = [Lifter(config.lifter)]
-        stages["lifter 17 only"] = [Lifter(dataclasses.replace(config.lifter, levels=(17,)))]
-    except ImportError:
-        notes.append("lifter: hipart/lifter.py not available yet")
-    if "HiARM" in stages and f"lifter {'+'.join(map(str, config.lifter.levels))}" in stages:
-        stages["pipeline (MSST decoder side + HiARM + lifter)"] = (
-            decoder + stages["HiARM"] + stages[f"lifter {'+'.join(map(str, config.lifter.levels))}"])
-    return stages, notes
+    lifter = f"lifter {'+'.join(map(str, config.lifter.levels))}"
+    stages["HiARM"] = [HiARM(config.hiarm, msst_cfg, msst.bone_of_dense, torch.tensor(bone_order_center_to_periphery()))]
+    stages[lifter] = [Lifter(config.lifter)]
+    stages["lifter 17 only"] = [Lifter(dataclasses.replace(config.lifter, levels=(17,)))]
+    stages["pipeline (MSST decoder side + HiARM + lifter)"] = decoder + stages["HiARM"] + stages[lifter]
+    return stages, []
 
 
 def run(config: Config, quick: bool = False) -> list[dict]:

@@ -32,12 +32,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
 from hipart.skeleton import H36M_BONES, NUM_BONES, bone_order_center_to_periphery
-from pipelines.data.hem import (
-    exact_partition,
-    mesh_adjacency,
-    padded_orders,
-    pose2mesh_levels,
-)
+from pipelines.data.hem import exact_partition, mesh_adjacency, padded_orders, pose2mesh_levels
 
 PELVIS, RHIP, LHIP = 0, 1, 4
 

@@ -16,12 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipelines.data.bodymodel import (
-    BodyModel,
-    TorchBodyModel,
-    rigid_transforms_batch_last,
-    rodrigues_batch_last,
-)
+from pipelines.data.bodymodel import BodyModel, TorchBodyModel, rigid_transforms_batch_last, rodrigues_batch_last
 
 
 def _moments(model: BodyModel, regressor: np.ndarray):

@@ -36,7 +36,8 @@ _CHECK_ROWS = 1 << 16
 
 
 def hierarchy_sha256(hierarchy: dict[str, np.ndarray]) -> str:
-    """Content hash of the hierarchy arrays (names, dtypes, shapes and bytes), order-independent."""
+    """Content hash of named arrays (names, dtypes, shapes and bytes), order-independent: the hierarchy,
+    or one block of rows in the writer's commit log."""
     digest = hashlib.sha256()
     for name in sorted(hierarchy):
         arr = np.ascontiguousarray(hierarchy[name])
@@ -121,7 +122,7 @@ class PoseStoreWriter:
             try:
                 keys = block["keys"]
                 rows = {k: self.file[f"{split}/{k}"][block["start"]:block["start"] + block["rows"]] for k in keys}
-                ok = all(len(v) == block["rows"] for v in rows.values()) and _block_sha256(rows) == block["sha256"]
+                ok = all(len(v) == block["rows"] for v in rows.values()) and hierarchy_sha256(rows) == block["sha256"]
             except (OSError, KeyError, ValueError, RuntimeError):
                 ok = False
             if ok:
@@ -165,7 +166,7 @@ class PoseStoreWriter:
         self.file.flush()
         stored = {key: self.file[f"{split}/{key}"][start:] for key in arrays}
         self.blocks.append({"split": split, "start": start, "rows": len(next(iter(arrays.values()))),
-                            "keys": sorted(arrays), "sha256": _block_sha256(stored)})
+                            "keys": sorted(arrays), "sha256": hierarchy_sha256(stored)})
         write_json_atomic(self.log_path, {"blocks": self.blocks})
 
     def set_names(self, table: str, names) -> None:
@@ -207,15 +208,6 @@ def _datasets(group: h5py.Group) -> list[h5py.Dataset]:
     found = []
     group.visititems(lambda _, obj: found.append(obj) if isinstance(obj, h5py.Dataset) else None)
     return found
-
-
-def _block_sha256(rows: dict[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(rows):
-        arr = np.ascontiguousarray(rows[key])
-        digest.update(f"{key}:{arr.dtype.str}:{arr.shape}".encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()
 
 
 class PoseStore:

@@ -29,14 +29,7 @@ from pipelines.core.atomic import atomic_path, write_json_atomic
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.core.rows import evenly_spaced
-from pipelines.evaluate.occlusion import (
-    check_model,
-    check_size,
-    grid_offsets,
-    grid_side,
-    occlude_block,
-    select_rows,
-)
+from pipelines.evaluate.occlusion import check_model, check_size, grid_offsets, grid_side, occlude_block, select_rows
 from pipelines.evaluate.occlusion_set import load_inputs
 
 METRICS = ("mpjpe", "pa_mpjpe")

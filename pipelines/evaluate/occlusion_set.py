@@ -36,21 +36,8 @@ from pipelines.core.atomic import atomic_path, remove, tmp_path
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.store import PoseStore, sparse_input
-from pipelines.data.textures import (
-    draw_textures,
-    load_textures,
-    paste_patch,
-    person_crop_image,
-    texture_patch,
-)
-from pipelines.evaluate.occlusion import (
-    check_model,
-    check_size,
-    grid_offsets,
-    grid_side,
-    occlude_block,
-    select_rows,
-)
+from pipelines.data.textures import draw_textures, load_textures, paste_patch, person_crop_image, texture_patch
+from pipelines.evaluate.occlusion import check_model, check_size, grid_offsets, grid_side, occlude_block, select_rows
 
 SCHEMA = "hipart-occlusion"
 VERSION = 1

@@ -19,13 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hipart.config import Config
-from hipart.metrics import (
-    action_base_name,
-    aggregate_by_action,
-    mean_error_2d,
-    mpjpe,
-    pa_mpjpe,
-)
+from hipart.metrics import action_base_name, aggregate_by_action, mean_error_2d, mpjpe, pa_mpjpe
 from hipart.skeleton import EVAL14, NUM_SPARSE
 from pipelines.core.atomic import write_json_atomic, write_text_atomic
 from pipelines.core.device import default_device
@@ -159,10 +153,8 @@ def load_compared(runs) -> list[dict]:
 
 
 def _dispatch_advocc(models, names, store, protocol, config, out_dir, detections_per_position):
-    try:
-        from pipelines.evaluate.advocc import evaluate_advocc
-    except ModuleNotFoundError:
-        raise UserError(f"protocol {protocol} needs pipelines/evaluate/advocc.py, which is not available in this build") from None
+    from pipelines.evaluate.advocc import evaluate_advocc  # deferred: only AdvOcc needs it
+
     return evaluate_advocc(models, names, store, int(protocol.removeprefix("advocc")), config, out_dir,
                            detections_per_position=detections_per_position)
 

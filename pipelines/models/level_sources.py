@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from pipelines.core.atomic import atomic_path
-from pipelines.core.checkpoint import file_sha256
+from pipelines.core.checkpoint import file_sha256, resolve
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input
+from pipelines.models.loading import load_densifier
 
 
 class NoLevels:
@@ -57,12 +58,6 @@ class HiPARTLevels:
 
     def __init__(self, checkpoint: str | Path, device: torch.device, cache_dir: Path | None = None,
                  batch_size: int = 1024):
-        from pipelines.core.checkpoint import resolve
-        try:
-            from pipelines.models.loading import load_densifier
-        except ModuleNotFoundError:
-            raise UserError("--dense-source hipart needs pipelines/models/loading.py (HiPART densifier), "
-                            "which is not available in this build") from None
         self.checkpoint = resolve(checkpoint)
         self.sha256 = file_sha256(self.checkpoint)
         self.device, self.cache_dir, self.batch_size = torch.device(device), cache_dir, batch_size

@@ -19,13 +19,7 @@ from pipelines.core.config_io import load_config
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.evaluate.tables import markdown_table
-from pipelines.recipes.demo import (
-    SAMPLE_DIR,
-    hiarm_stage,
-    lift_stage,
-    msst_stage,
-    store_stage,
-)
+from pipelines.recipes.demo import SAMPLE_DIR, hiarm_stage, lift_stage, msst_stage, store_stage
 from pipelines.recipes.stages import Stage, run_stages
 
 THROUGHPUT_BATCH = 1024  # generation throughput is measured at the paper's kind of batch (poses/s)

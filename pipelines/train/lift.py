@@ -26,11 +26,7 @@ from pipelines.core.errors import UserError
 from pipelines.core.rows import evenly_spaced_subset
 from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input
 from pipelines.models.level_sources import GTLevels, make_source
-from pipelines.models.lifting import (
-    flip_perms_from_hierarchy,
-    input_flip_perm,
-    lifter_meta,
-)
+from pipelines.models.lifting import flip_perms_from_hierarchy, input_flip_perm, lifter_meta
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
 ALLOWED_LEVELS = (17, 48, 96, 192)

@@ -8,12 +8,7 @@ import trimesh
 from scipy.sparse.csgraph import connected_components
 
 from hipart.skeleton import H36M_BONES, bone_order_center_to_periphery
-from pipelines.data.hem import (
-    mesh_adjacency,
-    padded_orders,
-    pose2mesh_levels,
-    pose2mesh_one_level,
-)
+from pipelines.data.hem import mesh_adjacency, padded_orders, pose2mesh_levels, pose2mesh_one_level
 from pipelines.data.hierarchy import build_hierarchy, involution_from_assignment
 from pipelines.data.store import hierarchy_sha256
 

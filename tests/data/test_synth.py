@@ -8,13 +8,7 @@ import numpy as np
 import pytest
 
 from pipelines.data.synth import lbs
-from pipelines.data.synth.limits import (
-    LIMITS,
-    angles_to_rotvec,
-    limit_array,
-    mirror_rotvec,
-    rotvec_to_angles,
-)
+from pipelines.data.synth.limits import LIMITS, angles_to_rotvec, limit_array, mirror_rotvec, rotvec_to_angles
 
 
 def test_limits_round_trip_and_mirror():

@@ -2,13 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers.lift_helpers import (
-    BoneMeanLifter,
-    OracleLifter,
-    level_flips,
-    wrap,
-    write_store,
-)
+from helpers.lift_helpers import BoneMeanLifter, OracleLifter, level_flips, wrap, write_store
 
 from hipart.config import Config
 from hipart.skeleton import H36M_FLIP_PERM

@@ -1,5 +1,3 @@
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from pipelines.core.checkpoint import read_meta
 from pipelines.core.errors import UserError
 from pipelines.data.store import PoseStore
 from pipelines.evaluate.protocols import evaluate
+from pipelines.models import level_sources
 from pipelines.models.lifting import load_lifting_model
 from pipelines.train.lift import parse_levels, train_lift
 
@@ -88,9 +87,7 @@ class _FakeDensifier(nn.Module):
 
 
 def test_hipart_source_caches_levels_and_predict_densifies(tmp_path, monkeypatch):
-    fake = types.ModuleType("pipelines.models.loading")
-    fake.load_densifier = lambda ckpt, device: _FakeDensifier()
-    monkeypatch.setitem(sys.modules, "pipelines.models.loading", fake)
+    monkeypatch.setattr(level_sources, "load_densifier", lambda ckpt, device: _FakeDensifier())
     (tmp_path / "hiarm.safetensors").write_bytes(b"fake hiarm checkpoint")
     store = write_store(tmp_path / "s.h5", n_train=96, n_test=32)
     cfg = tiny_config(levels=(17, 48, 96), source="hipart", max_steps=1, dim=16, blocks=1)

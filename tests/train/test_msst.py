@@ -16,13 +16,7 @@ from pipelines.core.config_io import load_config
 from pipelines.core.errors import UserError
 from pipelines.data.store import PoseStore
 from pipelines.models.loading import load_msst
-from pipelines.train.msst import (
-    build_msst,
-    evaluate_msst,
-    msst_arrays,
-    resolve_msst_config,
-    train_msst,
-)
+from pipelines.train.msst import build_msst, evaluate_msst, msst_arrays, resolve_msst_config, train_msst
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["msst.enc_dim=32", "msst.enc_blocks=1", "msst.dec_dim=32", "msst.code_dim=32", "msst.codebook_size=128",

@@ -10,14 +10,7 @@ from hipart.config import Config, TrainConfig
 from pipelines.core.checkpoint import load_model
 from pipelines.core.config_io import load_config
 from pipelines.core.errors import UserError
-from pipelines.train.trainer import (
-    STATE_FILE,
-    TrainTask,
-    batch_rows,
-    lr_at,
-    seed_everything,
-    train,
-)
+from pipelines.train.trainer import STATE_FILE, TrainTask, batch_rows, lr_at, seed_everything, train
 
 
 class Toy(nn.Module):

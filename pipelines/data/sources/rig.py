@@ -14,14 +14,7 @@ import numpy as np
 from pipelines.core.errors import UserError
 from pipelines.data.bodymodel import load_rig
 from pipelines.data.camera import camera_from_dict
-from pipelines.data.sources.base import (
-    CAMERA_IDS,
-    Sequence,
-    Source,
-    View,
-    keep_every,
-    split_of,
-)
+from pipelines.data.sources.base import CAMERA_IDS, Sequence, Source, View, keep_every, split_of
 
 MOTION_KEYS = ("rotations", "translation", "subject", "action", "subaction")
 
