@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from pipelines.core.atomic import atomic_path
-from pipelines.data.store import PoseStore
+from pipelines.data.store import PoseStore, sparse_input
 from pipelines.evaluate.plots import levels_2d, pyplot
 from pipelines.models.loading import load_densifier
 
@@ -38,7 +38,7 @@ def render(store_path: Path, hiarm: Path, out: Path, input2d: str = "detections"
     split = "test" if "test" in store.splits else store.splits[-1]
     rows = np.sort(pick_rows(store, split, n))
     gt = {lv: store.read(split, f"kp2d/{name}")[rows] for lv, name in ((17, "sparse"), (48, "dense"), (96, "fine"))}
-    det = store.read(split, f"det2d/{input2d}")[rows] if input2d != "gt" else gt[17]
+    det = sparse_input(store, split, input2d)[rows]
     dense, fine = (t.numpy() for t in load_densifier(hiarm)(torch.from_numpy(det).float()))
     action_names = [store.names["actions"][a] for a in store.read(split, "meta/action")[rows]]
     plt = pyplot()
