@@ -1,0 +1,36 @@
+"""HiPART at inference as one module: sparse 2D pixels in, 3D millimetres and the 2D levels out.
+
+``EndToEnd(densifier, lifter)`` is what `hipart export` writes to ONNX and what `hipart bench
+compare` times: greedy densification (MSST + HiARM, KV cache), screen normalisation of every level
+and the lifter, without flip augmentation. A sparse-only lifter has no densifier; its level outputs
+are then empty (B, 0, 2).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hipart.densify import Densifier
+from hipart.lifter import Lifter
+from hipart.normalize import screen_normalize
+from hipart.skeleton import NUM_SPARSE
+
+
+class EndToEnd(nn.Module):
+    """``forward(sparse_px (B,17,2), image_size (B,2)) -> (kp3d_mm (B,17,3), dense_px (B,48,2), fine_px (B,96,2))``."""
+
+    def __init__(self, densifier: Densifier | None, lifter: Lifter):
+        super().__init__()
+        levels = tuple(lifter.cfg.levels)
+        if levels != (NUM_SPARSE,) and (densifier is None or not set(levels[1:]) <= {48, 96}):
+            raise ValueError(f"lifter levels {levels}: a densifier provides 48 and 96 only")
+        self.densifier, self.lifter, self.levels = densifier, lifter, levels
+
+    def forward(self, sparse_px: torch.Tensor, image_size: torch.Tensor):
+        sparse_px = sparse_px.float()
+        empty = sparse_px[:, :0]
+        dense, fine = self.densifier(sparse_px) if self.densifier is not None else (empty, empty)
+        by_level = {NUM_SPARSE: sparse_px, 48: dense, 96: fine}
+        x = torch.cat([by_level[level] for level in self.levels], 1)  # (B, sum(levels), 2)
+        kp3d = self.lifter(screen_normalize(x, image_size.float())).float() * 1000.0  # (B, 17, 3) mm
+        return kp3d, dense, fine
