@@ -18,13 +18,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,plot]"
 	@touch $(STAMP)
 
-test: install
+# The tests also cover the optional ONNX export and runtime: the test target installs that extra.
+ONNX_STAMP := $(VENV)/.hipart-onnx-installed
+$(ONNX_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,plot,onnx]"
+	@touch $(ONNX_STAMP)
+
+test: install $(ONNX_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
 	$(HIPART) demo
 
-bench: install
+bench: install $(ONNX_STAMP)
 	$(HIPART) bench
 
 clean-venv:

@@ -2,8 +2,9 @@
 
 ``EndToEnd(densifier, lifter)`` is what `hipart export` writes to ONNX and what `hipart bench
 compare` times: greedy densification (MSST + HiARM, KV cache), screen normalisation of every level
-and the lifter, without flip augmentation. A sparse-only lifter has no densifier; its level outputs
-are then empty (B, 0, 2).
+and the lifter, without flip augmentation. It also returns the generated tokens, so that another
+runtime can be checked token for token. A sparse-only lifter has no densifier; its level and token
+outputs are then empty (B, 0, ...).
 """
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from hipart.lifter import Lifter
 from hipart.normalize import screen_normalize
 from hipart.skeleton import NUM_SPARSE
 
+OUTPUTS = ("kp3d_mm", "dense_px", "fine_px", "sparse_tokens", "dense_tokens")
+
 
 class EndToEnd(nn.Module):
-    """``forward(sparse_px (B,17,2), image_size (B,2)) -> (kp3d_mm (B,17,3), dense_px (B,48,2), fine_px (B,96,2))``."""
+    """``forward(sparse_px (B,17,2), image_size (B,2))`` -> kp3d_mm (B,17,3), dense_px (B,48,2),
+    fine_px (B,96,2), sparse_tokens (B,16), dense_tokens (B,48)."""
 
     def __init__(self, densifier: Densifier | None, lifter: Lifter):
         super().__init__()
@@ -28,9 +32,12 @@ class EndToEnd(nn.Module):
 
     def forward(self, sparse_px: torch.Tensor, image_size: torch.Tensor):
         sparse_px = sparse_px.float()
-        empty = sparse_px[:, :0]
-        dense, fine = self.densifier(sparse_px) if self.densifier is not None else (empty, empty)
+        if self.densifier is not None:
+            dense, fine, sparse_idx, dense_idx = self.densifier(sparse_px, return_tokens=True)
+        else:
+            dense = fine = sparse_px[:, :0]
+            sparse_idx = dense_idx = sparse_px[:, :0, 0].long()
         by_level = {NUM_SPARSE: sparse_px, 48: dense, 96: fine}
         x = torch.cat([by_level[level] for level in self.levels], 1)  # (B, sum(levels), 2)
         kp3d = self.lifter(screen_normalize(x, image_size.float())).float() * 1000.0  # (B, 17, 3) mm
-        return kp3d, dense, fine
+        return kp3d, dense, fine, sparse_idx, dense_idx

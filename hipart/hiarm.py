@@ -87,6 +87,8 @@ class HiARM(nn.Module):
         self.register_buffer("second_ids", torch.tensor(self.second, dtype=torch.long).view(S, -1), persistent=False)
         sched = torch.cat([self.first_ids.flatten(), self.second_ids.flatten()])
         self.register_buffer("flat_from_sched", torch.argsort(sched), persistent=False)
+        by_step = torch.tensor([t for f, g in zip(self.first, self.second) for t in f + g])  # generation order
+        self.register_buffer("flat_from_steps", torch.argsort(by_step), persistent=False)
         # rows of the embedding table: sparse codes first, dense codes after (one table when shared)
         offset = torch.zeros(n_tokens, dtype=torch.long)
         offset[self.n_sparse:] = 0 if msst_cfg.shared_codebook else self.vocab
@@ -202,12 +204,10 @@ class HiARM(nn.Module):
             s_logits, d_logits = self.forward(sparse_pf, *self._blank(sparse_pf))
             out = (choose(s_logits, temperature, top_k), choose(d_logits, temperature, top_k))
             return out + (s_logits, d_logits) if return_logits else out
-        B, n_tokens = sparse_pf.shape[0], self.n_sparse + self.n_dense
-        codes = torch.zeros(B, n_tokens, dtype=torch.long, device=sparse_pf.device)
-        logits = [None] * n_tokens
         x = self.sos_embed(sparse_pf)  # (B, 1, D) the next GCSAB input
-        caches = KVCache(len(self.gcsab), self.steps) if use_cache else None
-        seq = x[:, :0]
+        # an exported graph carries the cache as tensors (see hipart.layers.KVCache)
+        caches = KVCache(len(self.gcsab), self.steps, grow=torch.onnx.is_in_onnx_export()) if use_cache else None
+        seq, codes, logits = x[:, :0], [], []
         for k in range(self.steps):
             x = x + self.step_pos.weight[k]
             if caches is not None:
@@ -215,17 +215,17 @@ class HiARM(nn.Module):
             else:
                 seq = torch.cat([seq, x], 1)
                 h = self.trunk(seq, causal=True)[:, -1:]
-            first, second = self.first[k], self.second[k]
-            step_codes, step_logits = self._predict_step(h, k, first, second, temperature, top_k)
-            for t, code, lg in zip(first + second, step_codes.unbind(1), step_logits):
-                codes[:, t] = code
-                logits[t] = lg
+            step_codes, step_logits = self._predict_step(h, k, self.first[k], self.second[k], temperature, top_k)
+            codes.append(step_codes)
+            logits += step_logits
             if k + 1 < self.steps:
                 ids = torch.cat([self.first_ids[k], self.second_ids[k]])[None]  # (1, T)
                 x = self.step_embed(step_codes[:, None], ids)  # (B, 1, D)
+        codes = torch.cat(codes, 1)[:, self.flat_from_steps]  # (B, 64) generation order -> flat order
         out = (codes[:, : self.n_sparse], codes[:, self.n_sparse:])
         if return_logits:
-            out += (torch.stack(logits[: self.n_sparse], 1), torch.stack(logits[self.n_sparse:], 1))
+            logits = torch.stack(logits, 1)[:, self.flat_from_steps]  # (B, 64, K)
+            out += (logits[:, : self.n_sparse], logits[:, self.n_sparse:])
         return out
 
     def _predict_step(self, h, k: int, first: list[int], second: list[int], temperature: float, top_k: int):

@@ -58,17 +58,29 @@ class MixerBlock(nn.Module):
 
 
 class KVCache:
-    """Keys/values of ``layers`` attention blocks for up to ``max_len`` positions (incremental decoding)."""
+    """Keys/values of ``layers`` attention blocks for up to ``max_len`` positions (incremental decoding).
 
-    def __init__(self, layers: int, max_len: int):
-        self.layers, self.max_len = layers, max_len
+    ``grow=False`` (eager decoding): one buffer, written in place, no allocation per step.
+    ``grow=True`` (graph export): the keys/values are plain tensors concatenated at each step, so an
+    exported graph carries the cache as tensors instead of scatter writes into a buffer.
+    """
+
+    def __init__(self, layers: int, max_len: int, grow: bool = False):
+        self.layers, self.max_len, self.grow = layers, max_len, grow
         self.buffer: Tensor | None = None  # (layers, 2, B, H, max_len, C/H), allocated at the first write
+        self.grown: list[tuple[Tensor, Tensor] | None] = [None] * layers
         self.length = 0  # committed positions
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store T new positions of ``layer`` after the committed ones. (B, H, T, c) -> (B, H, length+T, c) each."""
         end = self.length + k.shape[2]
         assert 0 <= layer < self.layers and end <= self.max_len, f"KV cache: layer {layer}, {end} > {self.max_len} positions"
+        if self.grow:
+            past = self.grown[layer]
+            if past is not None and self.length:
+                k, v = torch.cat([past[0][:, :, :self.length], k], 2), torch.cat([past[1][:, :, :self.length], v], 2)
+            self.grown[layer] = (k, v)
+            return k, v
         if self.buffer is None:
             B, H, _, c = k.shape
             self.buffer = k.new_empty(self.layers, 2, B, H, self.max_len, c)

@@ -16,6 +16,7 @@ from hipart_cli.commands import (
     coarsen,
     demo,
     evaluate,
+    export,
     info,
     occlude,
     predict,
@@ -49,6 +50,7 @@ app.command("train-lift")(train_lift.train_lift)
 app.command("evaluate")(evaluate.evaluate)
 app.command("occlude")(occlude.occlude)
 app.command("predict")(predict.predict)
+app.command("export")(export.export)
 app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
 app.command("info")(info.info)

@@ -13,12 +13,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from hipart.config import Config
 from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
-from pipelines.models.keypoints import read_keypoints
+from pipelines.models.keypoints import fill_invisible, read_keypoints
 from pipelines.models.lifting import load_lifting_model
 
 OUT_TYPES = (".npz", ".json")
@@ -39,8 +40,16 @@ def parse_image_size(text: str | None) -> np.ndarray | None:
 
 
 def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str | Path, config: Config,
-            image_size: str | None = None, min_score: float = 0.0, hipart=None, device: str | None = None) -> dict:
+            image_size: str | None = None, min_score: float = 0.0, hipart=None, device: str | None = None,
+            backend: str = "torch") -> dict:
+    """Lift the keypoints of ``input_file`` and write ``out``; returns {"poses", "invisible", "out"}.
+
+    ``backend``: "torch" (``checkpoint`` is a lift run or checkpoint) or "onnx" (``checkpoint`` is a
+    graph written by `hipart export`, run with ONNX Runtime).
+    """
     out = Path(out)
+    if backend == "onnx" and Path(checkpoint).suffix.lower() != ".onnx":
+        raise UserError(f"--backend onnx: --checkpoint {checkpoint} must be an .onnx file written by hipart export")
     if out.suffix.lower() not in OUT_TYPES:
         raise UserError(f"{out}: unknown output type '{out.suffix}', expected .npz or .json")
     data = read_keypoints(Path(input_file), fmt)
@@ -49,13 +58,17 @@ def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str |
     if size is None:
         size = data["image_size"] if data["image_size"] is not None else np.array(DEFAULT_IMAGE_SIZE, np.float32)
     size = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
-    device = default_device(device)
-    model = load_lifting_model(checkpoint, device, hipart=hipart, batch_size=config.evaluate.batch_size)
-    if model.source.name == "gt":
-        raise UserError(f"{checkpoint}: this lifter was trained on ground-truth dense/fine 2D (--dense-source gt), "
-                        "which bare keypoints do not have; use a lifter trained with --dense-source hipart or none")
     visible = kp[..., 2] >= min_score
-    result = model.predict(kp[..., :2], size, visible=visible)
+    if backend == "onnx":
+        result = _predict_onnx(checkpoint, kp[..., :2], size, visible, config.evaluate.batch_size)
+    elif backend == "torch":
+        model = load_lifting_model(checkpoint, default_device(device), hipart=hipart, batch_size=config.evaluate.batch_size)
+        if model.source.name == "gt":
+            raise UserError(f"{checkpoint}: this lifter was trained on ground-truth dense/fine 2D (--dense-source gt), "
+                            "which bare keypoints do not have; use a lifter trained with --dense-source hipart or none")
+        result = model.predict(kp[..., :2], size, visible=visible)
+    else:
+        raise UserError(f"--backend {backend!r}: expected torch or onnx")
     arrays = {"kp3d": result["kp3d"], "sparse2d": kp[..., :2], "visible": visible}
     arrays.update({k: result[k] for k in ("dense2d", "fine2d") if result[k] is not None})
     ids = data["ids"]
@@ -67,3 +80,18 @@ def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str |
                                            if k != "visible"}, "visible": visible[i].tolist()} for i in range(len(kp))]
         write_text_atomic(out, json.dumps(records) + "\n")
     return {"poses": len(kp), "invisible": int((~visible).sum()), "out": str(out)}
+
+
+def _predict_onnx(path, sparse_px: np.ndarray, image_size: np.ndarray, visible: np.ndarray, batch: int) -> dict:
+    """The graph of `hipart export` on the keypoints (invisible joints filled as the torch path does)."""
+    from pipelines.models.export import read_metadata, run_session, session
+
+    sess = session(path)
+    levels = read_metadata(sess).get("levels")
+    if not levels:
+        raise UserError(f"{path}: not a graph written by hipart export (no 'hipart' metadata)")
+    filled = fill_invisible(torch.from_numpy(np.asarray(sparse_px, np.float32)), torch.from_numpy(visible)).numpy()
+    parts = [run_session(sess, filled[i:i + batch], image_size[i:i + batch]) for i in range(0, len(filled), batch)]
+    joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+    return {"kp3d": joined["kp3d_mm"], "dense2d": joined["dense_px"] if 48 in levels else None,
+            "fine2d": joined["fine_px"] if 96 in levels else None}

@@ -1,0 +1,33 @@
+"""`hipart export`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hipart_cli.common import console, print_table
+from pipelines.models.export import export_onnx
+
+
+def export(
+    checkpoint: Annotated[Path, typer.Option(help="Lift checkpoint or run directory (hipart train-lift); a HiPART "
+                                                  "lifter brings the HiARM + MSST checkpoints its run recorded.")],
+    out: Annotated[Path, typer.Option(help="ONNX file to write (written atomically, then checked against torch).")],
+    hipart: Annotated[Optional[Path], typer.Option(help="Override the HiARM checkpoint the lifter recorded.")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset version.")] = 17,
+) -> None:
+    """Export HiPART end to end as one ONNX graph: sparse 2D (B,17,2) px + image size (B,2) -> 3D (B,17,3) mm,
+    the 48/96 levels (px) and the generated tokens, HiARM's 16 greedy decode steps unrolled.
+
+    Needs the onnx extra (pip install -e ".[onnx]"). After writing, the graph is run with ONNX
+    Runtime against the torch path on random poses and on the test split of the lifter's store (when
+    it is still there); the largest differences are printed. Run it with
+    `hipart predict --backend onnx --checkpoint FILE.onnx ...`.
+    """
+    result = export_onnx(checkpoint, out, hipart=hipart, opset=opset)
+    rows = [[name, c["max_abs_kp3d_mm"], c["max_abs_dense_px"], c["max_abs_fine_px"], 100 * c["tokens_differing"]]
+            for name, c in result["checks"].items()]
+    print_table("ONNX Runtime vs torch (max abs difference)", ["inputs", "3D (mm)", "dense (px)", "fine (px)",
+                                                                "tokens differing (%)"], rows)
+    console.print(f"levels {'+'.join(map(str, result['levels']))}, {result['nodes']:,} graph nodes -> {result['out']}")

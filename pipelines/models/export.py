@@ -1,0 +1,142 @@
+"""HiPART as one ONNX graph (`hipart export`) and its ONNX Runtime runner (`hipart predict --backend onnx`).
+
+The graph is :class:`hipart.end_to_end.EndToEnd` of a lift checkpoint: sparse 2D (B, 17, 2) px and
+the image size (B, 2) in; root-relative 3D (B, 17, 3) mm, the densified 48/96 levels in px and the
+generated tokens out. It is traced with a dynamic batch axis, which unrolls HiARM's 16 greedy
+decode steps and carries the KV cache as tensors (``hipart.layers.KVCache(grow=True)``). After
+writing, the graph is run with ONNX Runtime against the torch path on random and on real inputs
+and the largest differences are reported. Needs the ``onnx`` extra (onnx, onnxruntime).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hipart.end_to_end import OUTPUTS, EndToEnd
+from pipelines.core.atomic import atomic_path
+from pipelines.core.checkpoint import file_sha256, resolve
+from pipelines.core.errors import UserError
+from pipelines.data.store import PoseStore, sparse_input
+from pipelines.models.lifting import LiftingModel, load_lifting_model
+
+INPUTS = ("sparse_px", "image_size")
+EXTRA = 'pip install -e ".[onnx]"'
+
+
+def end_to_end(model: LiftingModel) -> EndToEnd:
+    """The torch inference module of a loaded lift checkpoint (its HiPART densifier when it has one)."""
+    if model.source.name == "gt":
+        raise UserError(f"{model.name}: this lifter reads ground-truth dense/fine 2D (--dense-source gt), which "
+                        "no graph from sparse 2D can provide; export a lifter trained with --dense-source hipart or none")
+    densifier = getattr(model.source, "densifier", None)
+    return EndToEnd(densifier, model.lifter).eval()
+
+
+def onnxruntime_module():
+    try:
+        import onnxruntime
+    except ModuleNotFoundError:
+        raise UserError(f"the ONNX backend needs onnxruntime (install the onnx extra: {EXTRA})") from None
+    return onnxruntime
+
+
+def session(path: str | Path, threads: int = 0):
+    """An ONNX Runtime CPU session (``threads`` intra-op threads; 0 = its default)."""
+    ort = onnxruntime_module()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise UserError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
+
+
+def run_session(sess, sparse_px: np.ndarray, image_size: np.ndarray) -> dict[str, np.ndarray]:
+    feeds = {"sparse_px": np.ascontiguousarray(sparse_px, np.float32),
+             "image_size": np.ascontiguousarray(image_size, np.float32)}
+    return dict(zip(OUTPUTS, sess.run(list(OUTPUTS), feeds)))
+
+
+def _real_inputs(model: LiftingModel, rows: int = 64) -> tuple[np.ndarray, np.ndarray] | None:
+    """Test-split 2D input of the store the lifter was trained on, when that store is still there."""
+    store_path, input2d = (model.meta.get("store") or {}).get("path"), model.meta.get("input2d", "gt")
+    if not store_path or not Path(store_path).is_file():
+        return None
+    store = PoseStore(store_path)
+    split = "test" if "test" in store.splits else store.splits[0]
+    n = min(rows, store.rows(split))
+    return sparse_input(store, split, input2d)[:n], store.read(split, "meta/image_size")[:n].astype(np.float32)
+
+
+def compare(module: EndToEnd, sess, sparse_px: np.ndarray, image_size: np.ndarray) -> dict[str, float]:
+    """Largest |ONNX - torch| of the 3D (mm) and levels (px), and the share of tokens that differ."""
+    with torch.inference_mode():
+        ref = [t.numpy() for t in module(torch.from_numpy(sparse_px).float(), torch.from_numpy(image_size).float())]
+    got = run_session(sess, sparse_px, image_size)
+    out = {f"max_abs_{name}": float(np.abs(got[name] - r).max()) if r.size else 0.0
+           for name, r in zip(OUTPUTS[:3], ref[:3])}
+    tokens = np.concatenate([ref[3], ref[4]], 1)
+    other = np.concatenate([got["sparse_tokens"], got["dense_tokens"]], 1)
+    out["tokens_differing"] = float((tokens != other).mean()) if tokens.size else 0.0
+    return out
+
+
+def write_graph(module: EndToEnd, path: str | Path, opset: int = 17) -> None:
+    """Trace ``module`` into an ONNX file with a dynamic batch axis.
+
+    The TorchScript tracer (``dynamo=False``) unrolls the decode loop as it runs, in seconds; the
+    graph it writes has one node per traced operator with the batch size left symbolic.
+    """
+    example = (torch.full((2, 17, 2), 500.0) + torch.arange(34.0).view(1, 17, 2), torch.full((2, 2), 1000.0))
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python values baked into the graph
+        torch.onnx.export(module, example, str(path), input_names=list(INPUTS), output_names=list(OUTPUTS),
+                          dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS}, opset_version=opset,
+                          dynamo=False)
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | None = None, opset: int = 17,
+                seed: int = 0) -> dict:
+    """Write ``out`` (atomically) and verify it; returns {"out", "nodes", "checks": {inputs: differences}}."""
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise UserError(f"{out}: the output must be an .onnx file")
+    onnxruntime_module()
+    model = load_lifting_model(checkpoint, "cpu", hipart=hipart)
+    module = end_to_end(model)
+    rng = np.random.default_rng(seed)
+    with atomic_path(out) as tmp:
+        write_graph(module, tmp, opset)
+        _write_metadata(tmp, model, checkpoint)
+        sess = session(tmp)
+        checks = {"random (64 poses)": compare(module, sess, rng.uniform(200, 800, (64, 17, 2)).astype(np.float32),
+                                               np.full((64, 2), 1000.0, np.float32))}
+        real = _real_inputs(model)
+        if real is not None:
+            checks[f"store test split ({len(real[0])} poses)"] = compare(module, sess, *real)
+    import onnx
+
+    return {"out": str(out), "nodes": len(onnx.load(str(out)).graph.node), "levels": list(module.levels),
+            "checks": checks}
+
+
+def _write_metadata(path: Path, model: LiftingModel, checkpoint) -> None:
+    import onnx
+
+    graph = onnx.load(str(path))
+    entry = graph.metadata_props.add()
+    entry.key = "hipart"
+    entry.value = json.dumps({"levels": list(model.levels), "dense_source": model.lifter.cfg.dense_source,
+                              "lift_checkpoint_sha256": file_sha256(resolve(checkpoint))})
+    onnx.save(graph, str(path))
+
+
+def read_metadata(sess) -> dict:
+    """The ``hipart`` metadata `hipart export` stored in the session's model ({} for other graphs)."""
+    props = sess.get_modelmeta().custom_metadata_map
+    return json.loads(props["hipart"]) if "hipart" in props else {}

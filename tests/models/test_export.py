@@ -1,0 +1,107 @@
+"""`hipart export` and `hipart predict --backend onnx` on real (tiny, briefly trained) checkpoints.
+
+The ONNX graph must give the eager torch path's tokens exactly and its 3D / levels to float32
+rounding, on random and on store inputs; wrong inputs fail with one line and write nothing.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from pipelines.core.config_io import load_config
+from pipelines.models.export import compare, end_to_end, session
+from pipelines.models.lifting import load_lifting_model
+from pipelines.train.hiarm import train_hiarm
+from pipelines.train.lift import train_lift
+from pipelines.train.msst import train_msst
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+TINY = ["msst.enc_dim=16", "msst.enc_blocks=1", "msst.dec_dim=16", "msst.code_dim=16", "msst.codebook_size=32",
+        "msst.eval_rows=0", "train_msst.batch_size=64", "train_msst.max_steps=30",
+        "hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=2", "hiarm.ph_blocks=1", "hiarm.dropout=0.0",
+        "train_hiarm.batch_size=64", "train_hiarm.max_steps=30",
+        "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2", "lifter.dropout=0.0", "lifter.eval_rows=0",
+        "train_lift.batch_size=64", "train_lift.max_steps=20"]
+MM, PX = 1e-3, 1e-3  # float32 rounding of values up to ~1e3 after a dozen layers, not a model difference
+
+
+@pytest.fixture(scope="module")
+def runs(synthetic_store, tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("export")
+    config = load_config(None, TINY)
+    train_msst(synthetic_store, root / "msst", config)
+    train_hiarm(synthetic_store, root / "msst", root / "hiarm", config, input2d="noisy")
+    train_lift(synthetic_store, root / "lift-hipart", config, levels="17,48,96", dense_source="hipart",
+               hipart=root / "hiarm", input2d="noisy", device="cpu")
+    train_lift(synthetic_store, root / "lift-sparse", config, levels="17", dense_source="none", device="cpu")
+    return root
+
+
+def test_export_matches_the_torch_path(cli, runs, tmp_path):
+    out = tmp_path / "hipart.onnx"
+    code, stdout, err = cli("export", "--checkpoint", runs / "lift-hipart", "--out", out)
+    assert code == 0, err
+    assert "store test split" in stdout and out.is_file() and not (tmp_path / "hipart.onnx.tmp").exists()
+    graph = onnx.load(str(out))
+    assert [i.name for i in graph.graph.input] == ["sparse_px", "image_size"]
+    assert json.loads({p.key: p.value for p in graph.metadata_props}["hipart"])["levels"] == [17, 48, 96]
+    module = end_to_end(load_lifting_model(runs / "lift-hipart"))
+    sess = session(out)
+    rng = np.random.default_rng(3)
+    for batch in (1, 5, 33):  # the batch axis is dynamic
+        sparse = rng.uniform(200, 800, (batch, 17, 2)).astype(np.float32)
+        size = np.tile(np.array([[1000, 1000]], np.float32), (batch, 1))
+        diff = compare(module, sess, sparse, size)
+        assert diff["tokens_differing"] == 0.0, diff
+        assert diff["max_abs_kp3d_mm"] < MM and diff["max_abs_dense_px"] < PX and diff["max_abs_fine_px"] < PX, diff
+
+
+def test_sparse_only_lifter_exports_without_levels(cli, runs, tmp_path):
+    out = tmp_path / "sparse.onnx"
+    assert cli("export", "--checkpoint", runs / "lift-sparse", "--out", out)[0] == 0
+    module = end_to_end(load_lifting_model(runs / "lift-sparse"))
+    sparse = np.random.default_rng(4).uniform(300, 700, (7, 17, 2)).astype(np.float32)
+    diff = compare(module, session(out), sparse, np.full((7, 2), 1000, np.float32))
+    assert diff["max_abs_kp3d_mm"] < MM
+
+
+def test_predict_onnx_backend_equals_torch(cli, runs, tmp_path):
+    out = tmp_path / "hipart.onnx"
+    assert cli("export", "--checkpoint", runs / "lift-hipart", "--out", out)[0] == 0
+    rng = np.random.default_rng(5)
+    kp = np.concatenate([rng.uniform(300, 700, (9, 17, 2)), rng.uniform(0.2, 1.0, (9, 17, 1))], -1)
+    np.savez(tmp_path / "kp.npz", keypoints=kp.astype(np.float32))
+    args = ["predict", "--input", tmp_path / "kp.npz", "--format", "h36m", "--min-score", "0.5"]
+    assert cli(*args, "--checkpoint", runs / "lift-hipart", "--out", tmp_path / "torch.npz")[0] == 0
+    code, _, err = cli(*args, "--checkpoint", out, "--backend", "onnx", "--out", tmp_path / "onnx.npz")
+    assert code == 0, err
+    a, b = np.load(tmp_path / "torch.npz"), np.load(tmp_path / "onnx.npz")
+    assert b["kp3d"].shape == (9, 17, 3) and b["dense2d"].shape == (9, 48, 2) and b["fine2d"].shape == (9, 96, 2)
+    np.testing.assert_allclose(b["kp3d"], a["kp3d"], atol=MM, rtol=0)
+    np.testing.assert_allclose(b["fine2d"], a["fine2d"], atol=PX, rtol=0)
+
+
+@pytest.mark.parametrize("what", ["msst", "hiarm", "not-onnx-suffix"])
+def test_export_refuses_other_checkpoints_with_one_line(cli, runs, tmp_path, what):
+    out = tmp_path / ("model.pt" if what == "not-onnx-suffix" else "model.onnx")
+    checkpoint = runs / ("lift-hipart" if what == "not-onnx-suffix" else what)
+    code, _, err = cli("export", "--checkpoint", checkpoint, "--out", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert ("expected a 'lift' checkpoint" in err) or (".onnx" in err)
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_onnx_backend_user_errors(cli, runs, tmp_path):
+    np.savez(tmp_path / "kp.npz", keypoints=np.full((2, 17, 3), 500, np.float32))
+    args = ["predict", "--input", tmp_path / "kp.npz", "--format", "h36m", "--backend", "onnx"]
+    code, _, err = cli(*args, "--checkpoint", runs / "lift-hipart", "--out", tmp_path / "a.npz")
+    assert code == 2 and "must be an .onnx file" in err and not (tmp_path / "a.npz").exists()
+    (tmp_path / "broken.onnx").write_bytes(b"not a graph")
+    code, _, err = cli(*args, "--checkpoint", tmp_path / "broken.onnx", "--out", tmp_path / "b.npz")
+    assert code == 2 and "not a readable ONNX model" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "b.npz").exists()
