@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "params": "pipelines.bench.params",
     "pipeline": "pipelines.bench.pipeline",
     "hiarm": "pipelines.bench.hiarm",
+    "compare": "pipelines.bench.compare",
 }
 
 

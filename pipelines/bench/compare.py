@@ -1,0 +1,152 @@
+"""`hipart bench compare`: HiPART against a MixSTE-sized reference at one frame, in one run.
+
+Rows: HiPART end to end (greedy densification + the 17+48+96 lifter; torch eager and the ONNX graph
+of `hipart export` under ONNX Runtime), the 17-token lifter alone (end to end without levels), and
+:class:`pipelines.bench.reference.MixSTESized`, a same-size stand-in built from our layers (not
+MixSTE's code). Every model runs at batch 1, 64 and 1024 on the same random inputs, with 1 thread
+and with all threads (ONNX Runtime: intra-op threads); each row reports its best thread count, the
+poses/s, the latency of one batch and the ratio to the reference at that batch. On CUDA the torch
+rows run on the GPU in fp32 and bf16 autocast and ONNX Runtime stays on the CPU. Random weights
+(speed does not depend on training); the ONNX graph is checked against torch on the same inputs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from hipart.config import Config
+from hipart.end_to_end import EndToEnd
+from hipart.lifter import Lifter
+from pipelines.bench.pipeline import build
+from pipelines.bench.reference import MixSTESized
+from pipelines.core.device import autocast, default_device
+
+BATCHES = (1, 64, 1024)
+REFERENCE = "MixSTE-sized ref."
+REFERENCE_SIZE = {"dim": 512, "depth": 8, "heads": 8, "mlp_ratio": 2.0}  # MixSTE's published H36M model
+HIPART, HIPART_ONNX, SPARSE = "HiPART (torch)", "HiPART (ONNX RT)", "17-token lifter"
+
+
+def _timer(fn, sync, reps: int, budget_s: float = 12.0) -> float:
+    """Median seconds of ``fn()`` after a warm-up call."""
+    fn()
+    sync()
+    times, start = [], time.perf_counter()
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+        if time.perf_counter() - start > budget_s and len(times) >= 2:
+            break
+    return float(np.median(times))
+
+
+def torch_models(config: Config, device: torch.device) -> dict[str, torch.nn.Module]:
+    densifier, lifter = build(config, device)
+    sparse_lifter = Lifter(dataclasses.replace(config.lifter, levels=(17,))).eval().to(device)
+    return {HIPART: EndToEnd(densifier, lifter).eval(), SPARSE: EndToEnd(None, sparse_lifter).eval(),
+            REFERENCE: MixSTESized(**REFERENCE_SIZE).eval().to(device)}
+
+
+def _call(name: str, model, sparse: torch.Tensor, size: torch.Tensor):
+    if name == REFERENCE:
+        return lambda: model(sparse[:, None] / size[:, None, None, :1])  # (B, T=1, 17, 2)
+    return lambda: model(sparse, size)
+
+
+def flops_per_pose(models: dict, device: torch.device) -> dict[str, float]:
+    sparse, size = torch.full((4, 17, 2), 500.0, device=device), torch.full((4, 2), 1000.0, device=device)
+    out = {}
+    for name, model in models.items():
+        counter = FlopCounterMode(display=False)
+        with torch.inference_mode(), counter:
+            _call(name, model, sparse, size)()
+        out[name] = counter.get_total_flops() / 4
+    return out
+
+
+def _onnx_sessions(model: EndToEnd, folder: Path, thread_counts) -> dict[int, object] | str:
+    try:
+        from pipelines.models.export import session, write_graph
+        write_graph(model.cpu(), folder / "hipart.onnx")
+        return {t: session(folder / "hipart.onnx", threads=t) for t in thread_counts}
+    except Exception as exc:  # the onnx extra missing, or an exporter failure: reported, not fatal
+        return f"ONNX Runtime row skipped: {str(exc).splitlines()[0]}"
+
+
+def run(config: Config, quick: bool = False) -> list[dict]:
+    device = default_device()
+    torch.manual_seed(0)
+    models = torch_models(config, device)
+    flops = flops_per_pose(models, device)
+    params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+    threads = sorted({1, torch.get_num_threads()})
+    precisions = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    notes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sessions = _onnx_sessions(models[HIPART], Path(tmp), threads)
+        models[HIPART].to(device)
+        if isinstance(sessions, str):
+            notes.append(sessions)
+        rows = _measure(models, sessions if isinstance(sessions, dict) else {}, precisions, threads, device, sync,
+                        BATCHES[:2] if quick else BATCHES, 3 if quick else 5, notes)
+    return [_report(rows, flops, params, device, notes)]
+
+
+def _measure(models, sessions, precisions, threads, device, sync, batches, reps, notes) -> list[dict]:
+    from pipelines.models.export import compare, run_session
+
+    rng, rows, before = np.random.default_rng(0), [], torch.get_num_threads()
+    for batch in batches:
+        sparse_np = rng.uniform(300, 700, (batch, 17, 2)).astype(np.float32)
+        size_np = np.full((batch, 2), 1000.0, np.float32)
+        sparse, size = torch.from_numpy(sparse_np).to(device), torch.from_numpy(size_np).to(device)
+        for precision in precisions:
+            for name, model in models.items():
+                fn = _call(name, model, sparse, size)
+                for t in threads if device.type == "cpu" else (before,):
+                    torch.set_num_threads(t)
+
+                    def call(fn=fn, precision=precision):
+                        with torch.inference_mode(), autocast(device, precision):
+                            fn()
+                    rows.append({"model": name, "batch": batch, "precision": precision, "threads": t,
+                                 "seconds": _timer(call, sync, reps)})
+        for t, sess in sessions.items():
+            rows.append({"model": HIPART_ONNX, "batch": batch, "precision": "fp32",
+                         "threads": t, "seconds": _timer(lambda: run_session(sess, sparse_np, size_np), sync, reps)})
+        if sessions and batch == batches[-1]:
+            diff = compare(models[HIPART].cpu(), next(iter(sessions.values())), sparse_np, size_np)
+            models[HIPART].to(device)
+            notes.append(f"ONNX vs torch on these {batch} poses: max |3D| diff {diff['max_abs_kp3d_mm']:.1e} mm, "
+                         f"tokens differing {100 * diff['tokens_differing']:.2f} %")
+    torch.set_num_threads(before)
+    return rows
+
+
+def _report(rows: list[dict], flops: dict, params: dict, device: torch.device, notes: list[str]) -> dict:
+    best: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["model"], r["batch"], r["precision"])
+        if key not in best or r["seconds"] < best[key]["seconds"]:
+            best[key] = r
+    table = []
+    for (model, batch, precision), r in best.items():
+        ref = best[(REFERENCE, batch, precision)]["seconds"]
+        table.append([model, batch, precision, r["threads"], round(batch / r["seconds"], 1),
+                      round(1000 * r["seconds"], 2), round(ref / r["seconds"], 2)])
+    flop_notes = [f"{name}: {params[name] / 1e6:.2f} M parameters, {flops[name] / 1e9:.3f} GFLOP per pose"
+                  for name in flops]
+    return {"name": f"HiPART vs a MixSTE-sized reference at one frame ({device.type}, random weights)",
+            "columns": ["model", "batch", "precision", "threads", "poses/s", "ms per batch", "x reference"],
+            "rows": table, "best": [dict(r, poses_per_s=r["batch"] / r["seconds"]) for r in best.values()],
+            "notes": ["reference: a same-size stand-in for MixSTE (512 wide, 8 spatial + 8 temporal blocks, 8 heads, "
+                      "MLP ratio 2) built from hipart.layers, not MixSTE's code"] + flop_notes + notes}

@@ -1,0 +1,29 @@
+"""`hipart bench compare` on micro sizes: every model and batch measured, ratios to the reference."""
+import torch
+
+from pipelines.bench import compare
+from pipelines.bench import registry as bench
+from pipelines.core.config_io import load_config
+
+MICRO = ["hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=1", "hiarm.ph_blocks=1", "msst.codebook_size=16",
+         "msst.enc_dim=16", "msst.dec_dim=16", "msst.code_dim=16", "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2"]
+
+
+def test_bench_compare_quick_reports_every_model(monkeypatch):
+    monkeypatch.setattr(compare, "REFERENCE_SIZE", {"dim": 32, "depth": 1, "heads": 2, "mlp_ratio": 2.0})
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        (report,) = bench.run(["compare"], load_config(None, MICRO), quick=True)
+    finally:
+        torch.set_num_threads(before)
+    assert report["columns"][-3:] == ["poses/s", "ms per batch", "x reference"]
+    rows = {(r[0], r[1]): r for r in report["rows"]}
+    models = {compare.HIPART, compare.HIPART_ONNX, compare.SPARSE, compare.REFERENCE}
+    assert {m for m, _ in rows} == models and {b for _, b in rows} == {1, 64}
+    for (model, batch), r in rows.items():
+        assert r[4] > 0 and abs(r[5] - 1000 * batch / r[4]) < 1e-6 * r[5] + 0.02  # ms per batch = batch / rate
+        if model == compare.REFERENCE:
+            assert r[6] == 1.0
+    assert any("tokens differing 0.00 %" in n for n in report["notes"])
+    assert any("not MixSTE's code" in n for n in report["notes"])
