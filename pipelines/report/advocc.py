@@ -12,12 +12,9 @@ import sys
 from pathlib import Path
 
 from pipelines.core.atomic import write_text_atomic
+from pipelines.evaluate.advocc import PAPER
 from pipelines.evaluate.tables import markdown_table
 
-# (clean MPJPE, AdvOcc@40, AdvOcc@80) on 3DPW in mm; None where the paper gives no figure
-PAPER = {"HiPART (paper, 3DPW)": (77.2, 124.6, 143.2),
-         "VideoPose3D (paper, 3DPW)": (101.8, None, 334.3),
-         "Di2Pose (paper, 3DPW)": (79.3, None, 153.6)}
 COLUMNS = ["model", "clean MPJPE", "AdvOcc@40", "degr. @40", "AdvOcc@80", "degr. @80"]
 
 

@@ -335,3 +335,11 @@ def test_a_gt_level_lifter_is_refused(synthetic_store, tmp_path):
     model = SimpleNamespace(source=SimpleNamespace(name="gt"), predict=None)
     with pytest.raises(UserError, match="dense-source gt"):
         evaluate_advocc([model], ["gt-lifter"], PoseStore(synthetic_store), 40, occ_config(), tmp_path)
+
+
+def test_paper_degradations_are_the_papers_table():
+    """+61 % / +85 % for HiPART, +228 % VideoPose3D and +94 % Di2Pose at @80 (3DPW, MPJPE)."""
+    at40, at80 = advocc.paper_degradation_pct(40), advocc.paper_degradation_pct(80)
+    assert {k: round(v) for k, v in at40.items()} == {"HiPART (paper, 3DPW)": 61}
+    assert {k: round(v) for k, v in at80.items()} == {"HiPART (paper, 3DPW)": 85, "VideoPose3D (paper, 3DPW)": 228,
+                                                      "Di2Pose (paper, 3DPW)": 94}
