@@ -25,7 +25,8 @@ def export(
     it is still there); the largest differences are printed. Run it with
     `hipart predict --backend onnx --checkpoint FILE.onnx ...`.
     """
-    result = export_onnx(checkpoint, out, hipart=hipart, opset=opset)
+    with console.status(f"tracing {checkpoint} into {out} and checking it against torch"):
+        result = export_onnx(checkpoint, out, hipart=hipart, opset=opset)
     rows = [[name, c["max_abs_kp3d_mm"], c["max_abs_dense_px"], c["max_abs_fine_px"], 100 * c["tokens_differing"]]
             for name, c in result["checks"].items()]
     print_table("ONNX Runtime vs torch (max abs difference)", ["inputs", "3D (mm)", "dense (px)", "fine (px)",
