@@ -97,7 +97,7 @@ class TrainConfig:
 class OcclusionConfig:
     crop: int = 224                # reference person-crop side (px) the patch sizes refer to
     stride: int = 10               # patch stride in reference pixels
-    margin: float = 0.2            # crop margin around the GT 2D bounding box (fraction of its side)
+    margin: float = 0.1            # crop margin around the GT 2D bounding box (fraction of its side): 1.2x, as 3DNBF
     model: str = "uniform"         # occluded-joint detector model: "uniform" | "gaussian" | "drop"
     seed: int = 0                  # seed of textures, crops and re-detections
     split: str = "test"            # store split the AdvOcc protocols evaluate

@@ -48,19 +48,24 @@ def mean_error_2d(pred, gt, mask=None):
     return _masked_mean(dist, mask)
 
 
-def procrustes_align(pred, gt):
+def procrustes_align(pred, gt, fit_mask=None):
     """Similarity transform of each predicted pose onto its ground truth (numpy or torch, float64 math).
 
     Follows the reference definition: centre both, normalise by the Frobenius norm, SVD of
     X0^T Y0 (X = gt, Y = pred), R = V U^T; if det(R) < 0 flip the last column of V and the sign of
-    the last singular value; scale = trace(S) * normX / normY.
+    the last singular value; scale = trace(S) * normX / normY. ``fit_mask`` (N, J) bool: fit the
+    transform on those joints only (3DNBF's occlusion protocol: the visible ones) and apply it to all.
     """
     _check_pair(pred, gt, (2, 3))
     is_np = isinstance(pred, np.ndarray)
     Y = torch.as_tensor(pred, dtype=torch.float64)
     X = torch.as_tensor(gt, dtype=torch.float64, device=Y.device)
-    mu_x, mu_y = X.mean(-2, keepdim=True), Y.mean(-2, keepdim=True)
-    X0, Y0 = X - mu_x, Y - mu_y
+    w = torch.ones(X.shape[:-1], dtype=torch.float64, device=Y.device) if fit_mask is None else \
+        torch.as_tensor(np.asarray(fit_mask) if isinstance(fit_mask, np.ndarray) else fit_mask, device=Y.device).double()
+    w = w[..., None]  # (N, J, 1): joints outside the mask do not enter the fit
+    mu_x = (X * w).sum(-2, keepdim=True) / w.sum(-2, keepdim=True)
+    mu_y = (Y * w).sum(-2, keepdim=True) / w.sum(-2, keepdim=True)
+    X0, Y0 = (X - mu_x) * w, (Y - mu_y) * w
     norm_x = torch.linalg.norm(X0, dim=(-2, -1), keepdim=True)
     norm_y = torch.linalg.norm(Y0, dim=(-2, -1), keepdim=True)
     X0, Y0 = X0 / norm_x, Y0 / norm_y
@@ -80,9 +85,12 @@ def procrustes_align(pred, gt):
     return aligned.to(pred.dtype)
 
 
-def pa_mpjpe(pred, gt, mask=None):
-    """Protocol #2 per sample: MPJPE after similarity Procrustes alignment. (N, J, 3) -> (N,)."""
-    aligned = procrustes_align(pred, gt)
+def pa_mpjpe(pred, gt, mask=None, fit_on_mask: bool = False):
+    """Protocol #2 per sample: MPJPE after similarity Procrustes alignment. (N, J, 3) -> (N,).
+
+    ``mask`` selects the scored joints; ``fit_on_mask`` also fits the alignment on them only.
+    """
+    aligned = procrustes_align(pred, gt, mask if fit_on_mask else None)
     return mpjpe(aligned, gt, root=None, mask=mask)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from hipart.metrics import mpjpe, pa_mpjpe
+from hipart.skeleton import EVAL14
 from pipelines.core.atomic import atomic_path, write_json_atomic
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
@@ -53,14 +54,25 @@ def worst_case(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return errors[np.arange(len(errors)), index], index
 
 
-def pose_errors(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pose_errors(pred: np.ndarray, gt: np.ndarray, scored: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(B, 17, 3) mm root-relative prediction and GT, (B, 17) scored joints -> MPJPE (B,), PA-MPJPE (B,).
 
-    PA-MPJPE aligns on all 17 joints (the standard alignment) and averages the scored ones.
+    As 3DNBF scores occlusion: both metrics average the scored (visible, protocol) joints, and the
+    Procrustes alignment of PA-MPJPE is fitted on those joints only.
     """
     pred_t, gt_t = torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(gt, dtype=torch.float64)
-    mask = None if visible is None else torch.as_tensor(visible)
-    return mpjpe(pred_t, gt_t, mask=mask).numpy(), pa_mpjpe(pred_t, gt_t, mask=mask).numpy()
+    mask = None if scored is None else torch.from_numpy(np.array(scored, bool))
+    return mpjpe(pred_t, gt_t, mask=mask).numpy(), pa_mpjpe(pred_t, gt_t, mask=mask, fit_on_mask=True).numpy()
+
+
+def protocol_joints(store) -> tuple[str, np.ndarray]:
+    """The scored joint set of a store's protocol: 3DPW's 14 LSP joints, else the 17 H36M joints. -> (name, (17,) bool)."""
+    joints = np.zeros(17, bool)
+    if str(getattr(store, "source", "")).startswith("3dpw"):
+        joints[list(EVAL14)] = True
+        return "14 LSP joints (3DPW)", joints
+    joints[:] = True
+    return "17 H36M joints", joints
 
 
 def load_detections(path: Path, size: int, n_rows: int, positions: int) -> dict[str, np.ndarray]:
@@ -102,6 +114,8 @@ class AdvOccData:
     image_size: np.ndarray        # (N, 2)
     per_position: np.ndarray | None = None  # (N, P, 17, 2) external detections
     kept: np.ndarray | None = None          # samples whose full error tables are kept (set by advocc_errors)
+    joints: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(17, bool))  # (17,) protocol joints
+    joint_set: str = "17 H36M joints"
 
 
 def load_advocc_data(store, size: int, cfg, detections: Path | None = None) -> AdvOccData:
@@ -118,8 +132,9 @@ def load_advocc_data(store, size: int, cfg, detections: Path | None = None) -> A
                   else np.tile([[1000, 1000]], (len(rows), 1))).astype(np.float32)
     if det is not None and "clean" in det:
         clean2d = det["clean"]
+    joint_set, joints = protocol_joints(store)
     return AdvOccData(rows, gt2d, clean2d, kp3d - kp3d[:, :1], image_size,
-                      det["keypoints"] if det is not None else None)
+                      det["keypoints"] if det is not None else None, joints=joints, joint_set=joint_set)
 
 
 def _predict(model, sparse2d: np.ndarray, image_size: np.ndarray, visible: np.ndarray | None) -> np.ndarray:
@@ -153,7 +168,8 @@ def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> l
     kept_slot[data.kept] = np.arange(len(data.kept))
     results = []
     for model in models:
-        c_mpjpe, c_pa = pose_errors(_predict(model, data.clean2d, data.image_size, None), data.kp3d)
+        c_mpjpe, c_pa = pose_errors(_predict(model, data.clean2d, data.image_size, None), data.kp3d,
+                                    np.broadcast_to(data.joints, (n, 17)))
         results.append(_new_result(c_mpjpe, c_pa, len(data.kept), positions))
     block_samples = max(1, cfg.batch_size // positions)
     task = bar.add_task(f"advocc@{size}", total=n, status="") if bar is not None else None
@@ -163,17 +179,22 @@ def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> l
         inputs = block["occluded2d"] if data.per_position is None else data.per_position[sl]
         touched = ~block["visible"].all(-1) if data.per_position is None else np.ones(block["visible"].shape[:2], bool)
         s_idx, p_idx = np.nonzero(touched)  # (M,) pairs, sample-major
-        x2d, vis = inputs[s_idx, p_idx], block["visible"][s_idx, p_idx]  # (M, 17, 2), (M, 17) metric joints
+        x2d = inputs[s_idx, p_idx]  # (M, 17, 2)
+        vis = block["visible"][s_idx, p_idx] & data.joints  # (M, 17) scored: visible joints of the protocol
         model_vis = block["model_visible"][s_idx, p_idx] if drop and data.per_position is None else None
         sizes, gt = data.image_size[sl][s_idx], data.kp3d[sl][s_idx]
         slots = kept_slot[sl]
         for res, model in zip(results, models):
             errors = pose_errors(_predict(model, x2d, sizes, model_vis), gt, vis) if len(s_idx) else ([], [])
+            tables = {}
             for metric, err in zip(METRICS, errors):
-                table = np.repeat(res[f"clean_{metric}"][sl, None], positions, 1)  # untouched = clean input
-                table[s_idx, p_idx] = err
-                res[f"worst_{metric}"][sl], res[f"worst_position_{metric}"][sl] = worst_case(table)
-                res[f"table_{metric}"][slots[slots >= 0]] = table[slots >= 0]
+                tables[metric] = np.repeat(res[f"clean_{metric}"][sl, None], positions, 1)  # untouched = clean input
+                tables[metric][s_idx, p_idx] = err
+                res[f"table_{metric}"][slots[slots >= 0]] = tables[metric][slots >= 0]
+            worst, where = worst_case(tables["mpjpe"])  # 3DNBF: both metrics at the MPJPE-worst position
+            res["worst_mpjpe"][sl], res["worst_position_mpjpe"][sl] = worst, where
+            res["worst_pa_mpjpe"][sl] = tables["pa_mpjpe"][np.arange(len(where)), where]
+            res["worst_position_pa_mpjpe"][sl] = where
             res["pairs"] += len(s_idx)
         if bar is not None:
             bar.update(task, advance=sl.stop - sl.start)
@@ -236,9 +257,10 @@ def evaluate_advocc(models: list, names: list[str], store, size: int, config, ou
     heatmap = save_heatmaps(out_dir / f"advocc{size}_heatmap.png", results, names, data, size, cfg)
     grid = grid_side(size, cfg.crop, cfg.stride)
     model_kind = "external detections" if data.per_position is not None else cfg.model
-    title = f"AdvOcc@{size} ({len(data.rows)} samples x {grid}x{grid} positions, {model_kind}; mm)"
+    title = (f"AdvOcc@{size} ({len(data.rows)} samples x {grid}x{grid} positions, {model_kind}, {data.joint_set}; "
+             "mm at the MPJPE-worst position)")
     out = {"protocol": f"advocc{size}", "store": str(store.path), "size": size, "split": cfg.split,
-           "samples": int(len(data.rows)), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind,
+           "samples": int(len(data.rows)), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind, "joint_set": data.joint_set,
            "input": cfg.input2d, "seed": cfg.seed, "seconds": seconds, "samples_per_s": len(data.rows) / max(seconds, 1e-9),
            "models": [{"name": name, **s} for name, s in summary.items()], "tables": _tables(summary, size, title),
            "paper_degradation_pct": paper_degradation_pct(size), "heatmap": str(heatmap) if heatmap else None, "errors": str(errors_path)}

@@ -52,15 +52,24 @@ def coco_to_h36m(coco: np.ndarray) -> np.ndarray:
     return out
 
 
+HIPS = (1, 4)  # H36M right and left hip
+
+
 def fill_invisible(sparse: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-    """Low-score policy: invisible joints take their nearest visible ancestor's 2D. (B,17,2), (B,17) bool."""
+    """Low-score policy: invisible joints take their nearest visible ancestor's 2D. (B,17,2), (B,17) bool.
+
+    An invisible pelvis (the root) takes the mean of its visible hips, else of all visible joints.
+    """
     assert sparse.shape[1:] == (NUM_SPARSE, 2) and visible.shape == sparse.shape[:2]
     visible = visible.to(torch.bool)
     none_visible = ~visible.any(1)
     out = sparse.clone()
     count = visible.sum(1, keepdim=True).clamp_min(1)
     mean = (sparse * visible[..., None]).sum(1) / count  # (B, 2)
-    out[:, 0] = torch.where(visible[:, 0:1], sparse[:, 0], mean)
+    hips = visible[:, list(HIPS)]  # (B, 2): an invisible pelvis sits between its visible hips
+    hip_mean = (sparse[:, list(HIPS)] * hips[..., None]).sum(1) / hips.sum(1, keepdim=True).clamp_min(1)
+    root = torch.where(hips.any(1, keepdim=True), hip_mean, mean)
+    out[:, 0] = torch.where(visible[:, 0:1], sparse[:, 0], root)
     for j in range(1, NUM_SPARSE):  # parents precede children, so ancestors are filled first
         out[:, j] = torch.where(visible[:, j : j + 1], sparse[:, j], out[:, H36M_PARENTS[j]])
     return torch.where(none_visible[:, None, None], sparse, out)

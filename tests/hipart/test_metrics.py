@@ -111,3 +111,23 @@ def test_flip_test_of_symmetric_model_equals_plain():
     torch.testing.assert_close(out, symmetric(x))
     flipped = metrics.flip_pose(x, H36M_FLIP_PERM)
     torch.testing.assert_close(metrics.flip_pose(flipped, H36M_FLIP_PERM), x)
+
+
+def test_procrustes_fitted_on_the_scored_joints_ignores_the_others():
+    """3DNBF's occlusion scoring: hidden joints neither enter the alignment nor the error."""
+    import torch
+
+    from hipart.metrics import pa_mpjpe
+
+    torch.manual_seed(0)
+    gt = torch.randn(4, 17, 3)
+    pred = gt @ torch.linalg.qr(torch.randn(3, 3))[0] * 1.3 + 0.05 * torch.randn(4, 17, 3)
+    visible = torch.ones(4, 17, dtype=torch.bool)
+    visible[:, 10:] = False
+    wild = pred.clone()
+    wild[:, 10:] += 50.0  # hidden joints predicted anywhere
+    fitted = pa_mpjpe(pred, gt, mask=visible, fit_on_mask=True)
+    torch.testing.assert_close(pa_mpjpe(wild, gt, mask=visible, fit_on_mask=True), fitted)
+    assert (pa_mpjpe(wild, gt, mask=visible) > 10 * fitted).all()  # aligned on all joints, the wild ones pull
+    torch.testing.assert_close(pa_mpjpe(pred, gt, mask=torch.ones(4, 17, dtype=torch.bool), fit_on_mask=True),
+                               pa_mpjpe(pred, gt))

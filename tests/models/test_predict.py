@@ -127,3 +127,15 @@ def test_predict_bad_inputs_are_one_line_errors(cli, tmp_path, lifter_run, case)
     assert code == 2 and expected in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err + stdout
     assert not out.exists() and not list(tmp_path.glob("pred*"))
+
+
+def test_an_invisible_pelvis_sits_between_its_visible_hips():
+    sparse = torch.arange(17 * 2, dtype=torch.float32).view(1, 17, 2) * 10
+    visible = torch.ones(1, 17, dtype=torch.bool)
+    visible[0, 0] = False
+    out = fill_invisible(sparse, visible)
+    torch.testing.assert_close(out[0, 0], (sparse[0, 1] + sparse[0, 4]) / 2)
+    visible[0, 4] = False  # one hip left: the pelvis takes it; the hidden hip then takes the pelvis
+    out = fill_invisible(sparse, visible)
+    torch.testing.assert_close(out[0, 0], sparse[0, 1])
+    torch.testing.assert_close(out[0, 4], sparse[0, 1])
