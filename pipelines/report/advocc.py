@@ -37,12 +37,14 @@ def rows(run40: Path, run80: Path) -> list[list]:
 
 
 def markdown(run40: Path, run80: Path) -> str:
-    meta = json.loads((Path(run80) / "results.json").read_text())
+    meta40, meta = (json.loads((Path(r) / "results.json").read_text()) for r in (run40, run80))
+    joints = meta.get("joint_set", "17 H36M joints")
     return "\n".join([
         "# AdvOcc: worst occluder position", "",
         "Made by `make reproduce-advocc`: MPJPE (mm, mean over samples of the worst of "
-        f"{meta['positions']} patch positions; {meta['samples']} samples, occluded joints re-detected by the "
-        f"'{meta['occlusion_model']}' model, input '{meta['input']}') and the degradation against clean input.", "",
+        f"{meta40['positions']} (@40) / {meta['positions']} (@80) patch positions; {meta['samples']} samples, "
+        f"{joints}, occluded joints re-detected by the '{meta['occlusion_model']}' model, input "
+        f"'{meta['input']}'; 3DNBF's scoring: 1.2x crop, visible joints) and the degradation against clean input.", "",
         *markdown_table(COLUMNS, rows(run40, run80))]) + "\n"
 
 
