@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from hipart.end_to_end import EndToEnd
 from hipart.lifter import Lifter
 from pipelines.bench.pipeline import build
 from pipelines.bench.reference import MixSTESized
+from pipelines.bench.registry import median_seconds
 from pipelines.core.device import autocast, default_device
 
 BATCHES = (1, 64, 1024)
@@ -33,19 +33,9 @@ REFERENCE_SIZE = {"dim": 512, "depth": 8, "heads": 8, "mlp_ratio": 2.0}  # MixST
 HIPART, HIPART_ONNX, SPARSE = "HiPART (torch)", "HiPART (ONNX RT)", "17-token lifter"
 
 
-def _timer(fn, sync, reps: int, budget_s: float = 12.0) -> float:
-    """Median seconds of ``fn()`` after a warm-up call."""
-    fn()
-    sync()
-    times, start = [], time.perf_counter()
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-        if time.perf_counter() - start > budget_s and len(times) >= 2:
-            break
-    return float(np.median(times))
+def _timer(fn, sync, reps: int) -> float:
+    """Median seconds of ``fn()`` with the device synchronised (the registry's timer)."""
+    return median_seconds(lambda: (fn(), sync()), reps)
 
 
 def torch_models(config: Config, device: torch.device) -> dict[str, torch.nn.Module]:
@@ -148,5 +138,9 @@ def _report(rows: list[dict], flops: dict, params: dict, device: torch.device, n
     return {"name": f"HiPART vs a MixSTE-sized reference at one frame ({device.type}, random weights)",
             "columns": ["model", "batch", "precision", "threads", "poses/s", "ms per batch", "x reference"],
             "rows": table, "best": [dict(r, poses_per_s=r["batch"] / r["seconds"]) for r in best.values()],
-            "notes": ["reference: a same-size stand-in for MixSTE (512 wide, 8 spatial + 8 temporal blocks, 8 heads, "
-                      "MLP ratio 2) built from hipart.layers, not MixSTE's code"] + flop_notes + notes}
+            "notes": ["HiPART = greedy densification + the configured lifter, end to end, no flip; 17-token lifter = "
+                      "the same lifter on the sparse joints only",
+                      f"reference: a same-size stand-in for MixSTE at one frame ({REFERENCE_SIZE['dim']} wide, "
+                      f"{REFERENCE_SIZE['depth']} spatial + {REFERENCE_SIZE['depth']} temporal blocks, "
+                      f"{REFERENCE_SIZE['heads']} heads, MLP ratio {REFERENCE_SIZE['mlp_ratio']:g}) built from "
+                      "hipart.layers, not MixSTE's code"] + flop_notes + notes}

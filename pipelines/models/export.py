@@ -21,7 +21,7 @@ from pipelines.core.atomic import atomic_path
 from pipelines.core.checkpoint import file_sha256, resolve
 from pipelines.core.errors import UserError
 from pipelines.data.store import PoseStore, sparse_input
-from pipelines.models.lifting import LiftingModel, load_lifting_model
+from pipelines.models.lifting import LiftingModel, load_lifting_model, require_sparse_only_input
 
 INPUTS = ("sparse_px", "image_size")
 EXTRA = 'pip install -e ".[onnx]"'
@@ -29,9 +29,7 @@ EXTRA = 'pip install -e ".[onnx]"'
 
 def end_to_end(model: LiftingModel) -> EndToEnd:
     """The torch inference module of a loaded lift checkpoint (its HiPART densifier when it has one)."""
-    if model.source.name == "gt":
-        raise UserError(f"{model.name}: this lifter reads ground-truth dense/fine 2D (--dense-source gt), which "
-                        "no graph from sparse 2D can provide; export a lifter trained with --dense-source hipart or none")
+    require_sparse_only_input(model, "a graph from sparse 2D")
     densifier = getattr(model.source, "densifier", None)
     return EndToEnd(densifier, model.lifter).eval()
 

@@ -139,6 +139,14 @@ def _clean_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def require_sparse_only_input(model: LiftingModel, what: str) -> LiftingModel:
+    """Refuse a lifter that reads ground-truth dense/fine 2D: bare sparse keypoints cannot feed it."""
+    if model.source.name == "gt":
+        raise UserError(f"{model.name}: this lifter was trained on ground-truth dense/fine 2D (--dense-source gt), "
+                        f"which {what} cannot provide; use a lifter trained with --dense-source hipart or none")
+    return model
+
+
 def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cache_dir: Path | None = None,
                        batch_size: int = 1024) -> LiftingModel:
     """A lift checkpoint (file or run directory) -> LiftingModel on ``device``.

@@ -20,7 +20,7 @@ from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.models.keypoints import fill_invisible, read_keypoints
-from pipelines.models.lifting import load_lifting_model
+from pipelines.models.lifting import load_lifting_model, require_sparse_only_input
 
 OUT_TYPES = (".npz", ".json")
 DEFAULT_IMAGE_SIZE = (1000.0, 1000.0)
@@ -63,10 +63,7 @@ def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str |
         result = _predict_onnx(checkpoint, kp[..., :2], size, visible, config.evaluate.batch_size)
     elif backend == "torch":
         model = load_lifting_model(checkpoint, default_device(device), hipart=hipart, batch_size=config.evaluate.batch_size)
-        if model.source.name == "gt":
-            raise UserError(f"{checkpoint}: this lifter was trained on ground-truth dense/fine 2D (--dense-source gt), "
-                            "which bare keypoints do not have; use a lifter trained with --dense-source hipart or none")
-        result = model.predict(kp[..., :2], size, visible=visible)
+        result = require_sparse_only_input(model, "bare keypoints").predict(kp[..., :2], size, visible=visible)
     else:
         raise UserError(f"--backend {backend!r}: expected torch or onnx")
     arrays = {"kp3d": result["kp3d"], "sparse2d": kp[..., :2], "visible": visible}

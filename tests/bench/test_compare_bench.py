@@ -26,4 +26,4 @@ def test_bench_compare_quick_reports_every_model(monkeypatch):
         if model == compare.REFERENCE:
             assert r[6] == 1.0
     assert any("tokens differing 0.00 %" in n for n in report["notes"])
-    assert any("not MixSTE's code" in n for n in report["notes"])
+    assert any("not MixSTE's code" in n and "32 wide, 1 spatial + 1 temporal" in n for n in report["notes"])

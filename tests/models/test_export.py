@@ -39,6 +39,7 @@ def runs(synthetic_store, tmp_path_factory):
     train_lift(synthetic_store, root / "lift-hipart", config, levels="17,48,96", dense_source="hipart",
                hipart=root / "hiarm", input2d="noisy", device="cpu")
     train_lift(synthetic_store, root / "lift-sparse", config, levels="17", dense_source="none", device="cpu")
+    train_lift(synthetic_store, root / "lift-gt", config, levels="17,48,96", dense_source="gt", device="cpu")
     return root
 
 
@@ -84,6 +85,17 @@ def test_predict_onnx_backend_equals_torch(cli, runs, tmp_path):
     assert b["kp3d"].shape == (9, 17, 3) and b["dense2d"].shape == (9, 48, 2) and b["fine2d"].shape == (9, 96, 2)
     np.testing.assert_allclose(b["kp3d"], a["kp3d"], atol=MM, rtol=0)
     np.testing.assert_allclose(b["fine2d"], a["fine2d"], atol=PX, rtol=0)
+
+
+def test_a_gt_levels_lifter_is_refused_by_export_and_predict(cli, runs, tmp_path):
+    """Bare sparse 2D cannot feed a lifter trained on GT dense/fine levels: one rule, one message."""
+    code, _, err = cli("export", "--checkpoint", runs / "lift-gt", "--out", tmp_path / "gt.onnx")
+    assert code == 2 and "--dense-source gt" in err and "a graph from sparse 2D" in err and len(err.strip().splitlines()) == 1
+    np.savez(tmp_path / "kp.npz", keypoints=np.full((2, 17, 3), 500, np.float32))
+    code, _, err = cli("predict", "--input", tmp_path / "kp.npz", "--format", "h36m", "--checkpoint", runs / "lift-gt",
+                       "--out", tmp_path / "a.npz")
+    assert code == 2 and "bare keypoints" in err
+    assert not list(tmp_path.glob("gt.onnx*")) and not (tmp_path / "a.npz").exists()
 
 
 @pytest.mark.parametrize("what", ["msst", "hiarm", "not-onnx-suffix"])
