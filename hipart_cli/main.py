@@ -20,6 +20,7 @@ from hipart_cli.commands import (
     info,
     occlude,
     predict,
+    render,
     synth,
     train_hiarm,
     train_lift,
@@ -50,6 +51,7 @@ app.command("train-lift")(train_lift.train_lift)
 app.command("evaluate")(evaluate.evaluate)
 app.command("occlude")(occlude.occlude)
 app.command("predict")(predict.predict)
+app.command("render")(render.render)
 app.command("export")(export.export)
 app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
