@@ -122,10 +122,12 @@ def _view_rows(seq: Sequence, view, joints_mm: np.ndarray, position: np.ndarray,
         out["kp3d/sparse_mesh"] = out["kp3d/sparse"]
         out["kp3d/sparse"] = gt
         out["kp2d/sparse"] = gt[..., :2] / gt[..., 2:3] * view.f + view.c
-    if det is not None:
+    if det is not None:   # (n, 17, 2 | 3 | 4): x, y[, score[, visibility]]
         out[f"det2d/{det_name}"] = det[..., :2]
-        if det.shape[-1] == 3:
+        if det.shape[-1] >= 3:
             out[f"det2d/{det_name}_score"] = det[..., 2]
+        if det.shape[-1] == 4:
+            out["meta/visible"] = det[..., 3]
     meta = {"subject": names["subjects"].index(seq.subject), "action": names["actions"].index(seq.action),
             "subaction": seq.subaction, "camera": view.camera, **seq.meta}
     for key, value in meta.items():

@@ -9,6 +9,7 @@ Layout::
     /<split>/kp3d/sparse_mesh            (N,17,3) optional
     /<split>/det2d/<name>                (N,17,2) float32 (+ <name>_score (N,17)) optional
     /<split>/meta/<field>                (N,) ints; meta/image_size (N,2)
+    /<split>/meta/visible                (N,17) float32 per-joint visibility score, optional (sample corpus)
     /actions, /subjects [, /sequences]   name tables (meta/action etc. index them)
 
 The writer writes ``NAME.tmp`` and renames it at the end; the reader validates everything on open
@@ -60,6 +61,8 @@ def _expected_last_dims(key: str, levels: tuple[int, ...]) -> tuple[int, int] | 
         return (17,) if name.endswith("_score") else (17, 2)
     if key == "meta/image_size":
         return (2,)
+    if key == "meta/visible":
+        return (17,)
     return None
 
 

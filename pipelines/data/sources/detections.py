@@ -4,7 +4,12 @@
 60457274) of (T, 17, 2) pixels (a third column, if present, is stored as the score). Rows align by
 subject, action, camera and frame number: the array of a view must have exactly as many frames as the
 source's video of that camera, otherwise a ``UserError`` says so (never silently cut). A sequence the
-file does not have (VideoPose3D lacks S11 "Directions") is skipped and counted in the summary.
+file does not have (VideoPose3D lacks S11 "Directions") is skipped and counted in the summary, and so
+is a frame whose detection is NaN (a detector that ran on every n-th frame, or found nobody).
+
+Optional beside it: ``visibility[subject][action_key]`` (the same list of (T, 17) per-joint visibility
+scores; the sample corpus's, from its depth maps), stored as ``meta/visible``, and ``metadata["detector"]``,
+the detection set's name in the store when ``--detections-name`` is not given.
 
 Action keys: the rig uses ``"{action} {subaction}"`` exactly. Human3.6M (Pose2Mesh ``subaction_idx``
 1, 2) maps to VideoPose3D's names by sorting the keys whose first word is the action (aliases
@@ -34,6 +39,7 @@ class Detections:
     path: Path
     name: str
     positions: dict
+    visibility: dict | None = None
 
     @property
     def description(self) -> str:
@@ -65,8 +71,18 @@ class Detections:
             raise UserError(f"{where} has {len(arr)} frames, but the source's sequence {seq.subject} {seq.action} "
                             f"{seq.subaction} camera {view.camera} has {view.video_frames}; lengths must match")
         rows = arr[view.det_index].astype(np.float32)
-        if not np.isfinite(rows).all():
-            raise UserError(f"{where} contains NaN or infinite values")
+        if np.isinf(rows).any():
+            raise UserError(f"{where} contains infinite values")
+        if self.visibility is not None:
+            vis = np.asarray(self.visibility[seq.subject][key][view.camera - 1], np.float32)[view.det_index]
+            rows = np.concatenate([rows if rows.shape[-1] == 3 else np.concatenate(
+                [rows, np.ones(rows.shape[:2] + (1,), np.float32)], -1), vis[..., None]], -1)
+        # a NaN frame has no detection: the row is left out, as a missing sequence is
+        found = ~np.isnan(rows[..., :2]).any(axis=(1, 2))
+        if not found.all():
+            skipped[f"no detection (NaN) in {self.path.name}"] += int((~found).sum())
+            view = replace(view, rows=view.rows[found], det_index=view.det_index[found])
+            rows = rows[found]
         return view, rows
 
 
@@ -82,8 +98,36 @@ def load_detections(path, name: str | None, source) -> Detections:
     if missing:
         raise UserError(f"{path}: positions_2d has subjects {', '.join(map(str, sorted(positions))) or 'none'}, "
                         f"expected the source's {', '.join(missing)}")
+    metadata = _metadata(path)
     if name is None:
-        name = path.stem.removeprefix("data_2d_h36m_").removeprefix("data_2d_")
+        name = str(metadata.get("detector") or path.stem.removeprefix("data_2d_h36m_").removeprefix("data_2d_"))
     if not name.replace("_", "").replace("-", "").isalnum():
         raise UserError(f"--detections-name: got {name!r}, expected letters, digits, '_' or '-'")
-    return Detections(path=path, name=name, positions=positions)
+    return Detections(path=path, name=name, positions=positions, visibility=_visibility(path, positions))
+
+
+def _has(path: Path, key: str) -> bool:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return f"{key}.npy" in zf.namelist()
+
+
+def _metadata(path: Path) -> dict:
+    metadata = load_npz_object(path, "metadata") if _has(path, "metadata") else {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _visibility(path: Path, positions: dict) -> dict | None:
+    """The optional per-joint visibility scores, checked to mirror ``positions_2d``."""
+    if not _has(path, "visibility"):
+        return None
+    vis = load_npz_object(path, "visibility")
+    for subject, keys in positions.items():
+        for key, cams in keys.items():
+            have = vis.get(subject, {}).get(key) if isinstance(vis, dict) else None
+            if have is None or len(have) != len(cams) or any(
+                    np.shape(v) != np.shape(c)[:2] for v, c in zip(have, cams)):
+                raise UserError(f"{path}: visibility['{subject}']['{key}'] must be {len(cams)} arrays (T, 17) "
+                                f"like positions_2d")
+    return vis

@@ -20,9 +20,11 @@ from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.synth import actions as A
 from pipelines.data.synth import cameras as C
-from pipelines.data.synth import lbs, motions, noise, textures
+from pipelines.data.synth import clips as clip_io
+from pipelines.data.synth import lbs, motions, noise, retarget, textures
 from pipelines.data.synth import rig as rigmod
 from pipelines.data.synth.io import save_npz
+from pipelines.data.synth.observe import detector_report, observe
 
 SUBJECTS = ("S1", "S5", "S6", "S7", "S8", "S9", "S11")
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -44,6 +46,9 @@ class SynthResult:
     frames: dict = field(default_factory=dict)      # split -> frames
     files_mb: dict = field(default_factory=dict)    # file -> size in MB
     seconds: float = 0.0
+    clamped: dict = field(default_factory=dict)     # (clip, bone) -> frames clipped by the joint limits
+    clip_frames: dict = field(default_factory=dict)  # clip -> frames over all subjects and sub-actions
+    observed: dict = field(default_factory=dict)    # the detector's report (detector_report)
 
 
 def require_anny() -> None:
@@ -62,7 +67,7 @@ def quantize(x: np.ndarray, step: float) -> np.ndarray:
 
 
 def make_motions(rig: dict, subjects, actions, n_frames: int, rng: np.random.Generator) -> list[dict]:
-    """One dict per sequence: subject, action, subaction, rotations (T,K,3) f32, translation (T,3) f32."""
+    """One dict per keyframed sequence: subject, action, subaction, rotations (T,K,3) f32, translation (T,3) f32."""
     bones = tuple(str(b) for b in rig["bone_names"])
     foot_bones = [bones.index("foot.L"), bones.index("foot.R")]
     foot_vertices = np.flatnonzero(np.isin(rig["lbs_index"][:, 0], foot_bones) & (rig["lbs_weight"][:, 0] > 0.9))
@@ -75,6 +80,33 @@ def make_motions(rig: dict, subjects, actions, n_frames: int, rng: np.random.Gen
                 rot = quantize(motions.rotations_from_controls(c, bones), ROTATION_STEP)
                 trans = motions.floor_translation(c, rot.astype(np.float64), rig, s, foot_vertices)
                 sequences.append({"subject": subject, "subject_index": s, "action": action, "subaction": sub,
+                                  "rotations": rot, "translation": quantize(trans, TRANSLATION_STEP)})
+    return sequences
+
+
+def make_clip_motions(rig: dict, subjects, clips: list, n_frames: int, rng: np.random.Generator,
+                      result: SynthResult) -> list[dict]:
+    """One sequence per (subject, clip, sub-action), retargeted with its own variation; counts the
+    frames per clip and, per (clip, bone), those whose angles the joint limits clipped, in ``result``."""
+    bones = tuple(str(b) for b in rig["bone_names"])
+    ids = np.arange(0, rig["template"].shape[1], CAMERA_VERTEX_STRIDE)
+    sequences = []
+    for s, subject in enumerate(subjects):
+        style = retarget.clip_style(bones, rng)
+        joints_rest = rig["joints_rest"][s].astype(np.float64)
+        for clip in clips:
+            for sub in SUBACTIONS:
+                v = retarget.Variation.draw(clip, rng)
+                n = clip_io.frames_for(clip, motions.FPS, v.speed, n_frames)
+                r = retarget.retarget_sequence(clip, n, motions.FPS, joints_rest, bones, rig["parents"], style, v)
+                rot = quantize(r.rotations, ROTATION_STEP)
+                trans = r.translation.copy()
+                # the lowest point of the whole sequence on the floor: a jump leaves it, a roll lies on it
+                trans[:, 2] -= lbs.posed_vertices(rig, s, rot.astype(np.float64), trans, ids)[..., 2].min()
+                for bone, frames in r.clamped.items():
+                    result.clamped[(clip.name, bone)] = result.clamped.get((clip.name, bone), 0) + frames
+                result.clip_frames[clip.name] = result.clip_frames.get(clip.name, 0) + len(rot)
+                sequences.append({"subject": subject, "subject_index": s, "action": clip.name, "subaction": sub,
                                   "rotations": rot, "translation": quantize(trans, TRANSLATION_STEP)})
     return sequences
 
@@ -123,36 +155,95 @@ def motions_arrays(sequences: list[dict]) -> dict:
     }
 
 
-def run_synth(out: Path, seed: int = 0, frames_per_sequence: int = 200, preview: bool = False,
-              subjects=SUBJECTS, actions=A.ACTIONS) -> SynthResult:
-    """Generate the corpus into `out` (see the module docstring)."""
+DEFAULT_CLIPS = ("walk", "run", "jump", "kick", "punch", "spin", "spinkick", "dance_a", "crawl", "roll",
+                 "getup_facedown")
+DETECTORS = ("blazepose", "noise")
+
+
+@dataclass
+class SynthOptions:
+    frames_per_sequence: int = 200       # at 50 fps; a one-shot clip plays once and may be shorter
+    preview: bool = False
+    clips: tuple = DEFAULT_CLIPS         # DeepMimic clip names or files, each an action of its own
+    detector: str = "blazepose"          # "blazepose": the real detector on renders; "noise": the noise model
+    detect_every: int = 4                # blazepose runs on every n-th frame of every view
+    workers: int = 2                     # processes rendering and detecting
+
+
+def check_options(o: SynthOptions) -> list:
+    """Fail fast, before the minutes of work: the clips read back, the detector is installed."""
+    if o.frames_per_sequence < 10:
+        raise UserError(f"--frames-per-sequence: got {o.frames_per_sequence}, expected at least 10")
+    if o.detector not in DETECTORS:
+        raise UserError(f"--detector: got {o.detector!r}, expected one of {', '.join(DETECTORS)}")
+    if o.detect_every < 1 or o.workers < 1:
+        raise UserError(f"--detect-every/--workers: got {o.detect_every}/{o.workers}, expected integers >= 1")
+    clips = [clip_io.read_clip(clip_io.resolve_clip(c)) for c in o.clips]
+    names = [c.name for c in clips]
+    if len(set(names)) != len(names) or set(names) & set(A.ACTIONS):
+        raise UserError(f"--clips: clip names must be distinct and differ from the keyframed actions, got {names}")
+    if o.detector == "blazepose":
+        from pipelines.data.detector import require_detector
+
+        require_detector()
+    return clips
+
+
+def run_synth(out: Path, seed: int = 0, options: SynthOptions | None = None, subjects=SUBJECTS,
+              actions=A.ACTIONS) -> SynthResult:
+    """Generate the corpus into `out` (see the module docstring).
+
+    Long: one progress bar over the stages, each a call; the files are written at the end only.
+    """
+    o = options or SynthOptions()
+    clips = check_options(o)
     require_anny()
-    if frames_per_sequence < 10:
-        raise UserError(f"--frames-per-sequence: got {frames_per_sequence}, expected at least 10")
     start = time.perf_counter()
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     out = Path(out)
+    result = SynthResult(out=out, seed=seed)
     with progress() as bars:
-        task = bars.add_task("synth", total=3 + len(subjects), status="Anny templates")
+        task = bars.add_task("synth", total=4 + len(subjects), status="Anny templates")
         rig, phenotypes = rigmod.build_rig(rigmod.load_anny(), list(subjects), streams[0])
         bars.update(task, advance=1, status="motions")
-        sequences = make_motions(rig, subjects, actions, frames_per_sequence, streams[1])
+        sequences = make_motions(rig, subjects, actions, o.frames_per_sequence, streams[1])
+        sequences += make_clip_motions(rig, subjects, clips, o.frames_per_sequence, streams[5], result)
+        sequences.sort(key=lambda q: q["subject_index"])
         bars.update(task, advance=1, status="cameras")
         cameras = make_cameras(rig, sequences, streams[2], lambda: bars.update(task, advance=1))
         bars.update(task, status="detections")
-        detections, exact = make_detections(rig, sequences, cameras, streams[3])
+        noisy, exact = make_detections(rig, sequences, cameras, streams[3])
+        visibility = None
+        if o.detector == "blazepose":
+            n_images = sum(4 * len(range(0, len(q["rotations"]), o.detect_every)) for q in sequences)
+            det_task = bars.add_task("render + detect", total=n_images, status=f"{o.workers} workers")
+            seen = observe(rig, sequences, cameras, o.detect_every, seed, o.workers,
+                           lambda n: bars.update(det_task, advance=n))
+            detections, visibility = seen.detections, seen.visibility
+            result.observed = detector_report(seen, exact)
+        else:
+            detections = noisy
         bars.update(task, advance=1, status="writing")
     out.mkdir(parents=True, exist_ok=True)
     save_npz(out / "rig.npz", rig)
     save_npz(out / "motions.npz", motions_arrays(sequences))
     write_json_atomic(out / "cameras.json", cameras)
-    save_npz(out / "detections.npz", {"positions_2d": detections, "metadata": METADATA}, allow_pickle=True)
+    metadata = {**METADATA, "detector": o.detector, "detect_every": o.detect_every if visibility else 1}
+    extra = {"visibility": visibility} if visibility is not None else {}
+    save_npz(out / "detections.npz", {"positions_2d": detections, "metadata": metadata, **extra}, allow_pickle=True)
     textures.write_textures(out / "textures", streams[4])
-    if preview:
+    all_actions = tuple(actions) + tuple(c.name for c in clips)
+    if o.preview:
         from pipelines.data.synth.preview import render_preview
 
-        render_preview(out / "preview.png", rig, sequences, cameras, exact, actions)
-    result = SynthResult(out=out, seed=seed, seconds=time.perf_counter() - start)
+        if o.detector == "blazepose":
+            from pipelines.data.detector import BlazePose
+
+            with BlazePose() as detector:
+                render_preview(out / "preview.png", rig, sequences, cameras, exact, all_actions, detector)
+        else:
+            render_preview(out / "preview.png", rig, sequences, cameras, exact, all_actions)
+    result.seconds = time.perf_counter() - start
     for split, members in (("train", TRAIN_SUBJECTS), ("test", tuple(s for s in subjects if s not in TRAIN_SUBJECTS))):
         result.frames[split] = sum(len(q["rotations"]) for q in sequences if q["subject"] in members)
     for path in sorted(out.rglob("*")):
@@ -160,5 +251,5 @@ def run_synth(out: Path, seed: int = 0, frames_per_sequence: int = 200, preview:
             result.files_mb[str(path.relative_to(out))] = path.stat().st_size / 1e6
     from pipelines.data.synth.readme import write_readme
 
-    write_readme(out / "README.md", result, phenotypes, frames_per_sequence, anny_version(), actions, subjects)
+    write_readme(out / "README.md", result, phenotypes, o, anny_version(), actions, clips, subjects)
     return result

@@ -20,10 +20,10 @@ Mapping of the clinical active ranges of motion (docs/protocols.md section 8) on
 | spine05..spine01 | flexion (+x)  -5..16       | lateral bend left (+y) ±7 | rotation left (+z) ±9       |
 | neck01..03, head | flexion (+x) -15..12.5     | lateral bend (+y) ±11.25  | rotation (+z) ±20           |
 | upperarm01       | flexion (-x) -60..175      | abduction (-y) -70..88    | external rotation (+z) -70..90 |
-| lowerarm01       | flexion (elbow hinge) -40..105 | 0                     | 0                           |
+| lowerarm01       | flexion (elbow hinge) -43..105 | 0                     | 0                           |
 | upperleg01       | flexion (-x) -30..120      | abduction (-y) -30..45    | external rotation (+z) ±45  |
-| lowerleg01       | flexion (knee hinge) -5..125 | 0                       | 0                           |
-| foot             | dorsiflexion (-x) -50..20  | 0                         | 0                           |
+| lowerleg01       | flexion (knee hinge) -10..125 | 0                       | 0                           |
+| foot             | dorsiflexion (-x) -50..20  | inversion/eversion ±25    | axial rotation ±30          |
 
 - Trunk (thoracolumbar flexion 80, extension 25, lateral bend 35, rotation 45) and neck (flexion 50,
   extension 60, lateral bend 45, rotation 80) are spread evenly over the 5 spine and 4 neck/head
@@ -36,11 +36,14 @@ Mapping of the clinical active ranges of motion (docs/protocols.md section 8) on
   so the three angles are the usual approximation of glenohumeral motion.
 - Elbow and knee are hinges about the axis measured on Anny's default body (normal of the plane of
   the upper and lower segment). The rest pose flexes the elbow by ELBOW_REST_FLEXION (43 deg)
-  and the knee by KNEE_REST_FLEXION (10 deg): anatomical flexion = a1 + rest, so -40..105 is
-  3..148 (clinical 0..150) and -5..125 is 5..135 (clinical 0..135). Pronation and supination are
+  and the knee by KNEE_REST_FLEXION (10 deg): anatomical flexion = a1 + rest, so -43..105 is
+  0..148 (clinical 0..150) and -10..125 is 0..135 (clinical 0..135): a straight limb is allowed, a
+  hyper-extended one is not. Pronation and supination are
   not animated (the forearm twist bone is folded).
 - Hip: clinical flexion 120 / extension 30, abduction 45 / adduction 30, rotation 45 each way.
-- Ankle: dorsiflexion 20, plantarflexion 50.
+- Ankle: dorsiflexion 20, plantarflexion 50; inversion 35 / eversion 15 taken as ±25; the knee is a
+  hinge without axial rotation, so the foot also carries the shank's twist (about 30 each way at a
+  flexed knee). Keyframed actions keep the foot a hinge; motion clips use all three.
 - root: the global orientation, unlimited. Every other bone of the rig is folded into its parent
   (identity rotation) and has zero range.
 """
@@ -79,10 +82,10 @@ LIMITS: dict[str, tuple[np.ndarray, tuple]] = {
     **{name: (_WORLD, _SPINE) for name in ("spine05", "spine04", "spine03", "spine02", "spine01")},
     **{name: (_WORLD, _NECK) for name in ("neck01", "neck02", "neck03", "head")},
     "upperarm01": (_LIMB, ((-60.0, 175.0), (-70.0, 88.0), (-70.0, 90.0))),
-    "lowerarm01": (_frame(ELBOW_HINGE, ELBOW_UPPER_ARM), ((-40.0, 105.0), *_HINGE_ONLY)),
+    "lowerarm01": (_frame(ELBOW_HINGE, ELBOW_UPPER_ARM), ((-43.0, 105.0), *_HINGE_ONLY)),
     "upperleg01": (_LIMB, ((-30.0, 120.0), (-30.0, 45.0), (-45.0, 45.0))),
-    "lowerleg01": (_frame(KNEE_HINGE, KNEE_THIGH), ((-5.0, 125.0), *_HINGE_ONLY)),
-    "foot": (_LIMB, ((-50.0, 20.0), *_HINGE_ONLY)),
+    "lowerleg01": (_frame(KNEE_HINGE, KNEE_THIGH), ((-10.0, 125.0), *_HINGE_ONLY)),
+    "foot": (_LIMB, ((-50.0, 20.0), (-25.0, 25.0), (-30.0, 30.0))),
 }
 UNLIMITED = ("root",)
 
