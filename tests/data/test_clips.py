@@ -13,7 +13,7 @@ from pipelines.core.paths import SAMPLE_DIR
 from pipelines.data.synth import clips, lbs
 from pipelines.data.synth import retarget as rt
 from pipelines.data.synth.limits import rotvec_to_angles
-from tests.helpers.clips import IDENTITY, frame, walk_frames, write_clip
+from helpers.clips import IDENTITY, frame, walk_frames, write_clip
 
 
 @pytest.fixture(scope="module")

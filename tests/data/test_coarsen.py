@@ -202,3 +202,47 @@ def test_bad_inputs_exit_2_one_line_no_output(cli, data, tmp_path):
     short = tmp_path / "short.npz"
     write_detections(short, frames=9)
     _bad(cli, [*h36m_args(data, out), "--detections", short], out, "lengths must match")
+
+
+def test_sample_detections_with_nan_frames_scores_and_visibility(cli, data, tmp_path):
+    """A corpus detector that ran on every 2nd frame (NaN elsewhere) and missed one: the store keeps the
+    detected rows only, names the set after metadata['detector'] and carries scores and visibility."""
+    sample = tmp_path / "sample"
+    shutil.copytree(data["sample"], sample)
+    rng = np.random.default_rng(3)
+    seqs = {"S1": ("Walking 1", "Sitting 1"), "S9": ("Walking 1",)}
+    positions, visibility = {}, {}
+    for subject, keys in seqs.items():
+        for key in keys:
+            cams, vis = [], []
+            for c in range(4):
+                det = np.concatenate([rng.uniform(0, 1000, (12, 17, 2)), rng.uniform(0, 1, (12, 17, 1))], -1)
+                det[1::2] = np.nan
+                v = rng.uniform(0, 1, (12, 17))
+                v[1::2] = np.nan
+                if (subject, key, c) == ("S1", "Walking 1", 0):
+                    det[4] = np.nan   # rendered, but the detector found nobody
+                cams.append(det.astype(np.float32))
+                vis.append(v.astype(np.float32))
+            positions.setdefault(subject, {})[key] = cams
+            visibility.setdefault(subject, {})[key] = vis
+    np.savez_compressed(sample / "detections.npz", positions_2d=positions, visibility=visibility,
+                        metadata={"layout_name": "h36m", "num_joints": 17, "detector": "blazepose", "detect_every": 2})
+    out = tmp_path / "s.h5"
+    code, stdout, err = cli("coarsen", "--sample", sample, "--out", out, "--no-resume")
+    assert code == 0, err
+    store = PoseStore(out)
+    assert store.detections("train") == ["blazepose"]
+    assert store.rows("train") == 2 * 6 * 4 - 1 and store.rows("test") == 6 * 4
+    frames = store.read("train", "meta/frame")
+    assert (frames % 2 == 0).all()
+    det, score, vis = (store.read("train", k) for k in ("det2d/blazepose", "det2d/blazepose_score", "meta/visible"))
+    assert vis.shape == (len(frames), 17) and np.isfinite(det).all() and np.isfinite(vis).all()
+    # rows hold their own frame's detection, score and visibility
+    cam, act = (store.read("train", f"meta/{k}") for k in ("camera", "action"))
+    names = np.array(store.names["actions"])
+    i = int(np.flatnonzero((cam == 2) & (frames == 6) & (names[act] == "Sitting"))[0])
+    np.testing.assert_allclose(det[i], positions["S1"]["Sitting 1"][1][6, :, :2], atol=1e-3)
+    np.testing.assert_allclose(score[i], positions["S1"]["Sitting 1"][1][6, :, 2], atol=1e-6)
+    np.testing.assert_allclose(vis[i], visibility["S1"]["Sitting 1"][1][6], atol=1e-6)
+    assert "no detection (NaN)" in stdout

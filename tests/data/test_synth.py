@@ -7,6 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
+from helpers.clips import walk_frames, write_clip
 from pipelines.data.synth import lbs
 from pipelines.data.synth.limits import LIMITS, angles_to_rotvec, limit_array, mirror_rotvec, rotvec_to_angles
 
@@ -49,11 +50,15 @@ def _digest(folder):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     pytest.importorskip("anny")
-    from pipelines.data.synth.generate import run_synth
+    from pipelines.data.synth.generate import SynthOptions, run_synth
 
+    clip = write_clip(tmp_path_factory.mktemp("clips") / "humanoid3d_stroll.txt", walk_frames(21))
+    detector = "blazepose" if importlib.util.find_spec("mediapipe") else "noise"
     dirs = [tmp_path_factory.mktemp(f"synth{i}") for i in range(2)]
-    for d in dirs:
-        run_synth(d, seed=3, frames_per_sequence=12, subjects=("S1", "S9"), actions=("Walking", "Sitting", "PickUp"))
+    for workers, d in enumerate(dirs, 1):   # one worker, then two: the files must not depend on it
+        run_synth(d, seed=3, options=SynthOptions(frames_per_sequence=12, clips=(str(clip),), detector=detector,
+                                                  detect_every=6, workers=workers),
+                  subjects=("S1", "S9"), actions=("Walking", "Sitting", "PickUp"))
     return dirs
 
 
@@ -61,8 +66,31 @@ def test_same_seed_byte_identical(generated):
     a, b = generated
     assert _digest(a) == _digest(b) and len(_digest(a)) == 3
     assert (a / "cameras.json").read_bytes() == (b / "cameras.json").read_bytes()
+    untimed = lambda d: [line for line in (d / "README.md").read_text().splitlines() if not line.startswith("Measured time")]
+    assert untimed(a) == untimed(b)
     with np.load(a / "motions.npz") as m:
-        assert m["rotations"].shape == (2 * 3 * 2 * 12, 20, 3)
+        assert m["rotations"].shape == (2 * 4 * 2 * 12, 20, 3)
+        assert sorted(set(m["action"].tolist())) == ["PickUp", "Sitting", "Walking", "stroll"]
+
+
+def test_detections_from_renders(generated):
+    """Every 6th frame of every view rendered: visibility scores there, NaN elsewhere; detections likewise."""
+    with np.load(generated[0] / "detections.npz", allow_pickle=True) as f:
+        meta = f["metadata"].item()
+        if meta["detector"] != "blazepose":
+            pytest.skip("the detect extra is not installed; the noise model ran instead")
+        positions, visibility = f["positions_2d"].item(), f["visibility"].item()
+    assert meta["detect_every"] == 6
+    views = positions["S9"]["stroll 1"]
+    assert len(views) == 4 and views[0].shape == (12, 17, 3)
+    vis = visibility["S9"]["stroll 1"][0]
+    assert np.isfinite(vis[[0, 6]]).all() and np.isnan(np.delete(vis, [0, 6], 0)).all()
+    assert ((vis[[0, 6]] >= 0) & (vis[[0, 6]] <= 1)).all()
+    found = [v[[0, 6]] for cams in positions.values() for vv in cams.values() for v in vv]
+    found = np.concatenate(found)
+    assert np.isfinite(found[:, 0, 0]).mean() > 0.9   # BlazePose finds the rendered person
+    text = (generated[0] / "README.md").read_text()
+    assert "| joint | hidden | error visible | error hidden |" in text and "| stroll |" in text
 
 
 def test_lbs_matches_anny(generated):
@@ -78,7 +106,7 @@ def test_lbs_matches_anny(generated):
         idx = np.flatnonzero(f["subject"] == "S9")[::7][:6]
         rot, trans = f["rotations"][idx].astype(np.float64), f["translation"][idx].astype(np.float64)
     model = R.load_anny()
-    phenotypes = R.sample_phenotypes(["S1", "S9"], np.random.default_rng(np.random.SeedSequence(3).spawn(5)[0]))
+    phenotypes = R.sample_phenotypes(["S1", "S9"], np.random.default_rng(np.random.SeedSequence(3).spawn(6)[0]))
     labels, bones = list(model.bone_labels), [str(b) for b in rig["bone_names"]]
     pose = torch.eye(4, dtype=torch.float64).repeat(len(idx), len(labels), 1, 1)
     pose[:, [labels.index(b) for b in bones], :3, :3] = torch.from_numpy(lbs.rodrigues(rot))

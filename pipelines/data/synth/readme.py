@@ -43,8 +43,10 @@ def detector_section(report: dict, o) -> str:
 {report['images']} rendered camera-frames (every {o.detect_every}th frame of every view, {CROP_SIZE} px crops):
 missed {report['missed']} ({100 * report['miss_rate']:.2f} %); mean 2D error {report['mean_visible']:.1f} px on
 visible joints and {report['mean_hidden']:.1f} px on hidden ones (a joint is hidden when under
-{100 * VISIBLE_THRESHOLD:.0f} % of the surface that supports it is visible in the depth map); {report['ms_per_image']:.0f} ms wall per image with
-{o.workers} workers. Per joint (error in px at ~1000 px images):
+{100 * VISIBLE_THRESHOLD:.0f} % of the surface that supports it is visible in the depth map).
+Measured time: {report['ms_per_image']:.0f} ms wall per rendered and detected image with {o.workers} workers.
+
+Per joint (error in px at ~1000 px images):
 
 | joint | hidden | error visible | error hidden |
 |---|---|---|---|
@@ -73,8 +75,10 @@ MediaPipe BlazePose) with
 ANNY_CACHE_DIR=~/.cache/anny {command_line(result, o)}
 ```
 
-(`make sample-preview`; {result.seconds / 60:.0f} min on this machine's 2 CPU cores). The same seed
-regenerates byte-identical files, this README included.
+(`make sample-preview`).
+Measured time: {result.seconds / 60:.0f} min on 2 CPU cores.
+
+The same seed regenerates byte-identical files; in this README only the two "Measured time" lines differ.
 
 {preview}
 ## Content
