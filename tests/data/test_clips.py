@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers.clips import IDENTITY, frame, walk_frames, write_clip
 from scipy.spatial.transform import Rotation
 
 from pipelines.core.errors import UserError
@@ -13,7 +14,6 @@ from pipelines.core.paths import SAMPLE_DIR
 from pipelines.data.synth import clips, lbs
 from pipelines.data.synth import retarget as rt
 from pipelines.data.synth.limits import rotvec_to_angles
-from helpers.clips import IDENTITY, frame, walk_frames, write_clip
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import importlib.util
 
 import numpy as np
 import pytest
-
 from helpers.clips import walk_frames, write_clip
+
 from pipelines.data.synth import lbs
 from pipelines.data.synth.limits import LIMITS, angles_to_rotvec, limit_array, mirror_rotvec, rotvec_to_angles
 
