@@ -5,11 +5,13 @@ marks joints below ``min_score`` invisible (filled from their nearest visible an
 with the lifter's level source and lifts. Writes NPZ (``kp3d`` (N,17,3) mm, ``dense2d`` (N,48,2),
 ``fine2d`` (N,96,2) px when the lifter uses those levels, ``sparse2d`` (N,17,2), ``visible`` (N,17),
 ``image_id``) or JSON (a list of {image_id, kp3d, dense2d, fine2d}). Everything is validated before
-anything is written; the output appears atomically.
+anything is written; the output appears atomically. Images and video reach the same lifting step
+(``load_lifter``, ``lift_keypoints``) through pipelines.models.predict_media.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,36 +41,65 @@ def parse_image_size(text: str | None) -> np.ndarray | None:
     return np.array([w, h], np.float32)
 
 
+def check_output(out: str | Path) -> Path:
+    """The output path, refused unless it ends in .npz or .json."""
+    out = Path(out)
+    if out.suffix.lower() not in OUT_TYPES:
+        raise UserError(f"{out}: unknown output type '{out.suffix}', expected .npz or .json")
+    return out
+
+
+def check_backend(checkpoint: str | Path, backend: str) -> None:
+    """Refuse an unknown backend, or an ONNX backend given something other than an .onnx graph."""
+    if backend not in ("torch", "onnx"):
+        raise UserError(f"--backend {backend!r}: expected torch or onnx")
+    if backend == "onnx" and Path(checkpoint).suffix.lower() != ".onnx":
+        raise UserError(f"--backend onnx: --checkpoint {checkpoint} must be an .onnx file written by hipart export")
+
+
+def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str | None = None,
+                backend: str = "torch") -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict]:
+    """A function (sparse px (N,17,2), image size (N,2), visible (N,17)) -> {"kp3d", "dense2d", "fine2d"}.
+
+    ``backend``: "torch" (``checkpoint`` is a lift run or checkpoint) or "onnx" (``checkpoint`` is a
+    graph written by `hipart export`, run with ONNX Runtime). Checkpoint errors surface here, so a
+    caller can load first and fail before any long work.
+    """
+    check_backend(checkpoint, backend)
+    if backend == "onnx":
+        return _onnx_lifter(checkpoint, config.evaluate.batch_size)
+    model = load_lifting_model(checkpoint, default_device(device), hipart=hipart, batch_size=config.evaluate.batch_size)
+    model = require_sparse_only_input(model, "bare keypoints")
+    return lambda sparse, size, visible: model.predict(sparse, size, visible=visible)
+
+
+def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 0.0) -> dict:
+    """(N,17,3) H36M-17 [x, y, score] px, (N,2) or (2,) image size -> the arrays predict writes.
+
+    {"kp3d" (N,17,3) mm, "sparse2d" (N,17,2), "visible" (N,17)[, "dense2d", "fine2d"]}; joints
+    scoring below ``min_score`` are invisible (the low-score policy of pipelines.models.keypoints).
+    """
+    size = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
+    visible = kp[..., 2] >= min_score
+    result = lifter(kp[..., :2], size, visible)
+    arrays = {"kp3d": result["kp3d"], "sparse2d": kp[..., :2], "visible": visible}
+    arrays.update({k: result[k] for k in ("dense2d", "fine2d") if result[k] is not None})
+    return arrays
+
+
 def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str | Path, config: Config,
             image_size: str | None = None, min_score: float = 0.0, hipart=None, device: str | None = None,
             backend: str = "torch") -> dict:
-    """Lift the keypoints of ``input_file`` and write ``out``; returns {"poses", "invisible", "out"}.
-
-    ``backend``: "torch" (``checkpoint`` is a lift run or checkpoint) or "onnx" (``checkpoint`` is a
-    graph written by `hipart export`, run with ONNX Runtime).
-    """
-    out = Path(out)
-    if backend == "onnx" and Path(checkpoint).suffix.lower() != ".onnx":
-        raise UserError(f"--backend onnx: --checkpoint {checkpoint} must be an .onnx file written by hipart export")
-    if out.suffix.lower() not in OUT_TYPES:
-        raise UserError(f"{out}: unknown output type '{out.suffix}', expected .npz or .json")
+    """Lift the keypoints of ``input_file`` and write ``out``; returns {"poses", "invisible", "out"}."""
+    check_backend(checkpoint, backend)
+    out = check_output(out)
     data = read_keypoints(Path(input_file), fmt)
     kp = data["h36m"]  # (N, 17, 3) [x, y, score]
     size = parse_image_size(image_size)
     if size is None:
         size = data["image_size"] if data["image_size"] is not None else np.array(DEFAULT_IMAGE_SIZE, np.float32)
-    size = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
-    visible = kp[..., 2] >= min_score
-    if backend == "onnx":
-        result = _predict_onnx(checkpoint, kp[..., :2], size, visible, config.evaluate.batch_size)
-    elif backend == "torch":
-        model = load_lifting_model(checkpoint, default_device(device), hipart=hipart, batch_size=config.evaluate.batch_size)
-        result = require_sparse_only_input(model, "bare keypoints").predict(kp[..., :2], size, visible=visible)
-    else:
-        raise UserError(f"--backend {backend!r}: expected torch or onnx")
-    arrays = {"kp3d": result["kp3d"], "sparse2d": kp[..., :2], "visible": visible}
-    arrays.update({k: result[k] for k in ("dense2d", "fine2d") if result[k] is not None})
-    ids = data["ids"]
+    arrays = lift_keypoints(load_lifter(checkpoint, config, hipart, device, backend), kp, size, min_score)
+    visible, ids = arrays["visible"], data["ids"]
     if out.suffix.lower() == ".npz":
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays, image_id=np.asarray([str(i) for i in ids]))
@@ -79,16 +110,21 @@ def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str |
     return {"poses": len(kp), "invisible": int((~visible).sum()), "out": str(out)}
 
 
-def _predict_onnx(path, sparse_px: np.ndarray, image_size: np.ndarray, visible: np.ndarray, batch: int) -> dict:
-    """The graph of `hipart export` on the keypoints (invisible joints filled as the torch path does)."""
+def _onnx_lifter(path, batch: int):
+    """The graph of `hipart export` as a lifter (invisible joints filled as the torch path does)."""
     from pipelines.models.export import read_metadata, run_session, session
 
     sess = session(path)
     levels = read_metadata(sess).get("levels")
     if not levels:
         raise UserError(f"{path}: not a graph written by hipart export (no 'hipart' metadata)")
-    filled = fill_invisible(torch.from_numpy(np.asarray(sparse_px, np.float32)), torch.from_numpy(visible)).numpy()
-    parts = [run_session(sess, filled[i:i + batch], image_size[i:i + batch]) for i in range(0, len(filled), batch)]
-    joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
-    return {"kp3d": joined["kp3d_mm"], "dense2d": joined["dense_px"] if 48 in levels else None,
-            "fine2d": joined["fine_px"] if 96 in levels else None}
+
+    def run(sparse_px: np.ndarray, image_size: np.ndarray, visible: np.ndarray) -> dict:
+        sparse = torch.from_numpy(np.asarray(sparse_px, np.float32))
+        filled = fill_invisible(sparse, torch.from_numpy(np.asarray(visible))).numpy()
+        parts = [run_session(sess, filled[i:i + batch], image_size[i:i + batch]) for i in range(0, len(filled), batch)]
+        joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+        return {"kp3d": joined["kp3d_mm"], "dense2d": joined["dense_px"] if 48 in levels else None,
+                "fine2d": joined["fine_px"] if 96 in levels else None}
+
+    return run

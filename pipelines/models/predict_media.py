@@ -1,0 +1,236 @@
+"""`hipart predict --images / --video`: pictures or a video -> BlazePose 2D -> HiPART levels -> 3D.
+
+Three passes over the frames, so a long video never sits in memory: (1) detect, BlazePose in
+tracking mode for a video (the person is followed from frame to frame) and afresh for each image,
+the 33 landmarks mapped to H36M-17 with their scores (pipelines.data.detector); (2) lift every frame
+with a person through the keypoint path of ``hipart predict`` (pipelines.models.predict: the
+``--min-score`` policy, densification, lifter), each frame with its own image size; (3) with
+``render_out``, read the frames again and draw each (pipelines.models.media_render): a PNG per image,
+one .mp4 for a video at its frame rate.
+
+A frame without a person stays a row, marked ``missing``, with NaN 2D, levels and 3D. Every input,
+the detector and the checkpoint are checked before the first frame is detected; outputs are written
+only after all frames were read, each under a temporary name renamed when complete.
+
+Output, one row per frame: NPZ ``kp3d`` (N,17,3) root-relative mm, ``sparse2d`` (N,17,2) px (the
+detected H36M-17 joints), ``scores`` (N,17), ``visible`` (N,17) (score >= ``min_score``),
+``dense2d`` (N,48,2) / ``fine2d`` (N,96,2) px when the lifter reads those levels, ``missing`` (N,),
+``image_id`` (N,) (file name, or frame number of a video), ``frame`` (N,), ``image_size`` (N,2),
+``source`` and, for a video, ``fps``. JSON: {"kind", "source", "fps", "poses": [one object per frame
+with the same fields, null arrays where ``missing``, and ``time_s`` for a video]}.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hipart.config import Config
+from pipelines.core.atomic import atomic_path, write_text_atomic
+from pipelines.core.errors import UserError
+from pipelines.core.progress import progress
+from pipelines.data.detector import BlazePose, h36m17_from_blazepose, require_detector
+from pipelines.data.media import VideoReader, list_images, read_image, video_writer, write_png
+from pipelines.models.media_render import frame_picture, picture_size
+from pipelines.models.predict import check_output, lift_keypoints, load_lifter
+
+DEFAULT_CHECKPOINT = Path("runs/demo/lift-hipart")
+UNKNOWN_FPS_RENDER = 25.0     # frame rate of the rendered video when the input's header has none
+LEVEL_KEYS = {17: "sparse2d", 48: "dense2d", 96: "fine2d"}
+LIFT_CHUNK = 512              # frames per lifting call: the progress bar moves, memory stays small
+
+
+def default_checkpoint(checkpoint: str | Path | None) -> Path:
+    """``--checkpoint``, or the demo's HiPART lifter when none is given."""
+    if checkpoint is not None:
+        return Path(checkpoint)
+    if not DEFAULT_CHECKPOINT.exists():
+        raise UserError(f"no checkpoint given and {DEFAULT_CHECKPOINT} not found; run `make demo` or pass --checkpoint")
+    return DEFAULT_CHECKPOINT
+
+
+def choose_input(input_file, images, video, fmt, image_size, render_out, more_images=None) -> str:
+    """Which input the options name: "keypoints", "images" or "video"; conflicting options are refused.
+
+    ``more_images``: the command's loose arguments, more image files after ``--images`` (a shell glob).
+    """
+    if more_images and not images:
+        raise UserError(f"unexpected argument {more_images[0]}: loose file names are images and go after --images")
+    given = [name for name, value in (("--input", input_file), ("--images", images), ("--video", video)) if value]
+    if len(given) != 1:
+        what = " and ".join(given) + " cannot be combined; give one input" if given else "no input given"
+        raise UserError(f"{what}: --input KEYPOINTS, --images DIR|FILE... or --video FILE")
+    if given[0] == "--input":
+        if fmt is None:
+            raise UserError("--input needs --format coco|h36m (the joint order of the keypoints)")
+        if render_out is not None:
+            raise UserError("--render-out draws frames, so it needs --images or --video")
+        return "keypoints"
+    for option, value in (("--format", fmt), ("--image-size", image_size)):
+        if value is not None:
+            raise UserError(f"{option} applies to --input keypoints; with {given[0]} the detector gives H36M-17 "
+                            "and each frame its own size")
+    return given[0][2:]
+
+
+@dataclass
+class Seen:
+    """What the detector found, one row per frame."""
+    names: list[str]        # image file names, or frame numbers of a video
+    frame: np.ndarray       # (N,) int: position in the input (the frame number of a video)
+    size: np.ndarray        # (N, 2) int: image width, height
+    kp: np.ndarray          # (N, 17, 3) H36M-17 [x px, y px, score], NaN where nobody was found
+    seconds: float          # spent in the detector
+
+    @property
+    def missing(self) -> np.ndarray:
+        return np.isnan(self.kp[:, 0, 0])
+
+
+def _frames(source):
+    """RGB frames of an image list or a VideoReader, in order."""
+    return iter(source) if isinstance(source, VideoReader) else (read_image(p) for p in source)
+
+
+def detect(source, total: int) -> Seen:
+    """Pass 1: BlazePose on every frame (tracking mode for a video)."""
+    video = isinstance(source, VideoReader)
+    rows, sizes, spent, missed = [], [], 0.0, 0
+    with BlazePose(video=video) as detector, progress() as bar:
+        task = bar.add_task("detect", total=total or None, status="")
+        for image in _frames(source):
+            start = time.perf_counter()
+            found = detector.detect(np.ascontiguousarray(image))
+            spent += time.perf_counter() - start
+            missed += found is None
+            rows.append(np.full((17, 3), np.nan, np.float32) if found is None else h36m17_from_blazepose(found))
+            sizes.append((image.shape[1], image.shape[0]))
+            bar.update(task, advance=1, status=f"{missed} without a person")
+    n = len(rows)
+    names = [str(i) for i in range(n)] if video else [p.name for p in source]
+    kp = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 17, 3), np.float32)
+    return Seen(names, np.arange(n), np.asarray(sizes, np.int64).reshape(n, 2), kp, spent)
+
+
+def lift(lifter, seen: Seen, min_score: float) -> tuple[dict, float]:
+    """Pass 2: the keypoint path on the frames with a person; rows without one are NaN (visible False)."""
+    rows = np.flatnonzero(~seen.missing)
+    n = len(seen.kp)
+    arrays = {"kp3d": np.full((n, 17, 3), np.nan, np.float32), "sparse2d": seen.kp[..., :2].copy(),
+              "scores": seen.kp[..., 2].copy(), "visible": np.zeros((n, 17), bool)}
+    seconds = 0.0
+    with progress() as bar:
+        task = bar.add_task("lift", total=len(rows), status="")
+        for first in range(0, len(rows), LIFT_CHUNK):
+            chunk = rows[first : first + LIFT_CHUNK]
+            start = time.perf_counter()
+            lifted = lift_keypoints(lifter, seen.kp[chunk], seen.size[chunk].astype(np.float32), min_score)
+            seconds += time.perf_counter() - start
+            for key, value in lifted.items():
+                if key not in arrays:                                    # the levels this lifter reads
+                    arrays[key] = np.full((n,) + value.shape[1:], np.nan, np.float32)
+                arrays[key][chunk] = value
+            bar.update(task, advance=len(chunk))
+    return arrays, seconds
+
+
+def render_names(source, render_out: Path) -> list[Path]:
+    """The files ``render_out`` will hold: <stem>.png per image, or <stem>.mp4 for a video."""
+    if isinstance(source, VideoReader):
+        return [render_out / f"{source.path.stem}.mp4"]
+    paths = [render_out / f"{p.stem}.png" for p in source]
+    first: dict[Path, Path] = {}
+    for image, path in zip(source, paths):
+        if path in first:
+            raise UserError(f"--render-out: {first[path]} and {image} would both be drawn to {path}; rename one")
+        first[path] = image
+    return paths
+
+
+def render(source, seen: Seen, arrays: dict, fps: float | None, paths: list[Path]) -> float:
+    """Pass 3: draw every frame into ``paths``; returns the seconds spent (reading, drawing, encoding)."""
+    start = time.perf_counter()
+    video = isinstance(source, VideoReader)
+    with progress() as bar:
+        task = bar.add_task("render", total=len(seen.kp), status="")
+        if video:
+            with video_writer(paths[0], fps or UNKNOWN_FPS_RENDER, picture_size(*source.size)) as write:
+                for i, image in enumerate(_frames(source)):
+                    write(_picture(image, arrays, i, _video_label(i, fps)))
+                    bar.update(task, advance=1)
+        else:
+            for i, image in enumerate(_frames(source)):
+                write_png(paths[i], _picture(image, arrays, i, seen.names[i]))
+                bar.update(task, advance=1)
+    return time.perf_counter() - start
+
+
+def _video_label(i: int, fps: float | None) -> str:
+    return f"frame {i}" + (f"  {i / fps:.2f} s" if fps else "")
+
+
+def _picture(image: np.ndarray, arrays: dict, i: int, label: str) -> np.ndarray:
+    levels = {level: arrays[key][i] for level, key in LEVEL_KEYS.items() if key in arrays}
+    return frame_picture(image, levels, arrays["kp3d"][i], label)
+
+
+def write_poses(out: Path, seen: Seen, arrays: dict, kind: str, source_name: str, fps: float | None) -> None:
+    """The NPZ or JSON described in the module docstring, atomically."""
+    missing = seen.missing
+    if out.suffix.lower() == ".npz":
+        extra = {"fps": np.float32(fps if fps else np.nan)} if kind == "video" else {}
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays, missing=missing, image_id=np.asarray(seen.names), frame=seen.frame,
+                     image_size=seen.size, source=np.asarray(source_name), **extra)
+        return
+    poses = []
+    for i in range(len(missing)):
+        record = {"image_id": seen.names[i], "frame": int(seen.frame[i]), "image_size": seen.size[i].tolist(),
+                  "missing": bool(missing[i])}
+        if kind == "video" and fps:
+            record["time_s"] = round(i / fps, 4)
+        for key, value in arrays.items():
+            row = value[i]
+            record[key] = row.tolist() if row.dtype == bool else None if missing[i] else np.round(
+                row.astype(np.float64), 2).tolist()
+        poses.append(record)
+    document = {"kind": kind, "source": source_name, "fps": fps, "poses": poses}
+    write_text_atomic(out, json.dumps(document) + "\n")
+
+
+def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, config: Config,
+                  min_score: float = 0.0, hipart=None, device: str | None = None, backend: str = "torch",
+                  render_out: str | Path | None = None) -> dict:
+    """Detect, lift and write ``out`` (and the drawings into ``render_out``) for ``kind`` "images"
+    (``inputs``: folders and files) or "video" (``inputs``: one file).
+
+    Returns {"frames", "missing", "invisible", "out", "rendered" (paths), "speed" {stage: frames/s}}.
+    """
+    out = check_output(out)
+    if kind == "video":
+        source, source_name = VideoReader(inputs), str(inputs)
+        total, fps = source.frame_count, source.fps
+    else:
+        inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        source = list_images(inputs)
+        source_name, total, fps = ", ".join(str(p) for p in inputs), len(source), None
+    paths = render_names(source, Path(render_out)) if render_out is not None else []
+    require_detector()
+    lifter = load_lifter(checkpoint, config, hipart, device, backend)
+    seen = detect(source, total)
+    arrays, lift_seconds = lift(lifter, seen, min_score)
+    render_seconds = render(source, seen, arrays, fps, paths) if paths else None
+    write_poses(out, seen, arrays, kind, source_name, fps)
+    n, found = len(seen.kp), int((~seen.missing).sum())
+    speed = {"detection": _rate(n, seen.seconds), "densification+lifting": _rate(found, lift_seconds)}
+    if render_seconds is not None:
+        speed["rendering"] = _rate(n, render_seconds)
+    return {"frames": n, "missing": n - found, "invisible": int((~arrays["visible"][~seen.missing]).sum()),
+            "out": str(out), "rendered": [str(p) for p in paths], "speed": speed, "fps": fps}
+
+
+def _rate(frames: int, seconds: float) -> float | None:
+    return frames / seconds if frames and seconds > 0 else None
