@@ -25,6 +25,7 @@ def synth(
     detector: Annotated[str, typer.Option("--detector", help="2D detections: 'blazepose' (render every --detect-every-th frame of every view and run MediaPipe BlazePose on it; extra 'detect') or 'noise' (the seeded noise model on every frame).")] = "blazepose",
     detect_every: Annotated[int, typer.Option("--detect-every", help="With blazepose: render and detect every n-th frame (the others stay NaN).")] = 4,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Processes rendering and detecting; the output does not depend on it.")] = 2,
+    reuse: Annotated[Optional[Path], typer.Option("--reuse", help="A corpus folder made before with the same rig and seed: frames whose mesh and camera did not change keep its detections and visibility instead of being rendered and detected again (the files come out the same as a full run).")] = None,
     preview: Annotated[bool, typer.Option("--preview", help="Also render preview.png: a contact sheet, one row per action, skeleton over the mesh silhouette.")] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -42,13 +43,14 @@ def synth(
     """
     resolve_config(config, set_)
     options = SynthOptions(frames_per_sequence=frames_per_sequence, preview=preview, clips=_clip_list(clips),
-                           detector=detector, detect_every=detect_every, workers=workers)
+                           detector=detector, detect_every=detect_every, workers=workers,
+                           reuse=str(reuse) if reuse else None)
     result = run_synth(out, seed=seed, options=options)
     rows = [[split, n, 4 * n] for split, n in result.frames.items()]
     print_table("hipart synth", ["split", "frames", "camera-frames"], rows)
     if result.observed:
         r = result.observed
-        console.print(f"detector: {r['images']} images, missed {100 * r['miss_rate']:.2f} %, 2D error visible "
+        console.print(f"detector: {r['images']} images ({r['reused']} reused), missed {100 * r['miss_rate']:.2f} %, 2D error visible "
                       f"{r['mean_visible']:.1f} px / hidden {r['mean_hidden']:.1f} px")
     total = sum(result.files_mb.values())
     console.print(f"wrote {result.out} ({total:.1f} MB) in {result.seconds:.0f} s, seed {result.seed}")

@@ -185,3 +185,21 @@ def test_shipped_clip_if_pybullet_is_installed():
 
 def test_identity_constant_is_unit():
     assert np.linalg.norm(IDENTITY) == 1.0
+
+
+def test_looping_clip_seam_is_blended_continuous(tmp_path):
+    """A looping clip that does not end where it starts (the shipped ones jump up to 58 deg) wraps smoothly."""
+    frames = []
+    for i in range(31):
+        half = 0.5 * i / 30   # the chest turns 1 rad about +y over the clip, then would snap back
+        frames.append(frame(1 / 30, (0.0, 0.85, 0.0), chest=[np.cos(half), 0.0, np.sin(half), 0.0],
+                            elbow=(1.2 * i / 30, 0.0)))
+    c = clips.read_clip(write_clip(tmp_path / "seam.txt", frames))
+    t = np.arange(0, 2.5 * c.duration, 0.02)
+    s = clips.sample_clip(c, t)
+    chest_step = np.degrees((s.rotations["chest"][1:].inv() * s.rotations["chest"][:-1]).magnitude())
+    elbow_step = np.abs(np.diff(s.angles["right_elbow"]))
+    assert chest_step.max() < 8.0 and np.degrees(elbow_step.max()) < 10.0   # raw seam: 57 and 69 deg
+    # away from the seam the clip plays as recorded
+    mid = np.flatnonzero(np.abs(t - 0.4 * c.duration) < 1e-9)
+    np.testing.assert_allclose(s.angles["right_elbow"][mid], 1.2 * 0.4, atol=1e-9)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.data.render import hidden_mask
 from pipelines.data.synth import cameras as C
 from pipelines.data.synth import lbs
 from pipelines.data.synth.limits import limit_array, rotvec_to_angles
@@ -36,7 +37,7 @@ def cameras():
 @pytest.fixture(scope="module")
 def detections():
     with np.load(ROOT / "detections.npz", allow_pickle=True) as f:   # our own committed file
-        return f["positions_2d"].item(), f["metadata"].item()
+        return f["positions_2d"].item(), f["metadata"].item(), f["visibility"].item()
 
 
 def sequences(motions):
@@ -128,18 +129,24 @@ def test_bone_lengths_constant(motions, rig, sparse_world):
             if p >= 0:
                 length = np.linalg.norm(joints[:, k] - joints[:, p], axis=-1)
                 np.testing.assert_allclose(length, np.linalg.norm(joints_rest[k] - joints_rest[p]), atol=1e-5)
-        # the mesh-regressed limbs stay nearly rigid too (skinning deforms them by millimetres)
+        # the mesh-regressed limbs stay nearly rigid too: linear blend skinning bends the neck by up to a
+        # quarter of its length in the rolls and crawls, every other limb by less
         bones = np.linalg.norm(sparse_world[idx, 1:] - sparse_world[idx][:, H36M_PARENTS[1:]], axis=-1)
         spread = (bones.max(0) - bones.min(0)) / np.median(bones, 0)
-        assert spread.max() < 0.25, (subject, spread.round(3))
+        assert spread.max() < 0.3 and np.median(spread) < 0.15, (subject, spread.round(3))
 
 
 def test_feet_on_floor_and_speed_bounded(motions, sparse_world):
-    for idx in sequences(motions).values():
+    for (_, action, _), idx in sequences(motions).items():
         ankles = sparse_world[idx][:, [3, 6], 2]
-        assert ankles.min() > 0.0 and ankles.min(1).max() < 0.35
         step = np.linalg.norm(np.diff(sparse_world[idx], axis=0), axis=-1)   # m per frame at 50 fps
-        assert step.max() < 0.12   # 6 m/s: faster than any joint of these actions
+        assert ankles.min() > 0.0
+        if action[0].isupper():   # keyframed: the lower foot on the floor in every frame
+            assert ankles.min(1).max() < 0.35
+            assert step.max() < 0.12   # 6 m/s: faster than any joint of these actions
+        else:                     # motion capture: the lowest point of the sequence on the floor
+            assert ankles.min() < 0.2
+            assert step.max() < 0.4    # 20 m/s: a kicking foot, not a jump in the data
 
 
 def test_cameras(cameras):
@@ -167,22 +174,33 @@ def test_sparse_2d_inside_every_image(motions, cameras, sparse_world):
             assert px.min() >= 0 and (px[..., 0] < w).all() and (px[..., 1] < h).all()
 
 
-def test_detections_layout_and_noise(detections, motions, cameras, sparse_world):
-    positions, metadata = detections
-    assert metadata["num_joints"] == 17 and metadata["layout_name"]
+def test_detections_are_blazepose_on_every_4th_frame(detections, motions, cameras, sparse_world):
+    positions, metadata, visibility = detections
+    assert metadata["num_joints"] == 17 and metadata["layout_name"] == "h36m"
+    assert metadata["detector"] == "blazepose" and metadata["detect_every"] == 4
     assert metadata["keypoints_symmetry"] == [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
     seqs = sequences(motions)
-    assert set(positions) == set(SUBJECTS)
+    assert set(positions) == set(SUBJECTS) == set(visibility)
     assert {(s, k) for s in positions for k in positions[s]} == {(s, f"{a} {n}") for s, a, n in seqs}
-    errors = []
+    errors, hidden, images, found = [], [], 0, 0
     for (subject, action, sub), idx in seqs.items():
-        views = positions[subject][f"{action} {sub}"]
-        assert len(views) == 4
-        for det, cam in zip(views, cameras[subject].values()):
-            assert det.shape == (len(idx), 17, 2) and det.dtype == np.float32
-            errors.append(np.linalg.norm(det - C.project(cam, sparse_world[idx]), axis=-1).ravel())
-    errors = np.concatenate(errors)
-    assert 2.0 < np.median(errors) < 10.0 and np.percentile(errors, 99.9) > 20.0   # noise + outliers
+        views, scores = positions[subject][f"{action} {sub}"], visibility[subject][f"{action} {sub}"]
+        assert len(views) == 4 == len(scores)
+        rendered = np.arange(len(idx)) % 4 == 0
+        for det, vis, cam in zip(views, scores, cameras[subject].values()):
+            assert det.shape == (len(idx), 17, 3) and det.dtype == np.float32 and vis.shape == (len(idx), 17)
+            assert np.isfinite(vis[rendered]).all() and np.isnan(vis[~rendered]).all()
+            assert np.isnan(det[~rendered]).all()
+            hit = rendered & np.isfinite(det[:, 0, 0])
+            assert np.isfinite(det[hit]).all() and (det[hit, :, 2] >= 0).all() and (det[hit, :, 2] <= 1).all()
+            images, found = images + rendered.sum(), found + hit.sum()
+            errors.append(np.linalg.norm(det[hit, :, :2] - C.project(cam, sparse_world[idx][hit]), axis=-1).ravel())
+            hidden.append(hidden_mask(vis[hit]).ravel())
+    errors, hidden = np.concatenate(errors), np.concatenate(hidden)
+    assert found / images > 0.95                                  # the real detector finds the rendered person
+    assert np.median(errors[~hidden]) < 15.0                      # a few px at ~1000 px images
+    assert errors[hidden].mean() > 1.2 * errors[~hidden].mean()   # hidden joints are detected worse
+    assert 0.03 < hidden.mean() < 0.4
 
 
 def test_textures_dtd_layout():

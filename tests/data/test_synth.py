@@ -59,12 +59,19 @@ def generated(tmp_path_factory):
         run_synth(d, seed=3, options=SynthOptions(frames_per_sequence=12, clips=(str(clip),), detector=detector,
                                                   detect_every=6, workers=workers),
                   subjects=("S1", "S9"), actions=("Walking", "Sitting", "PickUp"))
+    if detector == "blazepose":   # a third run reuses the first's observations: the same files, none detected
+        dirs.append(tmp_path_factory.mktemp("synth_reused"))
+        result = run_synth(dirs[2], seed=3, options=SynthOptions(frames_per_sequence=12, clips=(str(clip),),
+                                                                detect_every=6, reuse=str(dirs[0])),
+                           subjects=("S1", "S9"), actions=("Walking", "Sitting", "PickUp"))
+        assert result.observed["reused"] == result.observed["images"] > 0
     return dirs
 
 
 def test_same_seed_byte_identical(generated):
-    a, b = generated
+    a, b = generated[:2]
     assert _digest(a) == _digest(b) and len(_digest(a)) == 3
+    assert all(_digest(a) == _digest(c) for c in generated[2:])
     assert (a / "cameras.json").read_bytes() == (b / "cameras.json").read_bytes()
     untimed = lambda d: [line for line in (d / "README.md").read_text().splitlines() if not line.startswith("Measured time")]
     assert untimed(a) == untimed(b)

@@ -34,6 +34,7 @@ SPHERICAL = tuple(name for name, n in LAYOUT[3:] if n == 4)
 REVOLUTE = tuple(name for name, n in LAYOUT[3:] if n == 1)
 MIN_FRAMES = 4
 CLIP_PREFIX = "humanoid3d_"
+SEAM_BLEND_S = 0.25       # a looping clip's last quarter second blends into its first pose
 
 
 @dataclass
@@ -157,6 +158,7 @@ def sample_clip(clip: Clip, times: np.ndarray) -> Clip:
     if clip.loop:
         root = clip.rotations["root_rotation"]
         turn = float(_yaw(root[-1:])[0] - _yaw(root[:1])[0])
+        _close_seam(clip, local, turn, rotations, angles, position)
         step = clip.root_position[-1] - clip.root_position[0]
         offsets, heading = np.zeros((int(cycle.max()) + 1, 3)), 0.0
         for c in range(1, len(offsets)):
@@ -168,6 +170,26 @@ def sample_clip(clip: Clip, times: np.ndarray) -> Clip:
         rotations["root_rotation"] = spin * rotations["root_rotation"]
     return Clip(name=clip.name, loop=clip.loop, times=np.asarray(times, np.float64), root_position=position,
                 rotations=rotations, angles=angles)
+
+
+def _close_seam(clip: Clip, local: np.ndarray, turn: float, rotations: dict, angles: dict, position: np.ndarray):
+    """Blend the end of each cycle into the next cycle's first pose, in place.
+
+    The shipped looping clips do not end where they start (walk's right shoulder jumps 28 deg,
+    spinkick's 58 deg in one frame); over the last ``SEAM_BLEND_S`` of a cycle every joint moves on by
+    a growing share (smoothstep) of its end-to-start difference, so the wrap is continuous.
+    """
+    blend = min(SEAM_BLEND_S, clip.duration / 4)
+    w = np.clip((local - (clip.duration - blend)) / blend, 0.0, 1.0)
+    w = w * w * (3 - 2 * w)                                                 # (T,)
+    next_root = Rotation.from_rotvec([0.0, turn, 0.0]) * clip.rotations["root_rotation"][:1]
+    for name, r in clip.rotations.items():
+        first = next_root if name == "root_rotation" else r[:1]
+        gap = (r[-1:].inv() * first).as_rotvec()                            # (1, 3)
+        rotations[name] = rotations[name] * Rotation.from_rotvec(w[:, None] * gap)
+    for name, a in clip.angles.items():
+        angles[name] = angles[name] + w * (a[0] - a[-1])
+    position[:, 1] += w * (clip.root_position[0, 1] - clip.root_position[-1, 1])
 
 
 def frames_for(clip: Clip, fps: int, speed: float, max_frames: int) -> int:

@@ -24,7 +24,7 @@ from pipelines.data.synth import clips as clip_io
 from pipelines.data.synth import lbs, motions, noise, retarget, textures
 from pipelines.data.synth import rig as rigmod
 from pipelines.data.synth.io import save_npz
-from pipelines.data.synth.observe import detector_report, observe
+from pipelines.data.synth.observe import detector_report, load_previous, observe
 
 SUBJECTS = ("S1", "S5", "S6", "S7", "S8", "S9", "S11")
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -168,6 +168,7 @@ class SynthOptions:
     detector: str = "blazepose"          # "blazepose": the real detector on renders; "noise": the noise model
     detect_every: int = 4                # blazepose runs on every n-th frame of every view
     workers: int = 2                     # processes rendering and detecting
+    reuse: str | None = None             # a corpus folder made before: its unchanged frames are not re-detected
 
 
 def check_options(o: SynthOptions) -> list:
@@ -217,8 +218,9 @@ def run_synth(out: Path, seed: int = 0, options: SynthOptions | None = None, sub
         if o.detector == "blazepose":
             n_images = sum(4 * len(range(0, len(q["rotations"]), o.detect_every)) for q in sequences)
             det_task = bars.add_task("render + detect", total=n_images, status=f"{o.workers} workers")
+            previous = load_previous(o.reuse, rig, seed) if o.reuse else None
             seen = observe(rig, sequences, cameras, o.detect_every, seed, o.workers,
-                           lambda n: bars.update(det_task, advance=n))
+                           lambda n: bars.update(det_task, advance=n), previous)
             detections, visibility = seen.detections, seen.visibility
             result.observed = detector_report(seen, exact)
         else:
@@ -228,7 +230,7 @@ def run_synth(out: Path, seed: int = 0, options: SynthOptions | None = None, sub
     save_npz(out / "rig.npz", rig)
     save_npz(out / "motions.npz", motions_arrays(sequences))
     write_json_atomic(out / "cameras.json", cameras)
-    metadata = {**METADATA, "detector": o.detector, "detect_every": o.detect_every if visibility else 1}
+    metadata = {**METADATA, "detector": o.detector, "detect_every": o.detect_every if visibility else 1, "seed": seed}
     extra = {"visibility": visibility} if visibility is not None else {}
     save_npz(out / "detections.npz", {"positions_2d": detections, "metadata": metadata, **extra}, allow_pickle=True)
     textures.write_textures(out / "textures", streams[4])

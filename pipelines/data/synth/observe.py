@@ -44,6 +44,7 @@ class Observations:
     detections: dict = field(default_factory=dict)   # subject -> key -> 4 x (T, 17, 3) px + score, NaN if none
     visibility: dict = field(default_factory=dict)   # subject -> key -> 4 x (T, 17) score, NaN if not rendered
     images: int = 0
+    reused: int = 0           # of them taken over unchanged from a previous corpus (--reuse)
     missed: int = 0
     seconds: float = 0.0
 
@@ -101,38 +102,103 @@ def _view(task) -> tuple:
     return det, vis
 
 
-def _tasks(sequences: list[dict], cameras: dict, every: int):
+@dataclass
+class Previous:
+    """A corpus made before with the same rig and seed: its frames that have not changed are reused."""
+
+    runs: list           # per sequence index: (subject, action, subaction, rotations (T,K,3), translation (T,3))
+    cameras: dict
+    detections: dict
+    visibility: dict
+
+
+def load_previous(folder, rig: dict, seed: int) -> Previous:
+    """Read ``folder`` (``hipart synth --reuse``); a different rig, seed or detector is a one-line error."""
+    import json
+    from pathlib import Path
+
+    from pipelines.core.errors import UserError
+    from pipelines.core.safe_pickle import load_npz_object
+
+    folder = Path(folder)
+    where = f"--reuse {folder}"
+    try:
+        with np.load(folder / "rig.npz") as f:
+            same_rig = all(k in f.files and np.array_equal(f[k], v) for k, v in rig.items())
+        with np.load(folder / "motions.npz") as f:
+            m = {k: f[k] for k in ("rotations", "translation", "subject", "action", "subaction")}
+        cameras = json.loads((folder / "cameras.json").read_text())
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"{where}: not a sample corpus folder ({exc})") from None
+    meta = load_npz_object(folder / "detections.npz", "metadata")
+    if not same_rig or meta.get("seed") != seed or meta.get("detector") != "blazepose":
+        raise UserError(f"{where}: made with another rig, seed or detector (needs the same rig, --seed {seed}, "
+                        f"blazepose)")
+    keys = list(zip(m["subject"].tolist(), m["action"].tolist(), m["subaction"].tolist()))
+    starts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    runs = [(*keys[a], m["rotations"][a:b], m["translation"][a:b]) for a, b in zip(starts, starts[1:])]
+    return Previous(runs, cameras, load_npz_object(folder / "detections.npz", "positions_2d"),
+                    load_npz_object(folder / "detections.npz", "visibility"))
+
+
+def _reusable(prev: Previous | None, q_index: int, q: dict, cam_id: str, frames: np.ndarray):
+    """(mask of ``frames`` whose mesh and camera are unchanged, their detections, their visibility)."""
+    none = np.zeros(len(frames), bool)
+    if prev is None or q_index >= len(prev.runs):
+        return none, None, None
+    subject, action, sub, rot, trans = prev.runs[q_index]
+    if (subject, action, sub) != (q["subject"], q["action"], q["subaction"]) or \
+            prev.cameras.get(subject, {}).get(cam_id) != q["camera_entries"][cam_id]:
+        return none, None, None
+    inside = frames < len(rot)
+    same = inside.copy()
+    f = frames[inside]
+    same[inside] = (rot[f] == q["rotations"][f]).all((1, 2)) & (trans[f] == q["translation"][f]).all(1)
+    key, cam = f"{action} {sub}", C.CAMERA_IDS.index(cam_id)
+    det = prev.detections[subject][key][cam][frames[same]]
+    vis = prev.visibility[subject][key][cam][frames[same]]
+    return same, det, vis
+
+
+def _tasks(sequences: list[dict], cameras: dict, every: int, prev: Previous | None):
+    """Per (sequence, camera): the frames to observe, and those reused from ``prev``."""
     for q_index, q in enumerate(sequences):
         frames = np.arange(0, len(q["rotations"]), every)
-        rot = q["rotations"][frames].astype(np.float64)
-        trans = q["translation"][frames].astype(np.float64)
         for cam_index, cam_id in enumerate(C.CAMERA_IDS):
-            yield q_index, q["subject_index"], cam_index, cameras[q["subject"]][cam_id], frames, rot, trans
+            entry = cameras[q["subject"]][cam_id]
+            same, det, vis = _reusable(prev, q_index, {**q, "camera_entries": cameras[q["subject"]]}, cam_id, frames)
+            todo = frames[~same]
+            yield (q_index, q["subject_index"], cam_index, entry, todo, q["rotations"][todo].astype(np.float64),
+                   q["translation"][todo].astype(np.float64)), (frames, same, det, vis)
 
 
 def observe(rig: dict, sequences: list[dict], cameras: dict, every: int, seed: int, workers: int = 2,
-            advance=None) -> Observations:
-    """Render and detect every ``every``-th frame of every view (``workers`` processes); see the module doc."""
+            advance=None, previous: Previous | None = None) -> Observations:
+    """Render and detect every ``every``-th frame of every view (``workers`` processes), reusing the
+    unchanged frames of ``previous``; see the module doc."""
     start = time.perf_counter()
     colors = subject_colors(rig, seed)
     out = Observations()
-    tasks = list(_tasks(sequences, cameras, every))
+    jobs = list(_tasks(sequences, cameras, every, previous))
     # spawn, not fork: a forked child inherits torch's and MediaPipe's thread pools in a locked state
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(max(1, workers), initializer=_init, initargs=(rig, colors, seed)) as pool:
-        for task, (det, vis) in zip(tasks, pool.imap(_view, tasks)):
+        for (task, (frames, same, old_det, old_vis)), (det, vis) in zip(jobs, pool.imap(_view, [j[0] for j in jobs])):
             q = sequences[task[0]]
             key, T = f"{q['action']} {q['subaction']}", len(q["rotations"])
             full_det = np.full((T, 17, 3), np.nan, np.float32)
             full_vis = np.full((T, 17), np.nan, np.float32)
             full_det[task[4]] = _round(det)
             full_vis[task[4]] = np.round(vis / SCORE_STEP) * SCORE_STEP
+            if same.any():
+                full_det[frames[same]], full_vis[frames[same]] = old_det, old_vis
             out.detections.setdefault(q["subject"], {}).setdefault(key, []).append(full_det)
             out.visibility.setdefault(q["subject"], {}).setdefault(key, []).append(full_vis)
-            out.images += len(task[4])
-            out.missed += int(np.isnan(det[:, 0, 0]).sum())
+            out.images += len(frames)
+            out.reused += int(same.sum())
+            out.missed += int(np.isnan(full_det[frames, 0, 0]).sum())
             if advance:
-                advance(len(task[4]))
+                advance(len(frames))
     out.seconds = time.perf_counter() - start
     return out
 
@@ -161,7 +227,7 @@ def detector_report(seen: Observations, exact: dict) -> dict:
     err, hid, all_hidden = np.concatenate(err), np.concatenate(split), np.concatenate(hidden)
     per_joint = lambda mask: np.array([err[mask[:, j], j].mean() if mask[:, j].any() else np.nan for j in range(17)])
     return {
-        "images": seen.images, "missed": seen.missed, "miss_rate": seen.missed / max(seen.images, 1),
+        "images": seen.images, "reused": seen.reused, "missed": seen.missed, "miss_rate": seen.missed / max(seen.images, 1),
         "hidden_rate": all_hidden.mean(0), "error_visible": per_joint(~hid), "error_hidden": per_joint(hid),
         "mean_visible": float(err[~hid].mean()), "mean_hidden": float(err[hid].mean()) if hid.any() else float("nan"),
         "seconds": seen.seconds, "ms_per_image": 1000 * seen.seconds / max(seen.images, 1),

@@ -18,18 +18,21 @@ def command_line(result, o) -> str:
 
 
 def clamp_table(result, clips) -> str:
-    """Frames per clip whose retargeted angles the joint limits clipped, by bone (both sides summed)."""
-    bones = list(dict.fromkeys(b.removesuffix(".L").removesuffix(".R") for _, b in result.clamped))   # rig order
+    """Share of each clip's frames in which a bone's retargeted angles were clipped (a two-sided bone
+    counts its left and right frames: the share is of both)."""
+    side = lambda b: b.removesuffix(".L").removesuffix(".R")
+    bones = list(dict.fromkeys(side(b) for _, b in result.clamped))   # rig order
+    sides = {b: sum(1 for _, x in result.clamped if side(x) == b) // max(len(clips), 1) for b in bones}
     head = "| clip | frames | " + " | ".join(bones) + " |\n|---|---|" + "---|" * len(bones)
     rows = []
     for clip in clips:
-        counts = {b: 0 for b in bones}
+        counts = dict.fromkeys(bones, 0)
         for (name, bone), n in result.clamped.items():
             if name == clip.name:
-                counts[bone.removesuffix(".L").removesuffix(".R")] += n
+                counts[side(bone)] += n
         frames = result.clip_frames.get(clip.name, 0)
-        rows.append(f"| {clip.name} | {frames} | " + " | ".join(f"{100 * counts[b] / max(frames, 1):.0f} %"
-                                                              for b in bones) + " |")
+        rows.append(f"| {clip.name} | {frames} | " + " | ".join(
+            f"{100 * counts[b] / max(frames * sides[b], 1):.0f} %" for b in bones) + " |")
     return head + "\n" + "\n".join(rows)
 
 
@@ -44,13 +47,19 @@ def detector_section(report: dict, o) -> str:
 missed {report['missed']} ({100 * report['miss_rate']:.2f} %); mean 2D error {report['mean_visible']:.1f} px on
 visible joints and {report['mean_hidden']:.1f} px on hidden ones (a joint is hidden when under
 {100 * VISIBLE_THRESHOLD:.0f} % of the surface that supports it is visible in the depth map).
-Measured time: {report['ms_per_image']:.0f} ms wall per rendered and detected image with {o.workers} workers.
+Measured time: {report['ms_per_image']:.0f} ms wall per image with {o.workers} workers{_reused(report)}.
 
 Per joint (error in px at ~1000 px images):
 
 | joint | hidden | error visible | error hidden |
 |---|---|---|---|
 {rows}"""
+
+
+def _reused(report: dict) -> str:
+    if not report.get("reused"):
+        return ""
+    return f", {report['reused']} of the {report['images']} images reused unchanged from a previous run (--reuse)"
 
 
 def write_readme(path, result, phenotypes, o, anny_version, actions, clips, subjects) -> None:
@@ -102,7 +111,7 @@ The same seed regenerates byte-identical files; in this README only the two "Mea
   {4 * result.frames.get('train', 0)} train and {4 * result.frames.get('test', 0)} test camera-frames.
 
 Retargeted angles outside the joint limits are clipped; the share of each clip's frames where a bone
-was clipped by more than 2 deg (sums over subjects, sub-actions and both sides):
+was clipped by more than 2 deg (over subjects and sub-actions; left and right bones together):
 
 {clamp_table(result, clips)}
 
