@@ -50,7 +50,7 @@ INSTALL_HINT = 'detect: MediaPipe is not installed; install the extra: pip insta
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced():
+def native_stderr_silenced():
     """Mute file descriptor 2 for a moment.
 
     MediaPipe's C++ side writes straight to it: a harmless protobuf ``AttributeError`` at import and
@@ -75,7 +75,7 @@ def _native_stderr_silenced():
 def require_detector():
     """The ``mediapipe`` module, or a UserError naming the extra that installs it."""
     try:
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             import mediapipe
     except ImportError:
         raise UserError(INSTALL_HINT) from None
@@ -104,7 +104,7 @@ class BlazePose:
         # waits for them inside the muted window (nobody is found, so no track is started). The first
         # person found prints one more notice, so frames stay muted until then.
         self._muted = True
-        with warnings.catch_warnings(), _native_stderr_silenced():
+        with warnings.catch_warnings(), native_stderr_silenced():
             warnings.simplefilter("ignore", DeprecationWarning)  # protobuf API that newer protobuf deprecates
             self._pose = mp.solutions.pose.Pose(static_image_mode=not video, model_complexity=complexity,
                                                 min_detection_confidence=min_detection_confidence)
@@ -133,7 +133,7 @@ class BlazePose:
             raise UserError(f"detect: image has shape {image_rgb.shape}, expected (H, W, 3) RGB")
         if self._pose is None:
             raise UserError("detect: the detector is closed")
-        with _native_stderr_silenced() if self._muted else contextlib.nullcontext():
+        with native_stderr_silenced() if self._muted else contextlib.nullcontext():
             found = self._pose.process(np.ascontiguousarray(image_rgb)).pose_landmarks
         if found is None:
             return None

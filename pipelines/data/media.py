@@ -21,7 +21,7 @@ import numpy as np
 
 from pipelines.core.atomic import remove
 from pipelines.core.errors import UserError
-from pipelines.data.detector import _native_stderr_silenced as _quiet_native_stderr
+from pipelines.data.detector import native_stderr_silenced as _quiet_native_stderr
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov")
