@@ -98,7 +98,8 @@ class OcclusionConfig:
     crop: int = 224                # reference person-crop side (px) the patch sizes refer to
     stride: int = 10               # patch stride in reference pixels
     margin: float = 0.1            # crop margin around the GT 2D bounding box (fraction of its side): 1.2x, as 3DNBF
-    model: str = "uniform"         # occluded-joint detector model: "uniform" | "gaussian" | "drop"
+    model: str = "detector"        # occluded-joint model: "detector" (calibrated) | "uniform" | "gaussian" | "drop"
+    detector_fit: str = ""         # calibration JSON of the "detector" model ("": configs/advocc_detector.json)
     seed: int = 0                  # seed of textures, crops and re-detections
     split: str = "test"            # store split the AdvOcc protocols evaluate
     input2d: str = "gt"            # clean 2D the patches perturb: "gt" or a store detection (det2d/<name>)
@@ -107,6 +108,8 @@ class OcclusionConfig:
     heatmap_samples: int = 4       # samples drawn in the error-over-positions heatmap
     textures: str = ""             # DTD folder ("": sample_data/textures/dtd)
     image_pattern: str = "{subject}/{action}_{subaction}.{camera}/{frame:06d}.jpg"  # store row -> image file
+    image_samples: int = 0         # image level (rendered + BlazePose): evenly spaced rows (0: max_samples)
+    image_cache: str = ""          # image level: detection cache folder ("": advocc_image_cache/ beside the store)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,6 @@ def paste_patch(crop_image: np.ndarray, patch: np.ndarray, offset) -> np.ndarray
     """Copy of the crop with the texture patch pasted at reference offset (x, y), clipped to the crop."""
     out = crop_image.copy()
     x, y = int(offset[0]), int(offset[1])
-    h, w = min(patch.shape[0], out.shape[0] - y), min(patch.shape[1], out.shape[1] - x)
+    h, w = max(0, min(patch.shape[0], out.shape[0] - y)), max(0, min(patch.shape[1], out.shape[1] - x))  # 0: past the crop
     out[y : y + h, x : x + w] = patch[:h, :w]
     return out

@@ -1,10 +1,14 @@
 """AdvOcc@40 / AdvOcc@80 evaluation (3DNBF's 3DPW-AdvOcc protocol, docs/protocols.md section 4).
 
 For every sample and patch position the lifter sees the occluded 2D (keypoint-level detector model
-of pipelines/evaluate/occlusion.py, or an external detector's per-position results); MPJPE and PA-MPJPE (mm)
-average the joints whose GT 2D is outside the patch; per sample the worst position is kept per
-metric (NaN positions, where the patch hides every joint, are skipped); the protocol figure is the
-mean of those worst cases. Clean figures use all joints; degradation = (AdvOcc - clean) / clean.
+of pipelines/evaluate/occlusion.py, BlazePose on rendered occluded crops with ``image_level``
+(pipelines/evaluate/image_occlusion.py), or an external detector's per-position results); MPJPE and
+PA-MPJPE (mm) average the joints whose GT 2D is outside the patch; per sample the position of the
+worst MPJPE is kept and both metrics are read there (NaN positions, where the patch hides every
+joint, are skipped); the protocol figure is the mean of those worst cases. Clean figures use all
+joints; degradation = (AdvOcc - clean) / clean. Where a model loses is reported beside it: the share
+of worst positions that hide the pelvis, the input 2D error of the hidden and visible joints there,
+and per joint the 3D error clean and at the worst position.
 
 Positions that hide no joint feed the model exactly the clean input, so at keypoint level only the
 positions that hide at least one joint are evaluated (their error is the clean one otherwise); the
@@ -149,60 +153,102 @@ def kept_samples(n: int, positions: int, cfg) -> np.ndarray:
     return np.arange(n) if n * positions <= FULL_TABLES else evenly_spaced(n, cfg.heatmap_samples)
 
 
-def _new_result(c_mpjpe: np.ndarray, c_pa: np.ndarray, kept: int, positions: int) -> dict:
-    result = {"clean_mpjpe": c_mpjpe, "clean_pa_mpjpe": c_pa, "pairs": 0}
+def joint_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(B, 17, 3) mm -> (B, 17) per-joint distances after aligning both poses at the pelvis."""
+    return np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=-1)
+
+
+def _new_result(model, data: AdvOccData, kept: int, positions: int) -> dict:
+    n = len(data.rows)
+    pred = _predict(model, data.clean2d, data.image_size, None)
+    c_mpjpe, c_pa = pose_errors(pred, data.kp3d, np.broadcast_to(data.joints, (n, 17)))
+    result = {"clean_mpjpe": c_mpjpe, "clean_pa_mpjpe": c_pa, "pairs": 0,
+              "clean_joint_err": np.where(data.joints, joint_errors(pred, data.kp3d), np.nan),
+              "worst_joint_err": np.full((n, 17), np.nan), "worst_hidden": np.zeros((n, 17), bool),
+              "worst_err2d": np.zeros((n, 17)), "input_err2d_sums": np.zeros(4)}
     for metric in METRICS:
-        result[f"worst_{metric}"] = np.zeros(len(c_mpjpe))
-        result[f"worst_position_{metric}"] = np.zeros(len(c_mpjpe), np.int64)
+        result[f"worst_{metric}"] = np.zeros(n)
+        result[f"worst_position_{metric}"] = np.zeros(n, np.int64)
         result[f"table_{metric}"] = np.zeros((kept, positions), np.float32)
     return result
 
 
+def _block_pairs(data: AdvOccData, sl: slice, size: int, cfg) -> dict:
+    """The (sample, position) pairs of a block the lifters must see, and what scoring them needs."""
+    block = occlude_block(data.gt2d[sl], data.clean2d[sl], data.rows[sl], size, cfg)
+    external = data.per_position is not None
+    inputs = data.per_position[sl] if external else block["occluded2d"]  # (B, P, 17, 2)
+    touched = np.ones(block["visible"].shape[:2], bool) if external else ~block["visible"].all(-1)
+    s_idx, p_idx = np.nonzero(touched)  # (M,) pairs, sample-major
+    hidden = ~block["visible"][s_idx, p_idx] & data.joints  # (M, 17)
+    err2d = np.linalg.norm(inputs[s_idx, p_idx] - data.gt2d[sl][s_idx], axis=-1)
+    sums = np.array([err2d[hidden].sum(), hidden.sum(), err2d[~hidden & data.joints].sum(), (~hidden & data.joints).sum()])
+    return {"visible": block["visible"], "inputs": inputs, "s_idx": s_idx, "p_idx": p_idx,
+            "x2d": inputs[s_idx, p_idx], "vis": block["visible"][s_idx, p_idx] & data.joints,  # scored joints
+            "model_vis": block["model_visible"][s_idx, p_idx] if cfg.model == "drop" and not external else None,
+            "sizes": data.image_size[sl][s_idx], "gt": data.kp3d[sl][s_idx], "input_sums": sums}
+
+
+def _score_block(res: dict, model, pairs: dict, data: AdvOccData, sl: slice, slots: np.ndarray) -> None:
+    """One model on one block: fill the kept tables, the worst position and what it looked like there."""
+    s_idx, p_idx, positions = pairs["s_idx"], pairs["p_idx"], pairs["visible"].shape[1]
+    pred = _predict(model, pairs["x2d"], pairs["sizes"], pairs["model_vis"]) if len(s_idx) else None
+    errors = pose_errors(pred, pairs["gt"], pairs["vis"]) if len(s_idx) else ([], [])
+    tables = {}
+    for metric, err in zip(METRICS, errors):
+        tables[metric] = np.repeat(res[f"clean_{metric}"][sl, None], positions, 1)  # untouched = clean input
+        tables[metric][s_idx, p_idx] = err
+        res[f"table_{metric}"][slots[slots >= 0]] = tables[metric][slots >= 0]
+    joints = np.repeat(res["clean_joint_err"][sl, None], positions, 1)  # (B, P, 17)
+    if len(s_idx):
+        joints[s_idx, p_idx] = joint_errors(pred, pairs["gt"])
+    worst, where = worst_case(tables["mpjpe"])  # 3DNBF: both metrics at the MPJPE-worst position
+    at = np.arange(len(where))
+    res["worst_mpjpe"][sl], res["worst_position_mpjpe"][sl] = worst, where
+    res["worst_pa_mpjpe"][sl] = tables["pa_mpjpe"][at, where]
+    res["worst_position_pa_mpjpe"][sl] = where
+    visible = pairs["visible"][at, where]  # (B, 17) at the worst position
+    res["worst_hidden"][sl] = ~visible
+    res["worst_err2d"][sl] = np.linalg.norm(pairs["inputs"][at, where] - data.gt2d[sl], axis=-1)
+    res["worst_joint_err"][sl] = np.where(visible & data.joints, joints[at, where], np.nan)
+    res["input_err2d_sums"] += pairs["input_sums"]
+    res["pairs"] += len(s_idx)
+
+
 def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> list[dict]:
     """Per model: clean errors (N,), per-sample worst error and position (N,) per metric over visible
-    joints, the full (K, P) error tables of the kept samples (``data.kept``) and the pairs evaluated."""
+    joints, the full (K, P) error tables of the kept samples (``data.kept``), per-joint 3D errors
+    clean and at the worst position (N, 17), the joints hidden there and their input 2D error (N, 17),
+    and the pairs evaluated."""
     positions = len(grid_offsets(size, cfg.crop, cfg.stride))
-    n, drop = len(data.rows), cfg.model == "drop"
+    n = len(data.rows)
     data.kept = kept_samples(n, positions, cfg)
     kept_slot = np.full(n, -1)
     kept_slot[data.kept] = np.arange(len(data.kept))
-    results = []
-    for model in models:
-        c_mpjpe, c_pa = pose_errors(_predict(model, data.clean2d, data.image_size, None), data.kp3d,
-                                    np.broadcast_to(data.joints, (n, 17)))
-        results.append(_new_result(c_mpjpe, c_pa, len(data.kept), positions))
+    results = [_new_result(model, data, len(data.kept), positions) for model in models]
     block_samples = max(1, cfg.batch_size // positions)
     task = bar.add_task(f"advocc@{size}", total=n, status="") if bar is not None else None
     for start in range(0, n, block_samples):
         sl = slice(start, min(n, start + block_samples))
-        block = occlude_block(data.gt2d[sl], data.clean2d[sl], data.rows[sl], size, cfg)
-        inputs = block["occluded2d"] if data.per_position is None else data.per_position[sl]
-        touched = ~block["visible"].all(-1) if data.per_position is None else np.ones(block["visible"].shape[:2], bool)
-        s_idx, p_idx = np.nonzero(touched)  # (M,) pairs, sample-major
-        x2d = inputs[s_idx, p_idx]  # (M, 17, 2)
-        vis = block["visible"][s_idx, p_idx] & data.joints  # (M, 17) scored: visible joints of the protocol
-        model_vis = block["model_visible"][s_idx, p_idx] if drop and data.per_position is None else None
-        sizes, gt = data.image_size[sl][s_idx], data.kp3d[sl][s_idx]
-        slots = kept_slot[sl]
+        pairs = _block_pairs(data, sl, size, cfg)
         for res, model in zip(results, models):
-            errors = pose_errors(_predict(model, x2d, sizes, model_vis), gt, vis) if len(s_idx) else ([], [])
-            tables = {}
-            for metric, err in zip(METRICS, errors):
-                tables[metric] = np.repeat(res[f"clean_{metric}"][sl, None], positions, 1)  # untouched = clean input
-                tables[metric][s_idx, p_idx] = err
-                res[f"table_{metric}"][slots[slots >= 0]] = tables[metric][slots >= 0]
-            worst, where = worst_case(tables["mpjpe"])  # 3DNBF: both metrics at the MPJPE-worst position
-            res["worst_mpjpe"][sl], res["worst_position_mpjpe"][sl] = worst, where
-            res["worst_pa_mpjpe"][sl] = tables["pa_mpjpe"][np.arange(len(where)), where]
-            res["worst_position_pa_mpjpe"][sl] = where
-            res["pairs"] += len(s_idx)
+            _score_block(res, model, pairs, data, sl, kept_slot[sl])
         if bar is not None:
             bar.update(task, advance=sl.stop - sl.start)
     return results
 
 
-def summarize(result: dict) -> dict:
-    """Mean worst case, clean figures and relative degradation (percent) of one model."""
+def _mean_or_none(values: np.ndarray) -> float | None:
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else None
+
+
+def summarize(result: dict, joints: np.ndarray | None = None) -> dict:
+    """Mean worst case, clean figures and relative degradation (percent) of one model, and where it
+    loses: the share of worst positions hiding the pelvis, the input 2D error (px) of the scored
+    joints hidden / visible there, and per joint the 3D error clean and at the worst position."""
+    joints = np.ones(17, bool) if joints is None else joints
     out = {}
     for metric in METRICS:
         clean = float(np.mean(result[f"clean_{metric}"]))
@@ -210,7 +256,20 @@ def summarize(result: dict) -> dict:
         out[f"advocc_{metric}"] = float(np.nanmean(result[f"worst_{metric}"]))
         out[f"degradation_{metric}_pct"] = 100.0 * (out[f"advocc_{metric}"] - clean) / clean
     out["pairs_evaluated"] = int(result["pairs"])
+    hidden = result["worst_hidden"]
+    out["pelvis_hidden_at_worst_pct"] = 100.0 * float(hidden[:, 0].mean())
+    out["err2d_hidden_px"] = _mean_or_none(result["worst_err2d"][hidden & joints])
+    out["err2d_visible_px"] = _mean_or_none(result["worst_err2d"][~hidden & joints])
+    out["per_joint"] = {"clean_mm": [_mean_or_none(c) for c in result["clean_joint_err"].T],
+                        "worst_mm": [_mean_or_none(c) for c in result["worst_joint_err"].T],
+                        "hidden_at_worst_pct": [100.0 * float(c.mean()) for c in hidden.T]}
     return out
+
+
+def input_errors(result: dict) -> dict:
+    """Input 2D error (px) of hidden / visible scored joints over every pair the lifters saw."""
+    h_sum, h_n, v_sum, v_n = result["input_err2d_sums"]
+    return {"hidden_px": float(h_sum / h_n) if h_n else None, "visible_px": float(v_sum / v_n) if v_n else None}
 
 
 def _check_models(models: list, names: list[str]) -> None:
@@ -230,19 +289,45 @@ def _save_errors(path: Path, results: list[dict], names: list[str], data: AdvOcc
 
 
 def _tables(summary: dict[str, dict], size: int, title: str) -> list[tuple[str, list[str], list[list]]]:
-    columns = ["model", "clean MPJPE", f"AdvOcc@{size} MPJPE", "degr. %", "clean PA", f"AdvOcc@{size} PA", "degr. PA %"]
+    columns = ["model", "clean MPJPE", f"AdvOcc@{size} MPJPE", "degr. %", "clean PA", f"AdvOcc@{size} PA", "degr. PA %",
+               "pelvis hidden %", "2D hidden px", "2D visible px"]
     rows = [[name, s["clean_mpjpe"], s["advocc_mpjpe"], s["degradation_mpjpe_pct"], s["clean_pa_mpjpe"],
-             s["advocc_pa_mpjpe"], s["degradation_pa_mpjpe_pct"]] for name, s in summary.items()]
+             s["advocc_pa_mpjpe"], s["degradation_pa_mpjpe_pct"], s["pelvis_hidden_at_worst_pct"],
+             s["err2d_hidden_px"], s["err2d_visible_px"]] for name, s in summary.items()]
     paper = [[name, round(pct, 1)] for name, pct in paper_degradation_pct(size).items()]
     return [(title, columns, rows), ("paper reference", ["model", "MPJPE degr. %"], paper)]
 
 
+def _image_level(store, size: int, cfg, detections_per_position, sample) -> tuple[Path, dict]:
+    """Rendered rows, BlazePose per position (cached) -> the per-position NPZ and what it took."""
+    from pipelines.evaluate.image_occlusion import image_detections, read_image_detections
+
+    if detections_per_position is not None:
+        raise UserError("--image-level and --detections-per-position: give one source of per-position 2D, not both")
+    start = time.perf_counter()
+    path = image_detections(store, size, cfg, sample)
+    found = read_image_detections(path)
+    info = {"detections": str(path), "detector_runs": int(found["missed"].size + len(found["rows"])),
+            "missed_positions": int(found["missed"].sum()), "missed_pct": 100.0 * float(found["missed"].mean()),
+            "clean_missed": int(found["clean_missed"].sum()), "render_detect_seconds": float(found["seconds"].sum()),
+            "seconds_this_run": time.perf_counter() - start}
+    return path, info
+
+
 def evaluate_advocc(models: list, names: list[str], store, size: int, config, out_dir: Path,
-                    detections_per_position: Path | None = None) -> dict:
-    """`hipart evaluate --protocol advocc40|advocc80`: the table for every model, heatmap and errors NPZ."""
+                    detections_per_position: Path | None = None, image_level: bool = False, sample=None) -> dict:
+    """`hipart evaluate --protocol advocc40|advocc80`: the table for every model, heatmap and errors NPZ.
+
+    ``image_level``: BlazePose on rendered, patch-occluded crops of a rig-corpus store (cached, see
+    pipelines/evaluate/image_occlusion.py) instead of the keypoint-level model; the clean reference
+    is BlazePose on the unoccluded render.
+    """
     size, cfg = check_size(size), config.occlusion
     check_model(cfg.model)
     _check_models(models, names)
+    image = None
+    if image_level:
+        detections_per_position, image = _image_level(store, size, cfg, detections_per_position, sample)
     data = load_advocc_data(store, size, cfg, detections_per_position)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -250,19 +335,23 @@ def evaluate_advocc(models: list, names: list[str], store, size: int, config, ou
     with progress(transient=True) as bar:
         results = advocc_errors(models, data, size, cfg, bar)
     seconds = time.perf_counter() - start
-    summary = {name: summarize(res) for name, res in zip(names, results)}
+    summary = {name: summarize(res, data.joints) for name, res in zip(names, results)}
     errors_path = _save_errors(out_dir / f"advocc{size}_errors.npz", results, names, data)
     from pipelines.evaluate.advocc_plot import save_heatmaps
 
     heatmap = save_heatmaps(out_dir / f"advocc{size}_heatmap.png", results, names, data, size, cfg)
     grid = grid_side(size, cfg.crop, cfg.stride)
-    model_kind = "external detections" if data.per_position is not None else cfg.model
+    model_kind = ("image level: BlazePose on rendered crops" if image else
+                  "external detections" if data.per_position is not None else cfg.model)
     title = (f"AdvOcc@{size} ({len(data.rows)} samples x {grid}x{grid} positions, {model_kind}, {data.joint_set}; "
              "mm at the MPJPE-worst position)")
     out = {"protocol": f"advocc{size}", "store": str(store.path), "size": size, "split": cfg.split,
-           "samples": int(len(data.rows)), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind, "joint_set": data.joint_set,
-           "input": cfg.input2d, "seed": cfg.seed, "seconds": seconds, "samples_per_s": len(data.rows) / max(seconds, 1e-9),
+           "samples": len(data.rows), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind,
+           "level": "image" if image else "keypoint", "joint_set": data.joint_set, "input": cfg.input2d,
+           "seed": cfg.seed, "seconds": seconds, "samples_per_s": len(data.rows) / max(seconds, 1e-9),
+           "input_err2d": input_errors(results[0]), "image_level": image,
            "models": [{"name": name, **s} for name, s in summary.items()], "tables": _tables(summary, size, title),
-           "paper_degradation_pct": paper_degradation_pct(size), "heatmap": str(heatmap) if heatmap else None, "errors": str(errors_path)}
+           "paper_degradation_pct": paper_degradation_pct(size), "heatmap": str(heatmap) if heatmap else None,
+           "errors": str(errors_path)}
     write_json_atomic(out_dir / "results.json", out)
     return out

@@ -13,9 +13,11 @@ position per sample. Conventions used here:
 * Inside: a joint is occluded when ``x0 <= x < x1`` and ``y0 <= y < y1`` for the patch box
   ``[x0, y0, x1, y1]`` in image pixels: left/top edges belong to the patch, right/bottom edges do not
   (half-open pixel boxes, so two patches that touch never both claim a point).
-* Detector model for occluded joints (visible joints keep their clean 2D): ``uniform`` re-detects the
-  joint at a uniform point of the patch; ``gaussian`` displaces it by N(0, (patch side / 2)^2) per
-  axis; ``drop`` keeps the clean 2D and passes ``visible=False`` to the model.
+* Detector model for occluded joints (visible joints keep their clean 2D): ``detector`` (default)
+  the calibrated detector-like model of pipelines/evaluate/detector_model.py (one outcome per sample
+  and joint, whatever the position); ``uniform`` re-detects the joint at a uniform point of the
+  patch; ``gaussian`` displaces it by N(0, (patch side / 2)^2) per axis; ``drop`` keeps the clean 2D
+  and passes ``visible=False`` to the model.
 * Randomness (textures, re-detections) is drawn per store row from ``default_rng([seed, stream,
   row])``, so a row gets the same patches whatever subset or chunking is used.
 """
@@ -27,9 +29,10 @@ import numpy as np
 
 from pipelines.core.errors import UserError
 from pipelines.core.rows import evenly_spaced
+from pipelines.evaluate import detector_model
 
 SIZES = (40, 80)
-MODELS = ("uniform", "gaussian", "drop")
+MODELS = ("detector", "uniform", "gaussian", "drop")
 
 
 def check_size(size: int) -> int:
@@ -115,17 +118,25 @@ def select_rows(n: int, max_samples: int) -> np.ndarray:
     return np.arange(n, dtype=np.int64) if max_samples <= 0 else evenly_spaced(n, max_samples)
 
 
-def occlude_block(gt2d: np.ndarray, clean2d: np.ndarray, rows: np.ndarray, size: int, cfg) -> dict[str, np.ndarray]:
+def occlude_block(gt2d: np.ndarray, clean2d: np.ndarray, rows: np.ndarray, size: int, cfg,
+                  clean_score: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Everything AdvOcc needs for a block of samples (cfg: OcclusionConfig).
 
     -> crop_box (N, 3), patch_box (N, P, 4), visible (N, P, J) (GT-based, for the metric),
-    occluded2d (N, P, J, 2) and model_visible (N, P, J) (what the detector model hands the lifter).
+    occluded2d (N, P, J, 2) and model_visible (N, P, J) (what the detector model hands the lifter);
+    the ``detector`` model adds score (N, P, J) (clean_score (N, J) on visible joints, default 1).
     """
     offsets = grid_offsets(size, cfg.crop, cfg.stride)
     crops = person_crops(gt2d, cfg.margin)
     boxes = patch_boxes(crops, offsets, size, cfg.crop)
     occluded = occluded_joints(gt2d, boxes)
+    out = {"crop_box": crops.astype(np.float32), "patch_box": boxes.astype(np.float32), "visible": ~occluded}
+    if cfg.model == "detector":
+        params = detector_model.load_params(cfg.detector_fit or None, size)
+        draws = detector_model.draw(params, cfg.seed, rows, detector_model.person_size(gt2d))
+        moved, score = detector_model.apply(clean2d, occluded, draws, clean_score)
+        return {**out, "occluded2d": moved.astype(np.float32), "model_visible": np.ones_like(occluded),
+                "score": score.astype(np.float32)}
     draws = detector_draws(cfg.model, cfg.seed, rows, len(offsets), gt2d.shape[1])
     occluded2d, model_visible = apply_detector_model(clean2d, boxes, occluded, cfg.model, draws)
-    return {"crop_box": crops.astype(np.float32), "patch_box": boxes.astype(np.float32), "visible": ~occluded,
-            "occluded2d": occluded2d, "model_visible": model_visible}
+    return {**out, "occluded2d": occluded2d, "model_visible": model_visible}

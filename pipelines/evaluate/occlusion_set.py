@@ -15,6 +15,14 @@ Layout (N samples, P = n x n positions, J = 17)::
     /texture_id (N,P) int32       index into /textures/names
     /texture_offset (N,P,2) int32 crop (x, y) in the texture resized to a 224 short side
     /textures/names (T,) str, /textures/resized (T,2) int32 (w, h)
+    /score (N,P,J) f32            score per position: "detector" model (drawn for hidden joints, 1 elsewhere)
+                                  and --render (BlazePose's) only
+
+With ``render`` (a store built from a rig corpus) the occluded 2D is the image level of
+pipelines/evaluate/image_occlusion.py: each row's person rendered into the AdvOcc crop, the patch
+pasted at every position and BlazePose run on it (cached, shared with ``hipart evaluate
+--image-level``); ``/clean2d`` is then BlazePose on the unoccluded render and the set adds
+``/clean_score (N,J)``, ``/missed (N,P)`` and ``/clean_missed (N,)`` (attrs model = "image:blazepose").
 
 With ``images`` the store rows are mapped to files by ``occlusion.image_pattern`` (fields: split,
 row, subject, action, subaction, camera, frame; subject/action are names from the store tables)
@@ -90,7 +98,7 @@ def _create(f: h5py.File, name: str, shape, dtype):
     return f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, compression="gzip" if chunks else None)
 
 
-def _write_crops(folder: Path, image_path: Path, crop_box, tex_id, tex_off, plan: "SetPlan") -> None:
+def _write_crops(folder: Path, image_path: Path, crop_box, tex_id, tex_off, plan: SetPlan) -> None:
     """clean.jpg and one <p:03d>.jpg per position: the 224 person crop with the texture pasted."""
     from PIL import Image
 
@@ -117,6 +125,7 @@ class SetPlan:
     offsets: np.ndarray           # (P, 2)
     images: Path | None
     paths: list[Path] | None      # per-row image files (with --images)
+    image: dict | None = None     # image-level detections (with --render), image_occlusion's arrays
 
     @property
     def crops_dir(self) -> Path:
@@ -124,25 +133,36 @@ class SetPlan:
 
 
 def plan_occlusion_set(store, size: int, out, config, split=None, images=None, textures=None,
-                       max_samples=None, seed=None) -> SetPlan:
+                       max_samples=None, seed=None, render: bool = False, sample=None) -> SetPlan:
     size = check_size(size)
-    overrides = {"split": split, "max_samples": max_samples, "seed": seed, "textures": textures}
+    overrides = {"split": split, "image_samples" if render else "max_samples": max_samples, "seed": seed,
+                 "textures": textures}
     cfg = dataclasses.replace(config.occlusion, **{k: (str(v) if k == "textures" else v)
                                                    for k, v in overrides.items() if v is not None})
     check_model(cfg.model)
+    if render and images:
+        raise UserError("--render and --images: occlude either rendered people or your images, not both")
     store = store if isinstance(store, PoseStore) else PoseStore(store)
     out = Path(out)
     if out.is_dir():
         raise UserError(f"{out}: is a directory, expected an output file path")
     rows = select_rows(store.rows(cfg.split) if cfg.split in store.splits else 0, cfg.max_samples)
+    image = None
+    if render:
+        from pipelines.evaluate.image_occlusion import image_detections, read_image_detections
+
+        image = read_image_detections(image_detections(store, size, cfg, sample))
+        rows = image["rows"]
     gt2d, clean2d = load_inputs(store, cfg.split, cfg.input2d, rows)
     if not len(rows):
         raise UserError(f"{store.path}: split '{cfg.split}' has no rows")
+    if image is not None:
+        clean2d = image["clean"][..., :2].astype(np.float64)
     library = load_textures(cfg.textures or None, cfg.crop)
     images = Path(images) if images else None
     paths = image_paths(store, cfg.split, rows, images, cfg.image_pattern) if images else None
     return SetPlan(cfg, store, size, out, rows, gt2d, clean2d, library, grid_offsets(size, cfg.crop, cfg.stride),
-                   images, paths)
+                   images, paths, image)
 
 
 def _write_header(f: h5py.File, plan: SetPlan) -> dict[str, h5py.Dataset]:
@@ -150,7 +170,8 @@ def _write_header(f: h5py.File, plan: SetPlan) -> dict[str, h5py.Dataset]:
     cfg, imaged = plan.cfg, plan.paths is not None
     f.attrs.update(schema=SCHEMA, version=VERSION, store=str(plan.store.path.resolve()),
                    store_hierarchy_sha256=plan.store.hierarchy_sha256, split=cfg.split, size=plan.size,
-                   crop=cfg.crop, stride=cfg.stride, margin=cfg.margin, model=cfg.model, seed=cfg.seed,
+                   crop=cfg.crop, stride=cfg.stride, margin=cfg.margin, seed=cfg.seed,
+                   model="image:blazepose" if plan.image is not None else cfg.model,
                    input2d=cfg.input2d, grid=grid_side(plan.size, cfg.crop, cfg.stride), positions=len(plan.offsets),
                    textures_root=str(plan.library.root.resolve()), texture_split_file=plan.library.split_file,
                    crops_dir=plan.crops_dir.name if imaged else "", image_pattern=cfg.image_pattern if imaged else "",
@@ -159,15 +180,23 @@ def _write_header(f: h5py.File, plan: SetPlan) -> dict[str, h5py.Dataset]:
     f["gt2d"], f["clean2d"] = plan.gt2d.astype(np.float32), plan.clean2d.astype(np.float32)
     f.create_dataset("textures/names", data=np.asarray(plan.library.names, dtype=object), dtype=h5py.string_dtype())
     f["textures/resized"] = plan.library.resized
+    if plan.image is not None:
+        f["clean_score"], f["missed"] = plan.image["clean"][..., 2], plan.image["missed"]
+        f["clean_missed"] = plan.image["clean_missed"]
     n, p, j = len(plan.rows), len(plan.offsets), plan.gt2d.shape[1]
+    scored = plan.image is not None or cfg.model == "detector"
     return {name: _create(f, name, shape, dtype) for name, shape, dtype in (
         ("crop_box", (n, 3), np.float32), ("patch_box", (n, p, 4), np.float32), ("visible", (n, p, j), bool),
         ("occluded2d", (n, p, j, 2), np.float32), ("model_visible", (n, p, j), bool),
-        ("texture_id", (n, p), np.int32), ("texture_offset", (n, p, 2), np.int32))}
+        ("texture_id", (n, p), np.int32), ("texture_offset", (n, p, 2), np.int32))
+        + ((("score", (n, p, j), np.float32),) if scored else ())}
 
 
 def _block(plan: SetPlan, sl: slice) -> dict[str, np.ndarray]:
     block = occlude_block(plan.gt2d[sl], plan.clean2d[sl], plan.rows[sl], plan.size, plan.cfg)
+    if plan.image is not None:  # the geometry stays; the 2D is the detector's on the rendered crops
+        found = plan.image["keypoints"][sl]
+        block.update(occluded2d=found[..., :2], score=found[..., 2], model_visible=np.ones_like(block["visible"]))
     drawn = [draw_textures(plan.library, plan.size, plan.cfg.seed, int(r), len(plan.offsets)) for r in plan.rows[sl]]
     block["texture_id"] = np.stack([t for t, _ in drawn])  # (B, P)
     block["texture_offset"] = np.stack([o for _, o in drawn])  # (B, P, 2)
@@ -175,9 +204,10 @@ def _block(plan: SetPlan, sl: slice) -> dict[str, np.ndarray]:
 
 
 def build_occlusion_set(store, size: int, out, config, split: str | None = None, images=None, textures=None,
-                        max_samples: int | None = None, seed: int | None = None) -> dict:
+                        max_samples: int | None = None, seed: int | None = None, render: bool = False,
+                        sample=None) -> dict:
     """Validate everything, then write the occlusion set (and crops with ``images``) atomically."""
-    plan = plan_occlusion_set(store, size, out, config, split, images, textures, max_samples, seed)
+    plan = plan_occlusion_set(store, size, out, config, split, images, textures, max_samples, seed, render, sample)
     n, p = len(plan.rows), len(plan.offsets)
     crops_tmp = tmp_path(plan.crops_dir)
     remove(crops_tmp)
@@ -204,8 +234,12 @@ def build_occlusion_set(store, size: int, out, config, split: str | None = None,
                 os.replace(crops_tmp, plan.crops_dir)
     finally:
         remove(crops_tmp)
+    image = plan.image
     return {"out": str(plan.out), "split": plan.cfg.split, "samples": n, "positions": p,
-            "grid": grid_side(plan.size, plan.cfg.crop, plan.cfg.stride), "size": plan.size, "model": plan.cfg.model,
+            "grid": grid_side(plan.size, plan.cfg.crop, plan.cfg.stride), "size": plan.size,
+            "model": "image:blazepose" if image is not None else plan.cfg.model,
+            **({"missed_positions": int(image["missed"].sum()), "clean_missed": int(image["clean_missed"].sum()),
+                "render_detect_seconds": round(float(image["seconds"].sum()), 1)} if image is not None else {}),
             "seed": plan.cfg.seed, "textures": len(plan.library), "crops_dir": str(plan.crops_dir) if plan.paths else None,
             "touching_fraction": hidden["positions"] / (n * p),
             "occluded_joints_per_touching_position": hidden["joints"] / max(1, hidden["positions"])}

@@ -62,7 +62,7 @@ def select_rows(store: PoseStore, split: str, protocol: str) -> np.ndarray:
 def action_table(store: PoseStore, names: list[str], protocol: str) -> list[str]:
     """The table's actions: the 15 H36M ones when every name is one of them, else the store's own."""
     bases = list(dict.fromkeys(action_base_name(a) for a in store.names.get("actions", [])))
-    present = set(action_base_name(a) for a in names)
+    present = {action_base_name(a) for a in names}
     if protocol == "h36m" and present <= set(H36M_ACTIONS):
         return [a for a in H36M_ACTIONS if a in present]  # all 15 on a full Human3.6M test set
     return [b for b in bases if b in present] or sorted(present)
@@ -122,7 +122,7 @@ def evaluate_model(model: LiftingModel, store: PoseStore, split: str, rows: np.n
     levels, gt_levels = store_levels_for(model, store, split, input2d, rows)
     pred = _predict_all(model, sparse, size, levels, False, f"lift {model.name}")
     out = {"name": model.name, "levels": list(model.levels), "dense_source": model.source.name,
-           "input": input2d, "frames": int(len(rows)), "actions": actions, "joints": len(list(joints)),
+           "input": input2d, "frames": len(rows), "actions": actions, "joints": len(list(joints)),
            **score(pred, gt3d, joints, names, actions)}
     out["flip"] = None
     if flip and model.can_flip:
@@ -152,19 +152,26 @@ def load_compared(runs) -> list[dict]:
     return models
 
 
-def _dispatch_advocc(models, names, store, protocol, config, out_dir, detections_per_position):
+def _dispatch_advocc(models, names, store, protocol, config, out_dir, detections_per_position, image_level, sample):
     from pipelines.evaluate.advocc import evaluate_advocc  # deferred: only AdvOcc needs it
 
     return evaluate_advocc(models, names, store, int(protocol.removeprefix("advocc")), config, out_dir,
-                           detections_per_position=detections_per_position)
+                           detections_per_position=detections_per_position, image_level=image_level, sample=sample)
 
 
 def evaluate(protocol: str, checkpoints, store: str | Path, out_dir: str | Path, config: Config,
              input2d: str = "gt", compare=(), plot: bool = False, flip: bool | None = None,
-             detections_per_position: Path | None = None, device: str | None = None, models=None) -> dict:
-    """Run a protocol for one or more lift checkpoints (or ready LiftingModels via ``models``)."""
+             detections_per_position: Path | None = None, device: str | None = None, models=None,
+             image_level: bool = False, sample=None) -> dict:
+    """Run a protocol for one or more lift checkpoints (or ready LiftingModels via ``models``).
+
+    ``image_level`` / ``sample``: AdvOcc with BlazePose on rendered occluded crops of the rig corpus
+    ``sample`` (default sample_data/) the store was built from.
+    """
     if protocol not in PROTOCOLS:
         raise UserError(f"--protocol {protocol!r}: unknown protocol, expected one of {', '.join(PROTOCOLS)}")
+    if (image_level or detections_per_position) and not protocol.startswith("advocc"):
+        raise UserError(f"--image-level / --detections-per-position: only for advocc40 / advocc80, not {protocol}")
     if not checkpoints and not models:
         raise UserError("--checkpoint: at least one lift checkpoint (or run directory) is required")
     out_dir = Path(out_dir)
@@ -177,14 +184,15 @@ def evaluate(protocol: str, checkpoints, store: str | Path, out_dir: str | Path,
     for model, name in zip(models, names):
         model.name = name
     if protocol.startswith("advocc"):
-        return _dispatch_advocc(models, names, pose_store, protocol, config, out_dir, detections_per_position)
+        return _dispatch_advocc(models, names, pose_store, protocol, config, out_dir, detections_per_position,
+                                image_level, sample)
     split = "test" if "test" in pose_store.splits else pose_store.splits[-1]
     rows = select_rows(pose_store, split, protocol)
     flip = config.evaluate.flip if flip is None else flip
     evaluated = [evaluate_model(m, pose_store, split, rows, protocol, input2d, flip) for m in models]
     arrays = [m.pop("_arrays") for m in evaluated]
     results = {"protocol": protocol, "store": str(pose_store.path), "split": split, "input": input2d,
-               "frames": int(len(rows)), "models": [_public(m) for m in evaluated], "compared": compared}
+               "frames": len(rows), "models": [_public(m) for m in evaluated], "compared": compared}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "results.json", results)
     write_text_atomic(out_dir / "results.md", tables.markdown(results))

@@ -139,7 +139,7 @@ def test_empty_or_missing_texture_folder_is_a_user_error(tmp_path):
 
 # -- occlusion sets -----------------------------------------------------------------------------------
 def test_seeded_set_is_reproducible(synthetic_store, dtd, tmp_path):
-    config = Config()
+    config = occ_config(model="uniform")
     for name in ("a", "b"):
         build_occlusion_set(synthetic_store, 40, tmp_path / f"{name}.h5", config, textures=dtd, max_samples=24, seed=5)
     build_occlusion_set(synthetic_store, 40, tmp_path / "c.h5", config, textures=dtd, max_samples=24, seed=6)
@@ -186,7 +186,7 @@ def test_cli_errors_are_one_line_and_write_nothing(cli, synthetic_store, tmp_pat
     (tmp_path / "empty" / "images").mkdir(parents=True)
     args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
     out = tmp_path / "occ.h5"
-    code, stdout, stderr = cli("occlude", "--store", synthetic_store, "--out", out, *args)
+    code, _, stderr = cli("occlude", "--store", synthetic_store, "--out", out, *args)
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
     assert not out.exists() and not (tmp_path / "occ.h5.tmp").exists()
 
@@ -204,8 +204,8 @@ def test_cli_occlude_with_images(cli, synthetic_store, dtd, tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(90, 110, (1000, 1000, 3), dtype=np.uint8)).save(path)
     out = tmp_path / "occ80.h5"
-    code, stdout, stderr = cli("occlude", "--store", synthetic_store, "--size", 80, "--out", out, "--textures", dtd,
-                               "--max-samples", 2, "--images", images)
+    code, _, stderr = cli("occlude", "--store", synthetic_store, "--size", 80, "--out", out, "--textures", dtd,
+                          "--max-samples", 2, "--images", images)
     assert code == 0, stderr
     data = read_occlusion_set(out)
     crops = tmp_path / "occ80_crops"
@@ -266,7 +266,7 @@ def test_drop_with_a_mask_aware_model_changes_nothing(synthetic_store, tmp_path)
 def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detections(synthetic_store, dtd, tmp_path,
                                                                                       monkeypatch):
     store = PoseStore(synthetic_store)
-    config = occ_config(max_samples=16, heatmap_samples=0)
+    config = occ_config(model="uniform", max_samples=16, heatmap_samples=0)
     models = [LookupOracle(store), LookupOracle(store)]
     result = evaluate_advocc(models, ["a", "b"], store, 80, config, tmp_path)
     errors = np.load(tmp_path / "advocc80_errors.npz")
@@ -281,7 +281,8 @@ def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detect
         clean = errors[f"clean_{metric}_0"].mean()
         assert result["models"][0][f"degradation_{metric}_pct"] == pytest.approx(100 * (expected - clean) / clean)
     monkeypatch.setattr(advocc, "FULL_TABLES", 0)  # large sets keep only the heatmap samples' tables
-    bounded = evaluate_advocc(models[:1], ["a"], store, 80, occ_config(max_samples=16, heatmap_samples=2), tmp_path / "b")
+    bounded = evaluate_advocc(models[:1], ["a"], store, 80, occ_config(model="uniform", max_samples=16, heatmap_samples=2),
+                              tmp_path / "b")
     assert bounded["models"][0]["advocc_mpjpe"] == pytest.approx(result["models"][0]["advocc_mpjpe"])
     assert np.load(tmp_path / "b" / "advocc80_errors.npz")["table_mpjpe_0"].shape == (2, 256)
     assert result["grid"] == 16 and result["samples"] == 16 and result["tables"][0][2][1][0] == "b"
@@ -297,6 +298,36 @@ def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detect
     np.savez(tmp_path / "bad.npz", keypoints=np.zeros((16, 400, 17, 2)), rows=np.arange(16))
     with pytest.raises(UserError, match="expected \\(N, 256, 17, 2\\|3\\)"):
         evaluate_advocc([LookupOracle(store)], ["a"], store, 80, config, tmp_path, tmp_path / "bad.npz")
+
+
+def test_worst_position_diagnostics(synthetic_store, tmp_path):
+    """Pelvis-hidden share, hidden / visible input 2D error and per-joint 3D error, read at the worst position."""
+    from pipelines.evaluate.occlusion import occlude_block
+    from pipelines.evaluate.occlusion_set import load_inputs
+
+    store = PoseStore(synthetic_store)
+    config = occ_config(model="uniform", max_samples=12, heatmap_samples=0)
+    result = evaluate_advocc([LookupOracle(store)], ["a"], store, 80, config, tmp_path)
+    row, errors = result["models"][0], np.load(tmp_path / "advocc80_errors.npz")
+    rows = errors["rows"]
+    gt2d, clean2d = load_inputs(store, "test", "gt", rows)
+    block = occlude_block(gt2d, clean2d, rows, 80, config.occlusion)
+    at = np.arange(len(rows))
+    where = errors["worst_position_mpjpe_0"]
+    hidden = ~block["visible"][at, where]  # (N, 17)
+    assert np.array_equal(errors["worst_hidden_0"], hidden)
+    assert row["pelvis_hidden_at_worst_pct"] == pytest.approx(100 * hidden[:, 0].mean())
+    err2d = np.linalg.norm(block["occluded2d"][at, where] - gt2d, axis=-1)
+    assert row["err2d_hidden_px"] == pytest.approx(err2d[hidden].mean(), rel=1e-5) and row["err2d_hidden_px"] > 0
+    assert row["err2d_visible_px"] == pytest.approx(0, abs=1e-4)  # GT input: visible joints are exact
+    joint = errors["worst_joint_err_0"]
+    assert np.isnan(joint[hidden]).all() and np.isfinite(joint[~hidden]).all()
+    np.testing.assert_allclose(joint[~hidden].mean(), np.nanmean(joint), rtol=1e-9)
+    touched = ~block["visible"].all(-1)
+    moved = ~block["visible"] & touched[..., None]
+    all2d = np.linalg.norm(block["occluded2d"] - gt2d[:, None], axis=-1)
+    assert result["input_err2d"]["hidden_px"] == pytest.approx(all2d[moved].mean(), rel=1e-5)
+    assert result["models"][0]["per_joint"]["hidden_at_worst_pct"][0] == row["pelvis_hidden_at_worst_pct"]
 
 
 def test_bench_advocc_quick(cli):

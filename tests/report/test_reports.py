@@ -62,17 +62,34 @@ def test_levels_report_reads_two_evaluate_runs(tmp_path):
         levels_report.main([str(out), str(swapped)])
 
 
-def test_advocc_report_puts_both_sizes_and_the_paper_rows_in_one_table(tmp_path):
-    def run(size, worst):
-        return _write(tmp_path / f"a{size}", {"positions": 256, "samples": 8, "occlusion_model": "uniform",
-                                              "input": "detections", "models": [
-                                                  {"name": "lift-hipart", "clean_mpjpe": 100.0, "advocc_mpjpe": worst}]})
+def test_advocc_report_puts_both_sizes_levels_and_the_paper_rows_in_one_table(tmp_path):
+    def model(name, clean, worst, pelvis=50.0):
+        per_joint = {"clean_mm": [clean] * 17, "worst_mm": [worst] * 17, "hidden_at_worst_pct": [pelvis] * 17}
+        return {"name": name, "clean_mpjpe": clean, "advocc_mpjpe": worst, "degradation_mpjpe_pct": 100 * (worst / clean - 1),
+                "clean_pa_mpjpe": clean / 2, "advocc_pa_mpjpe": worst / 2, "pelvis_hidden_at_worst_pct": pelvis,
+                "err2d_hidden_px": 40.0, "err2d_visible_px": 5.0, "per_joint": per_joint}
+
+    def run(name, size, hipart_worst, image=False):
+        data = {"positions": 256, "samples": 8, "size": size, "occlusion_model": "detector", "input": "blazepose",
+                "input_err2d": {"hidden_px": 30.0, "visible_px": 4.0},
+                "image_level": {"detector_runs": 2056, "missed_pct": 1.5, "render_detect_seconds": 60.0} if image else None,
+                "models": [model("lift-sparse", 100.0, 200.0), model("lift-hipart", 100.0, hipart_worst)]}
+        return str(_write(tmp_path / name, data))
+
     out = tmp_path / "advocc.md"
-    assert advocc_report.main([str(out), str(run(40, 150.0)), str(run(80, 250.0))]) == 0
+    runs = [run("k40", 40, 150.0), run("k80", 80, 250.0), run("i40", 40, 160.0, True), run("i80", 80, 180.0, True)]
+    assert advocc_report.main([str(out), *runs]) == 0
     text = out.read_text()
-    assert "| lift-hipart | 100.0 | 150.0 | +50 % | 250.0 | +150 % |" in text
-    assert "| HiPART (paper, 3DPW) | 77.2 | 124.6 | +61 % | 143.2 | +85 % |" in text
-    assert "| VideoPose3D (paper, 3DPW) | 101.8 | - | - | 334.3 | +228 % |" in text
+    assert "| lift-hipart | keypoint | 100.0 | 150.0 | +50 % | 75.0 | 250.0 | +150 % | 125.0 | +150 % |" in text
+    assert "| lift-hipart | image | 100.0 | 160.0 | +60 % | 80.0 | 180.0 | +80 % | 90.0 | +80 % |" in text
+    assert "| HiPART (paper, 3DPW) | paper | 77.2 | 124.6 | +61 % | - | 143.2 | +85 % | - | - |" in text
+    assert "| VideoPose3D (paper, 3DPW) | paper | 101.8 | - | - | - | 334.3 | +228 % | - | - |" in text
+    assert "| keypoint | 80 | lift-hipart | 50.0 | 40.0 | 5.0 | 30.0 | 4.0 |" in text
+    assert "keypoint @80: lift-hipart +150 % vs lift-sparse +100 %: **not smaller**" in text
+    assert "image @80: lift-hipart +80 % vs lift-sparse +100 %: smaller" in text
+    assert "2056 BlazePose runs" in text and text.count("### Per joint") == 2
+    assert advocc_report.main([str(out), runs[0], runs[1]]) == 0 and "| image |" not in out.read_text()
+    assert advocc_report.main([str(out), runs[0]]) == 2
 
 
 def test_readme_blocks_are_replaced_by_the_generated_tables(tmp_path):
