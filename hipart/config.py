@@ -123,7 +123,7 @@ class EvalConfig:
 class DemoConfig:
     train_every: int = 4           # keep every Nth training camera-frame of the sample corpus
     test_every: int = 4            # keep every Nth test camera-frame
-    input2d: str = "detections"    # 2D the lifters see at test time: a store detection set or "gt"
+    input2d: str = "blazepose"     # 2D the lifters see at test time: a store detection set or "gt"
     advocc_size: int = 80          # AdvOcc patch size evaluated by the demo (40 | 80)
 
 

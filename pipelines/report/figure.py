@@ -33,7 +33,7 @@ def _panel(ax, sparse, dense, fine, title):
     ax.set_title(title, fontsize=9)
 
 
-def render(store_path: Path, hiarm: Path, out: Path, input2d: str = "detections", n: int = 4) -> Path:
+def render(store_path: Path, hiarm: Path, out: Path, input2d: str = "blazepose", n: int = 4) -> Path:
     store = PoseStore(store_path)
     split = "test" if "test" in store.splits else store.splits[-1]
     rows = np.sort(pick_rows(store, split, n))
