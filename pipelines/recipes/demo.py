@@ -27,9 +27,11 @@ def _store(dirs: dict) -> Path:
 def store_stage(config: Config, sample: Path) -> Stage:
     from pipelines.data.coarsen import run_coarsen
     demo = config.demo
+    # the corpus files are inputs too: a regenerated sample_data/ rebuilds the store and all after it
+    inputs = tuple(Path(sample) / name for name in ("rig.npz", "motions.npz", "cameras.json", "detections.npz"))
     return Stage("coarsen", "store", ("coarsen", "demo"), (), lambda out, d: run_coarsen(
         config, sample=sample, out=out / "sample.h5", train_every=demo.train_every,
-        test_every=demo.test_every, resume=True))
+        test_every=demo.test_every, resume=True), inputs=inputs)
 
 
 def msst_stage(config: Config, id: str = "msst", label: str = "") -> Stage:

@@ -31,13 +31,26 @@ class Stage:
     run: Callable[[Path, dict], dict]  # (stage dir, {id: dir of earlier stages}) -> summary
     config: Config | None = None   # the stage's own settings (an ablation variant); None: the run's
     id: str = ""                   # unique among the run's stages; default: key
+    inputs: tuple = ()             # files read by the stage: a change to their bytes reruns it
 
     def __post_init__(self):
         self.id = self.id or self.key
 
 
+def files_digest(paths) -> str:
+    """sha256 of the named files' bytes (a missing file counts as absent), in the given order."""
+    digest = hashlib.sha256()
+    for path in map(Path, paths):
+        digest.update(f"{path.name}|".encode())
+        if path.is_file():
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
 def stage_dir(out: Path, stage: Stage, config: Config, dirs: dict[str, Path]) -> Path:
-    upstream = "".join(dirs[k].name for k in stage.after)
+    upstream = "".join(dirs[k].name for k in stage.after) + (files_digest(stage.inputs) if stage.inputs else "")
     digest = config_hash(stage.config or config, *stage.sections)[:8] + (
         "-" + hashlib.sha256(upstream.encode()).hexdigest()[:6] if upstream else "")
     return out / f"{stage.key}-{digest}"

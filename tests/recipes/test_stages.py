@@ -67,3 +67,18 @@ def test_force_redoes_everything_and_a_failed_stage_is_not_marked_done(tmp_path)
     calls.clear()
     run_stages(_stages(calls, config), config, tmp_path, force=True)
     assert calls == ["first", "second"]
+
+
+def test_a_changed_input_file_reruns_its_stage_and_everything_after(tmp_path):
+    """A regenerated corpus (same config, new bytes) must not reuse the store built from the old one."""
+    config, calls = Config(), []
+    data = tmp_path / "corpus.npz"
+    data.write_bytes(b"old corpus")
+    make = lambda: [replace(s, inputs=(data,)) if s.key == "a" else s for s in _stages(calls, config)]
+    dirs, _, _ = run_stages(make(), config, tmp_path / "out")
+    calls.clear()
+    same, _, _ = run_stages(make(), config, tmp_path / "out")
+    assert calls == [] and same == dirs
+    data.write_bytes(b"new corpus")
+    new, _, _ = run_stages(make(), config, tmp_path / "out")
+    assert calls == ["first", "second"] and new["a"] != dirs["a"] and new["b"] != dirs["b"]
