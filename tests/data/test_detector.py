@@ -15,8 +15,9 @@ from pipelines.data import detector as D
 
 LIMBS = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]  # H36M hips, knees, ankles, shoulders, elbows, wrists
 # (subject, action, row in motions.npz, camera): four cameras, four actions, train and test subjects
-FRAMES = (("S1", "ArmsCrossed", 1789, "54138969"), ("S9", "ReachAcross", 24457, "55011271"),
-          ("S11", "Sitting", 27129, "58860488"), ("S7", "Phoning", 17180, "60457274"))
+# (subject, action, sub-action, frame, camera): one frame per camera
+FRAMES = (("S1", "ArmsCrossed", 1, 189, "54138969"), ("S9", "ReachAcross", 1, 57, "55011271"),
+          ("S11", "Sitting", 1, 129, "58860488"), ("S7", "Phoning", 1, 180, "60457274"))
 CROP = 512
 
 
@@ -133,12 +134,13 @@ def renders():
     with np.load(SAMPLE_DIR / "motions.npz") as f:
         motions = {k: f[k] for k in f.files}
     cameras = json.loads((SAMPLE_DIR / "cameras.json").read_text())
-    shots = []
-    for seed, (subject, action, row, camera_id) in enumerate(FRAMES):
-        assert (str(motions["subject"][row]), str(motions["action"][row])) == (subject, action)
-        shots.append(_render(rig, motions, cameras, row, camera_id, seed))
-    rows = range(8924, 8944, 5)                                            # 0.1 s apart in one sequence
-    assert len({(motions["subject"][r], motions["action"][r], motions["subaction"][r]) for r in rows}) == 1
+    def row(subject, action, subaction, frame):
+        match = (motions["subject"] == subject) & (motions["action"] == action) & \
+                (motions["subaction"] == subaction) & (motions["frame"] == frame)
+        return int(np.flatnonzero(match)[0])
+
+    shots = [_render(rig, motions, cameras, row(*key[:4]), key[4], seed) for seed, key in enumerate(FRAMES)]
+    rows = [row("S5", "walk", 1, f) for f in range(20, 40, 5)]              # 0.1 s apart in one sequence
     walk = [_render(rig, motions, cameras, row, "55011271", 10) for row in rows]
     return shots, walk
 
