@@ -57,6 +57,7 @@ def lift_stage(config: Config, id: str, hiarm: str | None, label: str = "") -> S
 
 
 def _stages(config: Config, sample: Path) -> list[Stage]:
+    from pipelines.evaluate.detector_model import DEFAULT_FIT
     from pipelines.evaluate.protocols import evaluate
     demo = config.demo
     lifters = ("lift-sparse", "lift-hipart")
@@ -70,7 +71,8 @@ def _stages(config: Config, sample: Path) -> list[Stage]:
                                       input2d=demo.input2d, plot=_can_plot())),
         Stage(f"evaluate AdvOcc@{demo.advocc_size}", "advocc", ("occlusion", "demo"), ("store",) + lifters,
               lambda out, d: evaluate(f"advocc{demo.advocc_size}", [d[k] for k in lifters],
-                                      _store(d), out, occluded_config)),
+                                      _store(d), out, occluded_config),
+              inputs=(Path(config.occlusion.detector_fit or DEFAULT_FIT),)),   # a refit rescores
     ]
 
 
