@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers.clips import IDENTITY, frame, walk_frames, write_clip
+from helpers.clips import frame, walk_frames, write_clip
 from scipy.spatial.transform import Rotation
 
 from pipelines.core.errors import UserError
@@ -181,10 +181,6 @@ def test_shipped_clip_if_pybullet_is_installed():
     for name in ("walk", "kick", "getup_facedown"):
         c = clips.read_clip(clips.resolve_clip(name))
         assert len(c.times) > 20 and c.duration > 0.5
-
-
-def test_identity_constant_is_unit():
-    assert np.linalg.norm(IDENTITY) == 1.0
 
 
 def test_looping_clip_seam_is_blended_continuous(tmp_path):

@@ -59,7 +59,8 @@ def load_cameras(path: Path, subjects: list[str]) -> dict[str, list]:
     return out
 
 
-def _runs(motions: dict) -> list[tuple[int, int]]:
+def sequence_runs(motions: dict) -> list[tuple[int, int]]:
+    """(start, stop) rows of each run of equal (subject, action, subaction) in a motions.npz dict."""
     keys = list(zip(motions["subject"].tolist(), motions["action"].tolist(), motions["subaction"].tolist()))
     starts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
     return list(zip(starts, starts[1:] + [len(keys)]))
@@ -81,7 +82,7 @@ def rig_source(folder: str | Path, train_every: int = 1, test_every: int = 1) ->
         raise UserError(f"{folder / 'motions.npz'}: subject '{unknown[0]}' is not in the rig (has {', '.join(subjects)})")
     cameras = load_cameras(folder / "cameras.json", sorted(set(motions["subject"].tolist()), key=subjects.index))
     actions = list(dict.fromkeys(motions["action"].tolist()))
-    runs = _runs(motions)
+    runs = sequence_runs(motions)
     every = {"train": train_every, "test": test_every}
     total = sum(int(keep_every(motions["frame"][a:b], every[split_of(str(motions["subject"][a]))]).sum())
                 * len(cameras[str(motions["subject"][a])]) for a, b in runs)

@@ -119,6 +119,7 @@ def load_previous(folder, rig: dict, seed: int) -> Previous:
 
     from pipelines.core.errors import UserError
     from pipelines.core.safe_pickle import load_npz_object
+    from pipelines.data.sources.rig import sequence_runs
 
     folder = Path(folder)
     where = f"--reuse {folder}"
@@ -135,8 +136,7 @@ def load_previous(folder, rig: dict, seed: int) -> Previous:
         raise UserError(f"{where}: made with another rig, seed or detector (needs the same rig, --seed {seed}, "
                         f"blazepose)")
     keys = list(zip(m["subject"].tolist(), m["action"].tolist(), m["subaction"].tolist()))
-    starts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
-    runs = [(*keys[a], m["rotations"][a:b], m["translation"][a:b]) for a, b in zip(starts, starts[1:])]
+    runs = [(*keys[a], m["rotations"][a:b], m["translation"][a:b]) for a, b in sequence_runs(m)]
     return Previous(runs, cameras, load_npz_object(folder / "detections.npz", "positions_2d"),
                     load_npz_object(folder / "detections.npz", "visibility"))
 
