@@ -65,28 +65,28 @@ reproduce-advocc: install $(DETECT_STAMP)
 	$(BIN)/python -m pipelines.report.advocc $(ADVOCC_OUT)/advocc.md $(ADVOCC_OUT)/keypoint40 $(ADVOCC_OUT)/keypoint80 \
 	  $(ADVOCC_OUT)/image40 $(ADVOCC_OUT)/image80
 
-# Levels experiments (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with
-# HiPART 48/96 on detected 2D). The detected-2D pair is the demo's two lifters (run first; finished stages
-# are reused); the GT-2D pair is trained here on the demo's store with LEVELS_ARGS (the demo's preset).
-LEVELS_DET ?= blazepose
+# The levels study (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with HiPART 48/96
+# on detected 2D): sparse-only vs GT / HiPART levels x vanilla / efficient lifter x training samples seen x seeds,
+# on the demo's store, BlazePose 2D and HiARM (run first; finished stages are reused). About 50 minutes on 2 cores.
 LEVELS_OUT ?= runs/levels
+LEVELS_BUDGETS ?= 50k,200k,800k
+LEVELS_VANILLA_BUDGETS ?= 50k
+LEVELS_SEEDS ?= 0,1,2
+LEVELS_JOBS ?= 2
 LEVELS_ARGS ?= --config configs/tiny.toml
 .PHONY: reproduce-levels
 reproduce-levels: install
 	$(HIPART) demo --out $(DEMO_OUT)
-	$(HIPART) train-lift --store $(DEMO_OUT)/store/sample.h5 --levels 17 --dense-source none --out $(LEVELS_OUT)/gt_sparse $(LEVELS_ARGS)
-	$(HIPART) train-lift --store $(DEMO_OUT)/store/sample.h5 --levels 17,48,96 --dense-source gt --out $(LEVELS_OUT)/gt_levels $(LEVELS_ARGS)
-	$(HIPART) evaluate --protocol h36m --store $(DEMO_OUT)/store/sample.h5 --checkpoint $(LEVELS_OUT)/gt_sparse \
-	  --checkpoint $(LEVELS_OUT)/gt_levels --out $(LEVELS_OUT)/eval_gt $(LEVELS_ARGS)
-	$(HIPART) evaluate --protocol h36m --store $(DEMO_OUT)/store/sample.h5 --input $(LEVELS_DET) --checkpoint $(DEMO_OUT)/lift-sparse \
-	  --checkpoint $(DEMO_OUT)/lift-hipart --out $(LEVELS_OUT)/eval_det $(LEVELS_ARGS)
-	$(BIN)/python -m pipelines.report.levels $(LEVELS_OUT)/levels.md $(LEVELS_OUT)/eval_gt $(LEVELS_OUT)/eval_det
+	$(HIPART) ablation levels --out $(DEMO_OUT) --report $(LEVELS_OUT)/levels.md --budgets $(LEVELS_BUDGETS) \
+	  --vanilla-budgets $(LEVELS_VANILLA_BUDGETS) --seeds $(LEVELS_SEEDS) --jobs $(LEVELS_JOBS) $(LEVELS_ARGS)
 
 # The paper's stage-1 (MSST: shared codebook, no LA, no GA) and stage-2 (HiARM: classification, next-token,
 # center-to-periphery, sparse-to-dense, both) ablations on the sample data: each variant retrains the stages
-# that depend on it; the unchanged variant is the demo's own run (shared stage directory DEMO_OUT).
+# that depend on it; the unchanged variant is the demo's own run (shared stage directory DEMO_OUT). Every variant is
+# trained with each of ABLATION_SEEDS and reported as mean +- std.
 ABLATION_OUT ?= runs/ablation
-ABLATION_ARGS ?=
+ABLATION_SEEDS ?= 0,1,2
+ABLATION_ARGS ?= --seeds $(ABLATION_SEEDS)
 .PHONY: reproduce-stage1-ablation reproduce-stage2-ablation
 reproduce-stage1-ablation: install
 	$(HIPART) ablation stage1 --out $(DEMO_OUT) --report $(ABLATION_OUT)/stage1.md $(ABLATION_ARGS)

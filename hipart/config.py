@@ -63,6 +63,7 @@ class HiARMConfig:
 @dataclass(frozen=True)
 class LifterConfig:
     levels: tuple[int, ...] = (17, 48, 96)  # input joint levels (17 always first)
+    arch: str = "vanilla"          # "vanilla": a token per joint of every level (paper) | "efficient": 17 tokens, each also embedding its bone's 48/96 points
     dim: int = 96                  # token width
     blocks: int = 12               # transformer blocks
     heads: int = 6                 # attention heads

@@ -6,6 +6,11 @@ model which level and which joint a token is). Plain pre-norm transformer blocks
 :class:`hipart.layers.Attention` (fused ``scaled_dot_product_attention``) mix all tokens; a linear
 head on the 17 sparse tokens gives the root-relative 3D pose in metres (the paper's "vanilla spatial lifter", 0.9 M parameters for the
 17-joint preset: 12 blocks, 6 heads, width 96, MLP ratio 2).
+
+:class:`EfficientLifter` (``lifter.arch = "efficient"``) reads the same input with 17 tokens only: token
+``j`` also embeds the 2D of its bone's dense and fine joints (hipart.joint_groups), relative to joint
+``j``, through a linear map of its own. Attention then costs what the 17-joint lifter costs, while each
+token still sees three or more points of its body part (docs/design.md, "Level-efficient lifter").
 """
 from __future__ import annotations
 
@@ -35,16 +40,16 @@ class Block(nn.Module):
 
 
 class Lifter(nn.Module):
-    """``forward(x_sn (B, sum(levels), 2)) -> (B, 17, 3)`` root-relative metres."""
+    """``forward(x_sn (B, sum(levels), 2)) -> (B, 17, 3)`` root-relative metres; one token per input joint."""
 
-    def __init__(self, cfg: LifterConfig):
+    def __init__(self, cfg: LifterConfig, num_tokens: int | None = None):
         super().__init__()
         if not cfg.levels or cfg.levels[0] != NUM_SPARSE:
             raise ValueError(f"lifter levels must start with {NUM_SPARSE}, got {cfg.levels}")
         self.cfg = cfg
         self.num_joints = sum(cfg.levels)
         self.embed = nn.Linear(2, cfg.dim)
-        self.joint_embed = nn.Parameter(torch.zeros(1, self.num_joints, cfg.dim))
+        self.joint_embed = nn.Parameter(torch.zeros(1, num_tokens or self.num_joints, cfg.dim))
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.blocks))
         self.norm = nn.LayerNorm(cfg.dim)
@@ -55,11 +60,53 @@ class Lifter(nn.Module):
     def forward(self, x_sn: torch.Tensor) -> torch.Tensor:
         assert x_sn.ndim == 3 and x_sn.shape[1:] == (self.num_joints, 2), \
             f"expected (B, {self.num_joints}, 2), got {tuple(x_sn.shape)}"
-        x = self.drop(self.embed(x_sn) + self.joint_embed)  # (B, J, C)
+        x = self.drop(self.embed_tokens(x_sn))  # (B, tokens, C)
         for block in self.blocks:
             x = block(x)
         out = self.head(self.norm(x[:, :NUM_SPARSE]))  # (B, 17, 3)
         return out - out[:, ROOT : ROOT + 1]  # root-relative by construction
+
+    def embed_tokens(self, x_sn: torch.Tensor) -> torch.Tensor:
+        return self.embed(x_sn) + self.joint_embed  # (B, J, C)
+
+
+class EfficientLifter(Lifter):
+    """17 tokens over all levels: ``groups`` (17, P) input indices (PAD -1) of the points each token embeds."""
+
+    # screen-normalised offsets within a body part are ~0.05 (a 300 px person in a 1000 px image):
+    # scaled to about unit size so they weigh like the joint's own position at initialisation
+    OFFSET_SCALE = 10.0
+
+    def __init__(self, cfg: LifterConfig, groups: torch.Tensor):
+        super().__init__(cfg, num_tokens=NUM_SPARSE)
+        groups = torch.as_tensor(groups, dtype=torch.long)
+        assert groups.shape[0] == NUM_SPARSE and (groups.numel() == 0 or int(groups.max()) < self.num_joints), \
+            f"groups: expected (17, P) indices below {self.num_joints}, got {tuple(groups.shape)}"
+        self.register_buffer("groups", groups)  # saved with the weights: the loader rebuilds from it
+        self.group_embed = nn.Parameter(torch.zeros(NUM_SPARSE, 2 * groups.shape[1], cfg.dim))
+        nn.init.trunc_normal_(self.group_embed, std=0.02)
+
+    def part_offsets(self, x_sn: torch.Tensor) -> torch.Tensor:
+        """The 2D of every token's points relative to its joint, padding zeroed. -> (B, 17, P, 2)"""
+        sparse = x_sn[:, :NUM_SPARSE, None]  # (B, 17, 1, 2)
+        points = x_sn[:, self.groups.clamp(min=0)]  # (B, 17, P, 2)
+        return (points - sparse) * (self.groups >= 0)[None, :, :, None] * self.OFFSET_SCALE
+
+    def embed_tokens(self, x_sn: torch.Tensor) -> torch.Tensor:
+        local = torch.einsum("bjq,jqc->bjc", self.part_offsets(x_sn).flatten(2), self.group_embed)  # (B, 17, C)
+        return self.embed(x_sn[:, :NUM_SPARSE]) + local + self.joint_embed
+
+
+def build_lifter(cfg: LifterConfig, groups=None) -> Lifter:
+    """The lifter ``cfg.arch`` names; ``groups`` (from hipart.joint_groups) feeds the efficient one."""
+    if cfg.arch == "vanilla":
+        return Lifter(cfg)
+    if cfg.arch != "efficient":
+        raise ValueError(f"lifter.arch must be 'vanilla' or 'efficient', got {cfg.arch!r}")
+    if groups is None:
+        assert cfg.levels == (NUM_SPARSE,), "the efficient lifter over 48/96 levels needs its joint groups"
+        groups = torch.zeros(NUM_SPARSE, 0, dtype=torch.long)
+    return EfficientLifter(cfg, groups)
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -72,9 +119,13 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def flops_per_pose(cfg: LifterConfig) -> int:
-    """Multiply-add FLOPs (x2) of one forward pass: linear layers plus the attention products."""
-    n, c = sum(cfg.levels), cfg.dim
+def flops_per_pose(cfg: LifterConfig, group_size: int = 0) -> int:
+    """Multiply-add FLOPs (x2) of one forward pass: linear layers plus the attention products.
+
+    ``group_size``: points per token of the efficient lifter (the P of its groups)."""
+    efficient = cfg.arch == "efficient"
+    n, c = NUM_SPARSE if efficient else sum(cfg.levels), cfg.dim
     hidden = int(c * cfg.mlp_ratio)
     per_block = 2 * n * (3 * c * c + c * c + 2 * c * hidden) + 2 * 2 * n * n * c
-    return cfg.blocks * per_block + 2 * n * 2 * c + 2 * NUM_SPARSE * c * 3
+    embed = 2 * n * 2 * c + (2 * NUM_SPARSE * 2 * group_size * c if efficient else 0)
+    return cfg.blocks * per_block + embed + 2 * NUM_SPARSE * c * 3

@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "pipeline": "pipelines.bench.pipeline",
     "hiarm": "pipelines.bench.hiarm",
     "compare": "pipelines.bench.compare",
+    "train": "pipelines.bench.train",
 }
 
 

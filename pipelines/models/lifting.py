@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from hipart.config import LifterConfig
-from hipart.lifter import Lifter
+from hipart.lifter import Lifter, build_lifter
 from hipart.metrics import flip_test
 from hipart.normalize import screen_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
@@ -134,7 +134,7 @@ def _clean_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out = {}
     for key, value in state.items():
         for prefix in ("module.", "_orig_mod."):
-            key = key[len(prefix):] if key.startswith(prefix) else key
+            key = key.removeprefix(prefix)
         out[key] = value
     return out
 
@@ -161,8 +161,9 @@ def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cac
         raise UserError(f"{path}: checkpoint kind is {meta.get('kind')!r}, expected a 'lift' checkpoint "
                         "(written by hipart train-lift)")
     lifter_cfg = LifterConfig(**{**meta["lifter"], "levels": tuple(meta["lifter"]["levels"])})
-    lifter = Lifter(lifter_cfg).to(device)
-    lifter.load_state_dict(_clean_state(state))
+    state = _clean_state(state)
+    lifter = build_lifter(lifter_cfg, state.get("groups")).to(device)
+    lifter.load_state_dict(state)
     recorded = (meta.get("hipart") or {}).get("path")
     hipart = hipart or recorded
     if lifter_cfg.dense_source == "hipart" and hipart and not Path(hipart).exists():

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from hipart.config import Config, LifterConfig
-from hipart.lifter import Lifter
+from hipart.joint_groups import joint_groups
+from hipart.lifter import build_lifter
 from hipart.metrics import flip_pose, mpjpe
 from hipart.normalize import screen_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
@@ -47,14 +48,19 @@ def parse_levels(text: str | tuple | None) -> tuple[int, ...] | None:
 
 
 def resolve_lifter_config(cfg: LifterConfig, levels, dense_source) -> LifterConfig:
-    """Apply --levels / --dense-source; a sparse-only lifter always has source 'none'."""
+    """Apply --levels / --dense-source; a sparse-only lifter always has source 'none' and arch 'vanilla'."""
     levels = parse_levels(levels) or tuple(cfg.levels)
     source = dense_source or cfg.dense_source
+    if cfg.arch not in ("vanilla", "efficient"):
+        raise UserError(f"lifter.arch {cfg.arch!r}: expected vanilla or efficient")
+    if cfg.arch == "efficient" and any(lv not in (NUM_SPARSE, 48, 96) for lv in levels):
+        raise UserError(f"--levels {','.join(map(str, levels))}: the efficient lifter takes levels 17, 48 and 96")
+    arch = cfg.arch
     if levels == (NUM_SPARSE,):
-        source = "none"
+        source, arch = "none", "vanilla"  # with no 48/96 level the efficient lifter is the vanilla one
     elif source == "none":
         raise UserError(f"--dense-source none cannot feed levels {','.join(map(str, levels))}: use --levels 17")
-    return dataclasses.replace(cfg, levels=levels, dense_source=source)
+    return dataclasses.replace(cfg, levels=levels, dense_source=source, arch=arch)
 
 
 def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tuple[int, ...]) -> dict[str, np.ndarray]:
@@ -106,8 +112,11 @@ def make_eval_fn(test: dict[str, np.ndarray] | None, batch_size: int = 1024):
 
 def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, dense_source: str | None = None,
                hipart: str | Path | None = None, input2d: str = "gt", resume: bool = False,
-               device: str | None = None) -> dict:
-    """Train a lifter; returns {"run_dir", "checkpoint", "metrics", "params"}."""
+               device: str | None = None, levels_cache: Path | None = None) -> dict:
+    """Train a lifter; returns {"run_dir", "checkpoint", "metrics", "params"}.
+
+    ``levels_cache``: where generated HiPART levels are cached (default OUT/levels_cache); runs that
+    share a store and a HiARM checkpoint can share one."""
 
     out = Path(out)
     device = default_device(device)
@@ -119,7 +128,8 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
     if "train" not in pose_store.splits:
         raise UserError(f"{pose_store.path}: split 'train' is missing")
     sparse_input(pose_store, "train", input2d)  # validates --input before anything is written
-    source = make_source(lifter_cfg.dense_source, hipart, device, out / "levels_cache", config.evaluate.batch_size)
+    source = make_source(lifter_cfg.dense_source, hipart, device, levels_cache or out / "levels_cache",
+                         config.evaluate.batch_size)
     perms = flip_perms_from_hierarchy(pose_store.hierarchy)
     train_arrays = split_inputs(pose_store, "train", input2d, source, lifter_cfg.levels)
     test = None
@@ -127,7 +137,10 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
         test = evenly_spaced_subset(split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels),
                                     lifter_cfg.eval_rows)
     in_perm = input_flip_perm(lifter_cfg.levels, perms) if lifter_cfg.flip_augment else None
-    model = build_seeded(config.train_lift, lambda: Lifter(lifter_cfg))
+    groups = None
+    if lifter_cfg.arch == "efficient" and len(lifter_cfg.levels) > 1:
+        groups = torch.from_numpy(joint_groups(lifter_cfg.levels, pose_store.hierarchy))
+    model = build_seeded(config.train_lift, lambda: build_lifter(lifter_cfg, groups))
     hipart_meta = None
     if lifter_cfg.dense_source == "hipart":
         hipart_meta = {"path": str(source.checkpoint.resolve()), "sha256": source.sha256}

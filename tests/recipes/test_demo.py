@@ -76,7 +76,7 @@ def test_stage2_ablation_reuses_the_demo_and_tabulates_every_variant(demo_run, o
     assert labels[1:] == [v.label for v in ABLATIONS["stage2"]]
     demo_hipart = demo["table"]["rows"][1][1]
     both = result["rows"][-1]
-    assert both[3] == "+0.0 %" and float(both[1]) == pytest.approx(demo_hipart, abs=0.051)
+    assert both[3] == "reference" and float(both[1]) == pytest.approx(demo_hipart, abs=0.051)
     assert result["rows"][1][-1] == "1.00x" and float(result["rows"][1][-5]) > 0   # speed vs classification
     text = report.read_text()
     assert text.startswith("# Stage-2 (HiARM) ablation") and "| ARM next-token |" in text and "| 43.6 |" in text
@@ -93,3 +93,25 @@ def test_hierarchy_figure_from_the_demo_runs(demo_run, one_thread, tmp_path):
     rows = pick_rows(store, "test", 3)
     actions = store.read("test", "meta/action")[rows]
     assert len(set(actions.tolist())) == 3   # one frame from each of three different actions
+
+
+def test_levels_study_trains_every_arm_budget_and_seed_in_two_workers_and_reuses_them(demo_run, one_thread, tmp_path):
+    from pipelines.recipes.levels_study import ARMS, Study, run_levels_study
+    out, _, _ = demo_run
+    study = Study(out, tmp_path / "levels.md", TINY_CONFIG, MICRO, budgets=(512, 1024), seeds=(0, 1),
+                  vanilla_budgets=(512,))
+    result = run_levels_study(study, jobs=2)
+    assert (tmp_path / "logs" / "worker-1.log").is_file()
+    for arm in ARMS:
+        budgets = {"512", "1024"} if arm.arch == "efficient" or arm.levels == "17" else {"512"}
+        assert set(result["mpjpe"][arm.key]) == budgets and all(len(v) == 2 for v in result["mpjpe"][arm.key].values())
+    gt = result["gains"]["study-gt-levels-efficient"]["512"]
+    sparse, levels = result["mpjpe"]["study-gt-sparse"]["512"], result["mpjpe"]["study-gt-levels-efficient"]["512"]
+    assert gt["mm"] == pytest.approx(sum(sparse) / 2 - sum(levels) / 2)
+    text = (tmp_path / "levels.md").read_text()
+    assert text.startswith("# Levels study") and "| detected 2D + HiPART 48/96, efficient lifter |" in text
+    assert json.loads((tmp_path / "levels.json").read_text())["mpjpe"] == result["mpjpe"]
+    before = {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")}
+    assert len(before) == 4 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
+    again = run_levels_study(study, jobs=1)
+    assert again["mpjpe"] == result["mpjpe"] and {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")} == before
