@@ -13,7 +13,7 @@ Pieces (paper names):
 * SOS: linear projection of the flattened sparse pose; the first GCSAB position.
 * LSAB: a bidirectional block over a step's tokens, averaged into one step embedding.
 * GCSAB: causal blocks over [SOS, step_0, ..., step_{S-2}]; position k predicts step k. Generation
-  keeps a pre-allocated KV cache, one position per step (:class:`hipart.layers.KVCache`).
+  runs one position per step with a pre-allocated KV cache (:class:`hipart.layers.KVCache`).
 * PH: blocks over a step's query tokens (hidden state + learned token-identity embedding; the second
   ids also get the embedding of the first tokens) and a linear head per vocabulary.
 * Loss: CE(sparse) + ``dense_weight`` x CE(dense), teacher forcing.
@@ -133,13 +133,6 @@ class HiARM(nn.Module):
             x = blk(x, causal=causal)
         return self.gcsab_norm(x)
 
-    def trunk_step(self, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """GCSAB for one new position, attending to the cached ones. (B, 1, D) -> (B, 1, D)"""
-        for layer, blk in enumerate(self.gcsab):
-            x = blk(x, cache=cache, layer=layer)
-        cache.advance()
-        return self.gcsab_norm(x)
-
     def predict(self, h: torch.Tensor, ids: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """PH: per step, query tokens = hidden + token identity (+ condition). h (B, S', D), ids (S', T) -> (B, S', T, D)"""
         q = h[:, :, None] + self.token_id_emb(ids)
@@ -204,23 +197,25 @@ class HiARM(nn.Module):
             s_logits, d_logits = self.forward(sparse_pf, *self._blank(sparse_pf))
             out = (choose(s_logits, temperature, top_k), choose(d_logits, temperature, top_k))
             return out + (s_logits, d_logits) if return_logits else out
-        x = self.sos_embed(sparse_pf)  # (B, 1, D) the next GCSAB input
+        x = self.sos_embed(sparse_pf)[:, 0]  # (B, D) the next GCSAB input
         # an exported graph carries the cache as tensors (see hipart.layers.KVCache)
-        caches = KVCache(len(self.gcsab), self.steps, grow=torch.onnx.is_in_onnx_export()) if use_cache else None
-        seq, codes, logits = x[:, :0], [], []
+        cache = KVCache(len(self.gcsab), self.steps, grow=torch.onnx.is_in_onnx_export()) if use_cache else None
+        seq, codes, logits = [], [], []
         for k in range(self.steps):
             x = x + self.step_pos.weight[k]
-            if caches is not None:
-                h = self.trunk_step(x, caches)
+            if cache is not None:  # one GCSAB row per step, attending to the cached ones
+                for layer, blk in enumerate(self.gcsab):
+                    x = blk.step(x, cache=cache, layer=layer)
+                cache.advance()
+                h = self.gcsab_norm(x)
             else:
-                seq = torch.cat([seq, x], 1)
-                h = self.trunk(seq, causal=True)[:, -1:]
-            step_codes, step_logits = self._predict_step(h, k, self.first[k], self.second[k], temperature, top_k)
+                seq.append(x)
+                h = self.trunk(torch.stack(seq, 1), causal=True)[:, -1]
+            step_codes, step_logits = self._predict_step(h, k, temperature, top_k)
             codes.append(step_codes)
             logits += step_logits
             if k + 1 < self.steps:
-                ids = torch.cat([self.first_ids[k], self.second_ids[k]])[None]  # (1, T)
-                x = self.step_embed(step_codes[:, None], ids)  # (B, 1, D)
+                x = self._step_input(step_codes, k)
         codes = torch.cat(codes, 1)[:, self.flat_from_steps]  # (B, 64) generation order -> flat order
         out = (codes[:, : self.n_sparse], codes[:, self.n_sparse:])
         if return_logits:
@@ -228,17 +223,40 @@ class HiARM(nn.Module):
             out += (logits[:, : self.n_sparse], logits[:, self.n_sparse:])
         return out
 
-    def _predict_step(self, h, k: int, first: list[int], second: list[int], temperature: float, top_k: int):
-        """PH for step k: first tokens from h, then the second ones conditioned on them. -> (B, T), [(B, K)]"""
-        first_ids = self.first_ids[k : k + 1]
-        f_logits = self.head(self.predict(h, first_ids, None)[:, 0], first)  # (B, F, K)
+    def _predict_step(self, h: torch.Tensor, k: int, temperature: float, top_k: int):
+        """PH for step k: first tokens from h (B, D), then the second ones conditioned on them. -> (B, T), [(B, K)]"""
+        first, second = self.first[k], self.second[k]
+        f_logits = self._ph_rows(h[:, None] + self.token_id_emb.weight[first], first)  # (B, F, K)
         f_codes = choose(f_logits, temperature, top_k)  # (B, F)
         if not second:
             return f_codes, list(f_logits.unbind(1))
-        cond = self.embed_tokens(f_codes[:, None], first_ids).sum(2)  # (B, 1, D)
-        s_logits = self.head(self.predict(h, self.second_ids[k : k + 1], cond)[:, 0], second)  # (B, G, K)
+        cond = self._embed_rows(f_codes, first).sum(1)[:, None]  # (B, 1, D)
+        s_logits = self._ph_rows(h[:, None] + self.token_id_emb.weight[second] + cond, second)  # (B, G, K)
         s_codes = choose(s_logits, temperature, top_k)
         return torch.cat([f_codes, s_codes], 1), list(f_logits.unbind(1)) + list(s_logits.unbind(1))
+
+    def _ph_rows(self, q: torch.Tensor, ids: list[int]) -> torch.Tensor:
+        """PH blocks and head over the query tokens of one step. q (B, T, D) -> logits (B, T, K)"""
+        T = len(ids)
+        x = q.reshape(-1, self.cfg.dim)  # (B * T, D) rows: a step's tokens are consecutive
+        for blk in self.ph:
+            x = blk.step(x, tokens=T)
+        return self.head(self.ph_norm(x), ids).view(-1, T, self.vocab)
+
+    def _embed_rows(self, codes: torch.Tensor, ids: list[int]) -> torch.Tensor:
+        """:meth:`embed_tokens` with the ids of one step as constants. codes (B, T) -> (B, T, D)"""
+        offsets = [int(self.code_offset[t]) for t in ids]
+        codes = codes + torch.tensor(offsets, device=codes.device) if any(offsets) else codes
+        return self.code_emb(codes) + self.token_id_emb.weight[ids]
+
+    def _step_input(self, codes: torch.Tensor, k: int) -> torch.Tensor:
+        """LSAB over step k's chosen tokens, averaged: the next GCSAB input. codes (B, T) -> (B, D)"""
+        ids = self.first[k] + self.second[k]
+        T, D = len(ids), self.cfg.dim
+        x = self._embed_rows(codes, ids).reshape(-1, D)  # (B * T, D)
+        for blk in self.lsab:
+            x = blk.step(x, tokens=T)
+        return x.view(-1, T, D).mean(1)
 
     def _blank(self, sparse_pf):
         B = sparse_pf.shape[0]

@@ -1,4 +1,4 @@
-"""hipart/layers.py: PCT Mixer formula, the shared attention (causal, one-query path) and its KV cache."""
+"""hipart/layers.py: PCT Mixer formula, the shared attention (causal, one-query path, row groups) and its KV cache."""
 import torch
 import torch.nn.functional as F
 
@@ -34,29 +34,33 @@ def causal_forward(blocks, x):
     return x
 
 
+@torch.no_grad()
 def test_kv_cache_decoding_equals_the_full_causal_forward():
     torch.manual_seed(0)
     blocks = [TransformerBlock(16, 4).eval() for _ in range(2)]
     x = torch.randn(2, 7, 16)
     full = causal_forward(blocks, x)
-    cache, outs = KVCache(len(blocks), 7), []
-    for t in range(7):
-        h = x[:, t:t + 1]
-        for layer, block in enumerate(blocks):
-            h = block(h, causal=True, cache=cache, layer=layer)
-        cache.advance(1)
-        outs.append(h)
-    assert cache.buffer.shape == (2, 2, 2, 4, 7, 4)  # (layers, k|v, B, H, max_len, C/H)
-    assert torch.allclose(torch.cat(outs, 1), full, atol=1e-5)
-    # a chunk of several positions after a cached prefix
-    cache = KVCache(len(blocks), 7)
-    h1, h2 = x[:, :3], x[:, 3:]
-    for layer, block in enumerate(blocks):
-        h1 = block(h1, causal=True, cache=cache, layer=layer)
-    cache.advance(3)
-    for layer, block in enumerate(blocks):
-        h2 = block(h2, causal=True, cache=cache, layer=layer)
-    assert torch.allclose(torch.cat([h1, h2], 1), full, atol=1e-5)
+    for grow in (False, True):  # a buffer written in place (eager), or tensors that grow (export)
+        cache, outs = KVCache(len(blocks), 7, grow=grow), []
+        for t in range(7):
+            h = x[:, t]  # (B, D) one row per sequence
+            for layer, block in enumerate(blocks):
+                h = block.step(h, cache=cache, layer=layer)
+            cache.advance()
+            outs.append(h)
+        torch.testing.assert_close(torch.stack(outs, 1), full, atol=1e-5, rtol=1e-5)
+    assert cache.buffer is None and cache.grown[0][0].shape == (2, 4, 7, 4)  # (B, H, positions, C/H)
+
+
+@torch.no_grad()
+def test_row_groups_equal_the_bidirectional_forward():
+    """``step`` on (N * T, D) rows = ``forward`` on (N, T, D), for groups of several tokens and of one."""
+    torch.manual_seed(0)
+    block = TransformerBlock(16, 4).eval()
+    for tokens in (1, 3, 4):
+        x = torch.randn(5, tokens, 16)
+        rows = block.step(x.reshape(-1, 16), tokens=tokens)
+        torch.testing.assert_close(rows.view(5, tokens, 16), block(x), atol=1e-5, rtol=1e-5)
 
 
 def test_one_query_attention_equals_the_fused_kernel():
