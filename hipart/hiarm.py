@@ -226,22 +226,27 @@ class HiARM(nn.Module):
     def _predict_step(self, h: torch.Tensor, k: int, temperature: float, top_k: int):
         """PH for step k: first tokens from h (B, D), then the second ones conditioned on them. -> (B, T), [(B, K)]"""
         first, second = self.first[k], self.second[k]
-        f_logits = self._ph_rows(h[:, None] + self.token_id_emb.weight[first], first)  # (B, F, K)
+        f_logits = self._ph_rows(self._queries(h, first), first)  # (B, F, K)
         f_codes = choose(f_logits, temperature, top_k)  # (B, F)
         if not second:
             return f_codes, list(f_logits.unbind(1))
-        cond = self._embed_rows(f_codes, first).sum(1)[:, None]  # (B, 1, D)
-        s_logits = self._ph_rows(h[:, None] + self.token_id_emb.weight[second] + cond, second)  # (B, G, K)
+        cond = self._embed_rows(f_codes, first).sum(1)  # (B, D)
+        s_logits = self._ph_rows(self._queries(h, second, cond), second)  # (B, G, K)
         s_codes = choose(s_logits, temperature, top_k)
         return torch.cat([f_codes, s_codes], 1), list(f_logits.unbind(1)) + list(s_logits.unbind(1))
 
-    def _ph_rows(self, q: torch.Tensor, ids: list[int]) -> torch.Tensor:
-        """PH blocks and head over the query tokens of one step. q (B, T, D) -> logits (B, T, K)"""
-        T = len(ids)
-        x = q.reshape(-1, self.cfg.dim)  # (B * T, D) rows: a step's tokens are consecutive
+    def _queries(self, h: torch.Tensor, ids: list[int], cond: torch.Tensor | None = None) -> torch.Tensor:
+        """PH query rows of one step: hidden + token identity (+ condition). h (B, D) -> (B * T, D)"""
+        if len(ids) == 1 and cond is None:  # already one row per pose
+            return h + self.token_id_emb.weight[ids[0]]
+        q = h[:, None] + self.token_id_emb.weight[ids]  # (B, T, D)
+        return (q if cond is None else q + cond[:, None]).reshape(-1, self.cfg.dim)
+
+    def _ph_rows(self, x: torch.Tensor, ids: list[int]) -> torch.Tensor:
+        """PH blocks and head over the query rows of one step (its tokens consecutive). (B * T, D) -> logits (B, T, K)"""
         for blk in self.ph:
-            x = blk.step(x, tokens=T)
-        return self.head(self.ph_norm(x), ids).view(-1, T, self.vocab)
+            x = blk.step(x, tokens=len(ids))
+        return self.head(self.ph_norm(x), ids).view(-1, len(ids), self.vocab)
 
     def _embed_rows(self, codes: torch.Tensor, ids: list[int]) -> torch.Tensor:
         """:meth:`embed_tokens` with the ids of one step as constants. codes (B, T) -> (B, T, D)"""
