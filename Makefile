@@ -67,10 +67,10 @@ reproduce-advocc: install $(DETECT_STAMP)
 
 # The levels study (paper: toy experiment 37.6 -> 17.5 mm with GT 48/96 on GT 2D; 52.1 -> 42.0 mm with HiPART 48/96
 # on detected 2D): sparse-only vs GT / HiPART levels x vanilla / efficient lifter x training samples seen x seeds,
-# on the demo's store, BlazePose 2D and HiARM (run first; finished stages are reused). About 50 minutes on 2 cores.
+# on the demo's store, BlazePose 2D and HiARM (run first; finished stages are reused). About 40 minutes on 2 cores.
 LEVELS_OUT ?= runs/levels
 LEVELS_BUDGETS ?= 50k,200k,800k
-LEVELS_VANILLA_BUDGETS ?= 50k
+LEVELS_VANILLA_BUDGETS ?= 50k,200k
 LEVELS_SEEDS ?= 0,1,2
 LEVELS_JOBS ?= 2
 LEVELS_ARGS ?= --config configs/tiny.toml
@@ -79,6 +79,19 @@ reproduce-levels: install
 	$(HIPART) demo --out $(DEMO_OUT)
 	$(HIPART) ablation levels --out $(DEMO_OUT) --report $(LEVELS_OUT)/levels.md --budgets $(LEVELS_BUDGETS) \
 	  --vanilla-budgets $(LEVELS_VANILLA_BUDGETS) --seeds $(LEVELS_SEEDS) --jobs $(LEVELS_JOBS) $(LEVELS_ARGS)
+
+# The paper preset (configs/paper.toml) end to end on the sample corpus on one CUDA device (bf16 autocast): the demo's
+# chain (coarsen, MSST 20 epochs, HiARM 50 epochs, both lifters 25 epochs, evaluation, AdvOcc@80) and the levels study
+# at the paper's lifter size, with the same tables. Needs a CUDA build of torch, e.g.
+#   make reproduce-gpu TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128"
+GPU_OUT ?= runs/gpu
+GPU_LEVELS_BUDGETS ?= 800k
+.PHONY: reproduce-gpu
+reproduce-gpu: install
+	@$(BIN)/python -c "import sys, torch; torch.cuda.is_available() or sys.exit('reproduce-gpu: no CUDA device visible to torch ' + torch.__version__ + ' (install a CUDA build: see the Makefile)')" || exit 2
+	$(HIPART) demo --config configs/paper.toml --out $(GPU_OUT)
+	$(HIPART) ablation levels --config configs/paper.toml --out $(GPU_OUT) --report $(GPU_OUT)/levels.md \
+	  --budgets $(GPU_LEVELS_BUDGETS) --vanilla-budgets $(GPU_LEVELS_BUDGETS) --seeds 0,1,2
 
 # The paper's stage-1 (MSST: shared codebook, no LA, no GA) and stage-2 (HiARM: classification, next-token,
 # center-to-periphery, sparse-to-dense, both) ablations on the sample data: each variant retrains the stages

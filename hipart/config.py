@@ -68,7 +68,8 @@ class LifterConfig:
     blocks: int = 12               # transformer blocks
     heads: int = 6                 # attention heads
     mlp_ratio: float = 2.0         # MLP hidden / width (0.9 M params for the 17-joint lifter)
-    dropout: float = 0.1           # dropout in blocks
+    dropout: float = 0.1           # dropout on the blocks' residual branches and MLP
+    attn_dropout: float = 0.0      # dropout on attention probabilities (PoseFormer, MixSTE: 0); > 0 leaves the fused kernel, ~6x slower attention on CPU
     dense_source: str = "hipart"   # where 48/96 inputs come from: "gt" | "hipart" | "none"
     flip_augment: bool = True      # train on left/right mirrored copies too (half of each batch)
     eval_rows: int = 4096          # test rows scored after each epoch during training (0: none)

@@ -3,7 +3,8 @@
 A block between ``<!-- generated from PATH -->`` and ``<!-- end generated -->`` is replaced by the
 markdown file PATH (relative to the README) without its top-level heading, so the README always
 shows the tables the reproduce targets last wrote, each with the command that made it. A missing
-file is an error naming the make target to run; the README is rewritten atomically.
+file is an error naming the make target to run; the README is rewritten atomically. Files named
+after the README refresh only their own blocks (e.g. after one reproduce target).
 """
 from __future__ import annotations
 
@@ -23,11 +24,14 @@ def _body(markdown: str) -> str:
     return "\n".join(lines).strip("\n") + "\n"
 
 
-def splice(readme: Path) -> list[str]:
-    """Refresh every generated block of ``readme``; returns the files spliced in."""
+def splice(readme: Path, only: list[str] | None = None) -> list[str]:
+    """Refresh every generated block of ``readme`` (or those of the files ``only`` names); returns the files
+    spliced in."""
     text, used, missing = readme.read_text(), [], []
 
     def replace(match: re.Match) -> str:
+        if only is not None and match["path"] not in only:
+            return match[0]
         source = readme.parent / match["path"]
         if not source.is_file():
             missing.append(match["path"])
@@ -43,7 +47,7 @@ def splice(readme: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m pipelines.report.readme README.md")
-    for path in splice(Path(sys.argv[1])):
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m pipelines.report.readme README.md [GENERATED_FILE ...]")
+    for path in splice(Path(sys.argv[1]), sys.argv[2:] or None):
         print(f"spliced {path}")

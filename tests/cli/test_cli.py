@@ -51,3 +51,11 @@ def test_info_on_store(cli, synthetic_store):
 def test_info_on_missing_file(cli, tmp_path):
     code, _, err = cli("info", tmp_path / "none.h5")
     assert code == 2 and "none.h5" in err
+
+
+def test_levels_study_refuses_bad_budgets_seeds_and_shards_in_one_line(cli, tmp_path):
+    for args, word in ((["--budgets", "lots"], "--budgets"), (["--budgets", "0"], "positive"),
+                       (["--seeds", "0,0"], "repeated"), (["--shard", "3/2"], "--shard")):
+        code, _, err = cli("ablation", "levels", "--out", tmp_path / "out", "--report", tmp_path / "r.md", *args)
+        assert code == 2 and word in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.iterdir())

@@ -112,6 +112,6 @@ def test_levels_study_trains_every_arm_budget_and_seed_in_two_workers_and_reuses
     assert text.startswith("# Levels study") and "| detected 2D + HiPART 48/96, efficient lifter |" in text
     assert json.loads((tmp_path / "levels.json").read_text())["mpjpe"] == result["mpjpe"]
     before = {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")}
-    assert len(before) == 4 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
+    assert len(before) == 5 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
     again = run_levels_study(study, jobs=1)
     assert again["mpjpe"] == result["mpjpe"] and {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")} == before

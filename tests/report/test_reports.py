@@ -108,3 +108,14 @@ def test_readme_blocks_are_replaced_by_the_generated_tables(tmp_path):
     readme.write_text("<!-- generated from runs/none.md -->\n<!-- end generated -->\n")
     with pytest.raises(SystemExit, match="runs/none.md"):
         splice(readme)
+
+
+def test_readme_splice_of_named_files_leaves_the_other_blocks(tmp_path):
+    from pipelines.report.readme import splice
+    (tmp_path / "new.md").write_text("# T\n\nfresh\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- generated from new.md -->\nold\n<!-- end generated -->\n"
+                      "<!-- generated from missing.md -->\nkept\n<!-- end generated -->\n")
+    assert splice(readme, ["new.md"]) == ["new.md"]
+    assert readme.read_text() == ("<!-- generated from new.md -->\nfresh\n<!-- end generated -->\n"
+                                  "<!-- generated from missing.md -->\nkept\n<!-- end generated -->\n")
