@@ -115,3 +115,17 @@ def test_levels_study_trains_every_arm_budget_and_seed_in_two_workers_and_reuses
     assert len(before) == 5 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
     again = run_levels_study(study, jobs=1)
     assert again["mpjpe"] == result["mpjpe"] and {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")} == before
+
+
+def test_stage2_ablation_over_two_seeds_reports_mean_and_std(demo_run, one_thread, tmp_path):
+    out, _, _ = demo_run
+    report = tmp_path / "stage2.md"
+    result = run_ablation("stage2", out, report, TINY_CONFIG, MICRO, speed_batch=16, seeds=(0, 1))
+    assert result["seeds"] == [0, 1] and len(result["eval_dirs"]) == 2 and len(set(result["eval_dirs"])) == 2
+    per_seed = result["mpjpe_per_seed"]
+    assert len(per_seed) == 1 + len(ABLATIONS["stage2"]) and all(len(v) == 2 for v in per_seed)
+    assert per_seed[0][0] != per_seed[0][1]  # the seeds trained different sparse-only lifters
+    both = result["rows"][-1]
+    assert both[3] == "reference" and " +- " in both[1]
+    assert "(+" in result["rows"][1][3] or "(-" in result["rows"][1][3]  # a seed-paired difference with its std
+    assert "mean +- std over 2 seeds" in report.read_text()
