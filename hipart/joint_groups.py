@@ -47,3 +47,11 @@ def joint_groups(levels: tuple[int, ...], hierarchy: dict[str, np.ndarray]) -> n
         offset += level
     width = max((len(g) for g in per_token), default=0)
     return np.array([g + [PAD] * (width - len(g)) for g in per_token], np.int64).reshape(NUM_SPARSE, width)
+
+
+def even_joint_groups(n_dense: int = 48, n_fine: int = 96) -> np.ndarray:
+    """Groups of the usual size without a hierarchy (benchmarks): each bone's 3 dense and 6 fine points."""
+    dense, fine = n_dense // 16, n_fine // 16
+    rows = [[PAD] * (dense + fine)] + [[NUM_SPARSE + dense * b + i for i in range(dense)] +
+                                       [NUM_SPARSE + n_dense + fine * b + i for i in range(fine)] for b in range(16)]
+    return np.array(rows, np.int64)

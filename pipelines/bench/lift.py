@@ -12,7 +12,8 @@ import dataclasses
 import torch
 
 from hipart.config import Config
-from hipart.lifter import Lifter, count_parameters, flops_per_pose
+from hipart.joint_groups import even_joint_groups
+from hipart.lifter import Lifter, build_lifter, count_parameters, flops_per_pose
 from pipelines.bench.registry import median_seconds
 from pipelines.core.device import autocast, default_device
 
@@ -48,20 +49,21 @@ def run(config: Config, quick: bool = False) -> list[dict]:
     batches = BATCHES[:2] if quick else BATCHES
     rows, best = [], {}
     for levels in dict.fromkeys([tuple(config.lifter.levels), (17,)]):
-        cfg = dataclasses.replace(config.lifter, levels=levels)
-        lifter = Lifter(cfg).to(device).eval()
-        flops = flops_per_pose(cfg)
+        cfg = dataclasses.replace(config.lifter, levels=levels, arch=config.lifter.arch if len(levels) > 1 else "vanilla")
+        groups = torch.from_numpy(even_joint_groups()) if cfg.arch == "efficient" else None
+        lifter = build_lifter(cfg, groups).to(device).eval()
+        flops = flops_per_pose(cfg, 0 if groups is None else groups.shape[1])
         for bf16 in (False, True):
             for batch in batches:
                 speed = lifter_poses_per_s(lifter, batch, bf16, device, 3 if quick else 5)
                 share = speed * flops / 1e9 / peak
-                label = "+".join(map(str, levels))
+                label = "+".join(map(str, levels)) + (" efficient" if cfg.arch == "efficient" else "")
                 rows.append([label, "bf16" if bf16 else "fp32", batch, round(speed, 1),
                              round(speed * flops / 1e9, 2), round(100 * share, 1)])
                 if not bf16:
                     best[label] = max(best.get(label, 0.0), share)
         params = count_parameters(lifter)
-        rows.append([f"{'+'.join(map(str, levels))} ({params / 1e6:.2f} M params, {flops / 1e6:.0f} MFLOP/pose)",
+        rows.append([f"{'+'.join(map(str, levels))} {cfg.arch} ({params / 1e6:.2f} M params, {flops / 1e6:.1f} MFLOP/pose)",
                      "", "", "", "", ""])
     notes = [f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s on {device.type} "
              f"({torch.get_num_threads()} threads; the machine may be shared)"]

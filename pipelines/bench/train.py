@@ -17,20 +17,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hipart.config import Config
 from hipart.hiarm import HiARM
+from hipart.joint_groups import even_joint_groups
 from hipart.lifter import build_lifter
 from hipart.msst import MSST, msst_loss
 from hipart.skeleton import bone_order_center_to_periphery
 from pipelines.bench.lift import matmul_peak_gflops
 from pipelines.bench.registry import median_seconds
 from pipelines.core.device import default_device
-
-
-def even_groups(n_dense: int = 48, n_fine: int = 96) -> torch.Tensor:
-    """An efficient lifter's joint groups of the usual size: each bone's 3 dense and 6 fine points."""
-    dense, fine = n_dense // 16, n_fine // 16
-    rows = [[-1] * (dense + fine)] + [[17 + dense * b + i for i in range(dense)] +
-                                      [17 + n_dense + fine * b + i for i in range(fine)] for b in range(16)]
-    return torch.tensor(rows)
 
 
 def _msst_step(config: Config, batch: int, device):
@@ -53,7 +46,7 @@ def _hiarm_step(config: Config, batch: int, device):
 
 def _lifter_step(config: Config, arch: str, levels: tuple[int, ...], batch: int, device):
     cfg = dataclasses.replace(config.lifter, arch=arch, levels=levels)
-    model = build_lifter(cfg, even_groups() if arch == "efficient" else None).to(device).train()
+    model = build_lifter(cfg, even_joint_groups() if arch == "efficient" else None).to(device).train()
     x, target = torch.randn(batch, sum(levels), 2, device=device) * 0.3, torch.randn(batch, 17, 3, device=device)
     return model, lambda: (model(x) - target).norm(dim=-1).mean()
 

@@ -6,18 +6,18 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from hipart.config import Config, LifterConfig
+from hipart.joint_groups import even_joint_groups
 from hipart.lifter import build_lifter, flops_per_pose
 from pipelines.bench import train as train_bench
-from pipelines.bench.train import even_groups
 
 
 def test_lifter_flop_formula_matches_the_counter_for_both_architectures():
     for arch in ("vanilla", "efficient"):
         cfg = LifterConfig(arch=arch, dim=32, blocks=2, heads=2)
-        model = build_lifter(cfg, even_groups() if arch == "efficient" else None).eval()
+        model = build_lifter(cfg, torch.from_numpy(even_joint_groups()) if arch == "efficient" else None).eval()
         with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
             model(torch.randn(4, 161, 2))
-        assert counter.get_total_flops() / 4 == flops_per_pose(cfg, even_groups().shape[1])
+        assert counter.get_total_flops() / 4 == flops_per_pose(cfg, even_joint_groups().shape[1])
 
 
 def test_train_bench_reports_every_stage_with_backward_flops(one_thread):
