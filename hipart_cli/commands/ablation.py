@@ -49,9 +49,9 @@ def ablation(
     out: Annotated[Path, typer.Option(help="Stage directory, shared with `hipart demo` so its runs are reused.")] = Path("runs/demo"),
     report: Annotated[Path | None, typer.Option(help="Markdown table to write (default: runs/ablation/<which>.md; JSON beside it).")] = None,
     seeds: Annotated[str, typer.Option(help="Training seeds; every variant is trained once per seed and reported as mean +- std. "
-                                            "stage1/stage2 default: the config's seed only.")] = "",
+                                            "stage1/stage2 default: the config's seed only; levels default: 0,1,2.")] = "",
     budgets: Annotated[str, typer.Option(help="levels: training samples seen per run (steps x batch), e.g. 50k,200k,800k.")] = "50k,200k,800k",
-    vanilla_budgets: Annotated[str, typer.Option(help="levels: the budgets at which the 161-token vanilla lifter is trained too "
+    vanilla_budgets: Annotated[str, typer.Option(help="levels: the budgets (among --budgets) at which the 161-token vanilla lifter is trained too "
                                                       "(about 10x the CPU time per sample of a 17-token lifter).")] = "50k,200k",
     jobs: Annotated[int, typer.Option(min=1, help="levels: parallel worker processes of one thread each.")] = 1,
     shard: Annotated[str | None, typer.Option(hidden=True, help="levels: run share K of N of the units, then stop (used by --jobs).")] = None,
