@@ -20,7 +20,7 @@ import torch
 
 from hipart.config import Config
 from hipart.hiarm import HiARM
-from hipart.skeleton import bone_order_center_to_periphery
+from pipelines.bench.pipeline import random_msst_hiarm
 from pipelines.bench.registry import median_seconds
 from pipelines.core.device import autocast, default_device
 
@@ -54,11 +54,10 @@ def poses_per_s(model: HiARM, batch: int, cache: bool, bf16: bool, device: torch
 
 
 def build_models(config: Config, device: torch.device) -> dict[tuple[str, str], HiARM]:
-    bone_of_dense = torch.arange(config.msst.n_bones).repeat_interleave(config.msst.n_dense // config.msst.n_bones)
     models = {}
     for framework, order in VARIANTS:
         cfg = dataclasses.replace(config.hiarm, framework=framework, order=order)
-        models[framework, order] = HiARM(cfg, config.msst, bone_of_dense, bone_order_center_to_periphery()).to(device).eval()
+        models[framework, order] = random_msst_hiarm(config, cfg)[1].to(device).eval()
     return models
 
 

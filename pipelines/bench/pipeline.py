@@ -26,12 +26,17 @@ from pipelines.bench.registry import median_seconds
 from pipelines.core.device import autocast, default_device
 
 
-def build(config: Config, device: torch.device) -> tuple[Densifier, Lifter]:
+def random_msst_hiarm(config: Config, hiarm_cfg=None) -> tuple[MSST, HiARM]:
+    """Randomly initialised MSST and HiARM of the config's sizes (``hiarm_cfg`` overrides config.hiarm)."""
     m = config.msst
     bone_of_dense = torch.arange(m.n_dense) * m.n_bones // m.n_dense  # 3 per bone; only sizes matter here
-    msst = MSST(m, bone_of_dense).eval()
-    hiarm = HiARM(config.hiarm, m, bone_of_dense, torch.tensor(bone_order_center_to_periphery())).eval()
-    return Densifier(msst, hiarm).to(device), Lifter(config.lifter).eval().to(device)
+    hiarm = HiARM(hiarm_cfg or config.hiarm, m, bone_of_dense, torch.tensor(bone_order_center_to_periphery()))
+    return MSST(m, bone_of_dense), hiarm
+
+
+def build(config: Config, device: torch.device) -> tuple[Densifier, Lifter]:
+    msst, hiarm = random_msst_hiarm(config)
+    return Densifier(msst.eval(), hiarm.eval()).to(device), Lifter(config.lifter).eval().to(device)
 
 
 def stage_fns(densifier: Densifier, lifter: Lifter, sparse: torch.Tensor) -> dict:

@@ -16,19 +16,18 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from hipart.config import Config
-from hipart.hiarm import HiARM
 from hipart.joint_groups import even_joint_groups
 from hipart.lifter import build_lifter
-from hipart.msst import MSST, msst_loss
-from hipart.skeleton import bone_order_center_to_periphery
+from hipart.msst import msst_loss
 from pipelines.bench.lift import matmul_peak_gflops
+from pipelines.bench.pipeline import random_msst_hiarm
 from pipelines.bench.registry import median_seconds
 from pipelines.core.device import default_device
 
 
 def _msst_step(config: Config, batch: int, device):
     m = config.msst
-    model = MSST(m, torch.arange(m.n_dense) * m.n_bones // m.n_dense).to(device).train()
+    model = random_msst_hiarm(config)[0].to(device).train()
     fine, dense = torch.randn(batch, m.n_fine, 2, device=device), torch.randn(batch, m.n_dense, 2, device=device)
     action = torch.randint(0, m.n_actions, (batch,), device=device)
     return model, lambda: msst_loss(model, model(fine), dense, fine, action, m.recon_loss)[0]
@@ -36,8 +35,7 @@ def _msst_step(config: Config, batch: int, device):
 
 def _hiarm_step(config: Config, batch: int, device):
     m = config.msst
-    model = HiARM(config.hiarm, m, torch.arange(m.n_dense) * m.n_bones // m.n_dense,
-                  torch.tensor(bone_order_center_to_periphery())).to(device).train()
+    model = random_msst_hiarm(config)[1].to(device).train()
     sparse = torch.randn(batch, 17, 2, device=device)
     s_idx = torch.randint(0, m.codebook_size, (batch, m.n_bones), device=device)
     d_idx = torch.randint(0, m.codebook_size, (batch, m.n_dense), device=device)
