@@ -64,7 +64,9 @@ class KVCache:
     ``grow=False`` (eager decoding): one buffer ``(layers, 2, B, H, max_len, C/H)``, allocated at the
     first write in the dtype attention computes in (bf16 under autocast), written in place.
     ``grow=True`` (graph export): the keys/values are plain tensors concatenated at each step, so an
-    exported graph carries the cache as tensors instead of scatter writes into a buffer.
+    exported graph carries the cache as tensors instead of scatter writes into a buffer. ``grown``
+    holds what the step that uses the cache stores there: (k, v) for :meth:`Attention.step`, one
+    ``present`` tensor per layer for the fused attention of an export.
     """
 
     def __init__(self, layers: int, max_len: int, grow: bool = False):
@@ -155,6 +157,14 @@ class Attention(nn.Module):
         y = (q @ k.transpose(2, 3) * c ** -0.5).softmax(-1) @ v  # (N, H, T, c)
         y = y.reshape(-1, D) if tokens == 1 else y.transpose(1, 2).reshape(-1, D)
         return self.proj(y)
+
+
+def step_blocks(blocks, x: Tensor, tokens: int = 1, cache: KVCache | None = None,
+                norm: nn.LayerNorm | None = None) -> Tensor:
+    """``blocks`` one after the other in the inference form (:meth:`TransformerBlock.step`), then ``norm``."""
+    for layer, block in enumerate(blocks):
+        x = block.step(x, tokens, cache, layer)
+    return x if norm is None else norm(x)
 
 
 class TransformerBlock(nn.Module):

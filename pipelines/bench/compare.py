@@ -1,13 +1,16 @@
 """`hipart bench compare`: HiPART against a MixSTE-sized reference at one frame, in one run.
 
-Rows: HiPART end to end (greedy densification + the 17+48+96 lifter; torch eager and the ONNX graph
-of `hipart export` under ONNX Runtime), the 17-token lifter alone (end to end without levels), and
+Rows: HiPART end to end (greedy densification + the 17+48+96 lifter; torch eager, and the ONNX graph
+of `hipart export` under ONNX Runtime, with its default fused attention and with ``--standard-ops``),
+the 17-token lifter alone (end to end without levels), and
 :class:`pipelines.bench.reference.MixSTESized`, a same-size stand-in built from our layers (not
 MixSTE's code). Every model runs at batch 1, 64 and 1024 on the same random inputs, with 1 thread
 and with all threads (ONNX Runtime: intra-op threads); each row reports its best thread count, the
-poses/s, the latency of one batch and the ratio to the reference at that batch. On CUDA the torch
-rows run on the GPU in fp32 and bf16 autocast and ONNX Runtime stays on the CPU. Random weights
-(speed does not depend on training); the ONNX graph is checked against torch on the same inputs.
+poses/s, the latency of one batch and the ratio to the reference at that batch. The candidates of
+one batch are timed in interleaved rounds (:func:`pipelines.bench.registry.interleaved_seconds`), so
+that a shared machine's drift in speed does not favour whichever ran first. On CUDA the torch rows
+run on the GPU in fp32 and bf16 autocast and ONNX Runtime stays on the CPU. Random weights (speed
+does not depend on training); the ONNX graphs are checked against torch on the same inputs.
 """
 from __future__ import annotations
 
@@ -25,18 +28,17 @@ from hipart.end_to_end import EndToEnd
 from hipart.lifter import Lifter
 from pipelines.bench.pipeline import build
 from pipelines.bench.reference import MixSTESized
-from pipelines.bench.registry import median_seconds
+from pipelines.bench.registry import interleaved_seconds
 from pipelines.core.device import autocast, default_device
 
 BATCHES = (1, 64, 1024)
 REFERENCE = "MixSTE-sized ref."
 REFERENCE_SIZE = {"dim": 512, "depth": 8, "heads": 8, "mlp_ratio": 2.0}  # MixSTE's published H36M model
-HIPART, HIPART_ONNX, SPARSE = "HiPART (torch)", "HiPART (ONNX RT)", "17-token lifter"
-
-
-def _timer(fn, sync, reps: int) -> float:
-    """Median seconds of ``fn()`` with the device synchronised (the registry's timer)."""
-    return median_seconds(lambda: (fn(), sync()), reps)
+HIPART, SPARSE = "HiPART (torch)", "17-token lifter"
+HIPART_ONNX, HIPART_ONNX_STANDARD = "HiPART (ONNX RT)", "HiPART (ONNX RT, standard ops)"
+GRAPHS = {HIPART_ONNX: False, HIPART_ONNX_STANDARD: True}  # row -> write_graph(standard_ops=...)
+# (rounds, calls per round) by batch size: many short calls, few long ones
+ROUNDS = {1: (8, 4), 64: (4, 2), 1024: (2, 1)}
 
 
 def torch_models(config: Config, device: torch.device) -> dict[str, torch.nn.Module]:
@@ -63,13 +65,18 @@ def flops_per_pose(models: dict, device: torch.device) -> dict[str, float]:
     return out
 
 
-def _onnx_sessions(model: EndToEnd, folder: Path, thread_counts) -> dict[int, object] | str:
+def _onnx_sessions(model: EndToEnd, folder: Path, thread_counts) -> dict[tuple[str, int], object] | str:
+    """(row name, threads) -> ONNX Runtime session of the exported graph, fused and standard."""
     try:
         from pipelines.models.export import session, write_graph
-        write_graph(model.cpu(), folder / "hipart.onnx")
-        return {t: session(folder / "hipart.onnx", threads=t) for t in thread_counts}
+        sessions = {}
+        for name, standard_ops in GRAPHS.items():
+            path = folder / f"hipart-{'standard' if standard_ops else 'fused'}.onnx"
+            write_graph(model.cpu(), path, standard_ops=standard_ops)
+            sessions.update({(name, t): session(path, threads=t) for t in thread_counts})
+        return sessions
     except Exception as exc:  # the onnx extra missing, or an exporter failure: reported, not fatal
-        return f"ONNX Runtime row skipped: {str(exc).splitlines()[0]}"
+        return f"ONNX Runtime rows skipped: {str(exc).splitlines()[0]}"
 
 
 def run(config: Config, quick: bool = False) -> list[dict]:
@@ -88,11 +95,11 @@ def run(config: Config, quick: bool = False) -> list[dict]:
         if isinstance(sessions, str):
             notes.append(sessions)
         rows = _measure(models, sessions if isinstance(sessions, dict) else {}, precisions, threads, device, sync,
-                        BATCHES[:2] if quick else BATCHES, 3 if quick else 5, notes)
+                        BATCHES[:2] if quick else BATCHES, quick, notes)
     return [_report(rows, flops, params, device, notes)]
 
 
-def _measure(models, sessions, precisions, threads, device, sync, batches, reps, notes) -> list[dict]:
+def _measure(models, sessions, precisions, threads, device, sync, batches, quick, notes) -> list[dict]:
     from pipelines.models.export import compare, run_session
 
     rng, rows, before = np.random.default_rng(0), [], torch.get_num_threads()
@@ -100,27 +107,36 @@ def _measure(models, sessions, precisions, threads, device, sync, batches, reps,
         sparse_np = rng.uniform(300, 700, (batch, 17, 2)).astype(np.float32)
         size_np = np.full((batch, 2), 1000.0, np.float32)
         sparse, size = torch.from_numpy(sparse_np).to(device), torch.from_numpy(size_np).to(device)
+        candidates = {}  # (model, precision, threads) -> zero-argument call
         for precision in precisions:
             for name, model in models.items():
-                fn = _call(name, model, sparse, size)
                 for t in threads if device.type == "cpu" else (before,):
-                    torch.set_num_threads(t)
-
-                    def call(fn=fn, precision=precision):
-                        with torch.inference_mode(), autocast(device, precision):
-                            fn()
-                    rows.append({"model": name, "batch": batch, "precision": precision, "threads": t,
-                                 "seconds": _timer(call, sync, reps)})
-        for t, sess in sessions.items():
-            rows.append({"model": HIPART_ONNX, "batch": batch, "precision": "fp32",
-                         "threads": t, "seconds": _timer(lambda: run_session(sess, sparse_np, size_np), sync, reps)})
+                    candidates[(name, precision, t)] = _torch_call(_call(name, model, sparse, size), precision,
+                                                                   t, device, sync)
+        for (name, t), sess in sessions.items():
+            candidates[(name, "fp32", t)] = lambda sess=sess, x=sparse_np, s=size_np: run_session(sess, x, s)
+        rounds, reps = (2, 2) if quick else ROUNDS.get(batch, (2, 1))
+        seconds = interleaved_seconds(candidates, rounds, reps)
+        torch.set_num_threads(before)
+        rows += [{"model": m, "batch": batch, "precision": p, "threads": t, "seconds": s}
+                 for (m, p, t), s in seconds.items()]
         if sessions and batch == batches[-1]:
-            diff = compare(models[HIPART].cpu(), next(iter(sessions.values())), sparse_np, size_np)
+            models[HIPART].cpu()
+            for name in GRAPHS:
+                diff = compare(models[HIPART], sessions[(name, threads[0])], sparse_np, size_np)
+                notes.append(f"{name} vs torch on these {batch} poses: max |3D| diff {diff['max_abs_kp3d_mm']:.1e} mm, "
+                             f"tokens differing {100 * diff['tokens_differing']:.2f} %")
             models[HIPART].to(device)
-            notes.append(f"ONNX vs torch on these {batch} poses: max |3D| diff {diff['max_abs_kp3d_mm']:.1e} mm, "
-                         f"tokens differing {100 * diff['tokens_differing']:.2f} %")
-    torch.set_num_threads(before)
     return rows
+
+
+def _torch_call(fn, precision: str, threads: int, device: torch.device, sync):
+    def call():
+        torch.set_num_threads(threads)
+        with torch.inference_mode(), autocast(device, precision):
+            fn()
+        sync()
+    return call
 
 
 def _report(rows: list[dict], flops: dict, params: dict, device: torch.device, notes: list[str]) -> dict:

@@ -51,3 +51,22 @@ def median_seconds(fn, reps: int, budget_s: float = 20.0) -> float:
         if time.perf_counter() - start > budget_s and len(times) >= 2:
             break
     return statistics.median(times)
+
+
+def interleaved_seconds(fns: dict, rounds: int, reps: int, warm_below_s: float = 0.5) -> dict:
+    """Median wall time of each ``fns[key]()``, measured in ``rounds`` that each run every function
+    ``reps`` times in turn, so that a shared machine's drift in speed reaches every function alike.
+
+    Each function's turn starts with an untimed call while it takes under ``warm_below_s``: that call
+    absorbs the caches and spinning threads the previous function left behind.
+    """
+    times: dict = {key: [] for key in fns}
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            if not times[key] or statistics.median(times[key]) < warm_below_s:
+                fn()
+            for _ in range(reps):
+                t = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - t)
+    return {key: statistics.median(v) for key, v in times.items()}

@@ -3,12 +3,15 @@
 The graph is :class:`hipart.end_to_end.EndToEnd` of a lift checkpoint: sparse 2D (B, 17, 2) px and
 the image size (B, 2) in; root-relative 3D (B, 17, 3) mm, the densified 48/96 levels in px and the
 generated tokens out. It is traced with a dynamic batch axis, which unrolls HiARM's 16 greedy
-decode steps and carries the KV cache as tensors (``hipart.layers.KVCache(grow=True)``). After
+decode steps and carries the KV cache as tensors (``hipart.layers.KVCache(grow=True)``). By
+default every attention is ONNX Runtime's fused ``com.microsoft.Attention`` node
+(:mod:`pipelines.models.onnx_fused`); ``standard_ops`` keeps to plain ONNX operators. After
 writing, the graph is run with ONNX Runtime against the torch path on random and on real inputs
 and the largest differences are reported. Needs the ``onnx`` extra (onnx, onnxruntime).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from pathlib import Path
@@ -22,6 +25,7 @@ from pipelines.core.checkpoint import file_sha256, resolve
 from pipelines.core.errors import UserError
 from pipelines.data.store import PoseStore, sparse_input
 from pipelines.models.lifting import LiftingModel, load_lifting_model, require_sparse_only_input
+from pipelines.models.onnx_fused import fused_attention
 
 INPUTS = ("sparse_px", "image_size")
 EXTRA = 'pip install -e ".[onnx]"'
@@ -84,14 +88,16 @@ def compare(module: EndToEnd, sess, sparse_px: np.ndarray, image_size: np.ndarra
     return out
 
 
-def write_graph(module: EndToEnd, path: str | Path, opset: int = 17) -> None:
+def write_graph(module: EndToEnd, path: str | Path, opset: int = 17, standard_ops: bool = False) -> None:
     """Trace ``module`` into an ONNX file with a dynamic batch axis.
 
     The TorchScript tracer (``dynamo=False``) unrolls the decode loop as it runs, in seconds; the
     graph it writes has one node per traced operator with the batch size left symbolic.
+    ``standard_ops=False``: attention as ONNX Runtime's fused node (runs on ONNX Runtime only).
     """
     example = (torch.full((2, 17, 2), 500.0) + torch.arange(34.0).view(1, 17, 2), torch.full((2, 2), 1000.0))
-    with warnings.catch_warnings(), torch.no_grad():
+    fusing = contextlib.nullcontext() if standard_ops else fused_attention(module)
+    with warnings.catch_warnings(), torch.no_grad(), fusing:
         warnings.simplefilter("ignore")  # the tracer's notes on Python values baked into the graph
         torch.onnx.export(module, example, str(path), input_names=list(INPUTS), output_names=list(OUTPUTS),
                           dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS}, opset_version=opset,
@@ -99,7 +105,7 @@ def write_graph(module: EndToEnd, path: str | Path, opset: int = 17) -> None:
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | None = None, opset: int = 17,
-                seed: int = 0) -> dict:
+                seed: int = 0, standard_ops: bool = False) -> dict:
     """Write ``out`` (atomically) and verify it; returns {"out", "nodes", "checks": {inputs: differences}}."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
@@ -109,8 +115,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | No
     module = end_to_end(model)
     rng = np.random.default_rng(seed)
     with atomic_path(out) as tmp:
-        write_graph(module, tmp, opset)
-        _write_metadata(tmp, model, checkpoint)
+        write_graph(module, tmp, opset, standard_ops)
+        _write_metadata(tmp, model, checkpoint, standard_ops)
         sess = session(tmp)
         checks = {"random (64 poses)": compare(module, sess, rng.uniform(200, 800, (64, 17, 2)).astype(np.float32),
                                                np.full((64, 2), 1000.0, np.float32))}
@@ -120,16 +126,17 @@ def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | No
     import onnx
 
     return {"out": str(out), "nodes": len(onnx.load(str(out)).graph.node), "levels": list(module.levels),
-            "checks": checks}
+            "operators": "standard" if standard_ops else "fused", "checks": checks}
 
 
-def _write_metadata(path: Path, model: LiftingModel, checkpoint) -> None:
+def _write_metadata(path: Path, model: LiftingModel, checkpoint, standard_ops: bool) -> None:
     import onnx
 
     graph = onnx.load(str(path))
     entry = graph.metadata_props.add()
     entry.key = "hipart"
     entry.value = json.dumps({"levels": list(model.levels), "dense_source": model.lifter.cfg.dense_source,
+                              "operators": "standard" if standard_ops else "onnxruntime-fused",
                               "lift_checkpoint_sha256": file_sha256(resolve(checkpoint))})
     onnx.save(graph, str(path))
 

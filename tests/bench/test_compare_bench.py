@@ -19,11 +19,22 @@ def test_bench_compare_quick_reports_every_model(monkeypatch):
         torch.set_num_threads(before)
     assert report["columns"][-3:] == ["poses/s", "ms per batch", "x reference"]
     rows = {(r[0], r[1]): r for r in report["rows"]}
-    models = {compare.HIPART, compare.HIPART_ONNX, compare.SPARSE, compare.REFERENCE}
+    models = {compare.HIPART, compare.HIPART_ONNX, compare.HIPART_ONNX_STANDARD, compare.SPARSE, compare.REFERENCE}
     assert {m for m, _ in rows} == models and {b for _, b in rows} == {1, 64}
     for (model, batch), r in rows.items():
         assert r[4] > 0 and abs(r[5] - 1000 * batch / r[4]) < 1e-6 * r[5] + 0.02  # ms per batch = batch / rate
         if model == compare.REFERENCE:
             assert r[6] == 1.0
-    assert any("tokens differing 0.00 %" in n for n in report["notes"])
+    for name in (compare.HIPART_ONNX, compare.HIPART_ONNX_STANDARD):  # both graphs checked against torch
+        assert any(n.startswith(name + " vs torch") and "tokens differing 0.00 %" in n for n in report["notes"])
     assert any("not MixSTE's code" in n and "32 wide, 1 spatial + 1 temporal" in n for n in report["notes"])
+
+
+def test_interleaved_timing_takes_turns_and_warms_each_turn():
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    seconds = bench.interleaved_seconds(fns, rounds=2, reps=2)
+    assert set(seconds) == {"a", "b"} and all(0 <= s < 0.5 for s in seconds.values())
+    assert "".join(calls) == "aaabbbaaabbb"  # one untimed call, then two timed ones, per turn
+    slow = bench.interleaved_seconds({"a": lambda: calls.append("s")}, rounds=2, reps=1, warm_below_s=-1.0)
+    assert set(slow) == {"a"} and "".join(calls[12:]) == "sss"  # a slow function is warmed in its first turn only

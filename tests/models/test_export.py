@@ -117,3 +117,20 @@ def test_onnx_backend_user_errors(cli, runs, tmp_path):
     code, _, err = cli(*args, "--checkpoint", tmp_path / "broken.onnx", "--out", tmp_path / "b.npz")
     assert code == 2 and "not a readable ONNX model" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "b.npz").exists()
+
+
+def test_standard_ops_graph_is_plain_onnx_and_matches_torch_too(cli, runs, tmp_path):
+    fused, standard = tmp_path / "fused.onnx", tmp_path / "standard.onnx"
+    assert cli("export", "--checkpoint", runs / "lift-hipart", "--out", fused)[0] == 0
+    code, stdout, err = cli("export", "--checkpoint", runs / "lift-hipart", "--out", standard, "--standard-ops")
+    assert code == 0, err
+    assert "standard operators" in stdout
+    domains = {path: {n.domain for n in onnx.load(str(path)).graph.node} for path in (fused, standard)}
+    assert "com.microsoft" in domains[fused] and domains[standard] <= {"", "ai.onnx"}
+    meta = json.loads({p.key: p.value for p in onnx.load(str(standard)).metadata_props}["hipart"])
+    assert meta["operators"] == "standard"
+    module = end_to_end(load_lifting_model(runs / "lift-hipart"))
+    sparse = np.random.default_rng(6).uniform(200, 800, (12, 17, 2)).astype(np.float32)
+    for path in (fused, standard):
+        diff = compare(module, session(path), sparse, np.full((12, 2), 1000, np.float32))
+        assert diff["tokens_differing"] == 0.0 and diff["max_abs_kp3d_mm"] < MM, (path.name, diff)
