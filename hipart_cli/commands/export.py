@@ -23,7 +23,7 @@ def export(
     """Export HiPART end to end as one ONNX graph: sparse 2D (B,17,2) px + image size (B,2) -> 3D (B,17,3) mm,
     the 48/96 levels (px) and the generated tokens, HiARM's 16 greedy decode steps unrolled.
 
-    Needs the onnx extra (pip install -e ".[onnx]"). After writing, the graph is run with ONNX
+    Needs the onnx extra (pip install -e ".\\[onnx]"). After writing, the graph is run with ONNX
     Runtime against the torch path on random poses and on the test split of the lifter's store (when
     it is still there); the largest differences are printed. Run it with
     `hipart predict --backend onnx --checkpoint FILE.onnx ...`.
