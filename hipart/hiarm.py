@@ -72,9 +72,6 @@ def choose(logits: torch.Tensor, temperature: float = 0.0, top_k: int = 0) -> to
 class HiARM(nn.Module):
     """``forward(sparse_pf (B,17,2), sparse_idx (B,16), dense_idx (B,48)) -> (B,16,K), (B,48,K)`` logits."""
 
-    # how generation runs a stack of blocks on rows; a graph export swaps in fused operators
-    block_rows = staticmethod(step_blocks)
-
     def __init__(self, cfg: HiARMConfig, msst_cfg: MSSTConfig, bone_of_dense, bone_order):
         super().__init__()
         if cfg.framework not in FRAMEWORKS:
@@ -207,7 +204,7 @@ class HiARM(nn.Module):
         for k in range(self.steps):
             x = x + self.step_pos.weight[k]
             if cache is not None:  # one GCSAB row per step, attending to the cached ones
-                h = self.block_rows(self.gcsab, x, cache=cache, norm=self.gcsab_norm)
+                h = step_blocks(self.gcsab, x, cache=cache, norm=self.gcsab_norm)
                 cache.advance()
             else:
                 seq.append(x)
@@ -245,7 +242,7 @@ class HiARM(nn.Module):
 
     def _ph_rows(self, x: torch.Tensor, ids: list[int]) -> torch.Tensor:
         """PH blocks and head over the query rows of one step (its tokens consecutive). (B * T, D) -> logits (B, T, K)"""
-        x = self.block_rows(self.ph, x, tokens=len(ids), norm=self.ph_norm)
+        x = step_blocks(self.ph, x, tokens=len(ids), norm=self.ph_norm)
         return self.head(x, ids).view(-1, len(ids), self.vocab)
 
     def _embed_rows(self, codes: torch.Tensor, ids: list[int]) -> torch.Tensor:
@@ -258,7 +255,7 @@ class HiARM(nn.Module):
         """LSAB over step k's chosen tokens, averaged: the next GCSAB input. codes (B, T) -> (B, D)"""
         ids = self.first[k] + self.second[k]
         T, D = len(ids), self.cfg.dim
-        x = self.block_rows(self.lsab, self._embed_rows(codes, ids).reshape(-1, D), tokens=T)  # (B * T, D)
+        x = step_blocks(self.lsab, self._embed_rows(codes, ids).reshape(-1, D), tokens=T)  # (B * T, D)
         return x.view(-1, T, D).mean(1)
 
     def _blank(self, sparse_pf):

@@ -39,17 +39,8 @@ class Block(nn.Module):
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
-def run_blocks(blocks, x: torch.Tensor) -> torch.Tensor:
-    for block in blocks:
-        x = block(x)
-    return x
-
-
 class Lifter(nn.Module):
     """``forward(x_sn (B, sum(levels), 2)) -> (B, 17, 3)`` root-relative metres; one token per input joint."""
-
-    # how the blocks run over the tokens; a graph export swaps in fused operators
-    block_sequence = staticmethod(run_blocks)
 
     def __init__(self, cfg: LifterConfig, num_tokens: int | None = None):
         super().__init__()
@@ -70,7 +61,9 @@ class Lifter(nn.Module):
     def forward(self, x_sn: torch.Tensor) -> torch.Tensor:
         assert x_sn.ndim == 3 and x_sn.shape[1:] == (self.num_joints, 2), \
             f"expected (B, {self.num_joints}, 2), got {tuple(x_sn.shape)}"
-        x = self.block_sequence(self.blocks, self.drop(self.embed_tokens(x_sn)))  # (B, tokens, C)
+        x = self.drop(self.embed_tokens(x_sn))  # (B, tokens, C)
+        for block in self.blocks:
+            x = block(x)
         out = self.head(self.norm(x[:, :NUM_SPARSE]))  # (B, 17, 3)
         return out - out[:, ROOT : ROOT + 1]  # root-relative by construction
 

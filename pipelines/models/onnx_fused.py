@@ -7,21 +7,23 @@ calls per decode step and 12 in the lifter. ONNX Runtime's ``com.microsoft.Atten
 kernel does all of it in one node: the projection (``weights`` (D, 3D), ``bias`` (3D)), the heads,
 the softmax and the cache (``past`` in, ``present`` out, laid out (2, B, H, positions, C/H)).
 
-Only the attention of the blocks changes: the norms, the output projection and the MLP are the
-blocks' own modules, and the math is theirs (the same weights, the fused kernel's float rounding).
-Eager torch computes it while the graph is traced; `hipart export` then checks the written
+Only the shared attention module changes (:func:`fused_attention` swaps the ``forward`` and ``step``
+of every :class:`hipart.layers.Attention` for the traced call): the blocks, their norms and MLPs are
+untouched, and the math is theirs (the same weights, the fused kernel's float rounding). Eager
+torch computes it while the graph is traced; `hipart export` then checks the written
 graph against the unfused torch model. Such a graph runs on ONNX Runtime only: ``hipart export
 --standard-ops`` writes one of plain ONNX operators instead.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hipart.layers import KVCache, step_blocks
+from hipart.layers import Attention, KVCache
 
 
 def _absent(g):
@@ -55,61 +57,42 @@ class _FusedAttention(torch.autograd.Function):
         return y, present
 
 
-def _attend(attn: nn.Module, x: Tensor, past: Tensor | None) -> tuple[Tensor, Tensor]:
-    """A block's attention (hipart.layers.Attention, projection included) as one fused node. x (B, T, D)"""
+def _attend(attn: Attention, x: Tensor, past: Tensor | None) -> tuple[Tensor, Tensor]:
+    """An attention call, output projection included, as one fused node. x (B, T, D)"""
     y, present = _FusedAttention.apply(x, attn.qkv.weight.t(), attn.qkv.bias, attn.heads, past)
     return attn.proj(y), present
 
 
-def fused_blocks(blocks, x: Tensor, pasts: list | None = None) -> tuple[Tensor, list]:
-    """Pre-norm ``blocks`` over x (B, T, D), each attending also to its ``pasts`` entry when given.
-    -> (B, T, D) and each block's ``present`` (its keys/values so far)."""
-    presents = []
-    for i, block in enumerate(blocks):
-        a, present = _attend(block.attn, block.norm1(x), pasts[i] if pasts is not None else None)
-        presents.append(present)
-        x = x + a
-        x = x + block.mlp(block.norm2(x))
-    return x, presents
+def _fused_forward(attn: Attention, x: Tensor, causal: bool = False, attn_mask: Tensor | None = None) -> Tensor:
+    """:meth:`Attention.forward` over whole sequences (B, T, D), the lifter's use."""
+    assert not causal and attn_mask is None, "fused attention is bidirectional and unmasked"
+    assert not (attn.training and attn.dropout), "fused attention has no dropout: export in eval mode"
+    return _attend(attn, x, None)[0]
 
 
-def fused_rows(blocks, x: Tensor, tokens: int = 1, cache: KVCache | None = None,
-               norm: nn.LayerNorm | None = None) -> Tensor:
-    """:func:`hipart.layers.step_blocks` with fused attention: rows (N * tokens, D), optional KV cache."""
-    if not len(blocks) or (tokens == 1 and cache is None):  # one token, no cache: no attention to fuse
-        return step_blocks(blocks, x, tokens, cache, norm)
-    D = blocks[0].norm1.normalized_shape[0]  # a constant: a traced x.shape would put shape arithmetic in the graph
+def _fused_step(attn: Attention, x: Tensor, tokens: int = 1, cache: KVCache | None = None, layer: int = 0) -> Tensor:
+    """:meth:`Attention.step` on row groups (N * tokens, D); a cache then holds one ``present`` per layer."""
+    if tokens == 1 and cache is None:  # one query, one key: no attention to fuse
+        return Attention.step(attn, x, tokens, cache, layer)
+    assert cache is None or tokens == 1, "a cached step is one position per group"
+    D = attn.heads * attn.head_dim  # a constant: a traced x.shape would put shape arithmetic in the graph
+    past = cache.grown[layer] if cache is not None and cache.length else None
+    y, present = _attend(attn, x.reshape(-1, tokens, D), past)
     if cache is not None:
-        assert tokens == 1, "a cached step is one position per group"
-        pasts = [cache.grown[layer] if cache.length else None for layer in range(len(blocks))]
-        y, presents = fused_blocks(blocks, x.reshape(-1, 1, D), pasts)
-        cache.grown[:len(blocks)] = presents  # this cache now holds present tensors (2, N, H, positions, C/H)
-    else:
-        y, _ = fused_blocks(blocks, x.reshape(-1, tokens, D))
-    y = y.reshape(-1, D)
-    return y if norm is None else norm(y)
-
-
-def fused_sequence(blocks, x: Tensor) -> Tensor:
-    """The lifter's blocks over whole sequences (B, T, D) with fused attention."""
-    return fused_blocks(blocks, x)[0]
+        cache.grown[layer] = present  # (2, N, H, positions, C/H)
+    return y.reshape(-1, D)
 
 
 @contextlib.contextmanager
 def fused_attention(module: nn.Module):
-    """Within the block, every HiARM and lifter inside ``module`` (in eval mode) runs fused attention."""
-    from hipart.hiarm import HiARM
-    from hipart.lifter import Lifter
-
-    swapped = [sub for sub in module.modules() if isinstance(sub, (HiARM, Lifter))]
-    for sub in swapped:
-        if isinstance(sub, HiARM):
-            sub.block_rows = fused_rows
-        else:
-            sub.block_sequence = fused_sequence
+    """Within the block, every :class:`hipart.layers.Attention` inside ``module`` runs as the fused node."""
+    swapped = [sub for sub in module.modules() if isinstance(sub, Attention)]
+    for attn in swapped:
+        attn.forward = functools.partial(_fused_forward, attn)
+        attn.step = functools.partial(_fused_step, attn)
     try:
         yield module
     finally:
-        for sub in swapped:
-            sub.__dict__.pop("block_rows", None)
-            sub.__dict__.pop("block_sequence", None)
+        for attn in swapped:
+            attn.__dict__.pop("forward", None)
+            attn.__dict__.pop("step", None)

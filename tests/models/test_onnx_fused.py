@@ -48,30 +48,38 @@ class Generate(nn.Module):
 def test_fused_generation_equals_the_plain_one_and_is_undone_on_exit():
     model, x = hiarm(), torch.randn(7, 17, 2, generator=torch.Generator().manual_seed(1))
     plain = model.generate(x, return_logits=True)
+    attn = model.gcsab[0].attn
     with fused_attention(model):
-        assert model.block_rows is not HiARM.block_rows
+        assert "step" in attn.__dict__ and "forward" in attn.__dict__
         fused = model.generate(x, return_logits=True)
-    assert "block_rows" not in model.__dict__  # the class's plain blocks again
+    assert not {"step", "forward"} & set(attn.__dict__)  # the class's plain attention again
     assert torch.equal(fused[0], plain[0]) and torch.equal(fused[1], plain[1])
     torch.testing.assert_close(fused[2], plain[2], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fused[3], plain[3], atol=1e-5, rtol=1e-5)
 
 
-@torch.no_grad()
-def test_fused_lifter_equals_the_plain_one():
+def test_fused_lifter_equals_the_plain_one_eager_and_traced(tmp_path):
     torch.manual_seed(0)
     lifter = Lifter(LifterConfig(levels=(17, 48), dim=32, heads=4, blocks=2)).eval()
     x = torch.randn(5, 65, 2)
-    plain = lifter(x)
-    with fused_attention(lifter):
-        fused = lifter(x)
+    with torch.no_grad():
+        plain = lifter(x)
+        with fused_attention(lifter):
+            fused = lifter(x)
     torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)
+    path = tmp_path / "lifter.onnx"
+    with fused_attention(lifter):
+        _export(lifter, path, (x[:2],), "x_sn")
+    nodes = [(n.domain, n.op_type) for n in onnx.load(str(path)).graph.node]
+    assert nodes.count(("com.microsoft", "Attention")) == 2 and ("", "Softmax") not in nodes
+    got = session(path).run(None, {"x_sn": x.numpy()})[0]
+    np.testing.assert_allclose(got, plain.numpy(), atol=1e-5, rtol=0)
 
 
-def _export(module, path, example):
+def _export(module, path, example, name="sparse_pf"):
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, str(path), input_names=["sparse_pf"], dynamic_axes={"sparse_pf": {0: "b"}},
+        torch.onnx.export(module, example, str(path), input_names=[name], dynamic_axes={name: {0: "b"}},
                           opset_version=17, dynamo=False)
 
 
@@ -100,8 +108,7 @@ def test_traced_fused_attention_runs_on_onnx_runtime_with_the_same_tokens(tmp_pa
 
 def test_a_fused_cache_step_needs_one_position_per_group():
     from hipart.layers import KVCache
-    from pipelines.models.onnx_fused import fused_rows
 
     model = hiarm()
-    with pytest.raises(AssertionError, match="one position per group"):
-        fused_rows(model.gcsab, torch.randn(6, 32), tokens=3, cache=KVCache(2, 4))
+    with fused_attention(model), pytest.raises(AssertionError, match="one position per group"):
+        model.gcsab[0].step(torch.randn(6, 32), tokens=3, cache=KVCache(2, 4))
