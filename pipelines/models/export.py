@@ -106,7 +106,8 @@ def write_graph(module: EndToEnd, path: str | Path, opset: int = 17, standard_op
 
 def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | None = None, opset: int = 17,
                 seed: int = 0, standard_ops: bool = False) -> dict:
-    """Write ``out`` (atomically) and verify it; returns {"out", "nodes", "checks": {inputs: differences}}."""
+    """Write ``out`` (atomically) and verify it; returns {"out", "nodes", "levels", "operators",
+    "checks": {inputs: differences}}."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise UserError(f"{out}: the output must be an .onnx file")
@@ -116,29 +117,29 @@ def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | No
     rng = np.random.default_rng(seed)
     with atomic_path(out) as tmp:
         write_graph(module, tmp, opset, standard_ops)
-        _write_metadata(tmp, model, checkpoint, standard_ops)
+        operators = "standard" if standard_ops else "onnxruntime-fused"
+        nodes = _write_metadata(tmp, model, checkpoint, operators)
         sess = session(tmp)
         checks = {"random (64 poses)": compare(module, sess, rng.uniform(200, 800, (64, 17, 2)).astype(np.float32),
                                                np.full((64, 2), 1000.0, np.float32))}
         real = _real_inputs(model)
         if real is not None:
             checks[f"store test split ({len(real[0])} poses)"] = compare(module, sess, *real)
-    import onnx
-
-    return {"out": str(out), "nodes": len(onnx.load(str(out)).graph.node), "levels": list(module.levels),
-            "operators": "standard" if standard_ops else "fused", "checks": checks}
+    return {"out": str(out), "nodes": nodes, "levels": list(module.levels), "operators": operators, "checks": checks}
 
 
-def _write_metadata(path: Path, model: LiftingModel, checkpoint, standard_ops: bool) -> None:
+def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str) -> int:
+    """Store the ``hipart`` metadata in the graph file; returns its node count."""
     import onnx
 
     graph = onnx.load(str(path))
     entry = graph.metadata_props.add()
     entry.key = "hipart"
     entry.value = json.dumps({"levels": list(model.levels), "dense_source": model.lifter.cfg.dense_source,
-                              "operators": "standard" if standard_ops else "onnxruntime-fused",
+                              "operators": operators,
                               "lift_checkpoint_sha256": file_sha256(resolve(checkpoint))})
     onnx.save(graph, str(path))
+    return len(graph.graph.node)
 
 
 def read_metadata(sess) -> dict:

@@ -127,8 +127,9 @@ def test_standard_ops_graph_is_plain_onnx_and_matches_torch_too(cli, runs, tmp_p
     assert "standard operators" in stdout
     domains = {path: {n.domain for n in onnx.load(str(path)).graph.node} for path in (fused, standard)}
     assert "com.microsoft" in domains[fused] and domains[standard] <= {"", "ai.onnx"}
-    meta = json.loads({p.key: p.value for p in onnx.load(str(standard)).metadata_props}["hipart"])
-    assert meta["operators"] == "standard"
+    meta = {path: json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}["hipart"])["operators"]
+            for path in (fused, standard)}
+    assert meta == {fused: "onnxruntime-fused", standard: "standard"}
     module = end_to_end(load_lifting_model(runs / "lift-hipart"))
     sparse = np.random.default_rng(6).uniform(200, 800, (12, 17, 2)).astype(np.float32)
     for path in (fused, standard):
