@@ -58,6 +58,7 @@ class HiARMConfig:
     dense_weight: float = 1.5      # weight of the dense-token cross-entropy
     order: str = "both"            # "next-token" | "center-to-periphery" | "sparse-to-dense" | "both"
     framework: str = "arm"         # "arm" (autoregressive) | "classification" (PCT-style, one shot)
+    score_input: bool = False      # SOS also embeds the 17 detector scores (paper: positions only)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,24 @@ class LifterConfig:
     attn_dropout: float = 0.0      # dropout on attention probabilities (PoseFormer, MixSTE: 0); > 0 leaves the fused kernel, ~6x slower attention on CPU
     dense_source: str = "hipart"   # where 48/96 inputs come from: "gt" | "hipart" | "none"
     flip_augment: bool = True      # train on left/right mirrored copies too (half of each batch)
+    score_input: bool = False      # the 17 sparse tokens also embed the detector's score (x, y, confidence; paper: x, y)
     eval_rows: int = 4096          # test rows scored after each epoch during training (0: none)
+
+
+@dataclass(frozen=True)
+class RegressConfig:
+    dim: int = 512                 # hidden width of the residual MLP
+    blocks: int = 2                # residual blocks (two linear layers each)
+    dropout: float = 0.1           # dropout inside the blocks
+    score_input: bool = False      # also read the 17 detector scores
+
+
+@dataclass(frozen=True)
+class DetectorInputConfig:
+    copies: int = 0                # detector-like corrupted copies of every training row (0: the paper, clean input only)
+    sizes: tuple[int, ...] = (40, 80)  # occluder sizes (reference-crop px) drawn per copy, in turn
+    hide_prob: float = 0.05        # chance that any joint is also hidden outside the occluder (self-occlusion)
+    seed: int = 0                  # seed of the occluder positions and detector outcomes
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,8 @@ class Config:
     msst: MSSTConfig = field(default_factory=MSSTConfig)
     hiarm: HiARMConfig = field(default_factory=HiARMConfig)
     lifter: LifterConfig = field(default_factory=LifterConfig)
+    regress: RegressConfig = field(default_factory=RegressConfig)
+    detector_input: DetectorInputConfig = field(default_factory=DetectorInputConfig)
     train_msst: TrainConfig = field(default_factory=TrainConfig)
     train_hiarm: TrainConfig = field(
         default_factory=lambda: TrainConfig(lr=5e-4, weight_decay=0.03, batch_size=64, epochs=50)
@@ -144,6 +164,9 @@ class Config:
             optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=256, epochs=25,
             warmup_steps=0, schedule="step", lr_decay=0.96, lr_decay_every=4,
         )
+    )
+    train_regress: TrainConfig = field(
+        default_factory=lambda: TrainConfig(lr=1e-3, weight_decay=0.01, batch_size=256, epochs=20, warmup_steps=100)
     )
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)

@@ -10,7 +10,8 @@ parallel, conditioned on the first ones). The paper's order ``both`` is 16 steps
 (center to periphery), each step = (sparse token of the bone | its 3 dense tokens).
 
 Pieces (paper names):
-* SOS: linear projection of the flattened sparse pose; the first GCSAB position.
+* SOS: linear projection of the flattened sparse pose (with ``score_input``, beyond the paper, also of
+  the 17 detector scores, so the model learns where to trust its input); the first GCSAB position.
 * LSAB: a bidirectional block over a step's tokens, averaged into one step embedding.
 * GCSAB: causal blocks over [SOS, step_0, ..., step_{S-2}]; position k predicts step k. Generation
   runs one position per step with a pre-allocated KV cache (:class:`hipart.layers.KVCache`).
@@ -94,7 +95,7 @@ class HiARM(nn.Module):
         offset[self.n_sparse:] = 0 if msst_cfg.shared_codebook else self.vocab
         self.register_buffer("code_offset", offset, persistent=False)
 
-        self.sos = nn.Linear(17 * 2, D)
+        self.sos = nn.Linear(17 * (3 if cfg.score_input else 2), D)
         self.code_emb = nn.Embedding(self.vocab * (1 if msst_cfg.shared_codebook else 2), D)
         self.token_id_emb = nn.Embedding(n_tokens, D)   # which bone / dense joint a token is
         self.step_pos = nn.Embedding(S, D)
@@ -150,17 +151,22 @@ class HiARM(nn.Module):
         assert all(sparse) or not any(sparse), "a head call mixes sparse and dense tokens"
         return (self.sparse_head if sparse[0] else self.dense_head)(feats)
 
-    def sos_embed(self, sparse_pf: torch.Tensor) -> torch.Tensor:
+    def sos_embed(self, sparse_pf: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
+        """SOS from the pose-frame sparse pose (B, 17, 2) and, when score-aware, its scores (B, 17; None: all 1)."""
         assert sparse_pf.shape[1:] == (17, 2), f"sparse_pf must be (B, 17, 2), got {tuple(sparse_pf.shape)}"
-        return self.sos(sparse_pf.flatten(1))[:, None]  # (B, 1, D)
+        x = sparse_pf.flatten(1)
+        if self.cfg.score_input:
+            x = torch.cat([x, torch.ones_like(x[:, :17]) if scores is None else scores.to(x)], 1)
+        return self.sos(x)[:, None]  # (B, 1, D)
 
     # -- teacher forcing -------------------------------------------------------------------------
-    def forward(self, sparse_pf: torch.Tensor, sparse_idx: torch.Tensor, dense_idx: torch.Tensor):
-        """Teacher-forced logits of every token: ((B, 16, K), (B, 48, K))."""
+    def forward(self, sparse_pf: torch.Tensor, sparse_idx: torch.Tensor, dense_idx: torch.Tensor,
+                scores: torch.Tensor | None = None):
+        """Teacher-forced logits of every token: ((B, 16, K), (B, 48, K)); ``scores`` (B, 17) if score-aware."""
         B = sparse_pf.shape[0]
         assert sparse_idx.shape == (B, self.n_sparse) and dense_idx.shape == (B, self.n_dense)
         codes = torch.cat([sparse_idx, dense_idx], 1)  # (B, 64) flat order
-        sos = self.sos_embed(sparse_pf)
+        sos = self.sos_embed(sparse_pf, scores)
         if self.arm:
             step_ids = torch.cat([self.first_ids, self.second_ids], 1)[:-1]  # (S-1, T): steps fed back
             steps = self.step_embed(codes[:, step_ids], step_ids)  # (B, S-1, D)
@@ -187,17 +193,17 @@ class HiARM(nn.Module):
     # -- generation ------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, sparse_pf: torch.Tensor, use_cache: bool = True, temperature: float = 0.0, top_k: int = 0,
-                 return_logits: bool = False):
+                 return_logits: bool = False, scores: torch.Tensor | None = None):
         """Tokens (B, 16), (B, 48) for a sparse pose (B, 17, 2); greedy unless ``temperature > 0``.
 
         ``use_cache=False`` recomputes the whole prefix at every step (the reference the cache is
         tested against). ``return_logits`` also returns the logits seen while choosing.
         """
         if not self.arm:
-            s_logits, d_logits = self.forward(sparse_pf, *self._blank(sparse_pf))
+            s_logits, d_logits = self.forward(sparse_pf, *self._blank(sparse_pf), scores=scores)
             out = (choose(s_logits, temperature, top_k), choose(d_logits, temperature, top_k))
             return out + (s_logits, d_logits) if return_logits else out
-        x = self.sos_embed(sparse_pf)[:, 0]  # (B, D) the next GCSAB input
+        x = self.sos_embed(sparse_pf, scores)[:, 0]  # (B, D) the next GCSAB input
         # an exported graph carries the cache as tensors (see hipart.layers.KVCache)
         cache = KVCache(len(self.gcsab), self.steps, grow=torch.onnx.is_in_onnx_export()) if use_cache else None
         seq, codes, logits = [], [], []
@@ -264,9 +270,11 @@ class HiARM(nn.Module):
         return z(self.n_sparse), z(self.n_dense)
 
     @torch.no_grad()
-    def hypotheses(self, sparse_pf: torch.Tensor, n: int, temperature: float = 1.0, top_k: int = 0):
+    def hypotheses(self, sparse_pf: torch.Tensor, n: int, temperature: float = 1.0, top_k: int = 0,
+                   scores: torch.Tensor | None = None):
         """``n`` sampled token sets per pose (beyond the paper): ((B, n, 16), (B, n, 48))."""
-        s, d = self.generate(sparse_pf.repeat_interleave(n, 0), temperature=temperature, top_k=top_k)
+        scores = None if scores is None else scores.repeat_interleave(n, 0)
+        s, d = self.generate(sparse_pf.repeat_interleave(n, 0), temperature=temperature, top_k=top_k, scores=scores)
         return s.view(-1, n, self.n_sparse), d.view(-1, n, self.n_dense)
 
 

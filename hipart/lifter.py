@@ -49,6 +49,8 @@ class Lifter(nn.Module):
         self.cfg = cfg
         self.num_joints = sum(cfg.levels)
         self.embed = nn.Linear(2, cfg.dim)
+        # (x, y, confidence) as practitioners' lifters take it: the score shifts its joint's token
+        self.score_embed = nn.Linear(1, cfg.dim) if cfg.score_input else None
         self.joint_embed = nn.Parameter(torch.zeros(1, num_tokens or self.num_joints, cfg.dim))
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.dropout, cfg.attn_dropout)
@@ -58,10 +60,15 @@ class Lifter(nn.Module):
         nn.init.trunc_normal_(self.joint_embed, std=0.02)
         self.apply(_init_weights)
 
-    def forward(self, x_sn: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_sn: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
+        """``scores`` (B, 17): the sparse joints' detector confidences, read when ``score_input`` (None: all 1)."""
         assert x_sn.ndim == 3 and x_sn.shape[1:] == (self.num_joints, 2), \
             f"expected (B, {self.num_joints}, 2), got {tuple(x_sn.shape)}"
-        x = self.drop(self.embed_tokens(x_sn))  # (B, tokens, C)
+        x = self.embed_tokens(x_sn)  # (B, tokens, C)
+        if self.score_embed is not None:
+            s = torch.ones_like(x_sn[:, :NUM_SPARSE, 0]) if scores is None else scores.to(x)  # (B, 17)
+            x = torch.cat([x[:, :NUM_SPARSE] + self.score_embed(s[..., None]), x[:, NUM_SPARSE:]], 1)
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x)
         out = self.head(self.norm(x[:, :NUM_SPARSE]))  # (B, 17, 3)

@@ -131,11 +131,17 @@ def flip_pose(pose, perm: Sequence[int]):
     return out
 
 
-def flip_test(predict: Callable, pose2d, in_perm: Sequence[int], out_perm: Sequence[int]):
+def flip_test(predict: Callable, pose2d, in_perm: Sequence[int], out_perm: Sequence[int], scores=None,
+              score_perm: Sequence[int] | None = None):
     """Flip test-time augmentation: average predict(x) with the un-flipped predict(flip(x)).
 
-    pose2d must be centred in x (screen-normalised or pelvis-centred coordinates).
+    pose2d must be centred in x (screen-normalised or pelvis-centred coordinates). With ``scores``
+    (N, J'), predict is called as predict(x, scores) and the scores are permuted by ``score_perm``.
     """
-    plain = predict(pose2d)
-    flipped = flip_pose(predict(flip_pose(pose2d, in_perm)), out_perm)
+    if scores is None:
+        plain = predict(pose2d)
+        flipped = flip_pose(predict(flip_pose(pose2d, in_perm)), out_perm)
+    else:
+        plain = predict(pose2d, scores)
+        flipped = flip_pose(predict(flip_pose(pose2d, in_perm), scores[:, list(score_perm)]), out_perm)
     return (plain + flipped) / 2

@@ -42,6 +42,26 @@ TrainDeviceOpt = Annotated[
 DeviceOpt = Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")]
 
 
+PaperInputOpt = Annotated[
+    bool,
+    typer.Option("--paper-input", help="Train on the clean 2D input alone, without detector scores, as the paper "
+                                       "does (sets detector_input.copies=0 and the model's score_input=false)."),
+]
+
+
+def paper_input_sets(paper_input: bool, model_section: str) -> tuple[str, ...]:
+    """The --set overrides of --paper-input for a model section (hiarm, lifter, regress)."""
+    return ("detector_input.copies=0", f"{model_section}.score_input=false") if paper_input else ()
+
+
+DensifierOpt = Annotated[
+    Optional[Path],
+    typer.Option("--densifier", "--hipart", help="Densifier checkpoint or run directory for --dense-source hipart "
+                                                 "(a HiARM run, which records its MSST), regress (hipart "
+                                                 "train-regress) or knn (hipart build-knn)."),
+]
+
+
 def max_steps_option(stage: str):
     """--max-steps of a training command (sugar for --set train_<stage>.max_steps=N)."""
     return Annotated[Optional[int], typer.Option(help=f"Train exactly this many optimiser steps (sets "

@@ -25,6 +25,7 @@ from hipart_cli.commands import (
     train_hiarm,
     train_lift,
     train_msst,
+    train_regress,
 )
 from hipart_cli.common import err_console
 from pipelines.core.errors import UserError
@@ -48,6 +49,8 @@ app.command("synth")(synth.synth)
 app.command("train-msst")(train_msst.train_msst)
 app.command("train-hiarm")(train_hiarm.train_hiarm)
 app.command("train-lift")(train_lift.train_lift)
+app.command("train-regress")(train_regress.train_regress)
+app.command("build-knn")(train_regress.build_knn)
 app.command("evaluate")(evaluate.evaluate)
 app.command("occlude")(occlude.occlude)
 app.command("predict")(predict.predict)

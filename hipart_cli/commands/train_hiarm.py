@@ -8,12 +8,14 @@ import typer
 
 from hipart_cli.common import (
     ConfigOpt,
+    PaperInputOpt,
     ResumeOpt,
     SeedOpt,
     SetOpt,
     TrainDeviceOpt,
     console,
     max_steps_option,
+    paper_input_sets,
     print_table,
     resolve_config,
 )
@@ -34,6 +36,7 @@ def train_hiarm(
     input2d: Annotated[str, typer.Option("--input", help="Sparse 2D the model is conditioned on during training: "
                                                          "gt, or the name of a detection set of the store "
                                                          "(det2d/<name>).")] = "gt",
+    paper_input: PaperInputOpt = False,
     max_steps: max_steps_option("hiarm") = None,
     device: TrainDeviceOpt = None,
     seed: SeedOpt = None,
@@ -42,13 +45,15 @@ def train_hiarm(
 ) -> None:
     """Train stage 2, the HiARM generator, on the tokens of a frozen MSST (model: section hiarm,
     optimiser: section train_hiarm; ablations: --set hiarm.order=... / hiarm.framework=classification).
+    With detector_input.copies > 0 the training input also holds detector-like corrupted copies of
+    every row, and hiarm.score_input reads the detector's scores (--paper-input turns both off).
 
     At the end prints the densification 2D mean error (px) of the dense and fine levels on the test
     split, from GT sparse 2D and from every detection set of the store, next to the MSST
     reconstruction (ceiling), a nearest-neighbour and a mean-pose baseline (floors); also written
     to OUT/results.json.
     """
-    cfg = resolve_config(config, set_, seed, "hiarm")
+    cfg = resolve_config(config, list(set_ or ()) + list(paper_input_sets(paper_input, "hiarm")), seed, "hiarm")
     result = run_train_hiarm(store, msst, out, cfg, resume=resume, input2d=input2d, max_steps=max_steps, device=device)
     if not result["is_main"]:
         return

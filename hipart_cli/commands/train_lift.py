@@ -6,7 +6,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from hipart_cli.common import ConfigOpt, ResumeOpt, SeedOpt, SetOpt, TrainDeviceOpt, console, resolve_config
+from hipart_cli.common import (
+    ConfigOpt,
+    DensifierOpt,
+    PaperInputOpt,
+    ResumeOpt,
+    SeedOpt,
+    SetOpt,
+    TrainDeviceOpt,
+    console,
+    paper_input_sets,
+    resolve_config,
+)
 from pipelines.train.lift import train_lift as run_train_lift
 
 
@@ -17,12 +28,13 @@ def train_lift(
     levels: Annotated[Optional[str], typer.Option(help="Input levels, sparse first: 17 | 17,48 | 17,96 | 17,48,96 "
                                                        "(| ...,192 when the store has it). Default: lifter.levels.")] = None,
     dense_source: Annotated[Optional[str], typer.Option(help="Where the 48/96 levels come from: gt (the store's "
-                                                             "ground truth), hipart (densified by --hipart) or none "
-                                                             "(sparse only). Default: lifter.dense_source.")] = None,
-    hipart: Annotated[Optional[Path], typer.Option(help="HiARM checkpoint or run directory (it records its MSST "
-                                                        "checkpoint); needed by --dense-source hipart.")] = None,
+                                                             "ground truth), hipart, regress or knn (densified by "
+                                                             "--densifier) or none (sparse only). Default: "
+                                                             "lifter.dense_source.")] = None,
+    hipart: DensifierOpt = None,
     input2d: Annotated[str, typer.Option("--input", help="Sparse 2D input: gt, or the name of a detection set "
                                                          "in the store (det2d/<name>).")] = "gt",
+    paper_input: PaperInputOpt = False,
     resume: ResumeOpt = False,
     device: TrainDeviceOpt = None,
     seed: SeedOpt = None,
@@ -30,7 +42,7 @@ def train_lift(
     set_: SetOpt = None,
 ) -> None:
     """Train the 2D->3D lifter on sparse (and densified) 2D levels (optimiser: section train_lift)."""
-    cfg = resolve_config(config, set_, seed, "lift")
+    cfg = resolve_config(config, list(set_ or ()) + list(paper_input_sets(paper_input, "lifter")), seed, "lift")
     result = run_train_lift(store, out, cfg, levels=levels, dense_source=dense_source, hipart=hipart,
                             input2d=input2d, resume=resume, device=device)
     metrics = result["result"].get("metrics") or {}

@@ -41,7 +41,7 @@ class LifterStandIn:
         self.lifter = Lifter(dataclasses.replace(lifter_cfg, levels=(17,))).eval()
 
     @torch.no_grad()
-    def predict(self, sparse2d_px, image_size, visible=None):
+    def predict(self, sparse2d_px, image_size, visible=None, scores=None):
         x = screen_normalize(torch.as_tensor(sparse2d_px).float(), torch.as_tensor(image_size).float())
         out = torch.cat([self.lifter(x[i : i + 4096]) for i in range(0, len(x), 4096)])
         return {"kp3d": out.numpy() * 1000.0, "dense2d": None, "fine2d": None}
@@ -50,7 +50,7 @@ class LifterStandIn:
 class NoOpModel:
     """Always answers the template pose (not zeros: Procrustes needs a non-degenerate pose)."""
 
-    def predict(self, sparse2d_px, image_size, visible=None):
+    def predict(self, sparse2d_px, image_size, visible=None, scores=None):
         out = np.repeat(TEMPLATE[None].astype(np.float32), len(sparse2d_px), 0)
         return {"kp3d": out, "dense2d": None, "fine2d": None}
 

@@ -369,6 +369,15 @@ def sparse_input(store: PoseStore, split: str, input2d: str) -> np.ndarray:
     return store.read(split, "kp2d/sparse" if input2d == "gt" else f"det2d/{input2d}")
 
 
+def sparse_scores(store: PoseStore, split: str, input2d: str) -> np.ndarray:
+    """(N, 17) float32 confidence of the sparse 2D input: 1 for GT 2D and for detections stored without scores."""
+    check_input2d(store, split, input2d)
+    key = f"det2d/{input2d}_score"
+    if input2d != "gt" and store.has(split, key):
+        return np.nan_to_num(store.read(split, key).astype(np.float32), nan=0.0)
+    return np.ones((store.rows(split), 17), np.float32)
+
+
 def real_masks(store: PoseStore) -> dict[str, np.ndarray | None]:
     """Real-joint masks of the dense and fine levels (padded fake joints are not scored)."""
     hier = store.hierarchy

@@ -35,6 +35,7 @@ from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.core.rows import evenly_spaced
 from pipelines.evaluate.occlusion import check_model, check_size, grid_offsets, grid_side, occlude_block, select_rows
+from pipelines.data.store import sparse_scores
 from pipelines.evaluate.occlusion_set import load_inputs
 
 METRICS = ("mpjpe", "pa_mpjpe")
@@ -101,6 +102,8 @@ def load_detections(path: Path, size: int, n_rows: int, positions: int) -> dict[
     if not np.isfinite(kp[..., :2]).all():
         raise UserError(f"{path}: array 'keypoints' contains NaN or infinite values")
     out = {"keypoints": kp[..., :2].astype(np.float64), "rows": rows.astype(np.int64)}
+    if kp.shape[3] == 3:
+        out["scores"] = np.nan_to_num(kp[..., 2].astype(np.float32), nan=0.0)
     if "clean" in data:
         if data["clean"].shape[:2] != (len(kp), 17) or data["clean"].shape[2] not in (2, 3):
             raise UserError(f"{path}: array 'clean' has shape {data['clean'].shape}, expected ({len(kp)}, 17, 2|3)")
@@ -117,6 +120,8 @@ class AdvOccData:
     kp3d: np.ndarray              # root-relative GT mm
     image_size: np.ndarray        # (N, 2)
     per_position: np.ndarray | None = None  # (N, P, 17, 2) external detections
+    clean_scores: np.ndarray | None = None  # (N, 17) detector scores of the clean input (None: all 1)
+    per_position_scores: np.ndarray | None = None  # (N, P, 17) scores of the external detections, when given
     kept: np.ndarray | None = None          # samples whose full error tables are kept (set by advocc_errors)
     joints: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(17, bool))  # (17,) protocol joints
     joint_set: str = "17 H36M joints"
@@ -137,12 +142,16 @@ def load_advocc_data(store, size: int, cfg, detections: Path | None = None) -> A
     if det is not None and "clean" in det:
         clean2d = det["clean"]
     joint_set, joints = protocol_joints(store)
+    clean_scores = sparse_scores(store, cfg.split, cfg.input2d)[rows]
     return AdvOccData(rows, gt2d, clean2d, kp3d - kp3d[:, :1], image_size,
-                      det["keypoints"] if det is not None else None, joints=joints, joint_set=joint_set)
+                      det["keypoints"] if det is not None else None, clean_scores=clean_scores,
+                      per_position_scores=det.get("scores") if det is not None else None,
+                      joints=joints, joint_set=joint_set)
 
 
-def _predict(model, sparse2d: np.ndarray, image_size: np.ndarray, visible: np.ndarray | None) -> np.ndarray:
-    out = model.predict(sparse2d.astype(np.float32), image_size, visible=visible)["kp3d"]
+def _predict(model, sparse2d: np.ndarray, image_size: np.ndarray, visible: np.ndarray | None,
+             scores: np.ndarray | None = None) -> np.ndarray:
+    out = model.predict(sparse2d.astype(np.float32), image_size, visible=visible, scores=scores)["kp3d"]
     out = out.detach().float().cpu().numpy() if torch.is_tensor(out) else np.asarray(out, np.float32)
     assert out.shape == (len(sparse2d), 17, 3), f"predict returned kp3d {out.shape}, expected ({len(sparse2d)}, 17, 3)"
     return out
@@ -160,7 +169,7 @@ def joint_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 def _new_result(model, data: AdvOccData, kept: int, positions: int) -> dict:
     n = len(data.rows)
-    pred = _predict(model, data.clean2d, data.image_size, None)
+    pred = _predict(model, data.clean2d, data.image_size, None, data.clean_scores)
     c_mpjpe, c_pa = pose_errors(pred, data.kp3d, np.broadcast_to(data.joints, (n, 17)))
     result = {"clean_mpjpe": c_mpjpe, "clean_pa_mpjpe": c_pa, "pairs": 0,
               "clean_joint_err": np.where(data.joints, joint_errors(pred, data.kp3d), np.nan),
@@ -175,7 +184,8 @@ def _new_result(model, data: AdvOccData, kept: int, positions: int) -> dict:
 
 def _block_pairs(data: AdvOccData, sl: slice, size: int, cfg) -> dict:
     """The (sample, position) pairs of a block the lifters must see, and what scoring them needs."""
-    block = occlude_block(data.gt2d[sl], data.clean2d[sl], data.rows[sl], size, cfg)
+    clean_scores = None if data.clean_scores is None else data.clean_scores[sl]
+    block = occlude_block(data.gt2d[sl], data.clean2d[sl], data.rows[sl], size, cfg, clean_scores)
     external = data.per_position is not None
     inputs = data.per_position[sl] if external else block["occluded2d"]  # (B, P, 17, 2)
     touched = np.ones(block["visible"].shape[:2], bool) if external else ~block["visible"].all(-1)
@@ -183,7 +193,10 @@ def _block_pairs(data: AdvOccData, sl: slice, size: int, cfg) -> dict:
     hidden = ~block["visible"][s_idx, p_idx] & data.joints  # (M, 17)
     err2d = np.linalg.norm(inputs[s_idx, p_idx] - data.gt2d[sl][s_idx], axis=-1)
     sums = np.array([err2d[hidden].sum(), hidden.sum(), err2d[~hidden & data.joints].sum(), (~hidden & data.joints).sum()])
+    scores = (data.per_position_scores[sl] if data.per_position_scores is not None else None) if external \
+        else block.get("score")  # (B, P, 17) what the detector (model) reported
     return {"visible": block["visible"], "inputs": inputs, "s_idx": s_idx, "p_idx": p_idx,
+            "scores": None if scores is None else scores[s_idx, p_idx],
             "x2d": inputs[s_idx, p_idx], "vis": block["visible"][s_idx, p_idx] & data.joints,  # scored joints
             "model_vis": block["model_visible"][s_idx, p_idx] if cfg.model == "drop" and not external else None,
             "sizes": data.image_size[sl][s_idx], "gt": data.kp3d[sl][s_idx], "input_sums": sums}
@@ -192,7 +205,7 @@ def _block_pairs(data: AdvOccData, sl: slice, size: int, cfg) -> dict:
 def _score_block(res: dict, model, pairs: dict, data: AdvOccData, sl: slice, slots: np.ndarray) -> None:
     """One model on one block: fill the kept tables, the worst position and what it looked like there."""
     s_idx, p_idx, positions = pairs["s_idx"], pairs["p_idx"], pairs["visible"].shape[1]
-    pred = _predict(model, pairs["x2d"], pairs["sizes"], pairs["model_vis"]) if len(s_idx) else None
+    pred = _predict(model, pairs["x2d"], pairs["sizes"], pairs["model_vis"], pairs["scores"]) if len(s_idx) else None
     errors = pose_errors(pred, pairs["gt"], pairs["vis"]) if len(s_idx) else ([], [])
     tables = {}
     for metric, err in zip(METRICS, errors):

@@ -6,6 +6,8 @@ pose-frame sparse 2D and the training mean pose (floors). Padded fake joints are
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -38,7 +40,7 @@ def densification_errors(densifier: Densifier, train: dict[str, np.ndarray], tes
         task = bar.add_task(f"densify {what}", total=n, status="")
         for start in range(0, n, batch_size):
             t = {k: torch.from_numpy(v[start:start + batch_size]).to(device) for k, v in test.items()}
-            sparse_idx, dense_idx = densifier.hiarm.generate(t["sparse_pf"])
+            sparse_idx, dense_idx = densifier.hiarm.generate(t["sparse_pf"], scores=t["scores"])
             hits["sparse"] += float((sparse_idx == t["sparse_idx"]).float().mean(1).sum())
             hits["dense"] += float((dense_idx == t["dense_idx"]).float().mean(1).sum())
             nn_rows = _nearest(reference, t["sparse_pf"].flatten(1))
@@ -55,3 +57,28 @@ def densification_errors(densifier: Densifier, train: dict[str, np.ndarray], tes
     out = {m: {f"{lv}_px": s / n for lv, s in levels.items()} for m, levels in sums.items()}
     out["hiarm"].update(sparse_token_acc=hits["sparse"] / n, dense_token_acc=hits["dense"] / n)
     return out
+
+
+@torch.no_grad()
+def row_errors(densifier, levels: dict[str, np.ndarray], real: dict[str, np.ndarray | None],
+               batch_size: int = 4096) -> dict[str, np.ndarray]:
+    """Per-row 2D mean error (px) of any densifier module (``(sparse_px, scores) -> (dense_px, fine_px)``)
+    on the arrays of :func:`pipelines.models.tokens.split_levels`: {"dense": (N,), "fine": (N,)}."""
+    device = next(itertools.chain(densifier.parameters(), densifier.buffers())).device
+    out = {"dense": [], "fine": []}
+    for start in range(0, len(levels["sparse"]), batch_size):
+        rows = slice(start, start + batch_size)
+        sparse = torch.from_numpy(levels["sparse"][rows]).float().to(device)
+        scores = torch.from_numpy(levels["scores"][rows]).float().to(device)
+        for level, pred in zip(("dense", "fine"), densifier(sparse, scores)):
+            target = torch.from_numpy(levels[level][rows]).float().to(device)
+            mask = None if real.get(level) is None else torch.from_numpy(real[level]).to(device).expand(target.shape[:2])
+            out[level].append(mean_error_2d(pred.float(), target, mask).cpu())
+    return {level: torch.cat(v).numpy() for level, v in out.items()}
+
+
+def levels_error(densifier, levels: dict[str, np.ndarray], real: dict[str, np.ndarray | None],
+                 batch_size: int = 4096) -> dict[str, float]:
+    """Mean 2D error (px) of the dense and fine levels: {"dense_px", "fine_px"}."""
+    errors = row_errors(densifier, levels, real, batch_size)
+    return {f"{level}_px": float(v.mean()) for level, v in errors.items()}

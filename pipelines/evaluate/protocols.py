@@ -25,7 +25,7 @@ from pipelines.core.atomic import write_json_atomic, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
-from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input
+from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input, sparse_scores
 from pipelines.evaluate import tables
 from pipelines.models.level_sources import GTLevels, NoLevels
 from pipelines.models.lifting import LiftingModel, load_lifting_model
@@ -85,7 +85,7 @@ def store_levels_for(model: LiftingModel, store: PoseStore, split: str, input2d:
     return {lv: full[lv][rows] for lv in model.levels[1:]}, gt
 
 
-def _predict_all(model: LiftingModel, sparse, size, levels, flip: bool, what: str) -> np.ndarray:
+def _predict_all(model: LiftingModel, sparse, size, levels, flip: bool, what: str, scores=None) -> np.ndarray:
     outs = []
     with progress(transient=True) as bar:
         task = bar.add_task(what, total=len(sparse), status="")
@@ -94,7 +94,8 @@ def _predict_all(model: LiftingModel, sparse, size, levels, flip: bool, what: st
             chunk_levels = {lv: a[rows] for lv, a in levels.items()} if levels else {}
             if not chunk_levels and model.levels != (NUM_SPARSE,):
                 chunk_levels = None  # the source densifies
-            outs.append(model.predict(sparse[rows], size[rows], levels=chunk_levels, flip=flip)["kp3d"])
+            outs.append(model.predict(sparse[rows], size[rows], levels=chunk_levels, flip=flip,
+                                      scores=None if scores is None else scores[rows])["kp3d"])
             bar.update(task, advance=len(sparse[rows]))
     return np.concatenate(outs)
 
@@ -113,6 +114,7 @@ def evaluate_model(model: LiftingModel, store: PoseStore, split: str, rows: np.n
                    input2d: str, flip: bool, actions: list[str] | None = None) -> dict:
     """All metrics of one model on the selected rows (per_frame arrays are kept for plots)."""
     sparse = sparse_input(store, split, input2d)[rows]
+    scores = sparse_scores(store, split, input2d)[rows]
     size = store.read(split, "meta/image_size")[rows].astype(np.float32)
     gt3d = store.read(split, "kp3d/sparse")[rows].astype(np.float64)
     names = [store.names["actions"][i] for i in store.read(split, "meta/action")[rows]] \
@@ -120,13 +122,13 @@ def evaluate_model(model: LiftingModel, store: PoseStore, split: str, rows: np.n
     actions = actions or action_table(store, names, protocol)
     joints = range(NUM_SPARSE) if protocol == "h36m" else EVAL14
     levels, gt_levels = store_levels_for(model, store, split, input2d, rows)
-    pred = _predict_all(model, sparse, size, levels, False, f"lift {model.name}")
+    pred = _predict_all(model, sparse, size, levels, False, f"lift {model.name}", scores)
     out = {"name": model.name, "levels": list(model.levels), "dense_source": model.source.name,
            "input": input2d, "frames": len(rows), "actions": actions, "joints": len(list(joints)),
            **score(pred, gt3d, joints, names, actions)}
     out["flip"] = None
     if flip and model.can_flip:
-        pred_flip = _predict_all(model, sparse, size, levels, True, f"lift {model.name} (flip)")
+        pred_flip = _predict_all(model, sparse, size, levels, True, f"lift {model.name} (flip)", scores)
         out["flip"] = {k: v for k, v in score(pred_flip, gt3d, joints, names, actions).items() if k != "per_frame_mpjpe"}
     elif flip:
         out["flip_note"] = "no flip permutation for the dense/fine levels in the store hierarchy"

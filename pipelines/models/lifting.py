@@ -24,6 +24,7 @@ from pipelines.core.device import autocast
 from pipelines.core.errors import UserError
 from pipelines.models.keypoints import fill_invisible
 from pipelines.models.level_sources import make_source
+from pipelines.models.loading import DENSIFIER_KINDS
 
 FLIP_KEYS = {48: "dense_flip", 96: "fine_flip", 192: "ultra_flip"}
 
@@ -82,26 +83,30 @@ class LiftingModel:
         return input_flip_perm(self.levels, self.flip_perms)
 
     @torch.no_grad()
-    def lift(self, x_sn: torch.Tensor, flip: bool = False) -> torch.Tensor:
-        """Screen-normalised input (B, J, 2) -> (B, 17, 3) root-relative mm (float32, on the device)."""
+    def lift(self, x_sn: torch.Tensor, flip: bool = False, scores: torch.Tensor | None = None) -> torch.Tensor:
+        """Screen-normalised input (B, J, 2) [+ sparse scores (B, 17)] -> (B, 17, 3) root-relative mm (float32, on the device)."""
         if flip and not self.can_flip:
             raise UserError(f"flip augmentation needs left/right permutations of levels {self.levels}; "
                             "the store's /hierarchy lacks dense_flip/fine_flip (use --no-flip)")
         self.lifter.eval()
 
-        def run(x):
-            with autocast(self.device):
-                return self.lifter(x.to(self.device)).float()
+        scores = None if scores is None else scores.to(self.device, torch.float32)
 
-        out = flip_test(run, x_sn, self._input_perm(), H36M_FLIP_PERM) if flip else run(x_sn)
+        def run(x, s=None):
+            with autocast(self.device):
+                return self.lifter(x.to(self.device), s).float()
+
+        out = flip_test(run, x_sn, self._input_perm(), H36M_FLIP_PERM, scores, H36M_FLIP_PERM) if flip \
+            else run(x_sn, scores)
         return out * 1000.0
 
-    def predict(self, sparse2d_px, image_size, visible=None, levels=None, flip: bool = False) -> dict:
+    def predict(self, sparse2d_px, image_size, visible=None, levels=None, flip: bool = False, scores=None) -> dict:
         """(B,17,2) px, (B,2) or (2,) [w, h] -> {"kp3d" (B,17,3) mm, "dense2d" (B,48,2) px|None, "fine2d" ...}.
 
         ``levels``: precomputed levels {48: (B,48,2), 96: ...} px (e.g. a store's GT levels); otherwise
         the level source densifies. ``visible`` (B,17) bool: invisible joints are filled by the
-        low-score policy of pipelines.models.keypoints. Returns numpy float32 arrays.
+        low-score policy of pipelines.models.keypoints. ``scores`` (B,17): the detector's confidences, read by
+        score-aware densifiers and lifters (None: all 1). Returns numpy float32 arrays.
         """
         sparse = _as_float_tensor(sparse2d_px)
         assert sparse.ndim == 3 and sparse.shape[1:] == (NUM_SPARSE, 2), f"expected (B, 17, 2), got {tuple(sparse.shape)}"
@@ -114,11 +119,12 @@ class LiftingModel:
         for start in range(0, len(sparse), self.batch_size):
             rows = slice(start, start + self.batch_size)
             chunk = sparse[rows].to(self.device)
+            chunk_scores = None if scores is None else _as_float_tensor(scores[rows]).to(self.device)
             given = {lv: _as_float_tensor(a[rows]) for lv, a in levels.items()} if levels else None
-            lv_px = given if given is not None else self.source.densify(chunk)
+            lv_px = given if given is not None else self.source.densify(chunk, chunk_scores)
             lv_px = {lv: a.to(self.device) for lv, a in lv_px.items() if lv in self.levels}
             x_sn = lifter_input(chunk, lv_px, self.levels, size[rows].to(self.device))
-            outs["kp3d"].append(self.lift(x_sn, flip=flip).cpu())
+            outs["kp3d"].append(self.lift(x_sn, flip=flip, scores=chunk_scores).cpu())
             outs["dense2d"].append(lv_px.get(48))
             outs["fine2d"].append(lv_px.get(96))
         return {k: (torch.cat([t.cpu() for t in v]).numpy().astype(np.float32) if v and v[0] is not None else None)
@@ -166,9 +172,9 @@ def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cac
     lifter.load_state_dict(state)
     recorded = (meta.get("hipart") or {}).get("path")
     hipart = hipart or recorded
-    if lifter_cfg.dense_source == "hipart" and hipart and not Path(hipart).exists():
-        raise UserError(f"{path}: the HiPART checkpoint this lifter was trained with ({hipart}) is missing; "
-                        "pass its new location (--hipart)")
+    if lifter_cfg.dense_source in DENSIFIER_KINDS and hipart and not Path(hipart).exists():
+        raise UserError(f"{path}: the densifier checkpoint this lifter was trained with ({hipart}) is missing; "
+                        "pass its new location (--densifier)")
     source = make_source(lifter_cfg.dense_source, hipart, device, cache_dir or path.parent / "levels_cache", batch_size)
     perms = {int(k): list(v) for k, v in (meta.get("flip_perms") or {}).items()} or {NUM_SPARSE: list(H36M_FLIP_PERM)}
     return LiftingModel(lifter.eval(), source, perms, device, name=path.parent.name if path.name == checkpoint.MODEL_FILE

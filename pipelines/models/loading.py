@@ -1,4 +1,5 @@
-"""Trained stages loaded for use: the MSST tokenizer, and MSST + HiARM as one densifier.
+"""Trained stages loaded for use: the MSST tokenizer, MSST + HiARM as one densifier, and the comparison
+densifiers (regression, nearest neighbour): :func:`load_level_densifier` loads any of them by kind.
 
 A HiARM checkpoint records the MSST checkpoint it was trained with (path and sha256, see
 :func:`msst_link`); :func:`load_densifier` loads both into one :class:`hipart.densify.Densifier`.
@@ -13,8 +14,10 @@ import torch
 
 from hipart.densify import Densifier
 from hipart.hiarm import HiARM
+from hipart.level_regressor import LevelRegressor, RegressDensifier
+from hipart.nearest import NearestDensifier
 from hipart.msst import MSST
-from pipelines.core.checkpoint import file_sha256, load_model, resolve
+from pipelines.core.checkpoint import file_sha256, load_model, read_meta, resolve
 from pipelines.core.config_io import config_from_dict
 from pipelines.core.errors import UserError
 
@@ -63,3 +66,28 @@ def load_densifier(hiarm_ckpt: str | Path, device: str | torch.device = "cpu") -
     hiarm = HiARM(config.hiarm, msst.cfg, meta["bone_of_dense"], meta["bone_order"]).to(device)
     hiarm.load_state_dict(state)
     return Densifier(msst, hiarm).eval()
+
+
+# level source name -> checkpoint kind of its densifier
+DENSIFIER_KINDS = {"hipart": "hiarm", "regress": "regress", "knn": "knn"}
+
+
+def load_level_densifier(checkpoint: str | Path, device: str | torch.device = "cpu", source: str | None = None):
+    """Any densifier checkpoint (HiARM, regression, nearest neighbour) as a module
+    ``(sparse_px (B,17,2), scores (B,17) | None) -> (dense_px, fine_px)`` in eval mode; ``source`` (a level
+    source name) must match the checkpoint's kind."""
+    path = resolve(checkpoint)
+    kind = read_meta(path).get("kind")
+    if source is not None and DENSIFIER_KINDS.get(source) != kind:
+        raise UserError(f"{path}: checkpoint kind is '{kind}', but --dense-source {source} needs a "
+                        f"'{DENSIFIER_KINDS.get(source)}' checkpoint")
+    if kind == "hiarm":
+        return load_densifier(path, device)
+    state, meta = load_model(path, device)
+    if kind == "regress":
+        regressor = LevelRegressor(config_from_dict(meta["config"]).regress, meta["n_dense"], meta["n_fine"]).to(device)
+        regressor.load_state_dict(state)
+        return RegressDensifier(regressor).eval()
+    if kind == "knn":
+        return NearestDensifier(state["reference"], state["dense_pf"], state["fine_pf"]).to(device).eval()
+    raise UserError(f"{path}: checkpoint kind is '{kind}', expected a densifier (hiarm, regress or knn)")

@@ -2,7 +2,9 @@
 
 The frozen MSST encodes every GT fine pose, in the pose frame of the sparse input (GT or a store
 detection set), into its 16 + 48 target tokens once, in memory; the shared trainer then fits HiARM
-with teacher forcing. The checkpoint metadata records the MSST checkpoint (path and sha256) so
+with teacher forcing. With ``detector_input.copies`` the training set also holds that many
+detector-like corrupted copies of every row (pipelines/train/detector_input.py); a score-aware HiARM
+(``hiarm.score_input``) reads the input's detector scores. The checkpoint metadata records the MSST checkpoint (path and sha256) so
 ``pipelines.models.loading.load_densifier`` rebuilds the pair.
 
 At the end, on the test split (rank 0): densification 2D mean error (px) of the dense and fine
@@ -29,12 +31,13 @@ from pipelines.core.errors import UserError
 from pipelines.data.store import PoseStore, check_input2d, real_masks
 from pipelines.evaluate.densification import densification_errors
 from pipelines.models.loading import load_msst, msst_link
-from pipelines.models.tokens import split_targets
+from pipelines.models.tokens import split_levels, split_targets
+from pipelines.train.detector_input import with_copies
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
 RESULTS_FILE = "results.json"
 MONITOR_ROWS = 1024  # test rows of the per-epoch evaluation
-TRAIN_KEYS = ("sparse_pf", "sparse_idx", "dense_idx")
+TRAIN_KEYS = ("sparse_pf", "scores", "sparse_idx", "dense_idx")
 
 
 def check_config(config: Config) -> None:
@@ -68,8 +71,15 @@ def _check_resume(run_dir: Path, link: dict, resume: bool) -> None:
                             f"{link['path']} ({link['sha256'][:16]}...); resume with the MSST the run started with")
 
 
+def training_levels(store: PoseStore, input2d: str, config: Config) -> dict[str, np.ndarray]:
+    """The train split's input and GT levels plus ``detector_input.copies`` detector-like corrupted copies."""
+    levels = split_levels(store, "train", input2d)
+    return with_copies(levels, "sparse", "scores", store.read("train", "kp2d/sparse"), config.detector_input,
+                       config.occlusion.detector_fit)
+
+
 def loss_fn(model, batch):
-    s_logits, d_logits = model(batch["sparse_pf"], batch["sparse_idx"], batch["dense_idx"])
+    s_logits, d_logits = model(batch["sparse_pf"], batch["sparse_idx"], batch["dense_idx"], batch["scores"])
     core = model.module if isinstance(model, DistributedDataParallel) else model
     return core.loss(s_logits, d_logits, batch["sparse_idx"], batch["dense_idx"])
 
@@ -82,7 +92,8 @@ def make_eval_fn(msst, test: dict[str, np.ndarray], real: dict):
     def eval_fn(model: HiARM) -> dict[str, float]:
         device = next(model.parameters()).device
         t = {k: torch.from_numpy(rows[k]).to(device) for k in TRAIN_KEYS}
-        loss, stats = model.loss(*model(t["sparse_pf"], t["sparse_idx"], t["dense_idx"]), t["sparse_idx"], t["dense_idx"])
+        loss, stats = model.loss(*model(t["sparse_pf"], t["sparse_idx"], t["dense_idx"], t["scores"]),
+                                 t["sparse_idx"], t["dense_idx"])
         errors = densification_errors(Densifier(msst, model), train_like, rows, real, what="monitor")["hiarm"]
         return {"test_loss": float(loss), **{f"test_{k}": v for k, v in stats.items()},
                 "test_dense_px": errors["dense_px"], "test_fine_px": errors["fine_px"]}
@@ -107,7 +118,7 @@ def train_hiarm(store_path: str | Path, msst_ckpt: str | Path, out_dir: str | Pa
     config = dataclasses.replace(config, msst=msst.cfg)  # the tokenizer's sizes are fixed by its checkpoint
     if max_steps is not None:
         config = dataclasses.replace(config, train_hiarm=dataclasses.replace(config.train_hiarm, max_steps=max_steps))
-    train_arrays = split_targets(store, "train", input2d, msst)
+    train_arrays = split_targets(store, "train", input2d, msst, levels=training_levels(store, input2d, config))
     test_gt = split_targets(store, "test", "gt", msst)
     real = real_masks(store)
     model = build_seeded(config.train_hiarm, lambda: HiARM(config.hiarm, msst.cfg, bone_of_dense, bone_order))

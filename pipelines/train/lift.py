@@ -1,8 +1,10 @@
 """`hipart train-lift`: the 2D -> 3D lifter on sparse (+ dense / fine) 2D levels of a pose store.
 
-Levels come from a level source (pipelines.models.level_sources: gt | hipart | none). Inputs are
-screen-normalised in the loss (VideoPose3D), the target is the root-relative sparse 3D in metres,
-the loss is MPJPE. Half of each batch is mirrored (x -> -x, left/right permutations of every level)
+Levels come from a level source (pipelines.models.level_sources: gt | hipart | regress | knn | none).
+Inputs are screen-normalised in the loss (VideoPose3D), the target is the root-relative sparse 3D in
+metres, the loss is MPJPE. With ``detector_input.copies`` the training set also holds detector-like
+corrupted copies of every row (their levels densified from the corrupted 2D by the same source); a
+score-aware lifter (``lifter.score_input``) reads the sparse input's detector scores. Half of each batch is mirrored (x -> -x, left/right permutations of every level)
 when ``lifter.flip_augment`` is on. Optimiser and schedule: ``train_lift`` (paper: Adam 1e-3,
 x0.96 every 4 epochs, 25 epochs, batch 256).
 """
@@ -14,20 +16,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hipart.config import Config, LifterConfig
+from hipart.config import Config, DetectorInputConfig, LifterConfig
 from hipart.joint_groups import joint_groups
 from hipart.lifter import build_lifter
 from hipart.metrics import flip_pose, mpjpe
 from hipart.normalize import screen_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
 from pipelines.core.checkpoint import file_sha256
-from pipelines.core.config_io import config_to_dict
+from pipelines.core.config_io import config_hash, config_to_dict
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.core.rows import evenly_spaced_subset
-from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input
+from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input, sparse_scores
 from pipelines.models.level_sources import GTLevels, make_source
+from pipelines.models.loading import DENSIFIER_KINDS
 from pipelines.models.lifting import flip_perms_from_hierarchy, input_flip_perm, lifter_meta
+from pipelines.train.detector_input import detector_copies
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
 ALLOWED_LEVELS = (17, 48, 96, 192)
@@ -63,9 +67,14 @@ def resolve_lifter_config(cfg: LifterConfig, levels, dense_source) -> LifterConf
     return dataclasses.replace(cfg, levels=levels, dense_source=source, arch=arch)
 
 
-def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Arrays of one split: x_px (N, sum(levels), 2), image_size (N, 2), kp3d (N, 17, 3) root-relative m."""
+def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tuple[int, ...],
+                 detector_input: DetectorInputConfig | None = None, fit: str | None = None) -> dict[str, np.ndarray]:
+    """Arrays of one split: x_px (N, sum(levels), 2), scores (N, 17), image_size (N, 2), kp3d (N, 17, 3) root-relative m.
+
+    ``detector_input`` with copies: append that many detector-like corrupted copies of every row, their
+    levels densified from the corrupted input by the same source (cached)."""
     sparse = sparse_input(store, split, input2d)
+    scores = sparse_scores(store, split, input2d)
     if isinstance(source, GTLevels):
         for lv in levels[1:]:
             if not store.has(split, f"kp2d/{LEVEL_NAMES[lv]}"):
@@ -74,20 +83,29 @@ def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tup
     generated = source.store_levels(store, split, input2d)
     x_px = np.concatenate([sparse] + [generated[lv] for lv in levels[1:]], axis=1).astype(np.float32)
     kp3d = store.read(split, "kp3d/sparse").astype(np.float32) / 1000.0
-    return {"x_px": x_px, "image_size": store.read(split, "meta/image_size").astype(np.float32),
-            "kp3d": kp3d - kp3d[:, :1]}
+    out = {"x_px": x_px, "scores": scores, "image_size": store.read(split, "meta/image_size").astype(np.float32),
+           "kp3d": kp3d - kp3d[:, :1]}
+    if detector_input is None or detector_input.copies <= 0:
+        return out
+    moved, moved_scores, rows = detector_copies(store.read(split, "kp2d/sparse"), sparse, scores, detector_input, fit)
+    tag = f"{input2d}-copies-{config_hash(detector_input)[:8]}"
+    extra = source.levels_of(store, split, moved, moved_scores, rows, tag)
+    copies = {"x_px": np.concatenate([moved] + [extra[lv] for lv in levels[1:]], axis=1).astype(np.float32),
+              "scores": moved_scores, "image_size": out["image_size"][rows], "kp3d": out["kp3d"][rows]}
+    return {k: np.concatenate([out[k], copies[k]]) for k in out}
 
 
 def make_loss_fn(in_perm: list[int] | None):
     """MPJPE (metres) on screen-normalised inputs; mirrors a random half of the batch when in_perm is set."""
     def loss_fn(model, batch):
         x = screen_normalize(batch["x_px"], batch["image_size"])  # (B, J, 2)
-        target = batch["kp3d"]  # (B, 17, 3)
+        target, scores = batch["kp3d"], batch["scores"]  # (B, 17, 3), (B, 17)
         if in_perm is not None:
             mirror = torch.rand(len(x), device=x.device) < 0.5
             x = torch.where(mirror[:, None, None], flip_pose(x, in_perm), x)
             target = torch.where(mirror[:, None, None], flip_pose(target, H36M_FLIP_PERM), target)
-        pred = model(x)
+            scores = torch.where(mirror[:, None], scores[:, H36M_FLIP_PERM], scores)
+        pred = model(x, scores)
         loss = mpjpe(pred, target).mean()
         return loss, {"mpjpe_mm": float(loss.detach()) * 1000.0}
     return loss_fn
@@ -104,7 +122,7 @@ def make_eval_fn(test: dict[str, np.ndarray] | None, batch_size: int = 1024):
         errors = []
         for start in range(0, len(test["x_px"]), batch_size):
             rows = {k: torch.from_numpy(v[start : start + batch_size]).to(device) for k, v in test.items()}
-            pred = model(screen_normalize(rows["x_px"], rows["image_size"])).float()
+            pred = model(screen_normalize(rows["x_px"], rows["image_size"]), rows["scores"]).float()
             errors.append(mpjpe(pred, rows["kp3d"]).cpu())
         return {"test_mpjpe": float(torch.cat(errors).mean()) * 1000.0}
     return eval_fn
@@ -131,7 +149,8 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
     source = make_source(lifter_cfg.dense_source, hipart, device, levels_cache or out / "levels_cache",
                          config.evaluate.batch_size)
     perms = flip_perms_from_hierarchy(pose_store.hierarchy)
-    train_arrays = split_inputs(pose_store, "train", input2d, source, lifter_cfg.levels)
+    train_arrays = split_inputs(pose_store, "train", input2d, source, lifter_cfg.levels, config.detector_input,
+                                config.occlusion.detector_fit)
     test = None
     if "test" in pose_store.splits and lifter_cfg.eval_rows > 0:
         test = evenly_spaced_subset(split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels),
@@ -142,8 +161,8 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
         groups = torch.from_numpy(joint_groups(lifter_cfg.levels, pose_store.hierarchy))
     model = build_seeded(config.train_lift, lambda: build_lifter(lifter_cfg, groups))
     hipart_meta = None
-    if lifter_cfg.dense_source == "hipart":
-        hipart_meta = {"path": str(source.checkpoint.resolve()), "sha256": source.sha256}
+    if lifter_cfg.dense_source in DENSIFIER_KINDS:
+        hipart_meta = {"path": str(source.checkpoint.resolve()), "sha256": source.sha256, "kind": source.name}
     meta = lifter_meta(lifter_cfg, perms, {
         "config": config_to_dict(config), "input2d": input2d, "hipart": hipart_meta,
         "store": {"path": str(pose_store.path.resolve()), "sha256": file_sha256(pose_store.path),

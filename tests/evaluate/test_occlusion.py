@@ -239,7 +239,7 @@ class LookupOracle:
         self.index = {(j, *p.tolist()): i for i, pose in enumerate(self.clean) for j, p in enumerate(pose)}
         self.calls = []
 
-    def predict(self, sparse2d_px, image_size, visible=None):
+    def predict(self, sparse2d_px, image_size, visible=None, scores=None):
         x = np.asarray(sparse2d_px, np.float32)
         told = np.ones(x.shape[:2], bool) if visible is None else np.asarray(visible)
         self.calls.append(len(x))

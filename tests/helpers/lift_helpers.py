@@ -62,7 +62,7 @@ class OracleLifter(nn.Module):
         self.keys = torch.cat([self.keys, flip_pose(self.keys, H36M_FLIP_PERM)])
         self.target = torch.cat([target, flip_pose(target, H36M_FLIP_PERM)])
 
-    def forward(self, x):
+    def forward(self, x, scores=None):
         d = (x[:, None, :17] - self.keys[None]).abs().amax((-1, -2))  # (B, N)
         return self.target[d.argmin(1)]
 
@@ -78,7 +78,7 @@ class BoneMeanLifter(nn.Module):
         self.cfg = LifterConfig(levels=(17, 48, 96))
         self.shift = shift
 
-    def forward(self, x):
+    def forward(self, x, scores=None):
         dense = x[:, 17:65].reshape(len(x), 16, 3, 2).mean(2)  # (B, 16, 2)
         out = torch.cat([torch.zeros_like(dense[:, :1]), dense], 1)
         out = torch.cat([out, torch.zeros_like(out[..., :1])], -1)

@@ -80,14 +80,14 @@ class _FakeDensifier(nn.Module):
     """Stands in for hipart.densify.Densifier: dense/fine = fixed offsets of the pelvis; counts calls."""
     calls = 0
 
-    def forward(self, sparse_px):
+    def forward(self, sparse_px, scores=None):
         _FakeDensifier.calls += 1
         base = sparse_px[:, :1]
         return base + torch.linspace(-50, 50, 48)[None, :, None], base + torch.linspace(-80, 80, 96)[None, :, None]
 
 
 def test_hipart_source_caches_levels_and_predict_densifies(tmp_path, monkeypatch):
-    monkeypatch.setattr(level_sources, "load_densifier", lambda ckpt, device: _FakeDensifier())
+    monkeypatch.setattr(level_sources, "load_level_densifier", lambda ckpt, device, source: _FakeDensifier())
     (tmp_path / "hiarm.safetensors").write_bytes(b"fake hiarm checkpoint")
     store = write_store(tmp_path / "s.h5", n_train=96, n_test=32)
     cfg = tiny_config(levels=(17, 48, 96), source="hipart", max_steps=1, dim=16, blocks=1)
