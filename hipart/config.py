@@ -91,6 +91,7 @@ class DetectorInputConfig:
     sizes: tuple[int, ...] = (40, 80)  # occluder sizes (reference-crop px) drawn per copy, in turn
     hide_prob: float = 0.05        # chance that any joint is also hidden outside the occluder (self-occlusion)
     seed: int = 0                  # seed of the occluder positions and detector outcomes
+    stages: tuple[str, ...] = ("hiarm", "regress", "knn", "lift")  # training stages that add the copies
 
 
 @dataclass(frozen=True)

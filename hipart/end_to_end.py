@@ -4,7 +4,7 @@
 compare` times: greedy densification (MSST + HiARM, KV cache), screen normalisation of every level
 and the lifter, without flip augmentation. It also returns the generated tokens, so that another
 runtime can be checked token for token. A sparse-only lifter has no densifier; its level and token
-outputs are then empty (B, 0, ...).
+outputs are then empty (B, 0, ...), as are the token outputs behind a comparison densifier.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class EndToEnd(nn.Module):
     """``forward(sparse_px (B,17,2), image_size (B,2))`` -> kp3d_mm (B,17,3), dense_px (B,48,2),
     fine_px (B,96,2), sparse_tokens (B,16), dense_tokens (B,48)."""
 
-    def __init__(self, densifier: Densifier | None, lifter: Lifter):
+    def __init__(self, densifier: nn.Module | None, lifter: Lifter):
         super().__init__()
         levels = tuple(lifter.cfg.levels)
         if levels != (NUM_SPARSE,) and (densifier is None or not set(levels[1:]) <= {48, 96}):
@@ -32,8 +32,11 @@ class EndToEnd(nn.Module):
 
     def forward(self, sparse_px: torch.Tensor, image_size: torch.Tensor):
         sparse_px = sparse_px.float()
-        if self.densifier is not None:
+        if isinstance(self.densifier, Densifier):
             dense, fine, sparse_idx, dense_idx = self.densifier(sparse_px, return_tokens=True)
+        elif self.densifier is not None:  # a comparison densifier (regression, nearest neighbour): no tokens
+            dense, fine = self.densifier(sparse_px)
+            sparse_idx = dense_idx = sparse_px[:, :0, 0].long()
         else:
             dense = fine = sparse_px[:, :0]
             sparse_idx = dense_idx = sparse_px[:, :0, 0].long()

@@ -35,6 +35,12 @@ def end_to_end(model: LiftingModel) -> EndToEnd:
     """The torch inference module of a loaded lift checkpoint (its HiPART densifier when it has one)."""
     require_sparse_only_input(model, "a graph from sparse 2D")
     densifier = getattr(model.source, "densifier", None)
+    reads_scores = model.lifter.cfg.score_input or getattr(getattr(densifier, "hiarm", None), "cfg", None) and \
+        densifier.hiarm.cfg.score_input or getattr(getattr(densifier, "regressor", None), "cfg", None) and \
+        densifier.regressor.cfg.score_input
+    if reads_scores:
+        raise UserError(f"{model.name}: this model reads detector scores, which the exported graph (inputs "
+                        f"{', '.join(INPUTS)}) does not take; export a model trained with --paper-input")
     return EndToEnd(densifier, model.lifter).eval()
 
 

@@ -59,7 +59,7 @@ def check_backend(checkpoint: str | Path, backend: str) -> None:
 
 def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str | None = None,
                 backend: str = "torch") -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict]:
-    """A function (sparse px (N,17,2), image size (N,2), visible (N,17)) -> {"kp3d", "dense2d", "fine2d"}.
+    """A function (sparse px (N,17,2), image size (N,2), visible (N,17), scores (N,17) | None) -> {"kp3d", "dense2d", "fine2d"}.
 
     ``backend``: "torch" (``checkpoint`` is a lift run or checkpoint) or "onnx" (``checkpoint`` is a
     graph written by `hipart export`, run with ONNX Runtime). Checkpoint errors surface here, so a
@@ -70,7 +70,7 @@ def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str
         return _onnx_lifter(checkpoint, config.evaluate.batch_size)
     model = load_lifting_model(checkpoint, default_device(device), hipart=hipart, batch_size=config.evaluate.batch_size)
     model = require_sparse_only_input(model, "bare keypoints")
-    return lambda sparse, size, visible: model.predict(sparse, size, visible=visible)
+    return lambda sparse, size, visible, scores=None: model.predict(sparse, size, visible=visible, scores=scores)
 
 
 def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 0.0) -> dict:
@@ -81,7 +81,7 @@ def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 
     """
     size = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
     visible = kp[..., 2] >= min_score
-    result = lifter(kp[..., :2], size, visible)
+    result = lifter(kp[..., :2], size, visible, kp[..., 2])
     arrays = {"kp3d": result["kp3d"], "sparse2d": kp[..., :2], "visible": visible}
     arrays.update({k: result[k] for k in ("dense2d", "fine2d") if result[k] is not None})
     return arrays
@@ -119,7 +119,7 @@ def _onnx_lifter(path, batch: int):
     if not levels:
         raise UserError(f"{path}: not a graph written by hipart export (no 'hipart' metadata)")
 
-    def run(sparse_px: np.ndarray, image_size: np.ndarray, visible: np.ndarray) -> dict:
+    def run(sparse_px: np.ndarray, image_size: np.ndarray, visible: np.ndarray, scores=None) -> dict:
         sparse = torch.from_numpy(np.asarray(sparse_px, np.float32))
         filled = fill_invisible(sparse, torch.from_numpy(np.asarray(visible))).numpy()
         parts = [run_session(sess, filled[i:i + batch], image_size[i:i + batch]) for i in range(0, len(filled), batch)]

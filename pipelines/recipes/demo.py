@@ -1,10 +1,10 @@
 """`hipart demo`: the whole chain on sample_data/ with configs/tiny.toml.
 
-coarsen -> train-msst -> train-hiarm -> train-lift (sparse-only and HiPART) -> evaluate (standard
-and AdvOcc) -> one results table. Each stage runs in its own directory under ``out`` named by the
+coarsen -> train-msst -> train-hiarm -> train-regress -> train-lift (sparse-only, HiPART levels and the
+regression densifier's levels) -> evaluate (standard and AdvOcc) -> one results table. Each stage runs in its own directory under ``out`` named by the
 hash of everything it depends on (its config sections and the stages before it); a stage whose
 directory holds a matching ``done.json`` is reused, so a second run only redoes what changed.
-``out/<stage>`` (store, msst, hiarm, lift-sparse, lift-hipart, eval, advocc) links to the directory
+``out/<stage>`` (store, msst, hiarm, regress, lift-sparse, lift-hipart, lift-regress, eval, advocc) links to the directory
 of the latest run of that stage, e.g. ``runs/demo/store/sample.h5`` and ``runs/demo/hiarm``.
 """
 from __future__ import annotations
@@ -42,16 +42,33 @@ def msst_stage(config: Config, id: str = "msst", label: str = "") -> Stage:
 
 def hiarm_stage(config: Config, id: str = "hiarm", msst: str = "msst", label: str = "") -> Stage:
     from pipelines.train.hiarm import train_hiarm
-    return Stage(f"train-hiarm{label}", "hiarm", ("hiarm", "train_hiarm"), ("store", msst),
+    return Stage(f"train-hiarm{label}", "hiarm", ("hiarm", "train_hiarm", "detector_input"), ("store", msst),
                  lambda out, d: train_hiarm(_store(d), d[msst], out, config), config=config, id=id)
 
 
-def lift_stage(config: Config, id: str, hiarm: str | None, label: str = "") -> Stage:
-    """The demo's lifter on its 2D input: sparse-only (``hiarm`` None) or with HiPART 48/96 levels."""
+def regress_stage(config: Config) -> Stage:
+    """The regression densifier on the demo's 2D input (a comparison level source)."""
+    from pipelines.train.regress import train_regress
+    return Stage("train-regress", "regress", ("regress", "train_regress", "detector_input", "demo"), ("store",),
+                 lambda out, d: train_regress(_store(d), out, config, input2d=config.demo.input2d)["results"],
+                 config=config)
+
+
+def knn_stage(config: Config) -> Stage:
+    """The nearest-neighbour densifier on the demo's 2D input (the floor)."""
+    from pipelines.train.knn import build_knn
+    return Stage("build-knn", "knn", ("detector_input", "demo"), ("store",),
+                 lambda out, d: build_knn(_store(d), out, config, input2d=config.demo.input2d)["results"], config=config)
+
+
+def lift_stage(config: Config, id: str, hiarm: str | None, label: str = "", source: str = "hipart") -> Stage:
+    """The demo's lifter on its 2D input: sparse-only (``hiarm`` None) or with the 48/96 levels of the
+    densifier stage ``hiarm`` (level source ``source``: hipart, or the regression densifier)."""
     from pipelines.train.lift import train_lift
-    key, name = ("lift-sparse", "sparse-only") if hiarm is None else ("lift-hipart", "HiPART")
-    levels = dict(levels="17", dense_source="none") if hiarm is None else dict(levels="17,48,96", dense_source="hipart")
-    return Stage(f"train-lift {name}{label}", key, ("lifter", "train_lift", "demo"), ("store",) + ((hiarm,) if hiarm else ()),
+    key, name = ("lift-sparse", "sparse-only") if hiarm is None else (f"lift-{source}", LABELS[f"lift-{source}"])
+    levels = dict(levels="17", dense_source="none") if hiarm is None else dict(levels="17,48,96", dense_source=source)
+    return Stage(f"train-lift {name}{label}", key, ("lifter", "train_lift", "detector_input", "demo"),
+                 ("store",) + ((hiarm,) if hiarm else ()),
                  lambda out, d: train_lift(_store(d), out, config, input2d=config.demo.input2d,
                                            hipart=d[hiarm] if hiarm else None, **levels), config=config, id=id)
 
@@ -60,12 +77,13 @@ def _stages(config: Config, sample: Path) -> list[Stage]:
     from pipelines.evaluate.detector_model import DEFAULT_FIT
     from pipelines.evaluate.protocols import evaluate
     demo = config.demo
-    lifters = ("lift-sparse", "lift-hipart")
+    lifters = ("lift-sparse", "lift-hipart", "lift-regress")
     # the patches perturb the same 2D the lifters were trained on
     occluded_config = replace(config, occlusion=replace(config.occlusion, input2d=demo.input2d))
     return [
         store_stage(config, sample), msst_stage(config), hiarm_stage(config),
-        lift_stage(config, "lift-sparse", None), lift_stage(config, "lift-hipart", "hiarm"),
+        regress_stage(config), lift_stage(config, "lift-sparse", None), lift_stage(config, "lift-hipart", "hiarm"),
+        lift_stage(config, "lift-regress", "regress", source="regress"),
         Stage("evaluate", "eval", ("evaluate", "demo"), ("store",) + lifters,
               lambda out, d: evaluate("h36m", [d[k] for k in lifters], _store(d), out, config,
                                       input2d=demo.input2d, plot=_can_plot())),
@@ -99,7 +117,7 @@ def run_demo(config: Config, out: Path, sample: Path = SAMPLE_DIR, force: bool =
     return result
 
 
-LABELS = {"lift-sparse": "sparse-only", "lift-hipart": "HiPART"}
+LABELS = {"lift-sparse": "sparse-only", "lift-hipart": "HiPART", "lift-regress": "regression densifier"}
 
 
 def _label(run_name: str) -> str:
@@ -123,7 +141,7 @@ def results_markdown(table: dict, config: Config) -> str:
     demo = config.demo
     return "\n".join([
         "# hipart demo", "",
-        f"Made by `make demo`: both lifters on the sample test split (every {demo.test_every}th camera-frame), "
+        f"Made by `make demo`: the lifters on the sample test split (every {demo.test_every}th camera-frame), "
         f"'{demo.input2d}' 2D input; MPJPE / PA-MPJPE are action averages in mm, flip MPJPE with flip "
         f"test-time augmentation; dense/fine px is the densification error; AdvOcc is the mean worst-position "
         f"MPJPE under a {demo.advocc_size} px patch and degr. % its increase over clean input.", "",

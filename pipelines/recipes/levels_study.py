@@ -6,7 +6,8 @@ split (MPJPE and PA-MPJPE, action averages, mm, no flip test). The table gives m
 seeds and the gain of each levels arm over the sparse-only arm of the same 2D input and budget; a gain
 counts only when it exceeds twice the standard deviation of the difference (docs/protocols.md,
 section 10). Arms on detected 2D read the demo's BlazePose 2D and, for HiPART levels, the demo's
-HiARM, so the study shares the demo's stage directory: its store, MSST and HiARM are reused.
+HiARM, so the study shares the demo's stage directory: its store, MSST and HiARM are reused. The
+comparison densifiers (regression, nearest neighbour) are built on the same 2D as stages of their own.
 
 ``jobs`` > 1 trains disjoint shares of the units in parallel processes of one thread each: on a few
 cores that beats one process with several threads, since these models are small.
@@ -26,7 +27,7 @@ import numpy as np
 from hipart.config import Config
 from pipelines.core.config_io import load_config
 from pipelines.core.errors import UserError
-from pipelines.recipes.demo import SAMPLE_DIR, hiarm_stage, msst_stage, store_stage
+from pipelines.recipes.demo import SAMPLE_DIR, hiarm_stage, knn_stage, msst_stage, regress_stage, store_stage
 from pipelines.recipes.stages import Stage, run_stages
 
 DETECTED = "detected"  # an arm's input2d: the demo's detector 2D (demo.input2d)
@@ -38,7 +39,7 @@ class Arm:
     label: str                     # row label
     input2d: str                   # "gt" or DETECTED
     levels: str                    # --levels
-    source: str                    # --dense-source: none | gt | hipart
+    source: str                    # --dense-source: none | gt | hipart | regress | knn
     arch: str                      # lifter.arch: vanilla | efficient
 
 
@@ -51,11 +52,17 @@ ARMS = (
         "vanilla"),
     Arm("study-det-hipart-efficient", "detected 2D + HiPART 48/96, efficient lifter", DETECTED, "17,48,96", "hipart",
         "efficient"),
+    # the paper's comparison densifiers (appendix E): direct regression, and the nearest training pose
+    Arm("study-det-regress-efficient", "detected 2D + regression 48/96, efficient lifter", DETECTED, "17,48,96",
+        "regress", "efficient"),
+    Arm("study-det-knn-efficient", "detected 2D + nearest-neighbour 48/96, efficient lifter", DETECTED, "17,48,96",
+        "knn", "efficient"),
     # the ceiling of the HiPART arms: what perfect densification would give the same detected 2D
     Arm("study-det-gt-levels-efficient", "detected 2D + GT 48/96 (oracle), efficient lifter", DETECTED, "17,48,96", "gt",
         "efficient"),
 )
 SPARSE_OF = {"gt": "study-gt-sparse", DETECTED: "study-det-sparse"}
+DENSIFIER_STAGE = {"hipart": "hiarm", "regress": "regress", "knn": "knn"}  # level source -> stage that makes it
 # paper, Human3.6M: sparse -> with levels (mm), by (2D input, level source)
 PAPER = {("gt", "gt"): (37.6, 17.5), (DETECTED, "hipart"): (52.1, 42.0)}
 
@@ -117,7 +124,8 @@ def _train_and_score(out: Path, dirs: dict, config: Config, unit: Unit, cache: P
     store, input2d = dirs["store"] / "sample.h5", _input2d(config, unit.arm)
     start = time.perf_counter()
     trained = train_lift(store, out, config, levels=unit.arm.levels, dense_source=unit.arm.source,
-                         hipart=dirs["hiarm"] if unit.arm.source == "hipart" else None, input2d=input2d,
+                         hipart=dirs[DENSIFIER_STAGE[unit.arm.source]] if unit.arm.source in DENSIFIER_STAGE else None,
+                         input2d=input2d,
                          levels_cache=cache)
     seconds = time.perf_counter() - start
     model = load_lifting_model(out, default_device(), cache_dir=cache, batch_size=config.evaluate.batch_size)
@@ -128,9 +136,9 @@ def _train_and_score(out: Path, dirs: dict, config: Config, unit: Unit, cache: P
 
 def unit_stage(base: Config, unit: Unit, cache: Path) -> Stage:
     config = unit_config(base, unit)
-    after = ("store", "hiarm") if unit.arm.source == "hipart" else ("store",)
+    after = ("store",) + ((DENSIFIER_STAGE[unit.arm.source],) if unit.arm.source in DENSIFIER_STAGE else ())
     return Stage(f"train-lift [{unit.arm.label}, {budget_text(unit.budget)} samples, seed {unit.seed}]",
-                 f"{unit.arm.key}-{budget_text(unit.budget)}", ("lifter", "train_lift", "demo"), after,
+                 f"{unit.arm.key}-{budget_text(unit.budget)}", ("lifter", "train_lift", "detector_input", "demo"), after,
                  lambda out, d: _train_and_score(out, d, config, unit, cache), config=config, id=unit.id)
 
 
@@ -165,7 +173,7 @@ def run_levels_study(study: Study, jobs: int = 1, shard: tuple[int, int] | None 
     base = load_config(study.config_path, study.sets)
     cache = Path(study.out) / "levels_cache"
     todo = sorted(units(study.budgets, study.seeds, study.vanilla_budgets), key=_cost, reverse=True)
-    shared = [store_stage(base, study.sample), msst_stage(base), hiarm_stage(base)]
+    shared = [store_stage(base, study.sample), msst_stage(base), hiarm_stage(base), regress_stage(base), knn_stage(base)]
     if shard is not None:
         k, n = shard
         run_stages(shared + [unit_stage(base, u, cache) for u in todo[k::n]], base, study.out, link=False,
@@ -184,14 +192,19 @@ def run_levels_study(study: Study, jobs: int = 1, shard: tuple[int, int] | None 
 
 
 def _prefill_levels(dirs: dict, config: Config, cache: Path) -> None:
-    """Generate the HiPART levels of both splits once, so parallel workers only read the cache."""
+    """Generate every densifier's levels of both splits (and of the training copies) once, so parallel
+    workers only read the cache."""
     from pipelines.core.device import default_device
     from pipelines.data.store import PoseStore
     from pipelines.models.level_sources import make_source
-    source = make_source("hipart", dirs["hiarm"], default_device(), cache, config.evaluate.batch_size)
+    from pipelines.train.detector_input import for_stage
+    from pipelines.train.lift import split_inputs
     store = PoseStore(dirs["store"] / "sample.h5")
-    for split in ("train", "test"):
-        source.store_levels(store, split, config.demo.input2d)
+    for name, stage in DENSIFIER_STAGE.items():
+        source = make_source(name, dirs[stage], default_device(), cache, config.evaluate.batch_size)
+        split_inputs(store, "train", config.demo.input2d, source, (17, 48, 96),
+                     for_stage(config.detector_input, "lift"), config.occlusion.detector_fit)
+        source.store_levels(store, "test", config.demo.input2d)
 
 
 def _start_workers(study: Study, jobs: int) -> list[tuple[subprocess.Popen, Path]]:

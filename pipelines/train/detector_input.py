@@ -10,9 +10,12 @@ detector_model) move the hidden joints and lower their scores. Copies use stream
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from hipart.config import DetectorInputConfig, OcclusionConfig
+from pipelines.core.errors import UserError
 from pipelines.evaluate import detector_model
 from pipelines.evaluate.occlusion import grid_offsets, occluded_joints, person_crops
 
@@ -33,6 +36,17 @@ def corrupted_copy(gt2d: np.ndarray, clean2d: np.ndarray, clean_score: np.ndarra
     draws = detector_model.draw(params, SEED_OFFSET + seed, rows, detector_model.person_size(gt2d))
     moved, score = detector_model.apply(clean2d.astype(np.float64), hidden[:, None], draws, clean_score)
     return moved[:, 0].astype(np.float32), score[:, 0].astype(np.float32), hidden
+
+
+STAGES = ("hiarm", "regress", "knn", "lift")
+
+
+def for_stage(cfg: DetectorInputConfig, stage: str) -> DetectorInputConfig:
+    """The settings a training stage applies: no copies unless ``stage`` is in ``cfg.stages``."""
+    unknown = [s for s in cfg.stages if s not in STAGES]
+    if unknown:
+        raise UserError(f"detector_input.stages: unknown stage {unknown[0]!r}, expected some of {', '.join(STAGES)}")
+    return cfg if stage in cfg.stages else dataclasses.replace(cfg, copies=0)
 
 
 def detector_copies(gt2d: np.ndarray, clean2d: np.ndarray, clean_score: np.ndarray, cfg: DetectorInputConfig,

@@ -32,7 +32,7 @@ from pipelines.data.store import PoseStore, check_input2d, real_masks
 from pipelines.evaluate.densification import densification_errors
 from pipelines.models.loading import load_msst, msst_link
 from pipelines.models.tokens import split_levels, split_targets
-from pipelines.train.detector_input import with_copies
+from pipelines.train.detector_input import for_stage, with_copies
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
 RESULTS_FILE = "results.json"
@@ -71,11 +71,12 @@ def _check_resume(run_dir: Path, link: dict, resume: bool) -> None:
                             f"{link['path']} ({link['sha256'][:16]}...); resume with the MSST the run started with")
 
 
-def training_levels(store: PoseStore, input2d: str, config: Config) -> dict[str, np.ndarray]:
-    """The train split's input and GT levels plus ``detector_input.copies`` detector-like corrupted copies."""
+def training_levels(store: PoseStore, input2d: str, config: Config, stage: str = "hiarm") -> dict[str, np.ndarray]:
+    """The train split's input and GT levels plus ``detector_input.copies`` detector-like corrupted copies
+    (when ``stage`` is one of ``detector_input.stages``)."""
     levels = split_levels(store, "train", input2d)
-    return with_copies(levels, "sparse", "scores", store.read("train", "kp2d/sparse"), config.detector_input,
-                       config.occlusion.detector_fit)
+    return with_copies(levels, "sparse", "scores", store.read("train", "kp2d/sparse"),
+                       for_stage(config.detector_input, stage), config.occlusion.detector_fit)
 
 
 def loss_fn(model, batch):

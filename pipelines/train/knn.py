@@ -40,7 +40,7 @@ def build_knn(store_path: str | Path, out_dir: str | Path, config: Config, input
     out = Path(out_dir)
     if (out / MODEL_FILE).exists():
         raise UserError(f"{out}: already holds a model ({MODEL_FILE}); choose another --out")
-    train = pose_frame_targets(training_levels(store, input2d, config))
+    train = pose_frame_targets(training_levels(store, input2d, config, "knn"))
     rows = evenly_spaced(len(train["sparse_pf"]), max_reference)
     module = NearestDensifier(*(torch.from_numpy(train[k][rows]) for k in ("sparse_pf", "dense_pf", "fine_pf")))
     out.mkdir(parents=True, exist_ok=True)

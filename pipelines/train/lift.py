@@ -31,7 +31,7 @@ from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input, sparse_sc
 from pipelines.models.level_sources import GTLevels, make_source
 from pipelines.models.loading import DENSIFIER_KINDS
 from pipelines.models.lifting import flip_perms_from_hierarchy, input_flip_perm, lifter_meta
-from pipelines.train.detector_input import detector_copies
+from pipelines.train.detector_input import detector_copies, for_stage
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
 ALLOWED_LEVELS = (17, 48, 96, 192)
@@ -149,8 +149,8 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
     source = make_source(lifter_cfg.dense_source, hipart, device, levels_cache or out / "levels_cache",
                          config.evaluate.batch_size)
     perms = flip_perms_from_hierarchy(pose_store.hierarchy)
-    train_arrays = split_inputs(pose_store, "train", input2d, source, lifter_cfg.levels, config.detector_input,
-                                config.occlusion.detector_fit)
+    train_arrays = split_inputs(pose_store, "train", input2d, source, lifter_cfg.levels,
+                                for_stage(config.detector_input, "lift"), config.occlusion.detector_fit)
     test = None
     if "test" in pose_store.splits and lifter_cfg.eval_rows > 0:
         test = evenly_spaced_subset(split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels),

@@ -65,7 +65,7 @@ def train_regress(store_path: str | Path, out_dir: str | Path, config: Config, i
     real = real_masks(store)
     hier = store.hierarchy
     n_dense, n_fine = len(hier["dense_from_fine"]), hier["dense_from_fine"].shape[1]
-    train_arrays = pose_frame_targets(training_levels(store, input2d, config))
+    train_arrays = pose_frame_targets(training_levels(store, input2d, config, "regress"))
     model = build_seeded(config.train_regress, lambda: LevelRegressor(config.regress, n_dense, n_fine))
     task = TrainTask(
         name="regress", model=model, train_arrays={k: train_arrays[k] for k in TRAIN_KEYS},

@@ -17,7 +17,10 @@ from hipart.skeleton import H36M_FLIP_PERM
 from pipelines.core.checkpoint import read_meta
 from pipelines.data.store import PoseStore, sparse_input, sparse_scores
 from pipelines.models.lifting import load_lifting_model
+from pipelines.evaluate.densification import row_errors
 from pipelines.models.loading import load_level_densifier
+from pipelines.models.tokens import split_levels
+from pipelines.report.densifiers import densifier_table
 from pipelines.train.detector_input import corrupted_copy, detector_copies
 from pipelines.train.lift import train_lift
 
@@ -134,6 +137,15 @@ def test_build_knn_and_train_regress_feed_a_lifter(cli, synthetic_store, tmp_pat
     knn.fine_pf.mul_(1.5)
     after = model.predict(sparse, np.array([1000, 1000]))["kp3d"]
     assert np.abs(after - before).max() > 1e-3
+
+    # the per-action densification table: one row per densifier and level, averages over the actions
+    table = densifier_table(synthetic_store, "noisy", {"knn": tmp_path / "knn", "regress": tmp_path / "reg"})
+    assert [r[:2] for r in table["rows"]] == [["knn", "dense"], ["knn", "fine"], ["regress", "dense"], ["regress", "fine"]]
+    assert all(len(r) == len(table["actions"]) + 3 for r in table["rows"])
+    knn_dense = row_errors(load_level_densifier(tmp_path / "knn"), split_levels(PoseStore(synthetic_store), "test", "noisy"),
+                           {"dense": None, "fine": None})["dense"]
+    assert table["rows"][0][-1] == pytest.approx(np.mean([r for r in table["rows"][0][2:-1]]))
+    assert min(table["rows"][0][2:-1]) <= knn_dense.mean() <= max(table["rows"][0][2:-1])
 
 
 def test_level_source_bad_input_is_one_line(cli, synthetic_store, tmp_path):

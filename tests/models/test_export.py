@@ -135,3 +135,28 @@ def test_standard_ops_graph_is_plain_onnx_and_matches_torch_too(cli, runs, tmp_p
     for path in (fused, standard):
         diff = compare(module, session(path), sparse, np.full((12, 2), 1000, np.float32))
         assert diff["tokens_differing"] == 0.0 and diff["max_abs_kp3d_mm"] < MM, (path.name, diff)
+
+
+def test_export_of_the_comparison_densifiers_matches_torch_and_refuses_score_aware_models(cli, runs, synthetic_store,
+                                                                                         tmp_path):
+    from pipelines.train.knn import build_knn
+    from pipelines.train.regress import train_regress
+
+    config = load_config(None, TINY + ["regress.dim=16", "regress.blocks=1", "train_regress.max_steps=10"])
+    train_regress(synthetic_store, tmp_path / "reg", config, input2d="noisy")
+    build_knn(synthetic_store, tmp_path / "knn", config, input2d="noisy", max_reference=300)
+    rng = np.random.default_rng(5)
+    sparse = rng.uniform(200, 800, (7, 17, 2)).astype(np.float32)
+    size = np.tile(np.array([[1000, 1000]], np.float32), (7, 1))
+    for source in ("regress", "knn"):
+        run = tmp_path / f"lift-{source}"
+        train_lift(synthetic_store, run, config, levels="17,48,96", dense_source=source,
+                   hipart=tmp_path / ("reg" if source == "regress" else "knn"), input2d="noisy", device="cpu")
+        code, _, err = cli("export", "--checkpoint", run, "--out", tmp_path / f"{source}.onnx")
+        assert code == 0, err
+        diff = compare(end_to_end(load_lifting_model(run)), session(tmp_path / f"{source}.onnx"), sparse, size)
+        assert diff["max_abs_kp3d_mm"] < MM and diff["max_abs_dense_px"] < PX and diff["max_abs_fine_px"] < PX
+    aware = load_config(None, TINY + ["lifter.score_input=true"])
+    train_lift(synthetic_store, tmp_path / "aware", aware, levels="17", dense_source="none", device="cpu")
+    code, _, err = cli("export", "--checkpoint", tmp_path / "aware", "--out", tmp_path / "aware.onnx")
+    assert code == 2 and "scores" in err and not (tmp_path / "aware.onnx").exists()

@@ -14,7 +14,7 @@ from pipelines.recipes.demo import run_demo
 # every stage, a few optimiser steps each, on every 100th sample camera-frame
 MICRO = ("demo.train_every=100", "demo.test_every=100", "train_msst.max_steps=3", "train_msst.warmup_steps=1",
          "train_hiarm.max_steps=3", "train_hiarm.warmup_steps=1", "train_lift.max_steps=3",
-         "train_lift.warmup_steps=1", "msst.eval_rows=128", "lifter.eval_rows=128", "occlusion.max_samples=2",
+         "train_lift.warmup_steps=1", "train_regress.max_steps=3", "train_regress.warmup_steps=1", "msst.eval_rows=128", "lifter.eval_rows=128", "occlusion.max_samples=2",
          "evaluate.n_plot_samples=1")
 
 
@@ -27,20 +27,21 @@ def demo_run(tmp_path_factory):
     return out, result, announced
 
 
-def test_demo_runs_every_stage_and_tabulates_both_lifters(demo_run, one_thread):
+def test_demo_runs_every_stage_and_tabulates_every_lifter(demo_run, one_thread):
     out, result, announced = demo_run
-    assert [a[2] for a in announced] == ["coarsen", "train-msst", "train-hiarm", "train-lift sparse-only",
-                                         "train-lift HiPART", "evaluate", "evaluate AdvOcc@80"]
+    assert [a[2] for a in announced] == ["coarsen", "train-msst", "train-hiarm", "train-regress",
+                                         "train-lift sparse-only", "train-lift HiPART",
+                                         "train-lift regression densifier", "evaluate", "evaluate AdvOcc@80"]
     assert not any(a[3] for a in announced)
     table = result["table"]
-    assert [row[0] for row in table["rows"]] == ["sparse-only", "HiPART"]
-    sparse, hipart = table["rows"]
-    assert sparse[4] == "-" and isinstance(hipart[4], float) and hipart[4] > 0   # only HiPART densifies
+    assert [row[0] for row in table["rows"]] == ["sparse-only", "HiPART", "regression densifier"]
+    sparse, hipart, regress = table["rows"]
+    assert sparse[4] == "-" and all(isinstance(r[4], float) and r[4] > 0 for r in (hipart, regress))  # they densify
     assert all(isinstance(v, float) and v > 0 for row in table["rows"] for v in (row[1], row[2], row[6]))
     assert json.loads((out / "demo_results.json").read_text())["table"] == json.loads(json.dumps(table))
     assert f"| HiPART | {hipart[1]:.1f} | {hipart[2]:.1f} |" in (out / "demo_results.md").read_text()
     assert result["plots"] and all(Path(p).is_file() for p in result["plots"])
-    for key in ("store", "msst", "hiarm", "lift-sparse", "lift-hipart", "eval", "advocc"):
+    for key in ("store", "msst", "hiarm", "regress", "lift-sparse", "lift-hipart", "lift-regress", "eval", "advocc"):
         assert (out / key).is_symlink() and (out / key / "done.json").is_file()
 
 
@@ -49,7 +50,7 @@ def test_second_demo_run_reuses_every_stage(demo_run, one_thread, cli):
     before = {p: p.stat().st_mtime_ns for p in out.glob("*/done.json")}
     sets = [a for s in MICRO for a in ("--set", s)]
     code, stdout, _ = cli("demo", "--out", out, *sets)
-    assert code == 0 and stdout.count("(reused)") == 7 and "stage 7/7: evaluate AdvOcc@80 (reused)" in stdout
+    assert code == 0 and stdout.count("(reused)") == 9 and "stage 9/9: evaluate AdvOcc@80 (reused)" in stdout
     assert "HiPART" in stdout and f"plot: {first['plots'][0]}" in stdout.replace("\n", "")
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/done.json")} == before
     again = json.loads((out / "demo_results.json").read_text())
@@ -110,9 +111,10 @@ def test_levels_study_trains_every_arm_budget_and_seed_in_two_workers_and_reuses
     assert gt["mm"] == pytest.approx(sum(sparse) / 2 - sum(levels) / 2)
     text = (tmp_path / "levels.md").read_text()
     assert text.startswith("# Levels study") and "| detected 2D + HiPART 48/96, efficient lifter |" in text
+    assert "| detected 2D + regression 48/96, efficient lifter |" in text and "nearest-neighbour 48/96" in text
     assert json.loads((tmp_path / "levels.json").read_text())["mpjpe"] == result["mpjpe"]
     before = {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")}
-    assert len(before) == 5 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
+    assert len(before) == 7 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
     again = run_levels_study(study, jobs=1)
     assert again["mpjpe"] == result["mpjpe"] and {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")} == before
 
