@@ -112,6 +112,10 @@ def test_levels_study_trains_every_arm_budget_and_seed_in_two_workers_and_reuses
     text = (tmp_path / "levels.md").read_text()
     assert text.startswith("# Levels study") and "| detected 2D + HiPART 48/96, efficient lifter |" in text
     assert "| detected 2D + regression 48/96, efficient lifter |" in text and "nearest-neighbour 48/96" in text
+    # the detected-2D arms a user could run are also scored under AdvOcc, the oracle and GT-2D arms are not
+    assert set(result["advocc"]) == {"study-det-sparse", "study-det-hipart-vanilla", "study-det-hipart-efficient",
+                                     "study-det-regress-efficient", "study-det-knn-efficient"}
+    assert all(len(v) == 2 for v in result["advocc"]["study-det-regress-efficient"].values()) and "AdvOcc@80" in text
     assert json.loads((tmp_path / "levels.json").read_text())["mpjpe"] == result["mpjpe"]
     before = {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")}
     assert len(before) == 7 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
