@@ -80,6 +80,18 @@ reproduce-levels: install
 	$(HIPART) ablation levels --out $(DEMO_OUT) --report $(LEVELS_OUT)/levels.md --budgets $(LEVELS_BUDGETS) \
 	  --vanilla-budgets $(LEVELS_VANILLA_BUDGETS) --seeds $(LEVELS_SEEDS) --jobs $(LEVELS_JOBS) $(LEVELS_ARGS)
 
+# The densifier study: the levels study's arms (sparse-only; HiPART, regression and nearest-neighbour 48/96; the
+# oracle) with detector-aware training (2 corrupted copies per row, score-aware HiARM / regressor / lifter) and a
+# HiARM trained to convergence (6000 steps, the knee of its curve), efficient lifter at 200k samples, 3 seeds,
+# detected arms also under AdvOcc@80. About 45 minutes on 2 cores; stages live beside the demo's, under their own hashes.
+DENSIFIERS_OUT ?= runs/densifiers
+DENSIFIERS_ARGS ?= --config configs/tiny.toml --set detector_input.copies=2 --set hiarm.score_input=true \
+  --set regress.score_input=true --set lifter.score_input=true --set train_hiarm.max_steps=6000
+.PHONY: reproduce-densifiers
+reproduce-densifiers: install
+	$(HIPART) ablation levels --out $(DEMO_OUT) --report $(DENSIFIERS_OUT)/levels.md --budgets 200k \
+	  --vanilla-budgets none --seeds $(LEVELS_SEEDS) --jobs $(LEVELS_JOBS) $(DENSIFIERS_ARGS)
+
 # The paper preset (configs/paper.toml) end to end on the sample corpus on one CUDA device (bf16 autocast): the demo's
 # chain (coarsen, MSST 20 epochs, HiARM 50 epochs, both lifters 25 epochs, evaluation, AdvOcc@80) and the levels study
 # at the paper's lifter size, with the same tables. Needs a CUDA build of torch, e.g.

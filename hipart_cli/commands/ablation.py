@@ -52,7 +52,7 @@ def ablation(
                                             "stage1/stage2 default: the config's seed only; levels default: 0,1,2.")] = "",
     budgets: Annotated[str, typer.Option(help="levels: training samples seen per run (steps x batch), e.g. 50k,200k,800k.")] = "50k,200k,800k",
     vanilla_budgets: Annotated[str, typer.Option(help="levels: the budgets (among --budgets) at which the 161-token vanilla lifter is trained too "
-                                                      "(about 10x the CPU time per sample of a 17-token lifter).")] = "50k,200k",
+                                                      "(about 10x the CPU time per sample of a 17-token lifter); 'none' for no vanilla arms.")] = "50k,200k",
     jobs: Annotated[int, typer.Option(min=1, help="levels: parallel worker processes of one thread each.")] = 1,
     shard: Annotated[str | None, typer.Option(hidden=True, help="levels: run share K of N of the units, then stop (used by --jobs).")] = None,
     force: Annotated[bool, typer.Option(help="stage1/stage2: redo every stage instead of reusing finished ones.")] = False,
@@ -67,7 +67,8 @@ def ablation(
     report = report or Path("runs/ablation") / f"{which.value}.md"
     if which is Which.levels:
         study = Study(out, report, config, tuple(set_ or ()), parse_budgets(budgets),
-                      _ints(seeds or "0,1,2", "--seeds"), parse_budgets(vanilla_budgets), sample)
+                      _ints(seeds or "0,1,2", "--seeds"),
+                      () if vanilla_budgets.strip().lower() in ("", "none") else parse_budgets(vanilla_budgets), sample)
         result = run_levels_study(study, jobs=jobs, shard=_shard(shard), on_stage=announce_stage)
         if result:
             console.print(Path(report).read_text())

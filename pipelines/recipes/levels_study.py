@@ -194,7 +194,21 @@ def run_levels_study(study: Study, jobs: int = 1, shard: tuple[int, int] | None 
     _, summaries, _ = run_stages(shared + [unit_stage(base, u, cache) for u in todo], base, study.out, link=False)
     result = tabulate(study, base, {u.id: summaries[u.id] for u in todo})
     _write(study.report, result)
+    _write_densification(study.report, dirs, base)
     return result
+
+
+def _write_densification(report: Path, dirs: dict, config: Config) -> None:
+    """The per-action densification error of the study's densifiers (the paper's Fig. 12, bottom) beside
+    the report, as REPORT-densification.md / .json."""
+    from pipelines.core.atomic import write_json_atomic, write_text_atomic
+    from pipelines.report.densifiers import densifier_table
+    from pipelines.report.densifiers import markdown as densifier_markdown
+    table = densifier_table(dirs["store"] / "sample.h5", config.demo.input2d,
+                            {name: dirs[stage] for name, stage in DENSIFIER_STAGE.items()})
+    out = report.with_name(report.stem + "-densification.md")
+    write_text_atomic(out, densifier_markdown(table))
+    write_json_atomic(out.with_suffix(".json"), table)
 
 
 def _prefill_levels(dirs: dict, config: Config, cache: Path) -> None:

@@ -117,6 +117,9 @@ def test_levels_study_trains_every_arm_budget_and_seed_in_two_workers_and_reuses
                                      "study-det-regress-efficient", "study-det-knn-efficient"}
     assert all(len(v) == 2 for v in result["advocc"]["study-det-regress-efficient"].values()) and "AdvOcc@80" in text
     assert json.loads((tmp_path / "levels.json").read_text())["mpjpe"] == result["mpjpe"]
+    densification = json.loads((tmp_path / "levels-densification.json").read_text())
+    assert [r[:2] for r in densification["rows"]] == [[n, lv] for n in ("hipart", "regress", "knn") for lv in ("dense", "fine")]
+    assert all(0 < r[-1] < 1e3 for r in densification["rows"])
     before = {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")}
     assert len(before) == 7 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
     again = run_levels_study(study, jobs=1)
