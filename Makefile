@@ -93,6 +93,16 @@ reproduce-densifiers: install
 	$(HIPART) ablation levels --out $(DEMO_OUT) --report $(DENSIFIERS_OUT)/levels.md --budgets 200k \
 	  --vanilla-budgets none --seeds $(LEVELS_SEEDS) --jobs $(LEVELS_JOBS) $(DENSIFIERS_ARGS)
 
+# The temporal study: single-frame vs temporal lifter (T = 27 frames of the detector's 12.5 fps, MixSTE-style,
+# seq2seq training, centre-frame evaluation) x sparse-only / HiPART levels, on the demo's BlazePose 2D and HiARM,
+# 3 seeds, with MPJVE and acceleration error. About 40 minutes on 2 cores.
+TEMPORAL_OUT ?= runs/temporal
+TEMPORAL_ARGS ?= --frames 27 --budgets 200k --window-budget 25k --config configs/tiny.toml
+.PHONY: reproduce-temporal
+reproduce-temporal: install
+	$(HIPART) ablation temporal --out $(DEMO_OUT) --report $(TEMPORAL_OUT)/temporal.md --seeds $(LEVELS_SEEDS) \
+	  $(TEMPORAL_ARGS)
+
 # The paper preset (configs/paper.toml) end to end on the sample corpus on one CUDA device (bf16 autocast): the demo's
 # chain (coarsen, MSST 20 epochs, HiARM 50 epochs, both lifters 25 epochs, evaluation, AdvOcc@80) and the levels study
 # at the paper's lifter size, with the same tables. Needs a CUDA build of torch, e.g.
@@ -125,7 +135,7 @@ reproduce-stage2-ablation: install
 figure: install
 	$(HIPART) demo --out $(DEMO_OUT)
 	$(BIN)/python -m pipelines.report.figure $(DEMO_OUT)/store/sample.h5 $(DEMO_OUT)/hiarm docs/hierarchy.png
-readme-results: demo reproduce-levels reproduce-densifiers reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation figure
+readme-results: demo reproduce-levels reproduce-densifiers reproduce-temporal reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation figure
 	$(BIN)/python -m pipelines.report.readme README.md
 
 # Regenerate sample_data/ and its preview.png with the Anny body model and pybullet's DeepMimic clips (extra

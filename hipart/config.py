@@ -64,7 +64,8 @@ class HiARMConfig:
 @dataclass(frozen=True)
 class LifterConfig:
     levels: tuple[int, ...] = (17, 48, 96)  # input joint levels (17 always first)
-    arch: str = "vanilla"          # "vanilla": a token per joint of every level (paper) | "efficient": 17 tokens, each also embedding its bone's 48/96 points
+    arch: str = "vanilla"          # "vanilla": a token per joint of every level (paper) | "efficient": 17 tokens, each also embedding its bone's 48/96 points | "temporal": the efficient tokens of every frame of a window, spatial and temporal attention in turn (MixSTE)
+    frames: int = 1                # window length T of the temporal lifter (paper's video rows: 27, 81, 243); the other lifters see one frame
     dim: int = 96                  # token width
     blocks: int = 12               # transformer blocks
     heads: int = 6                 # attention heads

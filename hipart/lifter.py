@@ -11,6 +11,10 @@ head on the 17 sparse tokens gives the root-relative 3D pose in metres (the pape
 ``j`` also embeds the 2D of its bone's dense and fine joints (hipart.joint_groups), relative to joint
 ``j``, through a linear map of its own. Attention then costs what the 17-joint lifter costs, while each
 token still sees three or more points of its body part (docs/design.md, "Level-efficient lifter").
+
+:class:`hipart.temporal_lifter.TemporalLifter` (``lifter.arch = "temporal"``) reads a window of frames,
+each embedded as the efficient lifter embeds one. :func:`hipart.lifters.build_lifter` builds any of them
+by ``lifter.arch``.
 """
 from __future__ import annotations
 
@@ -64,15 +68,23 @@ class Lifter(nn.Module):
         """``scores`` (B, 17): the sparse joints' detector confidences, read when ``score_input`` (None: all 1)."""
         assert x_sn.ndim == 3 and x_sn.shape[1:] == (self.num_joints, 2), \
             f"expected (B, {self.num_joints}, 2), got {tuple(x_sn.shape)}"
+        x = self.drop(self.input_tokens(x_sn, scores))  # (B, tokens, C)
+        for block in self.blocks:
+            x = block(x)
+        return self.pose_head(x[:, :NUM_SPARSE])
+
+    def input_tokens(self, x_sn: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
+        """Embedded tokens of (B, J, 2) inputs, the sparse ones shifted by their scores when read. -> (B, tokens, C)"""
         x = self.embed_tokens(x_sn)  # (B, tokens, C)
         if self.score_embed is not None:
             s = torch.ones_like(x_sn[:, :NUM_SPARSE, 0]) if scores is None else scores.to(x)  # (B, 17)
             x = torch.cat([x[:, :NUM_SPARSE] + self.score_embed(s[..., None]), x[:, NUM_SPARSE:]], 1)
-        x = self.drop(x)
-        for block in self.blocks:
-            x = block(x)
-        out = self.head(self.norm(x[:, :NUM_SPARSE]))  # (B, 17, 3)
-        return out - out[:, ROOT : ROOT + 1]  # root-relative by construction
+        return x
+
+    def pose_head(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The 17 sparse tokens (..., 17, C) -> root-relative 3D (..., 17, 3) in metres."""
+        out = self.head(self.norm(tokens))  # (..., 17, 3)
+        return out - out[..., ROOT : ROOT + 1, :]  # root-relative by construction
 
     def embed_tokens(self, x_sn: torch.Tensor) -> torch.Tensor:
         return self.embed(x_sn) + self.joint_embed  # (B, J, C)
@@ -105,18 +117,6 @@ class EfficientLifter(Lifter):
         return self.embed(x_sn[:, :NUM_SPARSE]) + local + self.joint_embed
 
 
-def build_lifter(cfg: LifterConfig, groups=None) -> Lifter:
-    """The lifter ``cfg.arch`` names; ``groups`` (from hipart.joint_groups) feeds the efficient one."""
-    if cfg.arch == "vanilla":
-        return Lifter(cfg)
-    if cfg.arch != "efficient":
-        raise ValueError(f"lifter.arch must be 'vanilla' or 'efficient', got {cfg.arch!r}")
-    if groups is None:
-        assert cfg.levels == (NUM_SPARSE,), "the efficient lifter over 48/96 levels needs its joint groups"
-        groups = torch.zeros(NUM_SPARSE, 0, dtype=torch.long)
-    return EfficientLifter(cfg, groups)
-
-
 def _init_weights(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         nn.init.trunc_normal_(module.weight, std=0.02)
@@ -130,10 +130,15 @@ def count_parameters(model: nn.Module) -> int:
 def flops_per_pose(cfg: LifterConfig, group_size: int = 0) -> int:
     """Multiply-add FLOPs (x2) of one forward pass: linear layers plus the attention products.
 
-    ``group_size``: points per token of the efficient lifter (the P of its groups)."""
-    efficient = cfg.arch == "efficient"
+    ``group_size``: points per token of the efficient lifter (the P of its groups). The temporal lifter
+    is counted per frame of its window: a spatial and a temporal block per block, the latter attending
+    over ``cfg.frames`` positions."""
+    efficient = cfg.arch in ("efficient", "temporal")
     n, c = NUM_SPARSE if efficient else sum(cfg.levels), cfg.dim
     hidden = int(c * cfg.mlp_ratio)
-    per_block = 2 * n * (3 * c * c + c * c + 2 * c * hidden) + 2 * 2 * n * n * c
+    linear = 2 * n * (3 * c * c + c * c + 2 * c * hidden)
+    per_block = linear + 2 * 2 * n * n * c
+    if cfg.arch == "temporal":
+        per_block += linear + 2 * 2 * n * cfg.frames * c
     embed = 2 * n * 2 * c + (2 * NUM_SPARSE * 2 * group_size * c if efficient else 0)
     return cfg.blocks * per_block + embed + 2 * NUM_SPARSE * c * 3

@@ -6,6 +6,9 @@
   singular vector when det(R) < 0).
 * 2D mean error: mean Euclidean distance over (visible) joints, in pixels.
 * Per-action aggregation: frame-weighted inside an action, unweighted mean over actions.
+* MPJVE (mean per-joint velocity error, Pavllo et al. 2019 VideoPose3D; MixSTE reports it too) and
+  the acceleration error (Kanazawa et al. 2019 HMMR; VIBE): MPJPE of the first / second temporal
+  differences of consecutive frames of one sequence, per frame step.
 
 Every metric returns one value per sample so callers can aggregate by action, by occlusion
 position or over the whole set without recomputing.
@@ -94,6 +97,37 @@ def pa_mpjpe(pred, gt, mask=None, fit_on_mask: bool = False):
     return mpjpe(aligned, gt, root=None, mask=mask)
 
 
+def mpjve(pred, gt):
+    """Mean per-joint velocity error of one sequence (VideoPose3D's ``mean_velocity_error``, MixSTE).
+
+    pred, gt: (N, J, 3) root-relative poses of consecutive frames. Per frame step: the mean over joints
+    of ``|(pred[t+1] - pred[t]) - (gt[t+1] - gt[t])|``, in the poses' unit per frame (mm/frame for mm
+    poses, a frame being one step of the sequence). -> (N-1,); empty for a single frame."""
+    _check_pair(pred, gt, (3,))
+    return mpjpe(pred[1:] - pred[:-1], gt[1:] - gt[:-1], root=None)
+
+
+def accel_error(pred, gt):
+    """Acceleration error of one sequence (HMMR, VIBE's ``compute_error_accel``).
+
+    pred, gt: (N, J, 3) root-relative poses of consecutive frames. Per inner frame: the mean over
+    joints of ``|(pred[t-1] - 2 pred[t] + pred[t+1]) - (gt[t-1] - 2 gt[t] + gt[t+1])|``, in the poses'
+    unit per frame squared. -> (N-2,); empty below three frames."""
+    _check_pair(pred, gt, (3,))
+
+    def second_difference(x):
+        return x[:-2] - 2 * x[1:-1] + x[2:]
+
+    return mpjpe(second_difference(pred), second_difference(gt), root=None)
+
+
+def sequence_errors(metric: Callable, pred, gt, seqs: Sequence) -> np.ndarray:
+    """``metric`` (mpjve | accel_error) of every sequence of rows, concatenated. pred, gt (N, J, 3); seqs: row
+    index arrays, each in frame order. -> (steps,) float64 (sequences too short for the metric add none)."""
+    parts = [np.asarray(metric(np.asarray(pred[s], np.float64), np.asarray(gt[s], np.float64))) for s in seqs]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 _SUFFIX = re.compile(r"[\s_\-.]*\d*$")
 
 
@@ -136,12 +170,13 @@ def flip_test(predict: Callable, pose2d, in_perm: Sequence[int], out_perm: Seque
     """Flip test-time augmentation: average predict(x) with the un-flipped predict(flip(x)).
 
     pose2d must be centred in x (screen-normalised or pelvis-centred coordinates). With ``scores``
-    (N, J'), predict is called as predict(x, scores) and the scores are permuted by ``score_perm``.
+    (..., J'), predict is called as predict(x, scores) and the scores are permuted by ``score_perm``.
+    Leading axes are free: (N, J, 2) frames or (N, T, J, 2) windows, mirrored whole.
     """
     if scores is None:
         plain = predict(pose2d)
         flipped = flip_pose(predict(flip_pose(pose2d, in_perm)), out_perm)
     else:
         plain = predict(pose2d, scores)
-        flipped = flip_pose(predict(flip_pose(pose2d, in_perm), scores[:, list(score_perm)]), out_perm)
+        flipped = flip_pose(predict(flip_pose(pose2d, in_perm), scores[..., list(score_perm)]), out_perm)
     return (plain + flipped) / 2

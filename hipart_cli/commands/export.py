@@ -23,10 +23,15 @@ def export(
     """Export HiPART end to end as one ONNX graph: sparse 2D (B,17,2) px + image size (B,2) -> 3D (B,17,3) mm,
     the 48/96 levels (px) and the generated tokens, HiARM's 16 greedy decode steps unrolled.
 
+    A temporal lifter (lifter.arch=temporal, T = lifter.frames) becomes a graph of windows with the same
+    input/output names: sparse 2D (B,T,17,2) px + one image size per window (B,2) -> every frame's 3D
+    (B,T,17,3) mm, levels (B,T,48|96,2) px and tokens (B,T,16|48); B is dynamic, T fixed (stored in the
+    graph's "hipart" metadata as "frames"). Each frame is densified on its own inside the graph.
+
     Needs the onnx extra (pip install -e ".\\[onnx]"). After writing, the graph is run with ONNX
     Runtime against the torch path on random poses and on the test split of the lifter's store (when
-    it is still there); the largest differences are printed. Run it with
-    `hipart predict --backend onnx --checkpoint FILE.onnx ...`.
+    it is still there); the largest differences are printed. Run a single-frame graph with
+    `hipart predict --backend onnx --checkpoint FILE.onnx ...` (it refuses a temporal graph's windows in one line).
     """
     with console.status(f"tracing {checkpoint} into {out} and checking it against torch"):
         result = export_onnx(checkpoint, out, hipart=hipart, opset=opset, standard_ops=standard_ops)
@@ -34,5 +39,6 @@ def export(
             for name, c in result["checks"].items()]
     print_table("ONNX Runtime vs torch (max abs difference)", ["inputs", "3D (mm)", "dense (px)", "fine (px)",
                                                                 "tokens differing (%)"], rows)
-    console.print(f"levels {'+'.join(map(str, result['levels']))}, {result['nodes']:,} graph nodes "
+    window = f", {result['frames']}-frame windows" if result["frames"] > 1 else ""
+    console.print(f"levels {'+'.join(map(str, result['levels']))}{window}, {result['nodes']:,} graph nodes "
                   f"({result['operators']} operators) -> {result['out']}")

@@ -15,9 +15,11 @@ INPUT_HELP = ("Keypoints: COCO keypoint-results JSON (a list of {image_id, keypo
 IMAGES_HELP = ("A folder of .jpg/.jpeg/.png images (sorted by name) or image files; BlazePose finds the person "
                "in each (detect extra).")
 CHECKPOINT_HELP = ("Lift checkpoint or run directory (a HiPART-level lifter densifies with the HiPART checkpoints "
-                   "its run recorded); with --backend onnx, a graph from hipart export. Default: runs/demo/lift-hipart.")
+                   "its run recorded); with --backend onnx, a graph from hipart export. A temporal lifter "
+                   "(train-lift --set lifter.arch=temporal) serves --video: each frame is lifted from the frames "
+                   "around it, gaps between detections bridged. Default: runs/demo/lift-hipart.")
 OUT_HELP = ("Output .npz (kp3d (N,17,3) root-relative mm, dense2d, fine2d, sparse2d, visible; for images and video "
-            "also scores, missing, image_id, frame, fps) or .json.")
+            "also scores, missing, image_id, frame, fps; bridged with a temporal lifter) or .json.")
 
 
 def predict(
@@ -59,8 +61,9 @@ def predict(
     inputs = video if kind == "video" else [*images, *(more_images or [])]
     s = predict_media(kind, inputs, ckpt, out, cfg, min_score=min_score, hipart=hipart, device=device,
                       backend=backend, render_out=render_out)
+    bridged = f"{s['bridged']} bridged between detections (marked bridged), " if s["bridged"] else ""
     console.print(f"{s['frames']} frames lifted, {s['missing']} without a person (kept as rows marked missing), "
-                  f"{s['invisible']} low-score joints filled -> {s['out']}")
+                  f"{bridged}{s['invisible']} low-score joints filled -> {s['out']}")
     if s["rendered"]:
         more = f" and {len(s['rendered']) - 1} more" if len(s["rendered"]) > 1 else ""
         console.print(f"drawn: {s['rendered'][0]}{more}")

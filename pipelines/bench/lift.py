@@ -13,7 +13,8 @@ import torch
 
 from hipart.config import Config
 from hipart.joint_groups import even_joint_groups
-from hipart.lifter import Lifter, build_lifter, count_parameters, flops_per_pose
+from hipart.lifter import Lifter, count_parameters, flops_per_pose
+from hipart.lifters import build_lifter
 from pipelines.bench.registry import median_seconds
 from pipelines.core.device import autocast, default_device
 

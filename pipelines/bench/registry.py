@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "hiarm": "pipelines.bench.hiarm",
     "compare": "pipelines.bench.compare",
     "train": "pipelines.bench.train",
+    "temporal": "pipelines.bench.temporal",
 }
 
 

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hipart.config import Config
 from hipart.joint_groups import even_joint_groups
-from hipart.lifter import build_lifter
+from hipart.lifters import build_lifter
 from hipart.msst import msst_loss
 from pipelines.bench.lift import matmul_peak_gflops
 from pipelines.bench.pipeline import random_msst_hiarm

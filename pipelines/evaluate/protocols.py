@@ -9,6 +9,11 @@
   sequence list matched against ``meta/sequence`` and the ``/sequences`` table).
 * Each with and without flip test-time augmentation, plus the 2D error (px) of the dense and fine
   levels the lifter was fed (HiPART densification error; 0 for GT levels).
+* Every model also gets MPJVE (mm/frame, VideoPose3D) and the acceleration error (mm/frame^2,
+  HMMR / VIBE) over the consecutive rows of each sequence (pipelines.data.windows.sequences); a frame
+  is one row step of the store (every 4th recorded frame in the sample corpus).
+* A temporal lifter predicts every row from the window of rows centred on it, ends filled by edge
+  replication (VideoPose3D's centre-frame evaluation), so its per-row tables match the single-frame ones.
 * advocc40 / advocc80: ``pipelines.evaluate.advocc.evaluate_advocc`` with the same LiftingModels.
 """
 from __future__ import annotations
@@ -19,13 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from hipart.config import Config
-from hipart.metrics import action_base_name, aggregate_by_action, mean_error_2d, mpjpe, pa_mpjpe
+from hipart.metrics import (accel_error, action_base_name, aggregate_by_action, mean_error_2d, mpjpe, mpjve,
+                            pa_mpjpe, sequence_errors)
 from hipart.skeleton import EVAL14, NUM_SPARSE
 from pipelines.core.atomic import write_json_atomic, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input, sparse_scores
+from pipelines.data.windows import centred_windows, sequences
 from pipelines.evaluate import tables
 from pipelines.models.level_sources import GTLevels, NoLevels
 from pipelines.models.lifting import LiftingModel, load_lifting_model
@@ -85,29 +92,43 @@ def store_levels_for(model: LiftingModel, store: PoseStore, split: str, input2d:
     return {lv: full[lv][rows] for lv in model.levels[1:]}, gt
 
 
-def _predict_all(model: LiftingModel, sparse, size, levels, flip: bool, what: str, scores=None) -> np.ndarray:
+def _predict_all(model: LiftingModel, sparse, size, levels, flip: bool, what: str, scores=None,
+                 windows: np.ndarray | None = None) -> np.ndarray:
+    """kp3d (n, 17, 3) mm of every row; a temporal model reads row i's window ``windows[i]`` (n, T) instead."""
     outs = []
     with progress(transient=True) as bar:
         task = bar.add_task(what, total=len(sparse), status="")
         for start in range(0, len(sparse), CHUNK):
-            rows = slice(start, start + CHUNK)
+            rows, window = slice(start, start + CHUNK), None
+            if windows is not None:  # the rows the chunk's windows reach, the windows renumbered into them
+                needed = np.unique(windows[rows])
+                rows, window = needed, np.searchsorted(needed, windows[start : start + CHUNK])
             chunk_levels = {lv: a[rows] for lv, a in levels.items()} if levels else {}
             if not chunk_levels and model.levels != (NUM_SPARSE,):
                 chunk_levels = None  # the source densifies
             outs.append(model.predict(sparse[rows], size[rows], levels=chunk_levels, flip=flip,
-                                      scores=None if scores is None else scores[rows])["kp3d"])
-            bar.update(task, advance=len(sparse[rows]))
-    return np.concatenate(outs)
+                                      scores=None if scores is None else scores[rows], windows=window)["kp3d"])
+            bar.update(task, advance=len(outs[-1]))
+    return np.concatenate(outs) if outs else np.zeros((0, NUM_SPARSE, 3), np.float32)
 
 
-def score(pred: np.ndarray, gt: np.ndarray, joints, names: list[str], actions: list[str]) -> dict:
-    """Per-frame MPJPE / PA-MPJPE on a joint subset -> per-action tables and frame-weighted overall (mm)."""
+def score(pred: np.ndarray, gt: np.ndarray, joints, names: list[str], actions: list[str],
+          seqs: list[np.ndarray] = ()) -> dict:
+    """Per-frame MPJPE / PA-MPJPE on a joint subset -> per-action tables and frame-weighted overall (mm).
+
+    ``seqs`` (row index arrays in frame order): also MPJVE (mm/frame) and the acceleration error
+    (mm/frame^2) over each sequence's consecutive rows, averaged over all frame steps (None when no
+    sequence is long enough)."""
     pred, gt = pred - pred[:, :1], gt - gt[:, :1]
     pred, gt = pred[:, list(joints)], gt[:, list(joints)]
     p1 = mpjpe(pred.astype(np.float64), gt.astype(np.float64), root=None)
     p2 = pa_mpjpe(pred.astype(np.float64), gt.astype(np.float64))
+    velocity = sequence_errors(mpjve, pred, gt, seqs)
+    accel = sequence_errors(accel_error, pred, gt, seqs)
     return {"mpjpe": aggregate_by_action(p1, names, actions), "pa_mpjpe": aggregate_by_action(p2, names, actions),
-            "mpjpe_overall": float(p1.mean()), "pa_mpjpe_overall": float(p2.mean()), "per_frame_mpjpe": p1}
+            "mpjpe_overall": float(p1.mean()), "pa_mpjpe_overall": float(p2.mean()),
+            "mpjve": float(velocity.mean()) if len(velocity) else None,
+            "accel_error": float(accel.mean()) if len(accel) else None, "per_frame_mpjpe": p1}
 
 
 def evaluate_model(model: LiftingModel, store: PoseStore, split: str, rows: np.ndarray, protocol: str,
@@ -122,14 +143,17 @@ def evaluate_model(model: LiftingModel, store: PoseStore, split: str, rows: np.n
     actions = actions or action_table(store, names, protocol)
     joints = range(NUM_SPARSE) if protocol == "h36m" else EVAL14
     levels, gt_levels = store_levels_for(model, store, split, input2d, rows)
-    pred = _predict_all(model, sparse, size, levels, False, f"lift {model.name}", scores)
+    seqs = sequences(store, split, rows)  # positions in rows
+    windows = centred_windows(seqs, len(rows), model.frames) if model.is_temporal else None
+    pred = _predict_all(model, sparse, size, levels, False, f"lift {model.name}", scores, windows)
     out = {"name": model.name, "levels": list(model.levels), "dense_source": model.source.name,
-           "input": input2d, "frames": len(rows), "actions": actions, "joints": len(list(joints)),
-           **score(pred, gt3d, joints, names, actions)}
+           "input": input2d, "frames": len(rows), "window": model.frames, "actions": actions,
+           "joints": len(list(joints)), **score(pred, gt3d, joints, names, actions, seqs)}
     out["flip"] = None
     if flip and model.can_flip:
-        pred_flip = _predict_all(model, sparse, size, levels, True, f"lift {model.name} (flip)", scores)
-        out["flip"] = {k: v for k, v in score(pred_flip, gt3d, joints, names, actions).items() if k != "per_frame_mpjpe"}
+        pred_flip = _predict_all(model, sparse, size, levels, True, f"lift {model.name} (flip)", scores, windows)
+        out["flip"] = {k: v for k, v in score(pred_flip, gt3d, joints, names, actions, seqs).items()
+                       if k != "per_frame_mpjpe"}
     elif flip:
         out["flip_note"] = "no flip permutation for the dense/fine levels in the store hierarchy"
     out["err2d_px"] = {LEVEL_NAMES[lv]: float(mean_error_2d(np.asarray(levels[lv], np.float64),

@@ -22,15 +22,17 @@ def _all_models(results: dict) -> list[dict]:
 
 def summary_table(results: dict):
     columns = ["model", "levels", "source", "input", "frames", "MPJPE", "PA-MPJPE", "MPJPE flip", "PA flip",
-               "dense 2D px", "fine 2D px"]
+               "dense 2D px", "fine 2D px", "MPJVE", "accel"]
     rows = []
     for m in _all_models(results):
         flip = m.get("flip") or {}
         err = m.get("err2d_px") or {}
         rows.append([m["name"], "+".join(map(str, m["levels"])), m["dense_source"], m["input"], m["frames"],
                      m["mpjpe_overall"], m["pa_mpjpe_overall"], _num(flip.get("mpjpe_overall")),
-                     _num(flip.get("pa_mpjpe_overall")), _num(err.get("dense")), _num(err.get("fine"))])
-    return f"{results['protocol']}: overall (mm, frame-weighted; 2D px)", columns, rows
+                     _num(flip.get("pa_mpjpe_overall")), _num(err.get("dense")), _num(err.get("fine")),
+                     _num(m.get("mpjve")), _num(m.get("accel_error"))])
+    return (f"{results['protocol']}: overall (mm, frame-weighted; 2D px; MPJVE mm/frame, accel mm/frame^2)",
+            columns, rows)
 
 
 def action_table(results: dict, metric: str):

@@ -2,7 +2,12 @@
 
 The graph is :class:`hipart.end_to_end.EndToEnd` of a lift checkpoint: sparse 2D (B, 17, 2) px and
 the image size (B, 2) in; root-relative 3D (B, 17, 3) mm, the densified 48/96 levels in px and the
-generated tokens out. It is traced with a dynamic batch axis, which unrolls HiARM's 16 greedy
+generated tokens out. A temporal lifter's graph (:class:`hipart.end_to_end.TemporalEndToEnd`) takes
+windows instead, with the same input and output names: sparse 2D (B, T, 17, 2) px and one image
+size per window (B, 2) in; every frame's 3D (B, T, 17, 3) mm, levels (B, T, 48 | 96, 2) px and
+tokens (B, T, 16 | 48) out (seq2seq). T is fixed when traced and stored in the metadata
+(``frames``; 1 for a single-frame graph); the runner refuses inputs of another shape in one line.
+It is traced with a dynamic batch axis, which unrolls HiARM's 16 greedy
 decode steps and carries the KV cache as tensors (``hipart.layers.KVCache(grow=True)``). By
 default every attention is ONNX Runtime's fused ``com.microsoft.Attention`` node
 (:mod:`pipelines.models.onnx_fused`); ``standard_ops`` keeps to plain ONNX operators. After
@@ -19,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hipart.end_to_end import OUTPUTS, EndToEnd
+from hipart.end_to_end import OUTPUTS, EndToEnd, TemporalEndToEnd
 from pipelines.core.atomic import atomic_path
 from pipelines.core.checkpoint import file_sha256, resolve
 from pipelines.core.errors import UserError
 from pipelines.data.store import PoseStore, sparse_input
+from pipelines.data.windows import chunks, sequences
 from pipelines.models.lifting import LiftingModel, load_lifting_model, require_sparse_only_input
 from pipelines.models.onnx_fused import fused_attention
 
@@ -32,7 +38,8 @@ EXTRA = 'pip install -e ".[onnx]"'
 
 
 def end_to_end(model: LiftingModel) -> EndToEnd:
-    """The torch inference module of a loaded lift checkpoint (its HiPART densifier when it has one)."""
+    """The torch inference module of a loaded lift checkpoint (its HiPART densifier when it has one);
+    for a temporal lifter, the module that lifts windows of frames (:class:`TemporalEndToEnd`)."""
     require_sparse_only_input(model, "a graph from sparse 2D")
     densifier = getattr(model.source, "densifier", None)
     reads_scores = model.lifter.cfg.score_input or getattr(getattr(densifier, "hiarm", None), "cfg", None) and \
@@ -41,7 +48,12 @@ def end_to_end(model: LiftingModel) -> EndToEnd:
     if reads_scores:
         raise UserError(f"{model.name}: this model reads detector scores, which the exported graph (inputs "
                         f"{', '.join(INPUTS)}) does not take; export a model trained with --paper-input")
-    return EndToEnd(densifier, model.lifter).eval()
+    return (TemporalEndToEnd if model.is_temporal else EndToEnd)(densifier, model.lifter).eval()
+
+
+def time_axis(module: EndToEnd) -> tuple[int, ...]:
+    """The axis a module's inputs and outputs have after the batch axis: (T,) for windows, () for single frames."""
+    return (module.frames,) if isinstance(module, TemporalEndToEnd) else ()
 
 
 def onnxruntime_module():
@@ -65,43 +77,74 @@ def session(path: str | Path, threads: int = 0):
 
 
 def run_session(sess, sparse_px: np.ndarray, image_size: np.ndarray) -> dict[str, np.ndarray]:
+    """Run a graph of `hipart export`: sparse_px (B, 17, 2), or (B, T, 17, 2) windows for a temporal graph,
+    and image_size (B, 2) -> its outputs by name."""
     feeds = {"sparse_px": np.ascontiguousarray(sparse_px, np.float32),
              "image_size": np.ascontiguousarray(image_size, np.float32)}
+    _check_feeds(sess, feeds)
     return dict(zip(OUTPUTS, sess.run(list(OUTPUTS), feeds)))
 
 
+def _check_feeds(sess, feeds: dict[str, np.ndarray]) -> None:
+    """Refuse, in one line, inputs whose shape the graph was not traced for (ONNX Runtime's own error on a
+    mismatched window length comes from deep inside the graph, over several lines)."""
+    batches = set()
+    for spec in sess.get_inputs():
+        if spec.name not in feeds:
+            continue
+        got, expected = feeds[spec.name].shape, spec.shape  # symbolic axes are strings (the batch axis)
+        fits = len(got) == len(expected) and all(not isinstance(e, int) or e == g for e, g in zip(expected, got))
+        if not fits:
+            wanted = ", ".join("B" if not isinstance(e, int) else str(e) for e in expected)
+            what = f" ({expected[1]}-frame windows)" if spec.name == "sparse_px" and len(expected) == 4 else ""
+            raise UserError(f"this ONNX graph takes {spec.name} of shape ({wanted}){what}, got {tuple(got)}")
+        batches.add(got[0] if got else None)
+    if len(batches) > 1:
+        raise UserError(f"sparse_px and image_size differ in batch size ({', '.join(map(str, sorted(batches)))})")
+
+
 def _real_inputs(model: LiftingModel, rows: int = 64) -> tuple[np.ndarray, np.ndarray] | None:
-    """Test-split 2D input of the store the lifter was trained on, when that store is still there."""
+    """Test-split 2D input of the store the lifter was trained on, when that store is still there:
+    its first ``rows`` rows, or for a temporal lifter its first windows (at least one) of about as many
+    frames, cut from the split's sequences as seq2seq prediction cuts them."""
     store_path, input2d = (model.meta.get("store") or {}).get("path"), model.meta.get("input2d", "gt")
     if not store_path or not Path(store_path).is_file():
         return None
     store = PoseStore(store_path)
     split = "test" if "test" in store.splits else store.splits[0]
-    n = min(rows, store.rows(split))
-    return sparse_input(store, split, input2d)[:n], store.read(split, "meta/image_size")[:n].astype(np.float32)
+    sparse, size = sparse_input(store, split, input2d), store.read(split, "meta/image_size").astype(np.float32)
+    if not model.is_temporal:
+        return sparse[:rows], size[:rows]
+    seqs = sequences(store, split)
+    if not seqs:
+        return None
+    windows = np.concatenate([chunks(seq, model.frames)[0] for seq in seqs])[: max(1, rows // model.frames)]  # (M, T)
+    return sparse[windows], size[windows[:, 0]]  # (M, T, 17, 2), (M, 2)
 
 
 def compare(module: EndToEnd, sess, sparse_px: np.ndarray, image_size: np.ndarray) -> dict[str, float]:
-    """Largest |ONNX - torch| of the 3D (mm) and levels (px), and the share of tokens that differ."""
+    """Largest |ONNX - torch| of the 3D (mm) and levels (px), and the share of tokens that differ.
+    Inputs as :func:`run_session` takes them (windows for a temporal module)."""
     with torch.inference_mode():
         ref = [t.numpy() for t in module(torch.from_numpy(sparse_px).float(), torch.from_numpy(image_size).float())]
     got = run_session(sess, sparse_px, image_size)
     out = {f"max_abs_{name}": float(np.abs(got[name] - r).max()) if r.size else 0.0
            for name, r in zip(OUTPUTS[:3], ref[:3])}
-    tokens = np.concatenate([ref[3], ref[4]], 1)
-    other = np.concatenate([got["sparse_tokens"], got["dense_tokens"]], 1)
+    tokens = np.concatenate([ref[3], ref[4]], -1)  # the token axis is last, with or without a time axis
+    other = np.concatenate([got["sparse_tokens"], got["dense_tokens"]], -1)
     out["tokens_differing"] = float((tokens != other).mean()) if tokens.size else 0.0
     return out
 
 
 def write_graph(module: EndToEnd, path: str | Path, opset: int = 17, standard_ops: bool = False) -> None:
-    """Trace ``module`` into an ONNX file with a dynamic batch axis.
+    """Trace ``module`` into an ONNX file with a dynamic batch axis (a temporal module's window length fixed).
 
     The TorchScript tracer (``dynamo=False``) unrolls the decode loop as it runs, in seconds; the
     graph it writes has one node per traced operator with the batch size left symbolic.
     ``standard_ops=False``: attention as ONNX Runtime's fused node (runs on ONNX Runtime only).
     """
-    example = (torch.full((2, 17, 2), 500.0) + torch.arange(34.0).view(1, 17, 2), torch.full((2, 2), 1000.0))
+    example = (torch.full((2, *time_axis(module), 17, 2), 500.0) + torch.arange(34.0).view(17, 2),  # (2, [T,] 17, 2)
+               torch.full((2, 2), 1000.0))
     fusing = contextlib.nullcontext() if standard_ops else fused_attention(module)
     with warnings.catch_warnings(), torch.no_grad(), fusing:
         warnings.simplefilter("ignore")  # the tracer's notes on Python values baked into the graph
@@ -112,8 +155,8 @@ def write_graph(module: EndToEnd, path: str | Path, opset: int = 17, standard_op
 
 def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | None = None, opset: int = 17,
                 seed: int = 0, standard_ops: bool = False) -> dict:
-    """Write ``out`` (atomically) and verify it; returns {"out", "nodes", "levels", "operators",
-    "checks": {inputs: differences}}."""
+    """Write ``out`` (atomically) and verify it; returns {"out", "nodes", "levels", "frames", "operators",
+    "checks": {inputs: differences}} (``frames``: the window length T of a temporal graph, else 1)."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise UserError(f"{out}: the output must be an .onnx file")
@@ -126,12 +169,19 @@ def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | No
         operators = "standard" if standard_ops else "onnxruntime-fused"
         nodes = _write_metadata(tmp, model, checkpoint, operators)
         sess = session(tmp)
-        checks = {"random (64 poses)": compare(module, sess, rng.uniform(200, 800, (64, 17, 2)).astype(np.float32),
-                                               np.full((64, 2), 1000.0, np.float32))}
+        window = time_axis(module)
+        count = max(2, 64 // window[0]) if window else 64  # about 64 poses either way
+
+        def shown(rows: int) -> str:
+            return f"{rows} x {window[0]}-frame windows" if window else f"{rows} poses"
+        checks = {f"random ({shown(count)})": compare(
+            module, sess, rng.uniform(200, 800, (count, *window, 17, 2)).astype(np.float32),
+            np.full((count, 2), 1000.0, np.float32))}
         real = _real_inputs(model)
         if real is not None:
-            checks[f"store test split ({len(real[0])} poses)"] = compare(module, sess, *real)
-    return {"out": str(out), "nodes": nodes, "levels": list(module.levels), "operators": operators, "checks": checks}
+            checks[f"store test split ({shown(len(real[0]))})"] = compare(module, sess, *real)
+    return {"out": str(out), "nodes": nodes, "levels": list(module.levels), "frames": model.frames,
+            "operators": operators, "checks": checks}
 
 
 def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str) -> int:
@@ -142,7 +192,7 @@ def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str)
     entry = graph.metadata_props.add()
     entry.key = "hipart"
     entry.value = json.dumps({"levels": list(model.levels), "dense_source": model.lifter.cfg.dense_source,
-                              "operators": operators,
+                              "temporal": model.is_temporal, "frames": model.frames, "operators": operators,
                               "lift_checkpoint_sha256": file_sha256(resolve(checkpoint))})
     onnx.save(graph, str(path))
     return len(graph.graph.node)

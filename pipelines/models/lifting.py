@@ -5,23 +5,29 @@ trained on HiPART levels, with the HiPART checkpoint its run recorded), screen-n
 (VideoPose3D), lifts, and returns root-relative millimetres. Flip test-time augmentation mirrors the
 screen-normalised input (x -> -x) and permutes every level with its left/right permutation (H36M
 flip pairs for 17, the hierarchy's ``dense_flip`` / ``fine_flip`` for 48 / 96).
+
+A temporal lifter (``lifter.arch = temporal``) predicts each row from the window of rows centred on it
+(``predict(..., windows=)``, VideoPose3D's centre-frame evaluation), or every frame of consecutive
+windows (:meth:`LiftingModel.predict_seq2seq`, MixSTE's inference); densification stays per frame.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hipart.config import LifterConfig
-from hipart.lifter import Lifter, build_lifter
+from hipart.lifter import Lifter
+from hipart.lifters import build_lifter
 from hipart.metrics import flip_test
 from hipart.normalize import screen_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
 from pipelines.core import checkpoint
 from pipelines.core.device import autocast
 from pipelines.core.errors import UserError
+from pipelines.data.windows import centre_index, chunks
 from pipelines.models.keypoints import fill_invisible
 from pipelines.models.level_sources import make_source
 from pipelines.models.loading import DENSIFIER_KINDS
@@ -82,9 +88,20 @@ class LiftingModel:
     def _input_perm(self) -> list[int]:
         return input_flip_perm(self.levels, self.flip_perms)
 
+    @property
+    def is_temporal(self) -> bool:
+        return self.lifter.cfg.arch == "temporal"
+
+    @property
+    def frames(self) -> int:
+        """Frames of the window the lifter reads (1: a single-frame lifter)."""
+        return self.lifter.cfg.frames if self.is_temporal else 1
+
     @torch.no_grad()
     def lift(self, x_sn: torch.Tensor, flip: bool = False, scores: torch.Tensor | None = None) -> torch.Tensor:
-        """Screen-normalised input (B, J, 2) [+ sparse scores (B, 17)] -> (B, 17, 3) root-relative mm (float32, on the device)."""
+        """Screen-normalised input (B, J, 2) [+ sparse scores (B, 17)] -> (B, 17, 3) root-relative mm (float32, on the device).
+
+        A temporal lifter takes windows: (B, T, J, 2) [+ (B, T, 17)] -> (B, T, 17, 3), mirrored whole by flip."""
         if flip and not self.can_flip:
             raise UserError(f"flip augmentation needs left/right permutations of levels {self.levels}; "
                             "the store's /hierarchy lacks dense_flip/fine_flip (use --no-flip)")
@@ -100,14 +117,10 @@ class LiftingModel:
             else run(x_sn, scores)
         return out * 1000.0
 
-    def predict(self, sparse2d_px, image_size, visible=None, levels=None, flip: bool = False, scores=None) -> dict:
-        """(B,17,2) px, (B,2) or (2,) [w, h] -> {"kp3d" (B,17,3) mm, "dense2d" (B,48,2) px|None, "fine2d" ...}.
-
-        ``levels``: precomputed levels {48: (B,48,2), 96: ...} px (e.g. a store's GT levels); otherwise
-        the level source densifies. ``visible`` (B,17) bool: invisible joints are filled by the
-        low-score policy of pipelines.models.keypoints. ``scores`` (B,17): the detector's confidences, read by
-        score-aware densifiers and lifters (None: all 1). Returns numpy float32 arrays.
-        """
+    @torch.no_grad()
+    def frame_inputs(self, sparse2d_px, image_size, visible=None, levels=None, scores=None):
+        """Per row, what the lifter reads: screen-normalised levels (N, J, 2) and scores (N, 17) | None on the
+        device, and the 48/96 levels fed, {48: (N, 48, 2) px, ...}. Arguments as :meth:`predict`."""
         sparse = _as_float_tensor(sparse2d_px)
         assert sparse.ndim == 3 and sparse.shape[1:] == (NUM_SPARSE, 2), f"expected (B, 17, 2), got {tuple(sparse.shape)}"
         size = _as_float_tensor(image_size)
@@ -115,20 +128,88 @@ class LiftingModel:
         assert size.shape == (len(sparse), 2), f"image_size: expected (B, 2), got {tuple(size.shape)}"
         if visible is not None:
             sparse = fill_invisible(sparse, torch.as_tensor(np.asarray(visible)).bool())
-        outs: dict[str, list] = {"kp3d": [], "dense2d": [], "fine2d": []}
+        all_scores = None if scores is None else _as_float_tensor(scores).to(self.device)
+        x_parts, level_parts = [], {}
         for start in range(0, len(sparse), self.batch_size):
             rows = slice(start, start + self.batch_size)
             chunk = sparse[rows].to(self.device)
-            chunk_scores = None if scores is None else _as_float_tensor(scores[rows]).to(self.device)
+            chunk_scores = None if all_scores is None else all_scores[rows]
             given = {lv: _as_float_tensor(a[rows]) for lv, a in levels.items()} if levels else None
             lv_px = given if given is not None else self.source.densify(chunk, chunk_scores)
             lv_px = {lv: a.to(self.device) for lv, a in lv_px.items() if lv in self.levels}
-            x_sn = lifter_input(chunk, lv_px, self.levels, size[rows].to(self.device))
-            outs["kp3d"].append(self.lift(x_sn, flip=flip, scores=chunk_scores).cpu())
-            outs["dense2d"].append(lv_px.get(48))
-            outs["fine2d"].append(lv_px.get(96))
-        return {k: (torch.cat([t.cpu() for t in v]).numpy().astype(np.float32) if v and v[0] is not None else None)
-                for k, v in outs.items()}
+            x_parts.append(lifter_input(chunk, lv_px, self.levels, size[rows].to(self.device)))
+            for lv, a in lv_px.items():
+                level_parts.setdefault(lv, []).append(a.cpu())
+        if not x_parts:
+            x_parts.append(torch.zeros(0, sum(self.levels), 2, device=self.device))
+        return torch.cat(x_parts), all_scores, {lv: torch.cat(a) for lv, a in level_parts.items()}
+
+    @torch.no_grad()
+    def lift_windows(self, x_sn: torch.Tensor, windows, flip: bool = False, scores: torch.Tensor | None = None,
+                     centre: bool = True) -> torch.Tensor:
+        """A temporal lifter on windows of rows: x_sn (N, J, 2), windows (M, T) row indices, scores (N, 17) | None
+        -> the centre frame's pose (M, 17, 3) mm, or every frame's (M, T, 17, 3) with ``centre=False``.
+
+        Windows are gathered batch by batch: all M of them never exist at once."""
+        windows = torch.as_tensor(np.asarray(windows), dtype=torch.long, device=x_sn.device)
+        assert windows.ndim == 2 and windows.shape[1] == self.frames, \
+            f"windows: expected (M, {self.frames}) row indices, got {tuple(windows.shape)}"
+        middle = centre_index(self.frames)
+        outs = []
+        for start in range(0, len(windows), self.batch_size):
+            window = windows[start : start + self.batch_size]  # (b, T)
+            out = self.lift(x_sn[window], flip=flip, scores=None if scores is None else scores[window])  # (b, T, 17, 3)
+            outs.append((out[:, middle] if centre else out).cpu())
+        shape = (0, NUM_SPARSE, 3) if centre else (0, self.frames, NUM_SPARSE, 3)
+        return torch.cat(outs) if outs else torch.zeros(shape)
+
+    def predict(self, sparse2d_px, image_size, visible=None, levels=None, flip: bool = False, scores=None,
+                windows=None) -> dict:
+        """(B,17,2) px, (B,2) or (2,) [w, h] -> {"kp3d" (B,17,3) mm, "dense2d" (B,48,2) px|None, "fine2d" ...}.
+
+        ``levels``: precomputed levels {48: (B,48,2), 96: ...} px (e.g. a store's GT levels); otherwise
+        the level source densifies. ``visible`` (B,17) bool: invisible joints are filled by the
+        low-score policy of pipelines.models.keypoints. ``scores`` (B,17): the detector's confidences, read by
+        score-aware densifiers and lifters (None: all 1). Returns numpy float32 arrays.
+
+        A temporal lifter needs ``windows`` (M, T) indices into the B rows (pipelines/data/windows.py);
+        ``kp3d`` is then (M, 17, 3), the centre frame of every window (VideoPose3D's evaluation).
+        """
+        if self.is_temporal and windows is None:
+            raise UserError(f"{self.name}: a temporal lifter ({self.frames}-frame windows) predicts a frame from the "
+                            "frames around it; these inputs are single frames with no sequence")
+        if windows is not None and not self.is_temporal:
+            raise UserError(f"{self.name}: a single-frame lifter takes no frame windows")
+        x_sn, all_scores, lv_px = self.frame_inputs(sparse2d_px, image_size, visible, levels, scores)
+        if self.is_temporal:
+            kp3d = self.lift_windows(x_sn, windows, flip, all_scores)
+        else:
+            parts = [self.lift(x_sn[start : start + self.batch_size], flip=flip,
+                               scores=None if all_scores is None else all_scores[start : start + self.batch_size]).cpu()
+                     for start in range(0, len(x_sn), self.batch_size)]
+            kp3d = torch.cat(parts) if parts else torch.zeros(0, NUM_SPARSE, 3)
+        return {"kp3d": kp3d.numpy().astype(np.float32),
+                **{name: lv_px[lv].numpy().astype(np.float32) if lv in lv_px else None
+                   for lv, name in ((48, "dense2d"), (96, "fine2d"))}}
+
+    def predict_seq2seq(self, sparse2d_px, image_size, seqs, visible=None, levels=None, flip: bool = False,
+                        scores=None) -> np.ndarray:
+        """Every frame of every window (MixSTE's seq2seq inference): each sequence of ``seqs`` (row index arrays
+        in frame order, as pipelines.data.windows.sequences) is cut into consecutive non-overlapping
+        T-frame windows, the last one filled by repeating the last frame. -> kp3d (B, 17, 3) mm for the B rows."""
+        if not self.is_temporal:
+            raise UserError(f"{self.name}: seq2seq prediction needs a temporal lifter (lifter.arch = temporal); "
+                            "this one lifts single frames")
+        x_sn, all_scores, _ = self.frame_inputs(sparse2d_px, image_size, visible, levels, scores)
+        cut = [chunks(seq, self.frames) for seq in seqs]
+        if not cut:
+            return np.zeros((len(x_sn), NUM_SPARSE, 3), np.float32)
+        windows = np.concatenate([w for w, _ in cut])  # (M, T)
+        real = np.concatenate([m for _, m in cut])  # (M, T): positions that are not repeats
+        poses = self.lift_windows(x_sn, windows, flip, all_scores, centre=False).numpy()  # (M, T, 17, 3)
+        out = np.full((len(x_sn), NUM_SPARSE, 3), np.nan, np.float32)
+        out[windows[real]] = poses[real]
+        return out
 
 
 def _as_float_tensor(value) -> torch.Tensor:
@@ -143,6 +224,14 @@ def _clean_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             key = key.removeprefix(prefix)
         out[key] = value
     return out
+
+
+def require_single_frame(model: LiftingModel, what: str) -> LiftingModel:
+    """Refuse a temporal lifter where frames come one by one, without the sequence around them."""
+    if model.is_temporal:
+        raise UserError(f"{model.name}: a temporal lifter ({model.frames}-frame windows) cannot serve {what}, which "
+                        "has no frame sequence; use a single-frame lift checkpoint (lifter.arch vanilla or efficient)")
+    return model
 
 
 def require_sparse_only_input(model: LiftingModel, what: str) -> LiftingModel:
@@ -168,6 +257,8 @@ def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cac
                         "(written by hipart train-lift)")
     lifter_cfg = LifterConfig(**{**meta["lifter"], "levels": tuple(meta["lifter"]["levels"])})
     state = _clean_state(state)
+    if "frame_embed" in state:  # the window length travels with the weights
+        lifter_cfg = replace(lifter_cfg, frames=int(state["frame_embed"].shape[1]))
     lifter = build_lifter(lifter_cfg, state.get("groups")).to(device)
     lifter.load_state_dict(state)
     recorded = (meta.get("hipart") or {}).get("path")

@@ -21,8 +21,9 @@ from hipart.config import Config
 from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
+from pipelines.data.windows import centred_windows
 from pipelines.models.keypoints import fill_invisible, read_keypoints
-from pipelines.models.lifting import load_lifting_model, require_sparse_only_input
+from pipelines.models.lifting import load_lifting_model, require_single_frame, require_sparse_only_input
 
 OUT_TYPES = (".npz", ".json")
 DEFAULT_IMAGE_SIZE = (1000.0, 1000.0)
@@ -58,8 +59,11 @@ def check_backend(checkpoint: str | Path, backend: str) -> None:
 
 
 def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str | None = None,
-                backend: str = "torch") -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict]:
+                backend: str = "torch", video: bool = False) -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict]:
     """A function (sparse px (N,17,2), image size (N,2), visible (N,17), scores (N,17) | None) -> {"kp3d", "dense2d", "fine2d"}.
+
+    ``video``: the rows will be a clip's consecutive frames, so a temporal lifter is accepted; its function
+    lifts each frame from the window centred on it and carries the window length as ``.frames``.
 
     ``backend``: "torch" (``checkpoint`` is a lift run or checkpoint) or "onnx" (``checkpoint`` is a
     graph written by `hipart export`, run with ONNX Runtime). Checkpoint errors surface here, so a
@@ -70,7 +74,17 @@ def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str
         return _onnx_lifter(checkpoint, config.evaluate.batch_size)
     model = load_lifting_model(checkpoint, default_device(device), hipart=hipart, batch_size=config.evaluate.batch_size)
     model = require_sparse_only_input(model, "bare keypoints")
-    return lambda sparse, size, visible, scores=None: model.predict(sparse, size, visible=visible, scores=scores)
+    if not (video and model.is_temporal):
+        model = require_single_frame(model, "hipart predict --input / --images")
+        return lambda sparse, size, visible, scores=None: model.predict(sparse, size, visible=visible, scores=scores)
+
+    def lift_sequence(sparse, size, visible, scores=None):
+        """The rows are one clip's consecutive frames: each is lifted from the window centred on it."""
+        rows = np.arange(len(sparse))
+        return model.predict(sparse, size, visible=visible, scores=scores,
+                             windows=centred_windows([rows], len(rows), model.frames))
+    lift_sequence.frames = model.frames
+    return lift_sequence
 
 
 def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 0.0) -> dict:

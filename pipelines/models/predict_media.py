@@ -8,7 +8,10 @@ with a person through the keypoint path of ``hipart predict`` (pipelines.models.
 ``render_out``, read the frames again and draw each (pipelines.models.media_render): a PNG per image,
 one .mp4 for a video at its frame rate.
 
-A frame without a person stays a row, marked ``missing``, with NaN 2D, levels and 3D. Every input,
+A frame without a person stays a row, marked ``missing``, with NaN 2D, levels and 3D. With a temporal
+lifter (``lifter.arch = temporal``, video only) each frame is lifted from the window of frames centred
+on it, and the frames without a person between two with one are first bridged by linear interpolation
+of the 2D and scores, marked ``bridged`` (N,) and no longer missing. Every input,
 the detector and the checkpoint are checked before the first frame is detected; outputs are written
 only after all frames were read, each under a temporary name renamed when complete.
 
@@ -115,17 +118,41 @@ def detect(source, total: int) -> Seen:
     return Seen(names, np.arange(n), np.asarray(sizes, np.int64).reshape(n, 2), kp, spent)
 
 
+def bridge_gaps(seen: Seen) -> np.ndarray:
+    """Fill the frames without a person between two with one by linear interpolation of the detected
+    2D and scores, in place; returns the (N,) mask of the frames filled. A temporal lifter reads the
+    frames around each one, so a gap inside the clip would break its windows; frames before the first
+    and after the last detection stay missing."""
+    found = np.flatnonzero(~seen.missing)
+    bridged = np.zeros(len(seen.kp), bool)
+    if len(found) < 2:
+        return bridged
+    inside = np.arange(found[0], found[-1] + 1)
+    gaps = inside[seen.missing[inside]]
+    flat = seen.kp[found].reshape(len(found), -1)  # (F, 17 * 3)
+    filled = np.stack([np.interp(gaps, found, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    seen.kp[gaps] = filled.reshape(len(gaps), 17, 3).astype(np.float32)
+    bridged[gaps] = True
+    return bridged
+
+
 def lift(lifter, seen: Seen, min_score: float) -> tuple[dict, float]:
-    """Pass 2: the keypoint path on the frames with a person; rows without one are NaN (visible False)."""
+    """Pass 2: the keypoint path on the frames with a person; rows without one are NaN (visible False).
+
+    A temporal lifter (``lifter.frames`` > 1) gets the whole run of frames from the first to the last
+    detection in one call, its gaps bridged (``bridged`` marks them)."""
+    temporal = getattr(lifter, "frames", 1) > 1
+    bridged = bridge_gaps(seen) if temporal else None
     rows = np.flatnonzero(~seen.missing)
     n = len(seen.kp)
+    chunk_size = max(len(rows), 1) if temporal else LIFT_CHUNK
     arrays = {"kp3d": np.full((n, 17, 3), np.nan, np.float32), "sparse2d": seen.kp[..., :2].copy(),
               "scores": seen.kp[..., 2].copy(), "visible": np.zeros((n, 17), bool)}
     seconds = 0.0
     with progress() as bar:
         task = bar.add_task("lift", total=len(rows), status="")
-        for first in range(0, len(rows), LIFT_CHUNK):
-            chunk = rows[first : first + LIFT_CHUNK]
+        for first in range(0, len(rows), chunk_size):
+            chunk = rows[first : first + chunk_size]
             start = time.perf_counter()
             lifted = lift_keypoints(lifter, seen.kp[chunk], seen.size[chunk].astype(np.float32), min_score)
             seconds += time.perf_counter() - start
@@ -134,6 +161,8 @@ def lift(lifter, seen: Seen, min_score: float) -> tuple[dict, float]:
                     arrays[key] = np.full((n,) + value.shape[1:], np.nan, np.float32)
                 arrays[key][chunk] = value
             bar.update(task, advance=len(chunk))
+    if bridged is not None:
+        arrays["bridged"] = bridged
     return arrays, seconds
 
 
@@ -158,8 +187,9 @@ def render(source, seen: Seen, arrays: dict, fps: float | None, paths: list[Path
         task = bar.add_task("render", total=len(seen.kp), status="")
         if video:
             with video_writer(paths[0], fps or UNKNOWN_FPS_RENDER, picture_size(*source.size)) as write:
+                bridged = arrays.get("bridged", np.zeros(len(seen.kp), bool))
                 for i, image in enumerate(_frames(source)):
-                    write(_picture(image, arrays, i, _video_label(i, fps)))
+                    write(_picture(image, arrays, i, _video_label(i, fps) + ("  bridged" if bridged[i] else "")))
                     bar.update(task, advance=1)
         else:
             for i, image in enumerate(_frames(source)):
@@ -219,7 +249,7 @@ def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, co
         source_name, total, fps = ", ".join(str(p) for p in inputs), len(source), None
     paths = render_names(source, Path(render_out)) if render_out is not None else []
     require_detector()
-    lifter = load_lifter(checkpoint, config, hipart, device, backend)
+    lifter = load_lifter(checkpoint, config, hipart, device, backend, video=kind == "video")
     seen = detect(source, total)
     arrays, lift_seconds = lift(lifter, seen, min_score)
     render_seconds = render(source, seen, arrays, fps, paths) if paths else None
@@ -228,7 +258,8 @@ def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, co
     speed = {"detection": _rate(n, seen.seconds), "densification+lifting": _rate(found, lift_seconds)}
     if render_seconds is not None:
         speed["rendering"] = _rate(n, render_seconds)
-    return {"frames": n, "missing": n - found, "invisible": int((~arrays["visible"][~seen.missing]).sum()),
+    return {"frames": n, "missing": n - found, "bridged": int(arrays.get("bridged", np.zeros(0, bool)).sum()),
+            "invisible": int((~arrays["visible"][~seen.missing]).sum()),
             "out": str(out), "rendered": [str(p) for p in paths], "speed": speed, "fps": fps}
 
 

@@ -7,6 +7,13 @@ corrupted copies of every row (their levels densified from the corrupted 2D by t
 score-aware lifter (``lifter.score_input``) reads the sparse input's detector scores. Half of each batch is mirrored (x -> -x, left/right permutations of every level)
 when ``lifter.flip_augment`` is on. Optimiser and schedule: ``train_lift`` (paper: Adam 1e-3,
 x0.96 every 4 epochs, 25 epochs, batch 256).
+
+A temporal lifter (``lifter.arch = temporal``, ``lifter.frames = T``) trains on windows: one window of
+T rows centred on every training row (pipelines/data/windows.py: rows of one sequence, ends
+edge-replicated, each detector-copy block its own set of sequences), the loss MPJPE over all T frames
+(seq2seq, MixSTE), mirroring whole windows. The trainer holds only the (N, T) window indices; the loss
+gathers the rows from per-row tensors. Monitoring scores the centre frame of the windows centred on the
+monitored test rows.
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import torch
 
 from hipart.config import Config, DetectorInputConfig, LifterConfig
 from hipart.joint_groups import joint_groups
-from hipart.lifter import build_lifter
+from hipart.lifters import ARCHS, build_lifter
 from hipart.metrics import flip_pose, mpjpe
 from hipart.normalize import screen_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
@@ -26,8 +33,9 @@ from pipelines.core.checkpoint import file_sha256
 from pipelines.core.config_io import config_hash, config_to_dict
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
-from pipelines.core.rows import evenly_spaced_subset
+from pipelines.core.rows import evenly_spaced, evenly_spaced_subset
 from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input, sparse_scores
+from pipelines.data.windows import centre_index, centred_windows, sequences
 from pipelines.models.level_sources import GTLevels, make_source
 from pipelines.models.loading import DENSIFIER_KINDS
 from pipelines.models.lifting import flip_perms_from_hierarchy, input_flip_perm, lifter_meta
@@ -52,16 +60,21 @@ def parse_levels(text: str | tuple | None) -> tuple[int, ...] | None:
 
 
 def resolve_lifter_config(cfg: LifterConfig, levels, dense_source) -> LifterConfig:
-    """Apply --levels / --dense-source; a sparse-only lifter always has source 'none' and arch 'vanilla'."""
+    """Apply --levels / --dense-source; a sparse-only lifter always has source 'none' (and arch 'vanilla'
+    unless temporal)."""
     levels = parse_levels(levels) or tuple(cfg.levels)
     source = dense_source or cfg.dense_source
-    if cfg.arch not in ("vanilla", "efficient"):
-        raise UserError(f"lifter.arch {cfg.arch!r}: expected vanilla or efficient")
-    if cfg.arch == "efficient" and any(lv not in (NUM_SPARSE, 48, 96) for lv in levels):
-        raise UserError(f"--levels {','.join(map(str, levels))}: the efficient lifter takes levels 17, 48 and 96")
+    if cfg.arch not in ARCHS:
+        raise UserError(f"lifter.arch {cfg.arch!r}: expected one of {', '.join(ARCHS)}")
+    if cfg.arch != "vanilla" and any(lv not in (NUM_SPARSE, 48, 96) for lv in levels):
+        raise UserError(f"--levels {','.join(map(str, levels))}: the {cfg.arch} lifter takes levels 17, 48 and 96")
+    if cfg.arch == "temporal" and cfg.frames < 1:
+        raise UserError(f"lifter.frames {cfg.frames}: a temporal lifter needs a window of at least 1 frame")
     arch = cfg.arch
     if levels == (NUM_SPARSE,):
-        source, arch = "none", "vanilla"  # with no 48/96 level the efficient lifter is the vanilla one
+        source = "none"
+        if arch == "efficient":
+            arch = "vanilla"  # with no 48/96 level the efficient lifter is the vanilla one
     elif source == "none":
         raise UserError(f"--dense-source none cannot feed levels {','.join(map(str, levels))}: use --levels 17")
     return dataclasses.replace(cfg, levels=levels, dense_source=source, arch=arch)
@@ -95,20 +108,96 @@ def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tup
     return {k: np.concatenate([out[k], copies[k]]) for k in out}
 
 
+def mirror_random_half(x: torch.Tensor, target: torch.Tensor, scores: torch.Tensor, in_perm: list[int]):
+    """Mirror a random half of the samples: input (B, ..., J, 2), target (B, ..., 17, 3), scores (B, ..., 17).
+
+    One draw per sample, so a window (B, T, ...) is mirrored whole, every frame with the same permutations."""
+    mirror = torch.rand(len(x), device=x.device) < 0.5  # (B,)
+
+    def pick(flipped, plain):
+        return torch.where(mirror.view(-1, *[1] * (plain.ndim - 1)), flipped, plain)
+
+    return (pick(flip_pose(x, in_perm), x), pick(flip_pose(target, H36M_FLIP_PERM), target),
+            pick(scores[..., H36M_FLIP_PERM], scores))
+
+
 def make_loss_fn(in_perm: list[int] | None):
     """MPJPE (metres) on screen-normalised inputs; mirrors a random half of the batch when in_perm is set."""
     def loss_fn(model, batch):
         x = screen_normalize(batch["x_px"], batch["image_size"])  # (B, J, 2)
         target, scores = batch["kp3d"], batch["scores"]  # (B, 17, 3), (B, 17)
         if in_perm is not None:
-            mirror = torch.rand(len(x), device=x.device) < 0.5
-            x = torch.where(mirror[:, None, None], flip_pose(x, in_perm), x)
-            target = torch.where(mirror[:, None, None], flip_pose(target, H36M_FLIP_PERM), target)
-            scores = torch.where(mirror[:, None], scores[:, H36M_FLIP_PERM], scores)
+            x, target, scores = mirror_random_half(x, target, scores, in_perm)
         pred = model(x, scores)
         loss = mpjpe(pred, target).mean()
         return loss, {"mpjpe_mm": float(loss.detach()) * 1000.0}
     return loss_fn
+
+
+class FrameRows:
+    """Per-row arrays of split_inputs as tensors that windows of row indices gather from.
+
+    Inputs are screen-normalised once here. Tensors move to the device the first batch arrives on, once:
+    the trainer then only moves the (B, T) window indices, and no (windows, T, J, 2) array ever exists."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        x_sn = screen_normalize(torch.from_numpy(arrays["x_px"]), torch.from_numpy(arrays["image_size"]))  # (N, J, 2)
+        self.tensors = {"x_sn": x_sn, "scores": torch.from_numpy(arrays["scores"]),
+                        "kp3d": torch.from_numpy(arrays["kp3d"])}
+
+    def __len__(self) -> int:
+        return len(self.tensors["x_sn"])
+
+    def gather(self, window: torch.Tensor) -> dict[str, torch.Tensor]:
+        """window (B, T) row indices -> x_sn (B, T, J, 2), scores (B, T, 17), kp3d (B, T, 17, 3)."""
+        if self.tensors["x_sn"].device != window.device:
+            self.tensors = {k: v.to(window.device) for k, v in self.tensors.items()}
+        return {k: v[window] for k, v in self.tensors.items()}
+
+
+def training_windows(store: PoseStore, split: str, n_rows: int, frames: int) -> np.ndarray:
+    """The window centred on every one of ``n_rows`` training rows, ends edge-replicated: (n_rows, T) int64,
+    row i's window at index i.
+
+    Rows past the split's own (detector copies: blocks replicating the split row for row) form
+    sequences of their own: each block gets the split's windows offset by the block's start."""
+    n = store.rows(split)
+    if n == 0 or n_rows % n:
+        raise ValueError(f"{n_rows} training rows are not whole copies of the {n} rows of split '{split}'")
+    base = centred_windows(sequences(store, split), n, frames)  # (n, T)
+    return np.concatenate([base + block * n for block in range(n_rows // n)])
+
+
+def make_window_loss_fn(rows: FrameRows, in_perm: list[int] | None):
+    """The temporal lifter's loss: MPJPE (metres) over every frame of each window of ``batch["window"]``
+    (B, T) row indices (seq2seq, MixSTE); a random half of the windows mirrored whole when in_perm is set."""
+    def loss_fn(model, batch):
+        frames = rows.gather(batch["window"])
+        x, target, scores = frames["x_sn"], frames["kp3d"], frames["scores"]  # (B, T, J, 2), (B, T, 17, 3), (B, T, 17)
+        if in_perm is not None:
+            x, target, scores = mirror_random_half(x, target, scores, in_perm)
+        pred = model(x, scores)  # (B, T, 17, 3)
+        loss = mpjpe(pred, target).mean()
+        return loss, {"mpjpe_mm": float(loss.detach()) * 1000.0}
+    return loss_fn
+
+
+def make_window_eval_fn(rows: FrameRows | None, monitored: np.ndarray | None, batch_size: int = 1024):
+    """Test-split MPJPE in mm (no flip) of the centre frames of ``monitored`` (M, T) windows of ``rows``."""
+    if rows is None or monitored is None or not len(monitored):
+        return None
+    centre = centre_index(monitored.shape[1])
+
+    @torch.no_grad()
+    def eval_fn(model):
+        device = next(model.parameters()).device
+        errors = []
+        for start in range(0, len(monitored), batch_size):
+            frames = rows.gather(torch.from_numpy(monitored[start : start + batch_size]).to(device))
+            pred = model(frames["x_sn"], frames["scores"]).float()[:, centre]  # (b, 17, 3)
+            errors.append(mpjpe(pred, frames["kp3d"][:, centre]).cpu())
+        return {"test_mpjpe": float(torch.cat(errors).mean()) * 1000.0}
+    return eval_fn
 
 
 def make_eval_fn(test: dict[str, np.ndarray] | None, batch_size: int = 1024):
@@ -153,11 +242,24 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
                                 for_stage(config.detector_input, "lift"), config.occlusion.detector_fit)
     test = None
     if "test" in pose_store.splits and lifter_cfg.eval_rows > 0:
-        test = evenly_spaced_subset(split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels),
-                                    lifter_cfg.eval_rows)
+        test = split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels)
     in_perm = input_flip_perm(lifter_cfg.levels, perms) if lifter_cfg.flip_augment else None
+    if lifter_cfg.arch == "temporal":
+        rows = FrameRows(train_arrays)
+        train_arrays = {"window": training_windows(pose_store, "train", len(rows), lifter_cfg.frames)}
+        loss_fn = make_window_loss_fn(rows, in_perm)
+        monitored = None
+        if test is not None:
+            seqs = sequences(pose_store, "test")
+            monitored = centred_windows(seqs, len(test["x_px"]), lifter_cfg.frames)[
+                evenly_spaced(len(test["x_px"]), lifter_cfg.eval_rows)]
+        eval_fn = make_window_eval_fn(None if test is None else FrameRows(test), monitored, config.evaluate.batch_size)
+    else:
+        loss_fn = make_loss_fn(in_perm)
+        eval_fn = make_eval_fn(None if test is None else evenly_spaced_subset(test, lifter_cfg.eval_rows),
+                               config.evaluate.batch_size)
     groups = None
-    if lifter_cfg.arch == "efficient" and len(lifter_cfg.levels) > 1:
+    if lifter_cfg.arch in ("efficient", "temporal") and len(lifter_cfg.levels) > 1:
         groups = torch.from_numpy(joint_groups(lifter_cfg.levels, pose_store.hierarchy))
     model = build_seeded(config.train_lift, lambda: build_lifter(lifter_cfg, groups))
     hipart_meta = None
@@ -168,8 +270,7 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
         "store": {"path": str(pose_store.path.resolve()), "sha256": file_sha256(pose_store.path),
                   "hierarchy_sha256": pose_store.hierarchy_sha256},
         "flip_augment": in_perm is not None})
-    task = TrainTask(name="lift", model=model, train_arrays=train_arrays, loss_fn=make_loss_fn(in_perm),
-                     eval_fn=make_eval_fn(test, config.evaluate.batch_size), meta=meta)
+    task = TrainTask(name="lift", model=model, train_arrays=train_arrays, loss_fn=loss_fn, eval_fn=eval_fn, meta=meta)
     result = train(task, config.train_lift, out, resume=resume, device=device)
     return {"run_dir": str(out), "checkpoint": str(out / "model.safetensors"),
             "params": sum(p.numel() for p in model.parameters()), "result": result}

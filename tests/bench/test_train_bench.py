@@ -7,7 +7,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hipart.config import Config, LifterConfig
 from hipart.joint_groups import even_joint_groups
-from hipart.lifter import build_lifter, flops_per_pose
+from hipart.lifter import flops_per_pose
+from hipart.lifters import build_lifter
 from pipelines.bench import train as train_bench
 
 

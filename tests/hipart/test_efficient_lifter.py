@@ -7,7 +7,8 @@ from helpers.synthetic import hierarchy
 
 from hipart.config import LifterConfig
 from hipart.joint_groups import PAD, joint_groups
-from hipart.lifter import EfficientLifter, Lifter, build_lifter, flops_per_pose
+from hipart.lifter import EfficientLifter, Lifter, flops_per_pose
+from hipart.lifters import build_lifter
 from hipart.metrics import flip_pose
 from hipart.skeleton import H36M_FLIP_PERM
 from pipelines.models.lifting import input_flip_perm

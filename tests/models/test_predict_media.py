@@ -3,6 +3,7 @@ projections, root-relative 3D, a frame without a person kept as a missing row, t
 one-line refusals of bad input that leave nothing behind. Detection needs the ``detect`` extra."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -258,3 +259,36 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, clip, sparse_ru
     assert code == 2 and expected in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err + stdout
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+
+
+def test_video_with_a_temporal_lifter_bridges_a_gap(cli, tmp_path, clip, detect_extra):
+    """A temporal lifter on a video whose middle frame shows nobody: that frame is bridged and lifted."""
+    from pipelines.train.lift import train_lift
+
+    store = write_store(tmp_path / "s.h5", n_train=64, n_test=16)
+    cfg = tiny_config(levels=(17,), source="none", max_steps=2, dim=16, blocks=1)
+    cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, arch="temporal", frames=3))
+    train_lift(store, tmp_path / "temporal", cfg, device="cpu")
+    capture, images = cv2.VideoCapture(str(clip.video)), []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        images.append(image)
+    order = [0, 1, 5, 2, 3]                                               # the noise frame between two people
+    h, w = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(tmp_path / "gap.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (w, h))
+    for i in order:
+        writer.write(images[i])
+    writer.release()
+    out = tmp_path / "gap.npz"
+    code, stdout, err = cli("predict", "--video", tmp_path / "gap.mp4", "--checkpoint", tmp_path / "temporal",
+                            "--out", out, "--render-out", tmp_path / "drawn")
+    assert code == 0, err
+    assert "0 without a person" in stdout and "1 bridged" in stdout
+    with np.load(out) as npz:
+        assert npz["bridged"].tolist() == [False, False, True, False, False]
+        assert not npz["missing"].any() and np.isfinite(npz["kp3d"]).all()
+        between = (npz["sparse2d"][1] + npz["sparse2d"][3]) / 2                # linear interpolation of 2D
+        np.testing.assert_allclose(npz["sparse2d"][2], between, atol=1e-3)
+    assert (tmp_path / "drawn" / "gap.mp4").is_file()

@@ -138,3 +138,31 @@ def test_stage2_ablation_over_two_seeds_reports_mean_and_std(demo_run, one_threa
     assert both[3] == "reference" and " +- " in both[1]
     assert "(+" in result["rows"][1][3] or "(-" in result["rows"][1][3]  # a seed-paired difference with its std
     assert "mean +- std over 2 seeds" in report.read_text()
+
+
+def test_temporal_study_trains_single_frame_and_temporal_arms_and_reuses_them(demo_run, one_thread, tmp_path):
+    from pipelines.recipes.temporal_study import ARMS, METRICS, TemporalStudy, run_temporal_study
+    out, _, _ = demo_run
+    # test rows 8 camera-frames apart, so the sequences are long enough for velocity and acceleration
+    study = TemporalStudy(out, tmp_path / "temporal.md", TINY_CONFIG, MICRO + ("demo.test_every=8",), frames=3,
+                          budget=512, window_budget=256, seeds=(0, 1))
+    result = run_temporal_study(study)
+    for arm in ARMS:
+        for metric in METRICS:
+            values = result["scores"][arm.key][metric]
+            assert len(values) == 2 and all(v > 0 for v in values), (arm.key, metric)
+    # the temporal runs really are temporal, T = 3, and the single-frame ones are not
+    window = next(out.glob("temporal-study-window-hipart-*"))
+    assert json.loads((window / "eval" / "results.json").read_text())["models"][0]["window"] == 3
+    single = next(out.glob("temporal-study-single-sparse-*"))
+    assert json.loads((single / "eval" / "results.json").read_text())["models"][0]["window"] == 1
+    change = result["vs_single"]["temporal-study-window-sparse"]["accel_error"]
+    single_accel = result["scores"]["temporal-study-single-sparse"]["accel_error"]
+    window_accel = result["scores"]["temporal-study-window-sparse"]["accel_error"]
+    assert change["mm"] == pytest.approx(sum(single_accel) / 2 - sum(window_accel) / 2)
+    text = (tmp_path / "temporal.md").read_text()
+    assert "| temporal + HiPART 48/96 | 0.256k windows |" in text and "| temporal, sparse only | single frame" in text
+    before = {p: p.stat().st_mtime_ns for p in out.glob("temporal-study-*/done.json")}
+    assert len(before) == 4 * 2
+    run_temporal_study(study)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("temporal-study-*/done.json")} == before
