@@ -7,8 +7,11 @@ from typing import Annotated
 import typer
 
 from hipart_cli.common import ConfigOpt, DeviceOpt, SetOpt, console, resolve_config
+from pipelines.core.errors import UserError
+from pipelines.models.camera_space import DEFAULT_FOV_DEG
 from pipelines.models.predict import predict as run_predict
 from pipelines.models.predict_media import choose_input, default_checkpoint, predict_media
+from pipelines.models.smoothing import OneEuro
 
 INPUT_HELP = ("Keypoints: COCO keypoint-results JSON (a list of {image_id, keypoints: 17 x (x, y, score)}) or "
               "NPZ 'keypoints' (N,17,2|3) [+ 'image_size' (N,2)].")
@@ -18,8 +21,21 @@ CHECKPOINT_HELP = ("Lift checkpoint or run directory (a HiPART-level lifter dens
                    "its run recorded); with --backend onnx, a graph from hipart export. A temporal lifter "
                    "(train-lift --set lifter.arch=temporal) serves --video: each frame is lifted from the frames "
                    "around it, gaps between detections bridged. Default: runs/demo/lift-hipart.")
-OUT_HELP = ("Output .npz (kp3d (N,17,3) root-relative mm, dense2d, fine2d, sparse2d, visible; for images and video "
-            "also scores, missing, image_id, frame, fps; bridged with a temporal lifter) or .json.")
+OUT_HELP = ("Output, by its suffix: .npz or .json (kp3d (N,17,3) root-relative mm, root_cam (N,3) and kp3d_cam "
+            "(N,17,3) camera-space mm, focal_px, dense2d, fine2d, sparse2d, visible; for images and video also "
+            "scores, missing, image_id, frame, smoothing, fps; bridged with a temporal lifter); .trc (OpenSim "
+            "markers, metres, y up); .bvh (skeleton animation, metres, y up); .csv (a row per frame, "
+            "camera-space mm).")
+DEFAULTS = OneEuro()
+SMOOTH_HELP = ("Smooth a --video over time with the One Euro filter: the detected 2D before lifting, the 3D "
+               "after. Images and --input keypoints are never smoothed.")
+MIN_CUTOFF_HELP = (f"One Euro cutoff of a still joint in Hz (default {DEFAULTS.min_cutoff}); lower smooths more, "
+                   "with more lag.")
+BETA_HELP = (f"One Euro speed coefficient (default {DEFAULTS.beta}): the cutoff grows by this many Hz per metre/s "
+             "of a joint's speed (2D: per 0.3 image heights/s); higher lags less behind fast moves.")
+FOCAL_HELP = ("Camera focal length in pixels, to place the pose in camera space (root_cam, kp3d_cam and the .trc/"
+              f".bvh/.csv files). Default: from the image width for a {DEFAULT_FOV_DEG:g} degree horizontal field "
+              "of view (about 0.96 x width).")
 
 
 def predict(
@@ -44,28 +60,47 @@ def predict(
     hipart: Annotated[Path | None, typer.Option(help="Override the HiARM checkpoint the lifter recorded.")] = None,
     backend: Annotated[str, typer.Option(help="torch: --checkpoint is a lift run; onnx: --checkpoint is a graph "
                                               "written by hipart export, run with ONNX Runtime (onnx extra).")] = "torch",
+    smooth: Annotated[bool, typer.Option("--smooth/--no-smooth", help=SMOOTH_HELP)] = True,
+    smooth_min_cutoff: Annotated[float | None, typer.Option(help=MIN_CUTOFF_HELP, show_default=False)] = None,
+    smooth_beta: Annotated[float | None, typer.Option(help=BETA_HELP, show_default=False)] = None,
+    focal_px: Annotated[float | None, typer.Option(help=FOCAL_HELP, show_default=False)] = None,
     device: DeviceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Lift your own keypoints, images or video to 3D, with densified 2D."""
     kind = choose_input(input_file, images, video, fmt, image_size, render_out, more_images)
+    smoothing = _smoothing(kind, smooth, smooth_min_cutoff, smooth_beta)
     cfg = resolve_config(config, set_)
     ckpt = default_checkpoint(checkpoint)
     if kind == "keypoints":
         summary = run_predict(input_file, fmt, ckpt, out, cfg, image_size=image_size, min_score=min_score,
-                              hipart=hipart, device=device, backend=backend)
+                              hipart=hipart, device=device, backend=backend, focal_px=focal_px)
         console.print(f"{summary['poses']} poses lifted ({summary['invisible']} low-score joints filled) "
                       f"-> {summary['out']}")
         return
     inputs = video if kind == "video" else [*images, *(more_images or [])]
     s = predict_media(kind, inputs, ckpt, out, cfg, min_score=min_score, hipart=hipart, device=device,
-                      backend=backend, render_out=render_out)
+                      backend=backend, render_out=render_out, smoothing=smoothing, focal_px=focal_px)
     bridged = f"{s['bridged']} bridged between detections (marked bridged), " if s["bridged"] else ""
     console.print(f"{s['frames']} frames lifted, {s['missing']} without a person (kept as rows marked missing), "
                   f"{bridged}{s['invisible']} low-score joints filled -> {s['out']}")
+    if s["smoothing"]:
+        console.print(f"smoothed over time (One Euro, min cutoff {s['smoothing']['min_cutoff']:g} Hz, "
+                      f"beta {s['smoothing']['beta']:g}); --no-smooth keeps the frames as detected and lifted")
     if s["rendered"]:
         more = f" and {len(s['rendered']) - 1} more" if len(s["rendered"]) > 1 else ""
         console.print(f"drawn: {s['rendered'][0]}{more}")
     console.print("speed: " + ", ".join(f"{stage} {'-' if rate is None else f'{rate:.1f}'} frames/s"
                                         for stage, rate in s["speed"].items()))
+
+
+def _smoothing(kind: str, smooth: bool, min_cutoff: float | None, beta: float | None) -> OneEuro | None:
+    """The filter's parameters for a video, or None; the filter's options are refused where nothing is smoothed."""
+    if kind != "video" and (min_cutoff is not None or beta is not None):
+        raise UserError("--smooth-min-cutoff and --smooth-beta apply to --video; images and keypoints are not a "
+                        "sequence and are never smoothed")
+    if kind != "video" or not smooth:
+        return None
+    return OneEuro(min_cutoff=DEFAULTS.min_cutoff if min_cutoff is None else min_cutoff,
+                   beta=DEFAULTS.beta if beta is None else beta).check()

@@ -2,11 +2,16 @@
 
 Reads keypoints (pipelines.models.keypoints: COCO results JSON or NPZ), converts COCO-17 to H36M-17,
 marks joints below ``min_score`` invisible (filled from their nearest visible ancestor), densifies
-with the lifter's level source and lifts. Writes NPZ (``kp3d`` (N,17,3) mm, ``dense2d`` (N,48,2),
-``fine2d`` (N,96,2) px when the lifter uses those levels, ``sparse2d`` (N,17,2), ``visible`` (N,17),
-``image_id``) or JSON (a list of {image_id, kp3d, dense2d, fine2d}). Everything is validated before
-anything is written; the output appears atomically. Images and video reach the same lifting step
-(``load_lifter``, ``lift_keypoints``) through pipelines.models.predict_media.
+with the lifter's level source and lifts, then places each pose in camera space
+(pipelines.models.camera_space). Writes NPZ (``kp3d`` (N,17,3) root-relative mm, ``root_cam`` (N,3)
+and ``kp3d_cam`` (N,17,3) camera-space mm, ``focal_px`` (N,), ``dense2d`` (N,48,2), ``fine2d``
+(N,96,2) px when the lifter uses those levels, ``sparse2d`` (N,17,2), ``visible`` (N,17),
+``image_id``), JSON (a list of {image_id, kp3d, root_cam, kp3d_cam, focal_px, dense2d, fine2d,
+sparse2d, visible}) or, by the suffix, .trc / .bvh / .csv of the camera-space poses
+(pipelines.models.pose_files; the rows are not a timed sequence, so they get the nominal 25 fps and are
+never smoothed). Everything is validated before anything is written; the output appears atomically.
+Images and video reach the same lifting step (``load_lifter``, ``lift_keypoints``) through
+pipelines.models.predict_media.
 """
 from __future__ import annotations
 
@@ -22,10 +27,14 @@ from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.data.windows import centred_windows
+from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
+from pipelines.models.pose_files import Track, write_track
+from pipelines.models.pose_files.track import NOMINAL_FPS
+from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.keypoints import fill_invisible, read_keypoints
 from pipelines.models.lifting import load_lifting_model, require_single_frame, require_sparse_only_input
 
-OUT_TYPES = (".npz", ".json")
+OUT_TYPES = (".npz", ".json", *FILE_SUFFIXES)
 DEFAULT_IMAGE_SIZE = (1000.0, 1000.0)
 
 
@@ -43,10 +52,11 @@ def parse_image_size(text: str | None) -> np.ndarray | None:
 
 
 def check_output(out: str | Path) -> Path:
-    """The output path, refused unless it ends in .npz or .json."""
+    """The output path, refused unless its suffix names a format written here."""
     out = Path(out)
     if out.suffix.lower() not in OUT_TYPES:
-        raise UserError(f"{out}: unknown output type '{out.suffix}', expected .npz or .json")
+        expected = ", ".join(OUT_TYPES[:-1]) + " or " + OUT_TYPES[-1]
+        raise UserError(f"{out}: unknown output type '{out.suffix}', expected {expected}")
     return out
 
 
@@ -103,18 +113,26 @@ def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 
 
 def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str | Path, config: Config,
             image_size: str | None = None, min_score: float = 0.0, hipart=None, device: str | None = None,
-            backend: str = "torch") -> dict:
-    """Lift the keypoints of ``input_file`` and write ``out``; returns {"poses", "invisible", "out"}."""
+            backend: str = "torch", focal_px: float | None = None) -> dict:
+    """Lift the keypoints of ``input_file`` and write ``out``; returns {"poses", "invisible", "out"}.
+
+    ``focal_px``: the camera's focal length in pixels (default: from the image size,
+    pipelines.models.camera_space)."""
     check_backend(checkpoint, backend)
     out = check_output(out)
+    check_focal(focal_px)
     data = read_keypoints(Path(input_file), fmt)
     kp = data["h36m"]  # (N, 17, 3) [x, y, score]
     size = parse_image_size(image_size)
     if size is None:
         size = data["image_size"] if data["image_size"] is not None else np.array(DEFAULT_IMAGE_SIZE, np.float32)
     arrays = lift_keypoints(load_lifter(checkpoint, config, hipart, device, backend), kp, size, min_score)
+    sizes = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
+    arrays.update(place_in_camera(arrays["kp3d"], arrays["sparse2d"], arrays["visible"], sizes, focal_px))
     visible, ids = arrays["visible"], data["ids"]
-    if out.suffix.lower() == ".npz":
+    if out.suffix.lower() in FILE_SUFFIXES:
+        write_track(out, Track(arrays["kp3d_cam"], NOMINAL_FPS))
+    elif out.suffix.lower() == ".npz":
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays, image_id=np.asarray([str(i) for i in ids]))
     else:

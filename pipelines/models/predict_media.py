@@ -4,9 +4,14 @@ Three passes over the frames, so a long video never sits in memory: (1) detect, 
 tracking mode for a video (the person is followed from frame to frame) and afresh for each image,
 the 33 landmarks mapped to H36M-17 with their scores (pipelines.data.detector); (2) lift every frame
 with a person through the keypoint path of ``hipart predict`` (pipelines.models.predict: the
-``--min-score`` policy, densification, lifter), each frame with its own image size; (3) with
-``render_out``, read the frames again and draw each (pipelines.models.media_render): a PNG per image,
-one .mp4 for a video at its frame rate.
+``--min-score`` policy, densification, lifter), each frame with its own image size, and place it in
+camera space (pipelines.models.camera_space); (3) with ``render_out``, read the frames again and
+draw each (pipelines.models.media_render): a PNG per image, one .mp4 for a video at its frame rate.
+
+A video's poses are smoothed over time with the One Euro filter (pipelines.models.smoothing) unless
+``smoothing`` is None: the detected 2D before lifting, the root-relative 3D and the root's camera
+position after; every run of frames with a person is filtered on its own. Images are not a sequence
+and are never smoothed. The outputs hold the smoothed poses only, and the filter's parameters.
 
 A frame without a person stays a row, marked ``missing``, with NaN 2D, levels and 3D. With a temporal
 lifter (``lifter.arch = temporal``, video only) each frame is lifted from the window of frames centred
@@ -15,12 +20,15 @@ of the 2D and scores, marked ``bridged`` (N,) and no longer missing. Every input
 the detector and the checkpoint are checked before the first frame is detected; outputs are written
 only after all frames were read, each under a temporary name renamed when complete.
 
-Output, one row per frame: NPZ ``kp3d`` (N,17,3) root-relative mm, ``sparse2d`` (N,17,2) px (the
-detected H36M-17 joints), ``scores`` (N,17), ``visible`` (N,17) (score >= ``min_score``),
-``dense2d`` (N,48,2) / ``fine2d`` (N,96,2) px when the lifter reads those levels, ``missing`` (N,),
-``image_id`` (N,) (file name, or frame number of a video), ``frame`` (N,), ``image_size`` (N,2),
-``source`` and, for a video, ``fps``. JSON: {"kind", "source", "fps", "poses": [one object per frame
-with the same fields, null arrays where ``missing``, and ``time_s`` for a video]}.
+Output, one row per frame: NPZ ``kp3d`` (N,17,3) root-relative mm, ``root_cam`` (N,3) and
+``kp3d_cam`` (N,17,3) camera-space mm (x right, y down, z forward), ``focal_px`` (N,) the focal
+length used, ``sparse2d`` (N,17,2) px (the detected H36M-17 joints), ``scores`` (N,17), ``visible``
+(N,17) (score >= ``min_score``), ``dense2d`` (N,48,2) / ``fine2d`` (N,96,2) px when the lifter reads
+those levels, ``missing`` (N,), ``image_id`` (N,) (file name, or frame number of a video), ``frame``
+(N,), ``image_size`` (N,2), ``source``, ``smoothing`` (the JSON text of the filter's parameters, or
+"null") and, for a video, ``fps``. JSON: {"kind", "source", "fps", "smoothing", "poses": [one object
+per frame with the same fields, null arrays where ``missing``, and ``time_s`` for a video]}. A .trc,
+.bvh or .csv ``out`` gets the camera-space poses in that format (pipelines.models.pose_files).
 """
 from __future__ import annotations
 
@@ -37,8 +45,13 @@ from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.detector import BlazePose, h36m17_from_blazepose, require_detector
 from pipelines.data.media import VideoReader, list_images, read_image, video_writer, write_png
+from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
+from pipelines.models.pose_files import Track, write_track
+from pipelines.models.pose_files.track import NOMINAL_FPS
+from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.media_render import frame_picture, picture_size
 from pipelines.models.predict import check_output, lift_keypoints, load_lifter
+from pipelines.models.smoothing import METRE_IN_IMAGE_HEIGHTS, OneEuro, smooth_runs
 
 DEFAULT_CHECKPOINT = Path("runs/demo/lift-hipart")
 UNKNOWN_FPS_RENDER = 25.0     # frame rate of the rendered video when the input's header has none
@@ -166,6 +179,48 @@ def lift(lifter, seen: Seen, min_score: float) -> tuple[dict, float]:
     return arrays, seconds
 
 
+def require_someone(seen: Seen, source_name: str) -> None:
+    """Refuse an input where nobody was found at all: there would be nothing to lift or write."""
+    if len(seen.kp) and seen.missing.all():
+        frames = "frame" if len(seen.kp) == 1 else f"{len(seen.kp)} frames"
+        raise UserError(f"{source_name}: BlazePose found nobody in any of its {frames}; nothing written")
+
+
+def smooth_detections(seen: Seen, fps: float, params: OneEuro) -> None:
+    """The detected 2D of each run of frames with a person, filtered in place (scores untouched)."""
+    image_metre = seen.size[:, 1].astype(np.float64) * METRE_IN_IMAGE_HEIGHTS    # (N,) px
+    seen.kp[..., :2] = smooth_runs(seen.kp[..., :2], seen.missing, fps, params, unit=image_metre)
+
+
+def smooth_lifted(arrays: dict, fps: float, params: OneEuro) -> None:
+    """The root-relative 3D (read in metres) of each run of lifted frames, filtered in place."""
+    lifted = np.isfinite(arrays["kp3d"]).all(axis=(1, 2))  # bridged frames belong to their run
+    arrays["kp3d"] = smooth_runs(arrays["kp3d"], ~lifted, fps, params, unit=1000.0)
+
+
+def place(arrays: dict, seen: Seen, focal_px: float | None, fps: float, params: OneEuro | None) -> None:
+    """Add ``root_cam``, ``kp3d_cam`` and ``focal_px``; with ``params`` the root's track is smoothed too,
+    as its depth, fitted frame by frame, is the most jittery coordinate of all."""
+    arrays.update(place_in_camera(arrays["kp3d"], arrays["sparse2d"], arrays["visible"], seen.size, focal_px))
+    if params is not None:
+        located = np.isfinite(arrays["root_cam"]).all(1)
+        arrays["root_cam"] = smooth_runs(arrays["root_cam"], ~located, fps, params, unit=1000.0)
+        arrays["kp3d_cam"] = arrays["kp3d"] + arrays["root_cam"][:, None, :]
+
+
+def lift_and_place(lifter, seen: Seen, min_score: float, fps: float, smoothing: OneEuro | None,
+                   focal_px: float | None) -> tuple[dict, float]:
+    """Pass 2 in full: smooth the 2D, lift, smooth the 3D, place in camera space (``smoothing`` None:
+    no filter). ``fps``: the frame rate the filter assumes. Returns the arrays and the lifting seconds."""
+    if smoothing is not None:
+        smooth_detections(seen, fps, smoothing)
+    arrays, seconds = lift(lifter, seen, min_score)
+    if smoothing is not None:
+        smooth_lifted(arrays, fps, smoothing)
+    place(arrays, seen, focal_px, fps, smoothing)
+    return arrays, seconds
+
+
 def render_names(source, render_out: Path) -> list[Path]:
     """The files ``render_out`` will hold: <stem>.png per image, or <stem>.mp4 for a video."""
     if isinstance(source, VideoReader):
@@ -207,14 +262,19 @@ def _picture(image: np.ndarray, arrays: dict, i: int, label: str) -> np.ndarray:
     return frame_picture(image, levels, arrays["kp3d"][i], label)
 
 
-def write_poses(out: Path, seen: Seen, arrays: dict, kind: str, source_name: str, fps: float | None) -> None:
-    """The NPZ or JSON described in the module docstring, atomically."""
+def write_poses(out: Path, seen: Seen, arrays: dict, kind: str, source_name: str, fps: float | None,
+                smoothing: dict | None = None) -> None:
+    """The file described in the module docstring, atomically; ``smoothing``: the filter's record."""
     missing = seen.missing
+    if out.suffix.lower() in FILE_SUFFIXES:
+        write_track(out, Track(arrays["kp3d_cam"], fps or NOMINAL_FPS, seen.frame, arrays.get("bridged")))
+        return
     if out.suffix.lower() == ".npz":
         extra = {"fps": np.float32(fps if fps else np.nan)} if kind == "video" else {}
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays, missing=missing, image_id=np.asarray(seen.names), frame=seen.frame,
-                     image_size=seen.size, source=np.asarray(source_name), **extra)
+                     image_size=seen.size, source=np.asarray(source_name),
+                     smoothing=np.asarray(json.dumps(smoothing)), **extra)
         return
     poses = []
     for i in range(len(missing)):
@@ -227,19 +287,25 @@ def write_poses(out: Path, seen: Seen, arrays: dict, kind: str, source_name: str
             record[key] = row.tolist() if row.dtype == bool else None if missing[i] else np.round(
                 row.astype(np.float64), 2).tolist()
         poses.append(record)
-    document = {"kind": kind, "source": source_name, "fps": fps, "poses": poses}
+    document = {"kind": kind, "source": source_name, "fps": fps, "smoothing": smoothing, "poses": poses}
     write_text_atomic(out, json.dumps(document) + "\n")
 
 
 def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, config: Config,
                   min_score: float = 0.0, hipart=None, device: str | None = None, backend: str = "torch",
-                  render_out: str | Path | None = None) -> dict:
+                  render_out: str | Path | None = None, smoothing: OneEuro | None = None,
+                  focal_px: float | None = None) -> dict:
     """Detect, lift and write ``out`` (and the drawings into ``render_out``) for ``kind`` "images"
     (``inputs``: folders and files) or "video" (``inputs``: one file).
 
-    Returns {"frames", "missing", "invisible", "out", "rendered" (paths), "speed" {stage: frames/s}}.
+    ``smoothing``: the One Euro filter's parameters for a video (None: no filter; images never are);
+    ``focal_px``: the camera's focal length (None: from the image size, pipelines.models.camera_space).
+    Returns {"frames", "missing", "invisible", "out", "rendered" (paths), "speed" {stage: frames/s},
+    "fps", "smoothing" (the filter's record or None)}.
     """
     out = check_output(out)
+    check_focal(focal_px)
+    smoothing = smoothing.check() if smoothing is not None and kind == "video" else None
     if kind == "video":
         source, source_name = VideoReader(inputs), str(inputs)
         total, fps = source.frame_count, source.fps
@@ -251,16 +317,18 @@ def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, co
     require_detector()
     lifter = load_lifter(checkpoint, config, hipart, device, backend, video=kind == "video")
     seen = detect(source, total)
-    arrays, lift_seconds = lift(lifter, seen, min_score)
+    require_someone(seen, source_name)
+    arrays, lift_seconds = lift_and_place(lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px)
+    record = smoothing.record(fps or NOMINAL_FPS) if smoothing is not None else None
     render_seconds = render(source, seen, arrays, fps, paths) if paths else None
-    write_poses(out, seen, arrays, kind, source_name, fps)
+    write_poses(out, seen, arrays, kind, source_name, fps, record)
     n, found = len(seen.kp), int((~seen.missing).sum())
     speed = {"detection": _rate(n, seen.seconds), "densification+lifting": _rate(found, lift_seconds)}
     if render_seconds is not None:
         speed["rendering"] = _rate(n, render_seconds)
     return {"frames": n, "missing": n - found, "bridged": int(arrays.get("bridged", np.zeros(0, bool)).sum()),
             "invisible": int((~arrays["visible"][~seen.missing]).sum()),
-            "out": str(out), "rendered": [str(p) for p in paths], "speed": speed, "fps": fps}
+            "out": str(out), "rendered": [str(p) for p in paths], "speed": speed, "fps": fps, "smoothing": record}
 
 
 def _rate(frames: int, seconds: float) -> float | None:
