@@ -6,20 +6,14 @@ import csv
 
 import numpy as np
 import pytest
-from helpers.lift_helpers import tiny_config, write_store
+from helpers.lift_helpers import train_tiny_lifter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def lifter_run(tmp_path_factory):
-    from pipelines.train.lift import train_lift
-
-    root = tmp_path_factory.mktemp("predict-files")
-    store = write_store(root / "s.h5", n_train=64, n_test=16)
-    config = tiny_config(levels=(17,), source="none", max_steps=2, dim=16, blocks=1)
-    train_lift(store, root / "run", config, device="cpu")
-    return root / "run"
+    return train_tiny_lifter(tmp_path_factory.mktemp("predict-files"))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ projections, root-relative 3D, a frame without a person kept as a missing row, t
 one-line refusals of bad input that leave nothing behind. Detection needs the ``detect`` extra."""
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.lift_helpers import tiny_config, write_store
+from helpers.lift_helpers import train_tiny_lifter
 from PIL import Image
 
 from pipelines.core.config_io import load_config
@@ -94,12 +93,7 @@ def clip(tmp_path_factory) -> Clip:
 @pytest.fixture(scope="module")
 def sparse_run(tmp_path_factory) -> Path:
     """A sparse-only tiny lifter trained for two steps."""
-    from pipelines.train.lift import train_lift
-
-    root = tmp_path_factory.mktemp("media-sparse")
-    store = write_store(root / "s.h5", n_train=64, n_test=16)
-    train_lift(store, root / "run", tiny_config(levels=(17,), source="none", max_steps=2, dim=16, blocks=1), device="cpu")
-    return root / "run"
+    return train_tiny_lifter(tmp_path_factory.mktemp("media-sparse"))
 
 
 @pytest.fixture(scope="module")
@@ -263,12 +257,7 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, clip, sparse_ru
 
 def test_video_with_a_temporal_lifter_bridges_a_gap(cli, tmp_path, clip, detect_extra):
     """A temporal lifter on a video whose middle frame shows nobody: that frame is bridged and lifted."""
-    from pipelines.train.lift import train_lift
-
-    store = write_store(tmp_path / "s.h5", n_train=64, n_test=16)
-    cfg = tiny_config(levels=(17,), source="none", max_steps=2, dim=16, blocks=1)
-    cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, arch="temporal", frames=3))
-    train_lift(store, tmp_path / "temporal", cfg, device="cpu")
+    temporal = train_tiny_lifter(tmp_path, frames=3)
     capture, images = cv2.VideoCapture(str(clip.video)), []
     while True:
         ok, image = capture.read()
@@ -282,7 +271,7 @@ def test_video_with_a_temporal_lifter_bridges_a_gap(cli, tmp_path, clip, detect_
         writer.write(images[i])
     writer.release()
     out = tmp_path / "gap.npz"
-    code, stdout, err = cli("predict", "--video", tmp_path / "gap.mp4", "--checkpoint", tmp_path / "temporal",
+    code, stdout, err = cli("predict", "--video", tmp_path / "gap.mp4", "--checkpoint", temporal,
                             "--out", out, "--render-out", tmp_path / "drawn")
     assert code == 0, err
     assert "0 without a person" in stdout and "1 bridged" in stdout

@@ -3,11 +3,9 @@ gaps between detections bridged and marked, and single frames refused with one l
 not needed here: the frames' detections are given (tests/models/test_predict_media.py runs BlazePose)."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
-from helpers.lift_helpers import tiny_config, write_store
+from helpers.lift_helpers import train_tiny_lifter
 
 from pipelines.core.errors import UserError
 from pipelines.data.windows import centred_windows
@@ -20,14 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def temporal_run(tmp_path_factory):
-    from pipelines.train.lift import train_lift
-
-    root = tmp_path_factory.mktemp("temporal-predict")
-    store = write_store(root / "s.h5", n_train=64, n_test=16)
-    cfg = tiny_config(levels=(17,), source="none", max_steps=2, dim=16, blocks=1)
-    cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, arch="temporal", frames=5))
-    train_lift(store, root / "run", cfg, device="cpu")
-    return root / "run"
+    return train_tiny_lifter(tmp_path_factory.mktemp("temporal-predict"), frames=5)
 
 
 def _seen(missing: list[int], n: int = 9) -> Seen:
