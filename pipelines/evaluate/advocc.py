@@ -14,6 +14,9 @@ Positions that hide no joint feed the model exactly the clean input, so at keypo
 positions that hide at least one joint are evaluated (their error is the clean one otherwise); the
 rest are flattened across samples into batches of ``occlusion.batch_size`` pairs.
 
+A temporal lifter sees the patch held on the person over its whole window
+(pipelines/evaluate/advocc_windows.py) and is scored on the window's centre frame.
+
 Per-position detections (``detections_per_position``): NPZ with ``keypoints (N, P, 17, 2|3)`` in
 original image pixels (a third channel, e.g. scores, is ignored), ``rows (N,)`` store rows of the
 split (the occlusion set's ``/rows``), optional ``clean (N, 17, 2|3)`` (the detector on the clean
@@ -37,6 +40,7 @@ from pipelines.core.rows import evenly_spaced
 from pipelines.evaluate.occlusion import check_model, check_size, grid_offsets, grid_side, occlude_block, select_rows
 from pipelines.data.store import sparse_scores
 from pipelines.evaluate.occlusion_set import load_inputs
+from pipelines.evaluate.advocc_windows import check_window_sources, load_window_frames, window_pairs
 
 METRICS = ("mpjpe", "pa_mpjpe")
 FULL_TABLES = 1 << 22  # keep every (sample, position) error when N x P is at most this (16 MB per table)
@@ -125,6 +129,7 @@ class AdvOccData:
     kept: np.ndarray | None = None          # samples whose full error tables are kept (set by advocc_errors)
     joints: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(17, bool))  # (17,) protocol joints
     joint_set: str = "17 H36M joints"
+    window_frames: dict = dataclasses.field(default_factory=dict)  # T -> WindowFrames of temporal lifters
 
 
 def load_advocc_data(store, size: int, cfg, detections: Path | None = None) -> AdvOccData:
@@ -150,11 +155,19 @@ def load_advocc_data(store, size: int, cfg, detections: Path | None = None) -> A
 
 
 def _predict(model, sparse2d: np.ndarray, image_size: np.ndarray, visible: np.ndarray | None,
-             scores: np.ndarray | None = None) -> np.ndarray:
-    out = model.predict(sparse2d.astype(np.float32), image_size, visible=visible, scores=scores)["kp3d"]
+             scores: np.ndarray | None = None, windows: np.ndarray | None = None) -> np.ndarray:
+    """kp3d (B, 17, 3) mm of B frames, or of the centre frames of ``windows`` (M, T) into them (temporal)."""
+    extra = {} if windows is None else {"windows": windows}
+    out = model.predict(sparse2d.astype(np.float32), image_size, visible=visible, scores=scores, **extra)["kp3d"]
     out = out.detach().float().cpu().numpy() if torch.is_tensor(out) else np.asarray(out, np.float32)
-    assert out.shape == (len(sparse2d), 17, 3), f"predict returned kp3d {out.shape}, expected ({len(sparse2d)}, 17, 3)"
+    count = len(sparse2d) if windows is None else len(windows)
+    assert out.shape == (count, 17, 3), f"predict returned kp3d {out.shape}, expected ({count}, 17, 3)"
     return out
+
+
+def window_of(model) -> int | None:
+    """The window length a temporal lifter reads; None for a single-frame one."""
+    return int(model.frames) if getattr(model, "is_temporal", False) else None
 
 
 def kept_samples(n: int, positions: int, cfg) -> np.ndarray:
@@ -168,8 +181,12 @@ def joint_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def _new_result(model, data: AdvOccData, kept: int, positions: int) -> dict:
-    n = len(data.rows)
-    pred = _predict(model, data.clean2d, data.image_size, None, data.clean_scores)
+    n, frames = len(data.rows), window_of(model)
+    if frames is not None:
+        wf = data.window_frames[frames]
+        pred = _predict(model, wf.clean2d, wf.image_size, None, wf.clean_scores, wf.windows)
+    else:
+        pred = _predict(model, data.clean2d, data.image_size, None, data.clean_scores)
     c_mpjpe, c_pa = pose_errors(pred, data.kp3d, np.broadcast_to(data.joints, (n, 17)))
     result = {"clean_mpjpe": c_mpjpe, "clean_pa_mpjpe": c_pa, "pairs": 0,
               "clean_joint_err": np.where(data.joints, joint_errors(pred, data.kp3d), np.nan),
@@ -199,14 +216,16 @@ def _block_pairs(data: AdvOccData, sl: slice, size: int, cfg) -> dict:
             "scores": None if scores is None else scores[s_idx, p_idx],
             "x2d": inputs[s_idx, p_idx], "vis": block["visible"][s_idx, p_idx] & data.joints,  # scored joints
             "model_vis": block["model_visible"][s_idx, p_idx] if cfg.model == "drop" and not external else None,
-            "sizes": data.image_size[sl][s_idx], "gt": data.kp3d[sl][s_idx], "input_sums": sums}
+            "sizes": data.image_size[sl][s_idx], "windows": None, "input_sums": sums}
 
 
 def _score_block(res: dict, model, pairs: dict, data: AdvOccData, sl: slice, slots: np.ndarray) -> None:
     """One model on one block: fill the kept tables, the worst position and what it looked like there."""
     s_idx, p_idx, positions = pairs["s_idx"], pairs["p_idx"], pairs["visible"].shape[1]
-    pred = _predict(model, pairs["x2d"], pairs["sizes"], pairs["model_vis"], pairs["scores"]) if len(s_idx) else None
-    errors = pose_errors(pred, pairs["gt"], pairs["vis"]) if len(s_idx) else ([], [])
+    gt = data.kp3d[sl][s_idx]
+    pred = _predict(model, pairs["x2d"], pairs["sizes"], pairs["model_vis"], pairs["scores"], pairs["windows"]) \
+        if len(s_idx) else None
+    errors = pose_errors(pred, gt, pairs["vis"]) if len(s_idx) else ([], [])
     tables = {}
     for metric, err in zip(METRICS, errors):
         tables[metric] = np.repeat(res[f"clean_{metric}"][sl, None], positions, 1)  # untouched = clean input
@@ -214,7 +233,7 @@ def _score_block(res: dict, model, pairs: dict, data: AdvOccData, sl: slice, slo
         res[f"table_{metric}"][slots[slots >= 0]] = tables[metric][slots >= 0]
     joints = np.repeat(res["clean_joint_err"][sl, None], positions, 1)  # (B, P, 17)
     if len(s_idx):
-        joints[s_idx, p_idx] = joint_errors(pred, pairs["gt"])
+        joints[s_idx, p_idx] = joint_errors(pred, gt)
     worst, where = worst_case(tables["mpjpe"])  # 3DNBF: both metrics at the MPJPE-worst position
     at = np.arange(len(where))
     res["worst_mpjpe"][sl], res["worst_position_mpjpe"][sl] = worst, where
@@ -239,13 +258,16 @@ def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> l
     kept_slot = np.full(n, -1)
     kept_slot[data.kept] = np.arange(len(data.kept))
     results = [_new_result(model, data, len(data.kept), positions) for model in models]
-    block_samples = max(1, cfg.batch_size // positions)
+    lengths = {window_of(model) for model in models}
+    longest = max([t for t in lengths if t is not None], default=1)
+    block_samples = max(1, cfg.batch_size // (positions * longest))  # a window's frames are inputs too
     task = bar.add_task(f"advocc@{size}", total=n, status="") if bar is not None else None
     for start in range(0, n, block_samples):
         sl = slice(start, min(n, start + block_samples))
-        pairs = _block_pairs(data, sl, size, cfg)
+        pairs = {t: _block_pairs(data, sl, size, cfg) if t is None else
+                 window_pairs(data.window_frames[t], sl, size, cfg, data.joints) for t in lengths}
         for res, model in zip(results, models):
-            _score_block(res, model, pairs, data, sl, kept_slot[sl])
+            _score_block(res, model, pairs[window_of(model)], data, sl, kept_slot[sl])
         if bar is not None:
             bar.update(task, advance=sl.stop - sl.start)
     return results
@@ -338,10 +360,14 @@ def evaluate_advocc(models: list, names: list[str], store, size: int, config, ou
     size, cfg = check_size(size), config.occlusion
     check_model(cfg.model)
     _check_models(models, names)
-    image = None
+    image, temporal = None, sorted({window_of(model) for model in models} - {None})
+    if temporal:
+        check_window_sources(detections_per_position or image_level or None)
     if image_level:
         detections_per_position, image = _image_level(store, size, cfg, detections_per_position, sample)
     data = load_advocc_data(store, size, cfg, detections_per_position)
+    for frames in temporal:
+        data.window_frames[frames] = load_window_frames(store, cfg, data.rows, frames)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

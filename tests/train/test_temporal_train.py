@@ -154,6 +154,10 @@ def test_train_lift_cli_with_a_temporal_lifter(cli, tmp_path):
     code, _, err = cli("evaluate", "--protocol", "h36m", "--checkpoint", tmp_path / "run", "--store", store,
                        "--out", tmp_path / "eval", "--no-flip")
     assert code == 0, err
+    code, out, err = cli("evaluate", "--protocol", "advocc80", "--checkpoint", tmp_path / "run", "--store", store,
+                         "--out", tmp_path / "advocc", "--set", "occlusion.max_samples=4")
+    assert code == 0, err  # the occluder held over each 27-frame window
+    assert "AdvOcc@80" in out and (tmp_path / "advocc" / "advocc80_errors.npz").is_file()
     code, _, err = cli("train-lift", *common, "--out", tmp_path / "bad", "--set", "lifter.frames=0", "--levels", "17")
     assert code == 2 and "lifter.frames" in err
 
