@@ -97,7 +97,7 @@ reproduce-densifiers: install
 # seq2seq training, centre-frame evaluation) x sparse-only / HiPART levels, on the demo's BlazePose 2D and HiARM,
 # 3 seeds, with MPJVE and acceleration error. About 40 minutes on 2 cores.
 TEMPORAL_OUT ?= runs/temporal
-TEMPORAL_ARGS ?= --frames 27 --budgets 200k --window-budget 25k --config configs/tiny.toml
+TEMPORAL_ARGS ?= --frames 27 --budgets 200k --window-budget 25k --window-batch 32 --config configs/tiny.toml
 .PHONY: reproduce-temporal
 reproduce-temporal: install
 	$(HIPART) ablation temporal --out $(DEMO_OUT) --report $(TEMPORAL_OUT)/temporal.md --seeds $(LEVELS_SEEDS) \

@@ -65,6 +65,8 @@ def ablation(
     frames: Annotated[int, typer.Option(min=1, help="temporal: T, the frames of a window (MixSTE: 27, 81, 243).")] = 27,
     window_budget: Annotated[str, typer.Option(help="temporal: windows seen by a temporal arm (each supervises its T "
                                                     "frames).")] = "50k",
+    window_batch: Annotated[int, typer.Option(min=1, help="temporal: windows per training step of a temporal arm (each "
+                                                          "carries T frames; steps = window budget / this).")] = 32,
     force: Annotated[bool, typer.Option(help="stage1/stage2: redo every stage instead of reusing finished ones.")] = False,
     sample: Annotated[Path, typer.Option(help="Sample corpus directory (rig, motions, cameras, detections).")] = SAMPLE_DIR,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML preset the variants start from (default: configs/tiny.toml).")] = TINY_CONFIG,
@@ -82,8 +84,8 @@ def ablation(
         window = parse_budgets(window_budget)
         if len(window) != 1:
             raise UserError(f"--window-budget {window_budget!r}: expected one budget such as 50k")
-        study = TemporalStudy(out, report, config, tuple(set_ or ()), frames, single[0], window[0],
-                              _ints(seeds or "0,1,2", "--seeds"), sample)
+        study = TemporalStudy(out, report, config, tuple(set_ or ()), frames, single[0], window[0], window_batch,
+                              seeds=_ints(seeds or "0,1,2", "--seeds"), sample=sample)
         run_temporal_study(study, on_stage=announce_stage)
         console.print(Path(report).read_text())
         console.print(f"table: {report}")

@@ -45,8 +45,9 @@ def predict(
     more_images: Annotated[list[Path] | None, typer.Argument(
         metavar="FILE", help="More image files after --images (so --images frames/*.jpg works).",
         show_default=False)] = None,
-    video: Annotated[Path | None, typer.Option(help="A video file (.mp4/.avi/.mov); BlazePose tracks the person "
-                                                    "from frame to frame (detect extra).")] = None,
+    video: Annotated[Path | None, typer.Option(help="A video file (.mp4/.avi/.mov); BlazePose finds every person and "
+                                                    "each is followed from frame to frame with an id (detect "
+                                                    "extra).")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="Joint order of --input: coco (COCO-17, converted to "
                                                              "H36M-17 by the rule in the README) | h36m.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help=CHECKPOINT_HELP)] = None,
@@ -64,6 +65,9 @@ def predict(
     smooth_min_cutoff: Annotated[float | None, typer.Option(help=MIN_CUTOFF_HELP, show_default=False)] = None,
     smooth_beta: Annotated[float | None, typer.Option(help=BETA_HELP, show_default=False)] = None,
     focal_px: Annotated[float | None, typer.Option(help=FOCAL_HELP, show_default=False)] = None,
+    max_people: Annotated[int, typer.Option(min=1, help="--images / --video: the most people found in one frame "
+                                                        "(each is lifted and written with its person id; .trc / .bvh "
+                                                        "/ .csv get one file per person when there are several).")] = 8,
     device: DeviceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -81,10 +85,12 @@ def predict(
         return
     inputs = video if kind == "video" else [*images, *(more_images or [])]
     s = predict_media(kind, inputs, ckpt, out, cfg, min_score=min_score, hipart=hipart, device=device,
-                      backend=backend, render_out=render_out, smoothing=smoothing, focal_px=focal_px)
+                      backend=backend, render_out=render_out, smoothing=smoothing, focal_px=focal_px,
+                      max_people=max_people)
     bridged = f"{s['bridged']} bridged between detections (marked bridged), " if s["bridged"] else ""
-    console.print(f"{s['frames']} frames lifted, {s['missing']} without a person (kept as rows marked missing), "
-                  f"{bridged}{s['invisible']} low-score joints filled -> {s['out']}")
+    people = f"{len(s['people'])} people (ids {', '.join(map(str, s['people']))}), " if len(s["people"]) > 1 else ""
+    console.print(f"{s['frames']} frames lifted, {people}{s['missing']} without a person (kept as rows marked "
+                  f"missing), {bridged}{s['invisible']} low-score joints filled -> {', '.join(s['written'])}")
     if s["smoothing"]:
         console.print(f"smoothed over time (One Euro, min cutoff {s['smoothing']['min_cutoff']:g} Hz, "
                       f"beta {s['smoothing']['beta']:g}); --no-smooth keeps the frames as detected and lifted")

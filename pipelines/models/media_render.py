@@ -24,6 +24,7 @@ SIDE_COLORS = {"right": (255, 150, 60), "left": (80, 170, 255), "centre": (225, 
 PANEL_BG = (28, 30, 36)
 AZIMUTH_DEG, ELEVATION_DEG = 35.0, 12.0
 PANEL_MM = 2300.0             # the 3D panel's height spans this many millimetres
+PERSON_SPACING_MM = 900.0     # several people's root-relative poses stand this far apart in the 3D panel
 MIN_HEIGHT, MAX_HEIGHT = 360, 720
 SUBPIXEL = 4                  # OpenCV's fixed-point shift: 1/16 px
 _SHIFT = float(1 << SUBPIXEL)
@@ -79,14 +80,27 @@ def _side(joint: int) -> str:
     return "right" if joint in RIGHT else "left" if joint in LEFT else "centre"
 
 
-def image_panel(image: np.ndarray, levels: dict[int, np.ndarray | None]) -> np.ndarray:
-    """(H, W, 3) uint8 and {17: (17, 2), 48: (48, 2), 96: (96, 2)} px (None: not drawn) -> the left panel."""
+def image_panel(image: np.ndarray, people: list[dict[int, np.ndarray | None]], ids: list[int] | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 and per person {17: (17, 2), 48: (48, 2), 96: (96, 2)} px (None: not drawn) -> the
+    left panel; ``ids`` label each person above the head when several are drawn."""
     cv2 = _cv2()
     height = display_height(image.shape[0])
     width = picture_size(image.shape[1], image.shape[0])[0] - height
     k = height / image.shape[0]
     panel = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
     size = height / 480.0                                                # marks grow with the panel
+    for levels in people:
+        _draw_levels(panel, levels, k, size)
+    if ids is not None and len(people) > 1:
+        for levels, pid in zip(people, ids):
+            top = levels[17][np.argmin(levels[17][:, 1])] * k
+            _text(panel, f"person {pid}", (top[0] - 30 * size, top[1] - 12 * size), 0.5 * size, (255, 235, 120))
+    shown = {lv for levels in people for lv, points in levels.items() if points is not None}
+    _legend(panel, [lv for lv in (17, 48, 96) if lv in shown], size)
+    return panel
+
+
+def _draw_levels(panel: np.ndarray, levels: dict, k: float, size: float) -> None:
     sparse = levels.get(17)
     if sparse is not None:
         for j, parent in enumerate(H36M_PARENTS[1:], start=1):
@@ -98,8 +112,6 @@ def image_panel(image: np.ndarray, levels: dict[int, np.ndarray | None]) -> np.n
         color, radius = LEVEL_STYLE[level]
         for xy in points:
             _circle(panel, xy * k, radius * size, color, edge=(0, 0, 0))
-    _legend(panel, [lv for lv in (17, 48, 96) if levels.get(lv) is not None], size)
-    return panel
 
 
 def _shade_box(panel: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> None:
@@ -128,31 +140,41 @@ def view_rotation(azimuth_deg: float = AZIMUTH_DEG, elevation_deg: float = ELEVA
     return tilt @ turn
 
 
-def skeleton_panel(kp3d_mm: np.ndarray | None, height: int) -> np.ndarray:
-    """(17, 3) root-relative mm (None: nobody) -> the square right panel, ``height`` px."""
+def skeleton_panel(poses: list[np.ndarray], height: int, ids: list[int] | None = None) -> np.ndarray:
+    """Root-relative (17, 3) mm poses (none: nobody) -> the square right panel, ``height`` px; several people
+    stand side by side, ``PERSON_SPACING_MM`` apart, in the order given."""
     panel = np.empty((height, height, 3), np.uint8)
     panel[:] = PANEL_BG
     size = height / 480.0
     _text(panel, "3D, root-relative", (10 * size, 22 * size), 0.5 * size)
-    if kp3d_mm is None or not np.isfinite(kp3d_mm).all():
+    if not poses:
         _text(panel, "no person detected", (height * 0.3, height / 2), 0.6 * size, (255, 120, 120))
         return panel
     rot = view_rotation()
-    k = height / PANEL_MM
+    k = height / (PANEL_MM * max(1.0, len(poses) * PERSON_SPACING_MM / PANEL_MM * 0.8))
     centre = np.array([height / 2, height * 0.46])                      # pelvis; legs reach further than the head
 
     def project(points):                                                 # (..., 3) mm -> (..., 2) px, depth
         v = np.asarray(points, np.float64) @ rot.T
         return v[..., :2] * k + centre, v[..., 2]
 
-    _floor(panel, project, float(kp3d_mm[:, 1].max()), size)
+    _floor(panel, project, max(float(p[:, 1].max()) for p in poses), size)
+    for i, pose in enumerate(poses):
+        shifted = np.asarray(pose, np.float64) + [(i - (len(poses) - 1) / 2) * PERSON_SPACING_MM, 0, 0]
+        _skeleton(panel, project, shifted, size)
+        if ids is not None and len(poses) > 1:
+            head, _ = project(shifted[np.argmin(shifted[:, 1])])
+            _text(panel, str(ids[i]), (head[0] - 4 * size, head[1] - 10 * size), 0.5 * size, (255, 235, 120))
+    return panel
+
+
+def _skeleton(panel: np.ndarray, project, kp3d_mm: np.ndarray, size: float) -> None:
     px, depth = project(kp3d_mm)                                         # (17, 2), (17,)
     bones = sorted(range(1, 17), key=lambda j: -(depth[j] + depth[H36M_PARENTS[j]]))  # far bones first
     for j in bones:
         _line(panel, px[H36M_PARENTS[j]], px[j], SIDE_COLORS[_side(j)], max(2, round(3 * size)))
     for j in np.argsort(-depth):
         _circle(panel, px[j], 3.0 * size, SIDE_COLORS[_side(int(j))], edge=(0, 0, 0))
-    return panel
 
 
 def _floor(panel: np.ndarray, project, floor_y: float, size: float) -> None:
@@ -165,19 +187,20 @@ def _floor(panel: np.ndarray, project, floor_y: float, size: float) -> None:
             _line(panel, pa, pb, color, max(1, round(size)))
 
 
-def frame_picture(image: np.ndarray, levels: dict[int, np.ndarray | None], kp3d_mm: np.ndarray | None,
-                  label: str = "") -> np.ndarray:
+def frame_picture(image: np.ndarray, people: list[tuple[dict, np.ndarray, int]], label: str = "") -> np.ndarray:
     """The whole picture of one frame: image panel | skeleton panel, (H', W' + H', 3) uint8, even sides.
 
-    ``levels`` / ``kp3d_mm`` of a frame without a person are None (or NaN); ``label`` (e.g. the frame
-    number) is written in the corner of the image panel.
+    ``people``: per person found in the frame its levels {17: (17, 2) px, ...}, root-relative (17, 3) mm
+    and id (empty: nobody, said on the picture); ``label`` (e.g. the frame number) is written in the
+    corner of the image panel.
     """
-    found = kp3d_mm is not None and np.isfinite(kp3d_mm).all()
-    left = image_panel(image, levels if found else {})
+    people = [p for p in people if p[1] is not None and np.isfinite(p[1]).all()]
+    ids = [pid for _, _, pid in people]
+    left = image_panel(image, [levels for levels, _, _ in people], ids)
     size = left.shape[0] / 480.0
-    if not found:
+    if not people:
         _text(left, "no person detected", (10 * size, 22 * size), 0.6 * size, (255, 120, 120))
     if label:
         _shade_box(left, 0, left.shape[0] - 26 * size, (20 + 9 * len(label)) * size, left.shape[0])
         _text(left, label, (10 * size, left.shape[0] - 9 * size), 0.45 * size)
-    return np.concatenate([left, skeleton_panel(kp3d_mm if found else None, left.shape[0])], axis=1)
+    return np.concatenate([left, skeleton_panel([pose for _, pose, _ in people], left.shape[0], ids)], axis=1)

@@ -1,8 +1,9 @@
 """`hipart predict --images / --video`: pictures or a video -> BlazePose 2D -> HiPART levels -> 3D.
 
-Three passes over the frames, so a long video never sits in memory: (1) detect, BlazePose in
-tracking mode for a video (the person is followed from frame to frame) and afresh for each image,
-the 33 landmarks mapped to H36M-17 with their scores (pipelines.data.detector); (2) lift every frame
+Three passes over the frames, so a long video never sits in memory: (1) detect everyone (up to
+``max_people``) with BlazePose: in a video each person is tracked with an id from frame to frame, in
+images people are numbered left to right (pipelines.data.people); the 33 landmarks are mapped to H36M-17
+with their scores (pipelines.data.detector); (2) lift every person's frames
 with a person through the keypoint path of ``hipart predict`` (pipelines.models.predict: the
 ``--min-score`` policy, densification, lifter), each frame with its own image size, and place it in
 camera space (pipelines.models.camera_space); (3) with ``render_out``, read the frames again and
@@ -20,15 +21,17 @@ of the 2D and scores, marked ``bridged`` (N,) and no longer missing. Every input
 the detector and the checkpoint are checked before the first frame is detected; outputs are written
 only after all frames were read, each under a temporary name renamed when complete.
 
-Output, one row per frame: NPZ ``kp3d`` (N,17,3) root-relative mm, ``root_cam`` (N,3) and
+Output, one row per frame and person, frame-major (row ``f * P + k`` is the k-th person at frame f; one
+person: one row per frame), each with its ``person`` id (N,): NPZ ``kp3d`` (N,17,3) root-relative mm, ``root_cam`` (N,3) and
 ``kp3d_cam`` (N,17,3) camera-space mm (x right, y down, z forward), ``focal_px`` (N,) the focal
 length used, ``sparse2d`` (N,17,2) px (the detected H36M-17 joints), ``scores`` (N,17), ``visible``
 (N,17) (score >= ``min_score``), ``dense2d`` (N,48,2) / ``fine2d`` (N,96,2) px when the lifter reads
 those levels, ``missing`` (N,), ``image_id`` (N,) (file name, or frame number of a video), ``frame``
 (N,), ``image_size`` (N,2), ``source``, ``smoothing`` (the JSON text of the filter's parameters, or
-"null") and, for a video, ``fps``. JSON: {"kind", "source", "fps", "smoothing", "poses": [one object
-per frame with the same fields, null arrays where ``missing``, and ``time_s`` for a video]}. A .trc,
-.bvh or .csv ``out`` gets the camera-space poses in that format (pipelines.models.pose_files).
+"null") and, for a video, ``fps``. JSON: {"kind", "source", "fps", "smoothing", "people" (the ids), "poses": [one
+object per row with the same fields, null arrays where ``missing``, and ``time_s`` for a video]}. A .trc,
+.bvh or .csv ``out`` gets the camera-space poses in that format (pipelines.models.pose_files), one file
+per person when there are several (``<stem>.person<id><suffix>``).
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.detector import BlazePose, h36m17_from_blazepose, require_detector
+from pipelines.data.people import PeopleTracker, find_people
 from pipelines.data.media import VideoReader, list_images, read_image, video_writer, write_png
 from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
 from pipelines.models.pose_files import Track, write_track
@@ -57,6 +61,7 @@ DEFAULT_CHECKPOINT = Path("runs/demo/lift-hipart")
 UNKNOWN_FPS_RENDER = 25.0     # frame rate of the rendered video when the input's header has none
 LEVEL_KEYS = {17: "sparse2d", 48: "dense2d", 96: "fine2d"}
 LIFT_CHUNK = 512              # frames per lifting call: the progress bar moves, memory stays small
+MAX_PEOPLE = 8                # the most people found in one frame
 
 
 def default_checkpoint(checkpoint: str | Path | None) -> Path:
@@ -100,6 +105,7 @@ class Seen:
     size: np.ndarray        # (N, 2) int: image width, height
     kp: np.ndarray          # (N, 17, 3) H36M-17 [x px, y px, score], NaN where nobody was found
     seconds: float          # spent in the detector
+    person: int = 0         # the identity these rows follow (pipelines.data.people)
 
     @property
     def missing(self) -> np.ndarray:
@@ -111,24 +117,53 @@ def _frames(source):
     return iter(source) if isinstance(source, VideoReader) else (read_image(p) for p in source)
 
 
-def detect(source, total: int) -> Seen:
-    """Pass 1: BlazePose on every frame (tracking mode for a video)."""
+def detect(source, total: int, max_people: int = MAX_PEOPLE) -> list[Seen]:
+    """Pass 1: everyone BlazePose finds in every frame, one Seen per person (pipelines.data.people: tracked
+    identities in a video, left-to-right numbering in images), each with a row for every frame."""
     video = isinstance(source, VideoReader)
-    rows, sizes, spent, missed = [], [], 0.0, 0
-    with BlazePose(video=video) as detector, progress() as bar:
+    found_per_frame, sizes, spent = [], [], 0.0
+    with BlazePose(video=False) as detector, progress() as bar:
+        tracker = PeopleTracker(detector, max_people) if video else None
         task = bar.add_task("detect", total=total or None, status="")
         for image in _frames(source):
             start = time.perf_counter()
-            found = detector.detect(np.ascontiguousarray(image))
+            image = np.ascontiguousarray(image)
+            found = tracker.step(image) if video else dict(enumerate(find_people(detector, image, max_people)))
             spent += time.perf_counter() - start
-            missed += found is None
-            rows.append(np.full((17, 3), np.nan, np.float32) if found is None else h36m17_from_blazepose(found))
+            found_per_frame.append({pid: h36m17_from_blazepose(lm) for pid, lm in found.items()})
             sizes.append((image.shape[1], image.shape[0]))
-            bar.update(task, advance=1, status=f"{missed} without a person")
-    n = len(rows)
+            empty = sum(not f for f in found_per_frame)
+            bar.update(task, advance=1, status=f"{len({p for f in found_per_frame for p in f})} people, "
+                                               f"{empty} frames without one")
+    n = len(found_per_frame)
     names = [str(i) for i in range(n)] if video else [p.name for p in source]
-    kp = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 17, 3), np.float32)
-    return Seen(names, np.arange(n), np.asarray(sizes, np.int64).reshape(n, 2), kp, spent)
+    size = np.asarray(sizes, np.int64).reshape(n, 2)
+    people = sorted({pid for f in found_per_frame for pid in f}) or [0]
+    seen = []
+    for pid in people:
+        kp = np.full((n, 17, 3), np.nan, np.float32)
+        for i, f in enumerate(found_per_frame):
+            if pid in f:
+                kp[i] = f[pid]
+        seen.append(Seen(names, np.arange(n), size, kp, spent / len(people), pid))
+    return seen
+
+
+def interleave(parts: list, n_frames: int) -> np.ndarray:
+    """Per-person arrays (F, ...) -> one array (F * P, ...), frame-major: row f * P + k is person k at frame f."""
+    return np.stack(parts, 1).reshape((n_frames * len(parts),) + parts[0].shape[1:])
+
+
+def merge_people(seen: list[Seen], arrays: list[dict]) -> tuple[Seen, dict]:
+    """The people's rows as one table, frame-major, with a ``person`` id per row."""
+    n = len(seen[0].kp)
+    rows = Seen([name for name in seen[0].names for _ in seen], np.repeat(seen[0].frame, len(seen)),
+                np.repeat(seen[0].size, len(seen), axis=0), interleave([s.kp for s in seen], n),
+                sum(s.seconds for s in seen))
+    keys = [k for k in arrays[0] if all(k in a for a in arrays)]
+    merged = {key: interleave([a[key] for a in arrays], n) for key in keys}
+    merged["person"] = np.tile(np.array([s.person for s in seen], np.int32), n)
+    return rows, merged
 
 
 def bridge_gaps(seen: Seen) -> np.ndarray:
@@ -179,10 +214,10 @@ def lift(lifter, seen: Seen, min_score: float) -> tuple[dict, float]:
     return arrays, seconds
 
 
-def require_someone(seen: Seen, source_name: str) -> None:
+def require_someone(people: list[Seen], source_name: str) -> None:
     """Refuse an input where nobody was found at all: there would be nothing to lift or write."""
-    if len(seen.kp) and seen.missing.all():
-        frames = "frame" if len(seen.kp) == 1 else f"{len(seen.kp)} frames"
+    if len(people[0].kp) and all(seen.missing.all() for seen in people):
+        frames = "frame" if len(people[0].kp) == 1 else f"{len(people[0].kp)} frames"
         raise UserError(f"{source_name}: BlazePose found nobody in any of its {frames}; nothing written")
 
 
@@ -234,21 +269,24 @@ def render_names(source, render_out: Path) -> list[Path]:
     return paths
 
 
-def render(source, seen: Seen, arrays: dict, fps: float | None, paths: list[Path]) -> float:
-    """Pass 3: draw every frame into ``paths``; returns the seconds spent (reading, drawing, encoding)."""
+def render(source, seen: Seen, arrays: dict, fps: float | None, paths: list[Path], people: int) -> float:
+    """Pass 3: draw every frame into ``paths`` (rows frame-major, ``people`` per frame); returns the seconds
+    spent (reading, drawing, encoding)."""
     start = time.perf_counter()
     video = isinstance(source, VideoReader)
+    frames = len(seen.kp) // people
     with progress() as bar:
-        task = bar.add_task("render", total=len(seen.kp), status="")
+        task = bar.add_task("render", total=frames, status="")
         if video:
             with video_writer(paths[0], fps or UNKNOWN_FPS_RENDER, picture_size(*source.size)) as write:
-                bridged = arrays.get("bridged", np.zeros(len(seen.kp), bool))
+                bridged = arrays.get("bridged", np.zeros(len(seen.kp), bool)).reshape(frames, people).any(1)
                 for i, image in enumerate(_frames(source)):
-                    write(_picture(image, arrays, i, _video_label(i, fps) + ("  bridged" if bridged[i] else "")))
+                    label = _video_label(i, fps) + ("  bridged" if bridged[i] else "")
+                    write(_picture(image, arrays, range(i * people, (i + 1) * people), label))
                     bar.update(task, advance=1)
         else:
             for i, image in enumerate(_frames(source)):
-                write_png(paths[i], _picture(image, arrays, i, seen.names[i]))
+                write_png(paths[i], _picture(image, arrays, range(i * people, (i + 1) * people), seen.names[i * people]))
                 bar.update(task, advance=1)
     return time.perf_counter() - start
 
@@ -257,52 +295,71 @@ def _video_label(i: int, fps: float | None) -> str:
     return f"frame {i}" + (f"  {i / fps:.2f} s" if fps else "")
 
 
-def _picture(image: np.ndarray, arrays: dict, i: int, label: str) -> np.ndarray:
-    levels = {level: arrays[key][i] for level, key in LEVEL_KEYS.items() if key in arrays}
-    return frame_picture(image, levels, arrays["kp3d"][i], label)
+def _picture(image: np.ndarray, arrays: dict, rows, label: str) -> np.ndarray:
+    found = [r for r in rows if np.isfinite(arrays["kp3d"][r]).all()]
+    people = [({level: arrays[key][r] for level, key in LEVEL_KEYS.items() if key in arrays}, arrays["kp3d"][r],
+               int(arrays["person"][r])) for r in found]
+    return frame_picture(image, people, label)
+
+
+def person_file(out: Path, person: int, people: int) -> Path:
+    """The one-person file of a trajectory format: ``out`` itself for one person, else ``<stem>.person<id><suffix>``."""
+    return out if people == 1 else out.with_name(f"{out.stem}.person{person}{out.suffix}")
 
 
 def write_poses(out: Path, seen: Seen, arrays: dict, kind: str, source_name: str, fps: float | None,
-                smoothing: dict | None = None) -> None:
-    """The file described in the module docstring, atomically; ``smoothing``: the filter's record."""
+                smoothing: dict | None = None, ids: list[int] = (0,)) -> list[Path]:
+    """The file described in the module docstring, atomically; ``smoothing``: the filter's record; ``ids``: the
+    people, whose rows interleave frame-major. Returns the files written."""
     missing = seen.missing
     if out.suffix.lower() in FILE_SUFFIXES:
-        write_track(out, Track(arrays["kp3d_cam"], fps or NOMINAL_FPS, seen.frame, arrays.get("bridged")))
-        return
+        written = []
+        for k, pid in enumerate(ids):
+            rows = slice(k, None, len(ids))
+            path = person_file(out, pid, len(ids))
+            write_track(path, Track(arrays["kp3d_cam"][rows], fps or NOMINAL_FPS, seen.frame[rows],
+                                    None if "bridged" not in arrays else arrays["bridged"][rows]))
+            written.append(path)
+        return written
     if out.suffix.lower() == ".npz":
         extra = {"fps": np.float32(fps if fps else np.nan)} if kind == "video" else {}
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays, missing=missing, image_id=np.asarray(seen.names), frame=seen.frame,
                      image_size=seen.size, source=np.asarray(source_name),
                      smoothing=np.asarray(json.dumps(smoothing)), **extra)
-        return
+        return [out]
     poses = []
     for i in range(len(missing)):
         record = {"image_id": seen.names[i], "frame": int(seen.frame[i]), "image_size": seen.size[i].tolist(),
                   "missing": bool(missing[i])}
         if kind == "video" and fps:
-            record["time_s"] = round(i / fps, 4)
+            record["time_s"] = round(int(seen.frame[i]) / fps, 4)
         for key, value in arrays.items():
             row = value[i]
-            record[key] = row.tolist() if row.dtype == bool else None if missing[i] else np.round(
-                row.astype(np.float64), 2).tolist()
+            record[key] = int(row) if key == "person" else row.tolist() if row.dtype == bool else None if missing[i] \
+                else np.round(row.astype(np.float64), 2).tolist()
         poses.append(record)
-    document = {"kind": kind, "source": source_name, "fps": fps, "smoothing": smoothing, "poses": poses}
+    document = {"kind": kind, "source": source_name, "fps": fps, "smoothing": smoothing, "people": list(ids),
+                "poses": poses}
     write_text_atomic(out, json.dumps(document) + "\n")
+    return [out]
 
 
 def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, config: Config,
                   min_score: float = 0.0, hipart=None, device: str | None = None, backend: str = "torch",
                   render_out: str | Path | None = None, smoothing: OneEuro | None = None,
-                  focal_px: float | None = None) -> dict:
+                  focal_px: float | None = None, max_people: int = MAX_PEOPLE) -> dict:
     """Detect, lift and write ``out`` (and the drawings into ``render_out``) for ``kind`` "images"
     (``inputs``: folders and files) or "video" (``inputs``: one file).
 
     ``smoothing``: the One Euro filter's parameters for a video (None: no filter; images never are);
-    ``focal_px``: the camera's focal length (None: from the image size, pipelines.models.camera_space).
-    Returns {"frames", "missing", "invisible", "out", "rendered" (paths), "speed" {stage: frames/s},
-    "fps", "smoothing" (the filter's record or None)}.
+    ``focal_px``: the camera's focal length (None: from the image size, pipelines.models.camera_space);
+    ``max_people``: the most people found in one frame.
+    Returns {"frames", "people" (ids), "missing" (frames without anyone), "invisible", "out", "written"
+    (paths), "rendered" (paths), "speed" {stage: frames/s}, "fps", "smoothing" (the filter's record or None)}.
     """
+    if max_people < 1:
+        raise UserError(f"--max-people {max_people}: expected at least 1")
     out = check_output(out)
     check_focal(focal_px)
     smoothing = smoothing.check() if smoothing is not None and kind == "video" else None
@@ -316,19 +373,29 @@ def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, co
     paths = render_names(source, Path(render_out)) if render_out is not None else []
     require_detector()
     lifter = load_lifter(checkpoint, config, hipart, device, backend, video=kind == "video")
-    seen = detect(source, total)
-    require_someone(seen, source_name)
-    arrays, lift_seconds = lift_and_place(lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px)
+    people = detect(source, total, max_people)
+    require_someone(people, source_name)
+    lifted, lift_seconds = [], 0.0
+    for seen in people:
+        arrays, seconds = lift_and_place(lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px)
+        lifted.append(arrays)
+        lift_seconds += seconds
+    seen, arrays = merge_people(people, lifted)
+    ids = [s.person for s in people]
     record = smoothing.record(fps or NOMINAL_FPS) if smoothing is not None else None
-    render_seconds = render(source, seen, arrays, fps, paths) if paths else None
-    write_poses(out, seen, arrays, kind, source_name, fps, record)
-    n, found = len(seen.kp), int((~seen.missing).sum())
+    render_seconds = render(source, seen, arrays, fps, paths, len(ids)) if paths else None
+    written = write_poses(out, seen, arrays, kind, source_name, fps, record, ids)
+    n = len(people[0].kp)
+    anyone = ~np.all([s.missing for s in people], axis=0)  # (frames,)
+    found = int((~seen.missing).sum())
     speed = {"detection": _rate(n, seen.seconds), "densification+lifting": _rate(found, lift_seconds)}
     if render_seconds is not None:
         speed["rendering"] = _rate(n, render_seconds)
-    return {"frames": n, "missing": n - found, "bridged": int(arrays.get("bridged", np.zeros(0, bool)).sum()),
-            "invisible": int((~arrays["visible"][~seen.missing]).sum()),
-            "out": str(out), "rendered": [str(p) for p in paths], "speed": speed, "fps": fps, "smoothing": record}
+    return {"frames": n, "people": ids, "missing": int(n - anyone.sum()),
+            "bridged": int(arrays.get("bridged", np.zeros(0, bool)).sum()),
+            "invisible": int((~arrays["visible"][~seen.missing]).sum()), "out": str(out),
+            "written": [str(p) for p in written], "rendered": [str(p) for p in paths], "speed": speed, "fps": fps,
+            "smoothing": record}
 
 
 def _rate(frames: int, seconds: float) -> float | None:

@@ -281,3 +281,55 @@ def test_video_with_a_temporal_lifter_bridges_a_gap(cli, tmp_path, clip, detect_
         between = (npz["sparse2d"][1] + npz["sparse2d"][3]) / 2                # linear interpolation of 2D
         np.testing.assert_allclose(npz["sparse2d"][2], between, atol=1e-3)
     assert (tmp_path / "drawn" / "gap.mp4").is_file()
+
+
+def _two_people(clip: Clip, tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """Frame i shows the clip's person at frame i on the left and at frame (i + 2) % 5 on the right; the last
+    frame keeps the left one only. -> the video, a folder with the first frame as a JPEG, GT (6, 2, 17, 2)."""
+    frames = [np.asarray(Image.open(clip.png_files[i]).convert("RGB")) for i in range(6)]
+    w = frames[0].shape[1]
+    order = [(i, (i + 2) % 5) for i in range(5)] + [(0, 5)]                # 5: the noise frame
+    images = [np.concatenate([frames[a], frames[b]], axis=1) for a, b in order]
+    gt = np.stack([np.stack([clip.gt[a], clip.gt[b % 5] + [w, 0]]) for a, b in order])
+    video = tmp_path / "two.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (2 * w, frames[0].shape[0]))
+    for image in images:
+        writer.write(image[..., ::-1].copy())
+    writer.release()
+    (tmp_path / "img").mkdir()
+    Image.fromarray(images[0]).save(tmp_path / "img" / "two.jpg", quality=95)
+    return video, tmp_path / "img", gt
+
+
+def test_several_people_are_found_tracked_and_written_per_person(cli, tmp_path, clip, sparse_run, detect_extra):
+    video, folder, gt = _two_people(clip, tmp_path)
+    out = tmp_path / "two.npz"
+    code, stdout, err = cli("predict", "--video", video, "--checkpoint", sparse_run, "--out", out,
+                            "--render-out", tmp_path / "drawn")
+    assert code == 0, err
+    assert "2 people (ids 0, 1)" in stdout
+    with np.load(out) as npz:
+        assert npz["person"].tolist() == [0, 1] * 6 and npz["frame"].tolist() == np.repeat(np.arange(6), 2).tolist()
+        sparse = npz["sparse2d"].reshape(6, 2, 17, 2)
+        assert npz["missing"].tolist() == [False] * 11 + [True]           # the right person leaves at the end
+        height = clip.height.mean()
+        error = np.linalg.norm(sparse[:5] - gt[:5], axis=-1).mean(-1)  # (5, 2): each id stays on its person
+        assert (error < 0.1 * height).all(), error
+        assert np.linalg.norm(sparse[5, 0] - gt[5, 0], axis=-1).mean() < 0.1 * height
+        assert np.isfinite(npz["kp3d"][:11]).all()
+    assert (tmp_path / "drawn" / "two.mp4").is_file()
+    # trajectory formats: one file per person
+    code, stdout, err = cli("predict", "--video", video, "--checkpoint", sparse_run, "--out", tmp_path / "two.trc")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.glob("two*.trc")) == ["two.person0.trc", "two.person1.trc"]
+    # an image: people numbered left to right, one JSON record each
+    code, _, err = cli("predict", "--images", folder, "--checkpoint", sparse_run, "--out", tmp_path / "two.json",
+                       "--max-people", "2")
+    assert code == 0, err
+    document = json.loads((tmp_path / "two.json").read_text())
+    assert document["people"] == [0, 1] and [p["person"] for p in document["poses"]] == [0, 1]
+    found = np.array([p["sparse2d"] for p in document["poses"]])
+    assert (np.linalg.norm(found - gt[0], axis=-1).mean(-1) < 0.1 * clip.height.mean()).all()
+    code, _, err = cli("predict", "--images", folder, "--checkpoint", sparse_run, "--out", tmp_path / "one.json",
+                       "--max-people", "1")
+    assert code == 0 and len(json.loads((tmp_path / "one.json").read_text())["poses"]) == 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -144,17 +145,21 @@ def test_temporal_study_trains_single_frame_and_temporal_arms_and_reuses_them(de
     from pipelines.recipes.temporal_study import ARMS, METRICS, TemporalStudy, run_temporal_study
     out, _, _ = demo_run
     # test rows 8 camera-frames apart, so the sequences are long enough for velocity and acceleration
-    study = TemporalStudy(out, tmp_path / "temporal.md", TINY_CONFIG, MICRO + ("demo.test_every=8",), frames=3,
-                          budget=512, window_budget=256, seeds=(0, 1))
+    study = TemporalStudy(out, tmp_path / "temporal.md", TINY_CONFIG,
+                          MICRO + ("demo.test_every=8", "occlusion.max_samples=4"), frames=3, budget=512,
+                          window_budget=256, window_batch=16, seeds=(0, 1))
     result = run_temporal_study(study)
     for arm in ARMS:
-        for metric in METRICS:
+        for metric in METRICS + ("advocc_mpjpe",):
             values = result["scores"][arm.key][metric]
             assert len(values) == 2 and all(v > 0 for v in values), (arm.key, metric)
     # the temporal runs really are temporal, T = 3, and the single-frame ones are not
-    window = next(out.glob("temporal-study-window-hipart-*"))
+    window = next(p for p in out.glob("temporal-study-window-hipart-*") if "advocc" not in p.name)
     assert json.loads((window / "eval" / "results.json").read_text())["models"][0]["window"] == 3
-    single = next(out.glob("temporal-study-single-sparse-*"))
+    assert tomllib.loads((window / "config.toml").read_text())["train_lift"]["batch_size"] == 16
+    advocc = next(out.glob("temporal-study-window-hipart-advocc-*"))
+    assert json.loads((advocc / "results.json").read_text())["samples"] == 4
+    single = next(p for p in out.glob("temporal-study-single-sparse-*") if "advocc" not in p.name)
     assert json.loads((single / "eval" / "results.json").read_text())["models"][0]["window"] == 1
     change = result["vs_single"]["temporal-study-window-sparse"]["accel_error"]
     single_accel = result["scores"]["temporal-study-single-sparse"]["accel_error"]
@@ -163,6 +168,6 @@ def test_temporal_study_trains_single_frame_and_temporal_arms_and_reuses_them(de
     text = (tmp_path / "temporal.md").read_text()
     assert "| temporal + HiPART 48/96 | 0.256k windows |" in text and "| temporal, sparse only | single frame" in text
     before = {p: p.stat().st_mtime_ns for p in out.glob("temporal-study-*/done.json")}
-    assert len(before) == 4 * 2
+    assert len(before) == 4 * 2 * 2  # trained and scored under AdvOcc, per arm and seed
     run_temporal_study(study)
     assert {p: p.stat().st_mtime_ns for p in out.glob("temporal-study-*/done.json")} == before
