@@ -46,6 +46,14 @@ bench: install $(ONNX_STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
+# The model `hipart predict` uses without --checkpoint, shipped in the package (pipelines/models/default_model/):
+# the demo's chain on the sample corpus (finished stages reused), packed with a manifest of sha256s, the recipe and
+# the training data's licence. About 15 minutes on 2 cores from nothing.
+.PHONY: train-default
+train-default: install
+	$(HIPART) demo --out $(DEMO_OUT)
+	$(BIN)/python -m pipelines.models.default_model $(DEMO_OUT)/lift-hipart
+
 # AdvOcc@40/@80 (docs/protocols.md section 4): sparse-only vs HiPART lifter of `hipart demo` (run first; finished
 # stages are reused) on the sample test split, at two levels: keypoint (the calibrated detector model perturbs the
 # demo's 2D input; occlusion.max_samples rows) and image (BlazePose on rendered, patch-occluded crops of

@@ -20,7 +20,8 @@ IMAGES_HELP = ("A folder of .jpg/.jpeg/.png images (sorted by name) or image fil
 CHECKPOINT_HELP = ("Lift checkpoint or run directory (a HiPART-level lifter densifies with the HiPART checkpoints "
                    "its run recorded); with --backend onnx, a graph from hipart export. A temporal lifter "
                    "(train-lift --set lifter.arch=temporal) serves --video: each frame is lifted from the frames "
-                   "around it, gaps between detections bridged. Default: runs/demo/lift-hipart.")
+                   "around it, gaps between detections bridged. Default: the model shipped with hipart (trained by "
+                   "make train-default; its manifest.json in pipelines/models/default_model/).")
 OUT_HELP = ("Output, by its suffix: .npz or .json (kp3d (N,17,3) root-relative mm, root_cam (N,3) and kp3d_cam "
             "(N,17,3) camera-space mm, focal_px, dense2d, fine2d, sparse2d, visible; for images and video also "
             "scores, missing, image_id, frame, smoothing, fps; bridged with a temporal lifter); .trc (OpenSim "
@@ -76,7 +77,7 @@ def predict(
     kind = choose_input(input_file, images, video, fmt, image_size, render_out, more_images)
     smoothing = _smoothing(kind, smooth, smooth_min_cutoff, smooth_beta)
     cfg = resolve_config(config, set_)
-    ckpt = default_checkpoint(checkpoint)
+    ckpt, hipart = default_checkpoint(checkpoint, hipart)
     if kind == "keypoints":
         summary = run_predict(input_file, fmt, ckpt, out, cfg, image_size=image_size, min_score=min_score,
                               hipart=hipart, device=device, backend=backend, focal_px=focal_px)

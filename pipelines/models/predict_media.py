@@ -53,24 +53,24 @@ from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
 from pipelines.models.pose_files import Track, write_track
 from pipelines.models.pose_files.track import NOMINAL_FPS
 from pipelines.models.camera_space import check_focal, place_in_camera
+from pipelines.models.default_model import shipped
 from pipelines.models.media_render import frame_picture, picture_size
 from pipelines.models.predict import check_output, lift_keypoints, load_lifter
 from pipelines.models.smoothing import METRE_IN_IMAGE_HEIGHTS, OneEuro, smooth_runs
 
-DEFAULT_CHECKPOINT = Path("runs/demo/lift-hipart")
 UNKNOWN_FPS_RENDER = 25.0     # frame rate of the rendered video when the input's header has none
 LEVEL_KEYS = {17: "sparse2d", 48: "dense2d", 96: "fine2d"}
 LIFT_CHUNK = 512              # frames per lifting call: the progress bar moves, memory stays small
 MAX_PEOPLE = 8                # the most people found in one frame
 
 
-def default_checkpoint(checkpoint: str | Path | None) -> Path:
-    """``--checkpoint``, or the demo's HiPART lifter when none is given."""
+def default_checkpoint(checkpoint: str | Path | None, hipart: str | Path | None = None) -> tuple[Path, Path | None]:
+    """``--checkpoint`` and ``--hipart``, or the model shipped in the package (pipelines.models.default_model)
+    and its densifier when no checkpoint is given."""
     if checkpoint is not None:
-        return Path(checkpoint)
-    if not DEFAULT_CHECKPOINT.exists():
-        raise UserError(f"no checkpoint given and {DEFAULT_CHECKPOINT} not found; run `make demo` or pass --checkpoint")
-    return DEFAULT_CHECKPOINT
+        return Path(checkpoint), None if hipart is None else Path(hipart)
+    lift, densifier = shipped()
+    return lift, Path(hipart) if hipart is not None else densifier
 
 
 def choose_input(input_file, images, video, fmt, image_size, render_out, more_images=None) -> str:

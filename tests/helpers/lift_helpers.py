@@ -15,6 +15,14 @@ from pipelines.data.store import PoseStoreWriter
 from pipelines.models.level_sources import GTLevels, NoLevels
 from pipelines.models.lifting import LiftingModel
 
+TINY_CHAIN = [  # --set overrides: MSST, HiARM and lifter a few steps each, for the whole chain
+    "msst.enc_dim=16", "msst.enc_blocks=1", "msst.dec_dim=16", "msst.code_dim=16", "msst.codebook_size=32",
+    "msst.eval_rows=0", "train_msst.batch_size=64", "train_msst.max_steps=3",
+    "hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=1", "hiarm.ph_blocks=1", "hiarm.dropout=0.0",
+    "train_hiarm.batch_size=64", "train_hiarm.max_steps=3",
+    "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2", "lifter.dropout=0.0", "lifter.eval_rows=0",
+    "train_lift.batch_size=64", "train_lift.max_steps=3"]
+
 
 def tiny_config(levels=(17,), source="none", epochs=1, max_steps=0, dim=32, blocks=2) -> Config:
     cfg = Config()

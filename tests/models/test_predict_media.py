@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.lift_helpers import train_tiny_lifter
+from helpers.lift_helpers import TINY_CHAIN, train_tiny_lifter
 from PIL import Image
 
 from pipelines.core.config_io import load_config
@@ -24,12 +24,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 ROWS = range(8924, 8949, 5)        # S6 Walking in motions.npz, 0.1 s apart
 CAMERA = "55011271"
 FPS = 10.0
-TINY = ["msst.enc_dim=16", "msst.enc_blocks=1", "msst.dec_dim=16", "msst.code_dim=16", "msst.codebook_size=32",
-        "msst.eval_rows=0", "train_msst.batch_size=64", "train_msst.max_steps=3",
-        "hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=1", "hiarm.ph_blocks=1", "hiarm.dropout=0.0",
-        "train_hiarm.batch_size=64", "train_hiarm.max_steps=3",
-        "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2", "lifter.dropout=0.0", "lifter.eval_rows=0",
-        "train_lift.batch_size=64", "train_lift.max_steps=3"]
 
 
 @dataclass
@@ -104,7 +98,7 @@ def hipart_run(synthetic_store, tmp_path_factory) -> Path:
     from pipelines.train.msst import train_msst
 
     root = tmp_path_factory.mktemp("media-hipart")
-    config = load_config(None, TINY)
+    config = load_config(None, TINY_CHAIN)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -197,12 +191,12 @@ def test_video_tracks_keeps_frame_numbers_and_draws_an_mp4(cli, tmp_path, clip, 
     assert [p.name for p in drawn.iterdir()] == ["clip.mp4"]
 
 
-def test_no_checkpoint_names_the_demo(cli, tmp_path, clip, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    code, _, err = cli("predict", "--images", clip.jpg_dir, "--out", tmp_path / "poses.npz")
-    assert code == 2
-    assert err.strip() == ("error: no checkpoint given and runs/demo/lift-hipart not found; run `make demo` or "
-                           "pass --checkpoint")
+def test_no_checkpoint_uses_the_shipped_model_from_any_folder(cli, tmp_path, clip, monkeypatch, detect_extra):
+    monkeypatch.chdir(tmp_path)                                           # no runs/ here: nothing but the package
+    code, _, err = cli("predict", "--video", clip.video, "--out", tmp_path / "poses.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "poses.npz") as npz:
+        assert np.isfinite(npz["kp3d"][:5]).all() and npz["dense2d"].shape == (6, 48, 2)
 
 
 def _bad_input(case: str, tmp_path: Path, clip: Clip, monkeypatch) -> tuple[list, str]:
