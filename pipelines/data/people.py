@@ -4,7 +4,9 @@ MediaPipe's legacy pose graph returns one person per call, and the multi-pose la
 needs a model bundle the wheel does not ship. So people are found one after another: BlazePose on the
 frame, the person it found painted over (their landmarks' box, grown by ``MASK_GROW`` of its side, filled
 with the frame's mean colour), BlazePose again, until it finds nobody, finds a box it already has, or
-``max_people`` are found. An image's people are numbered left to right (by the box centre).
+``max_people`` are found; a person whose body landmarks are on average less than ``MIN_BODY_VISIBILITY``
+visible also ends the search (on real footage such finds were textures and lens flares, not people). An
+image's people are numbered left to right (by the box centre).
 
 In a video each person is a track, followed as BlazePose's own tracking follows one: in every frame
 BlazePose runs on a crop around the track's last box (grown by ``CROP_GROW`` of its side on every side,
@@ -26,6 +28,8 @@ SAME_PERSON_IOU = 0.5    # box overlap at which two detections are one person
 RESCAN_EVERY = 8         # frames between searches for people who entered the video
 PATIENCE = 30            # frames a lost track keeps its identity for people found near its last box
 MIN_VISIBILITY = 0.3     # landmarks at least this visible span a person's box
+MIN_BODY_VISIBILITY = 0.6  # a newly found person's mean visibility of the 18 body landmarks (shoulders to feet)
+BODY = slice(11, 29)     # BlazePose landmarks 11-28: shoulders, elbows, wrists, hands, hips, knees, ankles, feet
 
 
 def landmark_box(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -71,8 +75,8 @@ def find_people(detector, image: np.ndarray, max_people: int, known=()) -> list[
     work = paint_over(image, boxes) if boxes else image
     while len(found) < max_people:
         landmarks = detector.detect(np.ascontiguousarray(work))
-        if landmarks is None:
-            break
+        if landmarks is None or landmarks[BODY, 2].mean() < MIN_BODY_VISIBILITY:
+            break  # nobody, or a person guessed from a painted-over frame (trees, flares): not a new track
         box = landmark_box(landmarks, w, h)
         if box[2] <= box[0] or box[3] <= box[1] or any(iou(box, b) >= SAME_PERSON_IOU for b in boxes):
             break  # painting over did not hide them: the same person again

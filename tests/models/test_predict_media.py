@@ -327,3 +327,34 @@ def test_several_people_are_found_tracked_and_written_per_person(cli, tmp_path, 
     code, _, err = cli("predict", "--images", folder, "--checkpoint", sparse_run, "--out", tmp_path / "one.json",
                        "--max-people", "1")
     assert code == 0 and len(json.loads((tmp_path / "one.json").read_text())["poses"]) == 1
+
+
+def test_real_footage_report_measures_coverage_and_jitter(tmp_path, clip, sparse_run, detect_extra):
+    from pipelines.recipes import real_footage
+
+    code = real_footage.main([str(clip.video), "--out", str(tmp_path / "rf"), "--checkpoint", str(sparse_run),
+                              "--picture", str(tmp_path / "still.png")])
+    assert code == 0
+    (result,) = json.loads((tmp_path / "rf" / "real_footage.json").read_text())
+    assert result["frames"] == 6 and result["frames_with_person_pct"] == pytest.approx(500 / 6)
+    with np.load(tmp_path / "rf" / "clip.raw.npz") as npz:
+        poses = npz["kp3d"][:5]
+    expected = np.linalg.norm(poses[2:] - 2 * poses[1:-1] + poses[:-2], axis=-1).mean()
+    assert result["jitter_raw_mean"] == pytest.approx(expected, rel=1e-5)
+    assert result["jitter_smoothed_mean"] < result["jitter_raw_mean"]
+    assert "| clip.mp4 | 6 |" in (tmp_path / "rf" / "real_footage.md").read_text()
+    with Image.open(tmp_path / "still.png") as still:
+        assert still.width > still.height
+    assert real_footage.main([str(tmp_path / "none.mp4"), "--out", str(tmp_path / "rf2")]) == 2
+
+
+def test_jitter_is_the_mean_second_difference_per_person():
+    from pipelines.recipes.real_footage import jitter
+
+    t = np.arange(6, dtype=np.float64)
+    kp3d = np.zeros((12, 17, 3))
+    kp3d[0::2, :, 0] = (t ** 2)[:, None]             # person 0: constant acceleration 2 mm/frame^2
+    kp3d[1::2, :, 1] = (3 * t)[:, None]              # person 1: constant speed
+    kp3d[1 + 2 * 3] = np.nan                         # person 1 missing at frame 3: triples through it skipped
+    result = jitter(kp3d, np.tile([0, 1], 6))
+    assert result[0] == pytest.approx(2.0) and result[1] == pytest.approx(0.0)
