@@ -7,8 +7,10 @@ the 17-token lifter alone (end to end without levels), and
 MixSTE's code). Every model runs at batch 1, 64 and 1024 on the same random inputs, with 1 thread
 and with all threads (ONNX Runtime: intra-op threads); each row reports its best thread count, the
 poses/s, the latency of one batch and the ratio to the reference at that batch. The candidates of
-one batch are timed in interleaved rounds (:func:`pipelines.bench.registry.interleaved_seconds`), so
-that a shared machine's drift in speed does not favour whichever ran first. On CUDA the torch rows
+one batch are timed in interleaved rounds (:func:`pipelines.bench.registry.interleaved_rounds`), so
+that a shared machine's drift in speed does not favour whichever ran first; each ratio to the reference
+is read round by round (the same round's times), and the report gives its median, its worst round and
+each row's spread, and per batch the fastest exact HiPART backend with its margin. On CUDA the torch rows
 run on the GPU in fp32 and bf16 autocast and ONNX Runtime stays on the CPU. Random weights (speed
 does not depend on training); the ONNX graphs are checked against torch on the same inputs.
 """
@@ -28,7 +30,7 @@ from hipart.end_to_end import EndToEnd
 from hipart.lifter import Lifter
 from pipelines.bench.pipeline import build
 from pipelines.bench.reference import MixSTESized
-from pipelines.bench.registry import interleaved_seconds
+from pipelines.bench.registry import interleaved_rounds
 from pipelines.core.device import autocast, default_device
 
 BATCHES = (1, 64, 1024)
@@ -38,7 +40,8 @@ HIPART, SPARSE = "HiPART (torch)", "17-token lifter"
 HIPART_ONNX, HIPART_ONNX_STANDARD = "HiPART (ONNX RT)", "HiPART (ONNX RT, standard ops)"
 GRAPHS = {HIPART_ONNX: False, HIPART_ONNX_STANDARD: True}  # row -> write_graph(standard_ops=...)
 # (rounds, calls per round) by batch size: many short calls, few long ones
-ROUNDS = {1: (8, 4), 64: (4, 2), 1024: (2, 1)}
+ROUNDS = {1: (9, 4), 64: (7, 2), 1024: (3, 1)}
+EXACT_HIPART = (HIPART, HIPART_ONNX, HIPART_ONNX_STANDARD)  # backends whose tokens equal eager greedy decoding
 
 
 def torch_models(config: Config, device: torch.device) -> dict[str, torch.nn.Module]:
@@ -116,10 +119,10 @@ def _measure(models, sessions, precisions, threads, device, sync, batches, quick
         for (name, t), sess in sessions.items():
             candidates[(name, "fp32", t)] = lambda sess=sess, x=sparse_np, s=size_np: run_session(sess, x, s)
         rounds, reps = (2, 2) if quick else ROUNDS.get(batch, (2, 1))
-        seconds = interleaved_seconds(candidates, rounds, reps)
+        per_round = interleaved_rounds(candidates, rounds, reps)
         torch.set_num_threads(before)
-        rows += [{"model": m, "batch": batch, "precision": p, "threads": t, "seconds": s}
-                 for (m, p, t), s in seconds.items()]
+        rows += [{"model": m, "batch": batch, "precision": p, "threads": t, "seconds": float(np.median(r)),
+                  "rounds": r} for (m, p, t), r in per_round.items()]
         if sessions and batch == batches[-1]:
             models[HIPART].cpu()
             for name in GRAPHS:
@@ -147,17 +150,46 @@ def _report(rows: list[dict], flops: dict, params: dict, device: torch.device, n
             best[key] = r
     table = []
     for (model, batch, precision), r in best.items():
-        ref = best[(REFERENCE, batch, precision)]["seconds"]
+        ref = best[(REFERENCE, batch, precision)]
+        ratios = np.asarray(ref["rounds"]) / np.asarray(r["rounds"])  # the same rounds, so drift cancels
+        spread = 100 * (max(r["rounds"]) - min(r["rounds"])) / r["seconds"]
+        r["ratio_rounds"] = ratios.tolist()
         table.append([model, batch, precision, r["threads"], round(batch / r["seconds"], 1),
-                      round(1000 * r["seconds"], 2), round(ref / r["seconds"], 2)])
+                      round(1000 * r["seconds"], 2), round(float(np.median(ratios)), 2), round(float(ratios.min()), 2),
+                      round(spread, 1)])
     flop_notes = [f"{name}: {params[name] / 1e6:.2f} M parameters, {flops[name] / 1e9:.3f} GFLOP per pose"
                   for name in flops]
     return {"name": f"HiPART vs a MixSTE-sized reference at one frame ({device.type}, random weights)",
-            "columns": ["model", "batch", "precision", "threads", "poses/s", "ms per batch", "x reference"],
+            "columns": ["model", "batch", "precision", "threads", "poses/s", "ms per batch", "x reference",
+                        "x ref. worst round", "spread %"],
             "rows": table, "best": [dict(r, poses_per_s=r["batch"] / r["seconds"]) for r in best.values()],
+            "margins": margins(best),
             "notes": ["HiPART = greedy densification + the configured lifter, end to end, no flip; 17-token lifter = "
                       "the same lifter on the sparse joints only",
+                      "x reference: median over interleaved rounds of the reference's time / the model's time in the "
+                      "same round; worst round: its minimum; spread: (slowest - fastest round) / median time",
                       f"reference: a same-size stand-in for MixSTE at one frame ({REFERENCE_SIZE['dim']} wide, "
                       f"{REFERENCE_SIZE['depth']} spatial + {REFERENCE_SIZE['depth']} temporal blocks, "
                       f"{REFERENCE_SIZE['heads']} heads, MLP ratio {REFERENCE_SIZE['mlp_ratio']:g}) built from "
-                      "hipart.layers, not MixSTE's code"] + flop_notes + notes}
+                      "hipart.layers, not MixSTE's code"] + flop_notes + margin_notes(margins(best)) + notes}
+
+
+def margins(best: dict) -> list[dict]:
+    """Per batch and precision the fastest exact HiPART backend, its median and worst-round ratio to the reference."""
+    out = []
+    for batch, precision in sorted({(b, p) for _, b, p in best}):
+        exact = [best[(m, batch, precision)] for m in EXACT_HIPART if (m, batch, precision) in best]
+        if not exact:
+            continue
+        top = min(exact, key=lambda r: r["seconds"])
+        ratios = top["ratio_rounds"]
+        out.append({"batch": batch, "precision": precision, "backend": top["model"], "threads": top["threads"],
+                    "median_ratio": float(np.median(ratios)), "worst_round_ratio": float(min(ratios)),
+                    "rounds": len(ratios)})
+    return out
+
+
+def margin_notes(rows: list[dict]) -> list[str]:
+    return [f"batch {m['batch']} ({m['precision']}): best exact HiPART backend {m['backend']} ({m['threads']} threads) "
+            f"{m['median_ratio']:.2f}x the reference (median of {m['rounds']} rounds), {m['worst_round_ratio']:.2f}x in "
+            "its worst round" for m in rows]

@@ -54,9 +54,10 @@ def median_seconds(fn, reps: int, budget_s: float = 20.0) -> float:
     return statistics.median(times)
 
 
-def interleaved_seconds(fns: dict, rounds: int, reps: int, warm_below_s: float = 0.5) -> dict:
-    """Median wall time of each ``fns[key]()``, measured in ``rounds`` that each run every function
-    ``reps`` times in turn, so that a shared machine's drift in speed reaches every function alike.
+def interleaved_rounds(fns: dict, rounds: int, reps: int, warm_below_s: float = 0.5) -> dict:
+    """Per function the median wall time of each of ``rounds`` rounds, ``{key: [seconds per round]}``;
+    every round runs each ``fns[key]()`` ``reps`` times in turn, so that a shared machine's drift in speed
+    reaches every function alike and a ratio of two functions can be read round by round.
 
     Each function's turn starts with an untimed call while it takes under ``warm_below_s``: that call
     absorbs the caches and spinning threads the previous function left behind.
@@ -64,10 +65,17 @@ def interleaved_seconds(fns: dict, rounds: int, reps: int, warm_below_s: float =
     times: dict = {key: [] for key in fns}
     for _ in range(rounds):
         for key, fn in fns.items():
-            if not times[key] or statistics.median(times[key]) < warm_below_s:
+            if not times[key] or statistics.median(x for r in times[key] for x in r) < warm_below_s:
                 fn()
+            turn = []
             for _ in range(reps):
                 t = time.perf_counter()
                 fn()
-                times[key].append(time.perf_counter() - t)
-    return {key: statistics.median(v) for key, v in times.items()}
+                turn.append(time.perf_counter() - t)
+            times[key].append(turn)
+    return {key: [statistics.median(turn) for turn in v] for key, v in times.items()}
+
+
+def interleaved_seconds(fns: dict, rounds: int, reps: int, warm_below_s: float = 0.5) -> dict:
+    """Median over rounds of :func:`interleaved_rounds`: one wall time per function."""
+    return {key: statistics.median(v) for key, v in interleaved_rounds(fns, rounds, reps, warm_below_s).items()}

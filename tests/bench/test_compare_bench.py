@@ -1,4 +1,5 @@
 """`hipart bench compare` on micro sizes: every model and batch measured, ratios to the reference."""
+import pytest
 import torch
 
 from pipelines.bench import compare
@@ -17,17 +18,25 @@ def test_bench_compare_quick_reports_every_model(monkeypatch):
         (report,) = bench.run(["compare"], load_config(None, MICRO), quick=True)
     finally:
         torch.set_num_threads(before)
-    assert report["columns"][-3:] == ["poses/s", "ms per batch", "x reference"]
+    assert report["columns"][4:] == ["poses/s", "ms per batch", "x reference", "x ref. worst round", "spread %"]
     rows = {(r[0], r[1]): r for r in report["rows"]}
     models = {compare.HIPART, compare.HIPART_ONNX, compare.HIPART_ONNX_STANDARD, compare.SPARSE, compare.REFERENCE}
     assert {m for m, _ in rows} == models and {b for _, b in rows} == {1, 64}
     for (model, batch), r in rows.items():
         # ms per batch = batch / rate, up to the rounding of both (rate to 0.1/s, ms to 0.01)
         assert r[4] > 0 and abs(r[5] - 1000 * batch / r[4]) <= 1000 * batch * 0.05 / r[4] ** 2 * 1.01 + 0.006
+        assert r[7] <= r[6] and r[8] >= 0  # the worst round is no better than the median
         if model == compare.REFERENCE:
-            assert r[6] == 1.0
+            assert r[6] == 1.0 and r[7] == 1.0
     for name in (compare.HIPART_ONNX, compare.HIPART_ONNX_STANDARD):  # both graphs checked against torch
         assert any(n.startswith(name + " vs torch") and "tokens differing 0.00 %" in n for n in report["notes"])
+    margins = {m["batch"]: m for m in report["margins"]}
+    assert set(margins) == {1, 64} and all(m["backend"] in compare.EXACT_HIPART for m in margins.values())
+    for batch, m in margins.items():  # the fastest exact backend's row carries the margin
+        row = rows[(m["backend"], batch)]
+        assert row[4] == max(rows[(b, batch)][4] for b in compare.EXACT_HIPART)
+        assert m["median_ratio"] == pytest.approx(row[6], abs=0.006) and m["worst_round_ratio"] <= m["median_ratio"]
+    assert any(n.startswith("batch 1 (fp32): best exact HiPART backend") for n in report["notes"])
     assert any("not MixSTE's code" in n and "32 wide, 1 spatial + 1 temporal" in n for n in report["notes"])
 
 
@@ -39,3 +48,11 @@ def test_interleaved_timing_takes_turns_and_warms_each_turn():
     assert "".join(calls) == "aaabbbaaabbb"  # one untimed call, then two timed ones, per turn
     slow = bench.interleaved_seconds({"a": lambda: calls.append("s")}, rounds=2, reps=1, warm_below_s=-1.0)
     assert set(slow) == {"a"} and "".join(calls[12:]) == "sss"  # a slow function is warmed in its first turn only
+
+
+def test_interleaved_rounds_keep_one_median_per_round():
+    ticks = iter(range(100))
+    rounds = bench.interleaved_rounds({"a": lambda: next(ticks), "b": lambda: None}, rounds=3, reps=2)
+    assert {k: len(v) for k, v in rounds.items()} == {"a": 3, "b": 3}
+    seconds = bench.interleaved_seconds({"a": lambda: None}, rounds=3, reps=2)
+    assert set(seconds) == {"a"}
