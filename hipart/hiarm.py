@@ -227,6 +227,36 @@ class HiARM(nn.Module):
             out += (logits[:, : self.n_sparse], logits[:, self.n_sparse:])
         return out
 
+    @torch.no_grad()
+    def generate_jacobi(self, sparse_pf: torch.Tensor, draft: tuple[torch.Tensor, torch.Tensor] | None = None,
+                        scores: torch.Tensor | None = None):
+        """Greedy tokens as :meth:`generate`, several steps per weight pass (Jacobi decoding).
+
+        Each pass is one teacher-forced forward over the current guess of all 64 tokens; its argmax is
+        the next guess. The tokens of a step depend only on earlier steps (and a step's second tokens on
+        its first ones), so every pass fixes at least the first group of tokens that the guess had wrong,
+        and a guess that is its own argmax is exactly the greedy sequence. ``draft`` (B, 16), (B, 48):
+        the first guess (a cheap densifier's tokens, or the previous frame's; None: all code 0). A pose
+        leaves the batch once its guess holds. -> tokens (B, 16), (B, 48) and the passes run (B,).
+        """
+        B = sparse_pf.shape[0]
+        codes = torch.cat(draft if draft is not None else self._blank(sparse_pf), 1).clone()  # (B, 64) flat order
+        passes = torch.zeros(B, dtype=torch.long, device=codes.device)
+        active = torch.arange(B, device=codes.device)
+        groups = sum(1 + bool(second) for second in self.second) if self.arm else 1
+        for _ in range(groups + 1):
+            s_logits, d_logits = self.forward(sparse_pf[active], codes[active, : self.n_sparse],
+                                              codes[active, self.n_sparse:],
+                                              scores=None if scores is None else scores[active])
+            guess = torch.cat([s_logits.argmax(-1), d_logits.argmax(-1)], 1)  # (b, 64)
+            passes[active] += 1
+            settled = (guess == codes[active]).all(1)
+            codes[active] = guess
+            active = active[~settled]
+            if not len(active):
+                break
+        return codes[:, : self.n_sparse], codes[:, self.n_sparse:], passes
+
     def _predict_step(self, h: torch.Tensor, k: int, temperature: float, top_k: int):
         """PH for step k: first tokens from h (B, D), then the second ones conditioned on them. -> (B, T), [(B, K)]"""
         first, second = self.first[k], self.second[k]

@@ -152,3 +152,37 @@ def test_generation_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         s, d = model.generate(poses(4))
     assert s.shape == (4, 16) and d.shape == (4, 48)
+
+
+@pytest.mark.parametrize("framework,order", VARIANTS)
+def test_jacobi_decoding_equals_greedy_decoding(framework, order):
+    model = make(framework, order)
+    x = poses(32, seed=5)
+    greedy = model.generate(x)
+    sparse, dense, passes = model.generate_jacobi(x)
+    assert torch.equal(sparse, greedy[0]) and torch.equal(dense, greedy[1])
+    groups = sum(1 + bool(s) for s in model.second) if model.arm else 1
+    assert passes.min() >= 1 and passes.max() <= groups + 1  # each pass fixes at least one group
+    # a draft that is the answer settles in one pass; a draft with its last group wrong still ends exact
+    _, _, one = model.generate_jacobi(x, draft=greedy)
+    assert (one == 1).all()
+    wrong = (greedy[0].clone(), (greedy[1] + 1) % 48)
+    again = model.generate_jacobi(x, draft=wrong)
+    assert torch.equal(again[0], greedy[0]) and torch.equal(again[1], greedy[1])
+
+
+def test_densifier_decodes_the_same_levels_either_way():
+    from hipart.densify import Densifier
+
+    class Decoder(torch.nn.Module):
+        def decode(self, sparse_idx, dense_idx):
+            return sparse_idx.float()[..., None].repeat(1, 3, 2), dense_idx.float()[..., None].repeat(1, 2, 2)
+
+    densifier = Densifier(Decoder(), make())
+    x = poses(6, seed=2) * 100 + 500
+    greedy = densifier(x, return_tokens=True)
+    jacobi = densifier(x, return_tokens=True, decode="jacobi")
+    for a, b in zip(greedy, jacobi):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="decode"):
+        densifier(x, decode="beam")
