@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "compare": "pipelines.bench.compare",
     "train": "pipelines.bench.train",
     "temporal": "pipelines.bench.temporal",
+    "precision": "pipelines.bench.precision",
 }
 
 

@@ -1,0 +1,149 @@
+"""`hipart bench precision`: fewer bytes per HiARM decode step, and fewer weight passes, against eager fp32.
+
+Each of the 16 greedy decode steps of HiARM streams all of its weights; at small batches that, not
+arithmetic, bounds the speed. Variants of the shipped default model's HiARM (the lifter stays fp32):
+
+* ``int8 dynamic``: torch's dynamic quantisation of the ``nn.Linear`` layers (int8 weights, activations
+  quantised per call) but the attention's fused q/k/v projection, whose weight the one-token decode
+  step reads in slices: fewer bytes and integer matmuls, so its speed is measured;
+* ``fp16 / bf16 weights``: every weight rounded to half precision and computed in fp32: the accuracy
+  the storage would cost (CPU torch has no fast half-precision path, so no speed is claimed);
+* ``Jacobi``: fp32 weights, several decode steps per weight pass (:meth:`hipart.hiarm.HiARM.generate_jacobi`),
+  exact by construction.
+
+On the demo store's test split with its BlazePose 2D (``make demo`` first): the share of tokens and of
+poses whose tokens differ from fp32, the mean 3D change and the MPJPE (mm, all rows, no flip) with its
+change, and poses/s at batch 1 and 64 timed in interleaved rounds with the ratio to fp32 per round
+(median). A quantised path would replace fp32 as the default only with the same tokens on at least
+99.5 % of the poses and the same MPJPE to 0.1 mm.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hipart.config import Config
+from pipelines.bench.registry import interleaved_rounds
+
+STORE = Path("runs/demo/store/sample.h5")
+INPUT2D = "blazepose"
+SAME_TOKENS_PCT, SAME_MPJPE_MM = 99.5, 0.1  # what a quantised default must keep
+BATCHES = (1, 64)
+
+
+def rounded(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A copy whose floating-point weights were stored in ``dtype`` (rounded) and are computed in fp32."""
+    out = copy.deepcopy(module)
+    with torch.no_grad():
+        for p in out.parameters():
+            p.copy_(p.to(dtype).float())
+    return out
+
+
+def variants(densifier) -> dict[str, tuple[object, str]]:
+    """name -> (densifier, decode)."""
+    int8 = copy.deepcopy(densifier)
+    linears = {name for name, m in int8.hiarm.named_modules() if isinstance(m, nn.Linear) and not name.endswith(".qkv")}
+    spec = {name: torch.ao.quantization.default_dynamic_qconfig for name in linears}
+    with warnings.catch_warnings():  # torch deprecates its eager quantised tensors; the measurement stands
+        warnings.simplefilter("ignore")
+        int8.hiarm = torch.ao.quantization.quantize_dynamic(int8.hiarm, spec, dtype=torch.qint8)
+    fp16, bf16 = copy.deepcopy(densifier), copy.deepcopy(densifier)
+    fp16.hiarm, bf16.hiarm = rounded(densifier.hiarm, torch.float16), rounded(densifier.hiarm, torch.bfloat16)
+    return {"fp32 (eager greedy)": (densifier, "greedy"), "int8 dynamic": (int8, "greedy"),
+            "fp16 weights": (fp16, "greedy"), "bf16 weights": (bf16, "greedy"), "fp32, Jacobi": (densifier, "jacobi")}
+
+
+def _inputs(store_path: Path, quick: bool):
+    from pipelines.data.store import PoseStore
+
+    store = PoseStore(store_path)
+    n = store.rows("test")
+    rows = np.arange(n)[:: max(1, n // 256)] if quick else np.arange(n)
+    sparse = store.read("test", f"det2d/{INPUT2D}")[rows, :, :2].astype(np.float32)
+    size = store.read("test", "meta/image_size")[rows].astype(np.float32)
+    gt = store.read("test", "kp3d/sparse")[rows].astype(np.float64)
+    return torch.from_numpy(sparse), torch.from_numpy(size), gt - gt[:, :1]
+
+
+def _run(densifier, decode: str, lifter, sparse, size, chunk: int = 512):
+    """Tokens (N, 64) and root-relative 3D (N, 17, 3) mm of every pose."""
+    from hipart.end_to_end import EndToEnd
+
+    model = EndToEnd(densifier, lifter).eval()
+    tokens, kp3d = [], []
+    with torch.inference_mode():
+        for start in range(0, len(sparse), chunk):
+            x, s = sparse[start : start + chunk], size[start : start + chunk]
+            dense, fine, si, di = densifier(x.float(), return_tokens=True, decode=decode)
+            pose = model.lifter(model.lifter_input(x.float(), dense, fine, s)).float() * 1000.0
+            tokens.append(torch.cat([si, di], 1))
+            kp3d.append(pose)
+    kp3d = torch.cat(kp3d).numpy().astype(np.float64)
+    return torch.cat(tokens).numpy(), kp3d - kp3d[:, :1]
+
+
+def run(config: Config, quick: bool = False) -> list[dict]:
+    from pipelines.models.default_model import shipped
+    from pipelines.models.lifting import load_lifting_model
+
+    title = "HiARM precision and decoding: the shipped model on the demo test split (cpu)"
+    if not STORE.is_file():
+        return [{"name": title, "columns": ["note"], "rows": [[f"{STORE} not found: run `make demo` first"]],
+                 "notes": []}]
+    lift, densifier_path = shipped()
+    model = load_lifting_model(lift, "cpu", hipart=densifier_path)
+    densifier, lifter = model.source.densifier, model.lifter
+    sparse, size, gt = _inputs(STORE, quick)
+    found = {name: _run(d, decode, lifter, sparse, size) for name, (d, decode) in variants(densifier).items()}
+    ref_tokens, ref_pose = found["fp32 (eager greedy)"]
+    mpjpe = lambda pose: float(np.linalg.norm(pose - gt, axis=-1).mean())
+    ref_mpjpe = mpjpe(ref_pose)
+    speed = _speeds(variants(densifier), lifter, sparse, size, 2 if quick else 5)
+    rows, notes = [], []
+    for name, (tokens, pose) in found.items():
+        differ = tokens != ref_tokens
+        pct_poses = 100 * float(differ.any(1).mean())
+        change = mpjpe(pose) - ref_mpjpe
+        rows.append([name, round(100 * float(differ.mean()), 3), round(pct_poses, 2),
+                     round(float(np.linalg.norm(pose - ref_pose, axis=-1).mean()), 3), round(mpjpe(pose), 2),
+                     round(change, 3)] + [round(v, 1) for b in BATCHES for v in speed[name][b]])
+        if name.startswith(("int8", "fp16", "bf16")):
+            keeps = 100 - pct_poses >= SAME_TOKENS_PCT and abs(change) <= SAME_MPJPE_MM
+            notes.append(f"{name}: {'meets' if keeps else 'misses'} the bar for a default (same tokens on "
+                         f">= {SAME_TOKENS_PCT} % of poses: {100 - pct_poses:.2f} %; MPJPE within {SAME_MPJPE_MM} mm: "
+                         f"{change:+.3f} mm)")
+    columns = ["variant", "tokens differing %", "poses differing %", "mean |3D change| mm", "MPJPE mm",
+               "MPJPE change mm"] + [h for b in BATCHES for h in (f"poses/s b{b}", f"x fp32 b{b}")]
+    return [{"name": title, "columns": columns, "rows": rows, "poses": int(len(sparse)),
+             "notes": [f"{len(sparse)} test poses, detected 2D {INPUT2D}; speed: HiARM + lifter end to end, "
+                       f"{torch.get_num_threads()} threads, median of interleaved rounds"] + notes}]
+
+
+def _speeds(models: dict, lifter, sparse, size, rounds: int) -> dict[str, dict[int, tuple[float, float]]]:
+    from hipart.end_to_end import EndToEnd
+
+    out: dict = {name: {} for name in models}
+    for batch in BATCHES:
+        x, s = sparse[:batch], size[:batch]
+
+        def call(densifier, decode):
+            model = EndToEnd(densifier, lifter).eval()
+
+            def fn():
+                with torch.inference_mode():
+                    dense, fine, _, _ = densifier(x, return_tokens=True, decode=decode)
+                    model.lifter(model.lifter_input(x, dense, fine, s))
+            return fn
+
+        per_round = interleaved_rounds({n: call(d, dec) for n, (d, dec) in models.items()}, rounds,
+                                       4 if batch == 1 else 1)
+        ref = np.asarray(per_round["fp32 (eager greedy)"])
+        for name, times in per_round.items():
+            out[name][batch] = (batch / float(np.median(times)), float(np.median(ref / np.asarray(times))))
+    return out
