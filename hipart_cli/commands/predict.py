@@ -69,6 +69,12 @@ def predict(
     max_people: Annotated[int, typer.Option(min=1, help="--images / --video: the most people found in one frame "
                                                         "(each is lifted and written with its person id; .trc / .bvh "
                                                         "/ .csv get one file per person when there are several).")] = 8,
+    framing: Annotated[str, typer.Option(help="canonical: lift each person framed as the training data framed people "
+                                               "(centred, long side 0.29 of a virtual 1000 px image; steadied over a "
+                                               "video), which suits any camera; image: as they stand in the image "
+                                               "(--image-size matters then).")] = "canonical",
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Average each 3D pose with its mirror's (flip "
+                                                                "test-time augmentation; torch backend).")] = True,
     device: DeviceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -80,14 +86,15 @@ def predict(
     ckpt, hipart = default_checkpoint(checkpoint, hipart)
     if kind == "keypoints":
         summary = run_predict(input_file, fmt, ckpt, out, cfg, image_size=image_size, min_score=min_score,
-                              hipart=hipart, device=device, backend=backend, focal_px=focal_px)
+                              hipart=hipart, device=device, backend=backend, focal_px=focal_px, framing=framing,
+                              flip=flip)
         console.print(f"{summary['poses']} poses lifted ({summary['invisible']} low-score joints filled) "
                       f"-> {summary['out']}")
         return
     inputs = video if kind == "video" else [*images, *(more_images or [])]
     s = predict_media(kind, inputs, ckpt, out, cfg, min_score=min_score, hipart=hipart, device=device,
                       backend=backend, render_out=render_out, smoothing=smoothing, focal_px=focal_px,
-                      max_people=max_people)
+                      max_people=max_people, framing=framing, flip=flip)
     bridged = f"{s['bridged']} bridged between detections (marked bridged), " if s["bridged"] else ""
     people = f"{len(s['people'])} people (ids {', '.join(map(str, s['people']))}), " if len(s["people"]) > 1 else ""
     console.print(f"{s['frames']} frames lifted, {people}{s['missing']} without a person (kept as rows marked "

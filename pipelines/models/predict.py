@@ -30,6 +30,7 @@ from pipelines.data.windows import centred_windows
 from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
 from pipelines.models.pose_files import Track, write_track
 from pipelines.models.pose_files.track import NOMINAL_FPS
+from pipelines.models.framing import CANVAS, MODES as FRAMINGS, framing_scale, from_canvas, to_canvas
 from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.keypoints import fill_invisible, read_keypoints
 from pipelines.models.lifting import load_lifting_model, require_single_frame, require_sparse_only_input
@@ -69,7 +70,7 @@ def check_backend(checkpoint: str | Path, backend: str) -> None:
 
 
 def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str | None = None,
-                backend: str = "torch", video: bool = False) -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict]:
+                backend: str = "torch", video: bool = False, flip: bool = False) -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict]:
     """A function (sparse px (N,17,2), image size (N,2), visible (N,17), scores (N,17) | None) -> {"kp3d", "dense2d", "fine2d"}.
 
     ``video``: the rows will be a clip's consecutive frames, so a temporal lifter is accepted; its function
@@ -77,7 +78,8 @@ def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str
 
     ``backend``: "torch" (``checkpoint`` is a lift run or checkpoint) or "onnx" (``checkpoint`` is a
     graph written by `hipart export`, run with ONNX Runtime). Checkpoint errors surface here, so a
-    caller can load first and fail before any long work.
+    caller can load first and fail before any long work. ``flip``: average each pose's 3D with its
+    mirror's (flip test-time augmentation; torch only, the exported graph has none).
     """
     check_backend(checkpoint, backend)
     if backend == "onnx":
@@ -86,34 +88,54 @@ def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str
     model = require_sparse_only_input(model, "bare keypoints")
     if not (video and model.is_temporal):
         model = require_single_frame(model, "hipart predict --input / --images")
-        return lambda sparse, size, visible, scores=None: model.predict(sparse, size, visible=visible, scores=scores)
+        return lambda sparse, size, visible, scores=None: model.predict(sparse, size, visible=visible, scores=scores,
+                                                                        flip=flip and model.can_flip)
 
     def lift_sequence(sparse, size, visible, scores=None):
         """The rows are one clip's consecutive frames: each is lifted from the window centred on it."""
         rows = np.arange(len(sparse))
-        return model.predict(sparse, size, visible=visible, scores=scores,
+        return model.predict(sparse, size, visible=visible, scores=scores, flip=flip and model.can_flip,
                              windows=centred_windows([rows], len(rows), model.frames))
     lift_sequence.frames = model.frames
     return lift_sequence
 
 
-def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 0.0) -> dict:
+def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 0.0, framing: str = "canonical",
+                   scale: np.ndarray | None = None) -> dict:
     """(N,17,3) H36M-17 [x, y, score] px, (N,2) or (2,) image size -> the arrays predict writes.
 
     {"kp3d" (N,17,3) mm, "sparse2d" (N,17,2), "visible" (N,17)[, "dense2d", "fine2d"]}; joints
     scoring below ``min_score`` are invisible (the low-score policy of pipelines.models.keypoints).
+    ``framing``: "canonical" lifts each pose framed as the training data framed people
+    (pipelines.models.framing; ``scale`` (N,): its canvas px per image px, default from each pose's
+    visible joints), "image" as it stands in its image. The levels come back in image pixels either way.
     """
+    if framing not in FRAMINGS:
+        raise UserError(f"--framing {framing!r}: expected {' or '.join(FRAMINGS)}")
     size = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
     visible = kp[..., 2] >= min_score
-    result = lifter(kp[..., :2], size, visible, kp[..., 2])
+    if framing == "image":
+        result = lifter(kp[..., :2], size, visible, kp[..., 2])
+        levels = {k: result[k] for k in ("dense2d", "fine2d") if result[k] is not None}
+    else:
+        seen = np.where(visible[..., None], kp[..., :2], np.nan).astype(np.float64)  # the box of the visible joints
+        fallback = np.all(~visible, axis=1)
+        seen[fallback] = kp[fallback, :, :2]
+        scale = framing_scale(seen) if scale is None else np.asarray(scale, np.float64)
+        scale = np.where(np.isfinite(scale), scale, CANVAS / np.maximum(size.max(1), 1.0))
+        canvas, centre = to_canvas(seen, scale)
+        canvas = np.where(np.isfinite(canvas), canvas, (kp[..., :2] - centre[:, None]) * scale[:, None, None] + CANVAS / 2)
+        result = lifter(canvas.astype(np.float32), np.full((len(kp), 2), CANVAS, np.float32), visible, kp[..., 2])
+        levels = {k: from_canvas(result[k], scale, centre).astype(np.float32)
+                  for k in ("dense2d", "fine2d") if result[k] is not None}
     arrays = {"kp3d": result["kp3d"], "sparse2d": kp[..., :2], "visible": visible}
-    arrays.update({k: result[k] for k in ("dense2d", "fine2d") if result[k] is not None})
+    arrays.update(levels)
     return arrays
 
 
 def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str | Path, config: Config,
             image_size: str | None = None, min_score: float = 0.0, hipart=None, device: str | None = None,
-            backend: str = "torch", focal_px: float | None = None) -> dict:
+            backend: str = "torch", focal_px: float | None = None, framing: str = "canonical", flip: bool = True) -> dict:
     """Lift the keypoints of ``input_file`` and write ``out``; returns {"poses", "invisible", "out"}.
 
     ``focal_px``: the camera's focal length in pixels (default: from the image size,
@@ -126,7 +148,8 @@ def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str |
     size = parse_image_size(image_size)
     if size is None:
         size = data["image_size"] if data["image_size"] is not None else np.array(DEFAULT_IMAGE_SIZE, np.float32)
-    arrays = lift_keypoints(load_lifter(checkpoint, config, hipart, device, backend), kp, size, min_score)
+    arrays = lift_keypoints(load_lifter(checkpoint, config, hipart, device, backend, flip=flip), kp, size, min_score,
+                            framing)
     sizes = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
     arrays.update(place_in_camera(arrays["kp3d"], arrays["sparse2d"], arrays["visible"], sizes, focal_px))
     visible, ids = arrays["visible"], data["ids"]

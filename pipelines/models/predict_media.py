@@ -54,6 +54,8 @@ from pipelines.models.pose_files import Track, write_track
 from pipelines.models.pose_files.track import NOMINAL_FPS
 from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.default_model import shipped
+from pipelines.models.framing import MODES as FRAMINGS
+from pipelines.models.framing import framing_scale, steady
 from pipelines.models.media_render import frame_picture, picture_size
 from pipelines.models.predict import check_output, lift_keypoints, load_lifter
 from pipelines.models.smoothing import METRE_IN_IMAGE_HEIGHTS, OneEuro, smooth_runs
@@ -184,7 +186,13 @@ def bridge_gaps(seen: Seen) -> np.ndarray:
     return bridged
 
 
-def lift(lifter, seen: Seen, min_score: float) -> tuple[dict, float]:
+def video_scales(seen: Seen, min_score: float) -> np.ndarray:
+    """Per frame the canonical-framing scale of this person, steadied over the video (pipelines.models.framing)."""
+    visible = seen.kp[..., 2:] >= min_score
+    return steady(framing_scale(np.where(visible, seen.kp[..., :2], np.nan).astype(np.float64)))
+
+
+def lift(lifter, seen: Seen, min_score: float, framing: str = "canonical", video: bool = False) -> tuple[dict, float]:
     """Pass 2: the keypoint path on the frames with a person; rows without one are NaN (visible False).
 
     A temporal lifter (``lifter.frames`` > 1) gets the whole run of frames from the first to the last
@@ -193,6 +201,7 @@ def lift(lifter, seen: Seen, min_score: float) -> tuple[dict, float]:
     bridged = bridge_gaps(seen) if temporal else None
     rows = np.flatnonzero(~seen.missing)
     n = len(seen.kp)
+    scales = video_scales(seen, min_score) if video and framing == "canonical" else None
     chunk_size = max(len(rows), 1) if temporal else LIFT_CHUNK
     arrays = {"kp3d": np.full((n, 17, 3), np.nan, np.float32), "sparse2d": seen.kp[..., :2].copy(),
               "scores": seen.kp[..., 2].copy(), "visible": np.zeros((n, 17), bool)}
@@ -202,7 +211,8 @@ def lift(lifter, seen: Seen, min_score: float) -> tuple[dict, float]:
         for first in range(0, len(rows), chunk_size):
             chunk = rows[first : first + chunk_size]
             start = time.perf_counter()
-            lifted = lift_keypoints(lifter, seen.kp[chunk], seen.size[chunk].astype(np.float32), min_score)
+            lifted = lift_keypoints(lifter, seen.kp[chunk], seen.size[chunk].astype(np.float32), min_score, framing,
+                                    None if scales is None else scales[chunk])
             seconds += time.perf_counter() - start
             for key, value in lifted.items():
                 if key not in arrays:                                    # the levels this lifter reads
@@ -244,12 +254,12 @@ def place(arrays: dict, seen: Seen, focal_px: float | None, fps: float, params: 
 
 
 def lift_and_place(lifter, seen: Seen, min_score: float, fps: float, smoothing: OneEuro | None,
-                   focal_px: float | None) -> tuple[dict, float]:
+                   focal_px: float | None, framing: str = "canonical", video: bool = False) -> tuple[dict, float]:
     """Pass 2 in full: smooth the 2D, lift, smooth the 3D, place in camera space (``smoothing`` None:
     no filter). ``fps``: the frame rate the filter assumes. Returns the arrays and the lifting seconds."""
     if smoothing is not None:
         smooth_detections(seen, fps, smoothing)
-    arrays, seconds = lift(lifter, seen, min_score)
+    arrays, seconds = lift(lifter, seen, min_score, framing, video)
     if smoothing is not None:
         smooth_lifted(arrays, fps, smoothing)
     place(arrays, seen, focal_px, fps, smoothing)
@@ -348,13 +358,15 @@ def write_poses(out: Path, seen: Seen, arrays: dict, kind: str, source_name: str
 def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, config: Config,
                   min_score: float = 0.0, hipart=None, device: str | None = None, backend: str = "torch",
                   render_out: str | Path | None = None, smoothing: OneEuro | None = None,
-                  focal_px: float | None = None, max_people: int = MAX_PEOPLE) -> dict:
+                  focal_px: float | None = None, max_people: int = MAX_PEOPLE, framing: str = "canonical",
+                  flip: bool = True) -> dict:
     """Detect, lift and write ``out`` (and the drawings into ``render_out``) for ``kind`` "images"
     (``inputs``: folders and files) or "video" (``inputs``: one file).
 
     ``smoothing``: the One Euro filter's parameters for a video (None: no filter; images never are);
     ``focal_px``: the camera's focal length (None: from the image size, pipelines.models.camera_space);
-    ``max_people``: the most people found in one frame.
+    ``max_people``: the most people found in one frame; ``framing``: "canonical" or "image"
+    (pipelines.models.framing); ``flip``: flip test-time augmentation (torch).
     Returns {"frames", "people" (ids), "missing" (frames without anyone), "invisible", "out", "written"
     (paths), "rendered" (paths), "speed" {stage: frames/s}, "fps", "smoothing" (the filter's record or None)}.
     """
@@ -372,12 +384,15 @@ def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, co
         source_name, total, fps = ", ".join(str(p) for p in inputs), len(source), None
     paths = render_names(source, Path(render_out)) if render_out is not None else []
     require_detector()
-    lifter = load_lifter(checkpoint, config, hipart, device, backend, video=kind == "video")
+    if framing not in FRAMINGS:
+        raise UserError(f"--framing {framing!r}: expected {' or '.join(FRAMINGS)}")
+    lifter = load_lifter(checkpoint, config, hipart, device, backend, video=kind == "video", flip=flip)
     people = detect(source, total, max_people)
     require_someone(people, source_name)
     lifted, lift_seconds = [], 0.0
     for seen in people:
-        arrays, seconds = lift_and_place(lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px)
+        arrays, seconds = lift_and_place(lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px, framing,
+                                         kind == "video")
         lifted.append(arrays)
         lift_seconds += seconds
     seen, arrays = merge_people(people, lifted)

@@ -38,7 +38,7 @@ def _seen(n: int = 40, missing=(10, 11), noise: float = 0.0) -> Seen:
 def test_without_smoothing_the_lifted_arrays_are_untouched():
     seen = _seen(noise=2.0)
     before = seen.kp.copy()
-    arrays, _ = lift_and_place(flat_lifter, seen, 0.0, FPS, None, FOCAL)
+    arrays, _ = lift_and_place(flat_lifter, seen, 0.0, FPS, None, FOCAL, "image")
     np.testing.assert_array_equal(seen.kp, before)
     np.testing.assert_array_equal(arrays["sparse2d"], before[..., :2])
     present = ~seen.missing
@@ -54,8 +54,8 @@ def test_without_smoothing_the_lifted_arrays_are_untouched():
 
 def test_smoothing_calms_the_2d_and_3d_and_keeps_the_gaps():
     noisy, raw = _seen(noise=3.0), _seen(noise=3.0)
-    arrays, _ = lift_and_place(flat_lifter, noisy, 0.0, FPS, OneEuro(), FOCAL)
-    unsmoothed, _ = lift_and_place(flat_lifter, raw, 0.0, FPS, None, FOCAL)
+    arrays, _ = lift_and_place(flat_lifter, noisy, 0.0, FPS, OneEuro(), FOCAL, "image")
+    unsmoothed, _ = lift_and_place(flat_lifter, raw, 0.0, FPS, None, FOCAL, "image")
     jitter = lambda x: np.abs(np.diff(x[12:], n=2, axis=0)).mean()   # the run after the gap
     for key in ("sparse2d", "kp3d", "kp3d_cam"):
         assert jitter(arrays[key]) < 0.5 * jitter(unsmoothed[key]), key
@@ -82,14 +82,14 @@ def stand_ins(monkeypatch, tmp_path):
     monkeypatch.setattr(media, "list_images", lambda inputs: [Path(f"img{i}.jpg") for i in range(40)])
     monkeypatch.setattr(media, "require_detector", lambda: None)
     monkeypatch.setattr(media, "load_lifter", lambda *args, **kwargs: flat_lifter)
-    monkeypatch.setattr(media, "detect", lambda source, total: given["seen"])
+    monkeypatch.setattr(media, "detect", lambda source, total, max_people: [given["seen"]])
     (tmp_path / "clip.mp4").write_bytes(b"")
     return given
 
 
 def _predict(cli, tmp_path, out: str, *more):
     return cli("predict", "--video", tmp_path / "clip.mp4", "--checkpoint", tmp_path / "none", "--out",
-               tmp_path / "out" / out, *more)
+               tmp_path / "out" / out, "--framing", "image", *more)
 
 
 def test_video_npz_and_json_record_the_filter_and_the_camera(cli, tmp_path, stand_ins):

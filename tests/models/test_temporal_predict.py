@@ -46,7 +46,7 @@ def test_video_frames_are_lifted_from_their_windows(temporal_run):
     lifter = load_lifter(temporal_run, load_config(None, []), video=True)
     assert lifter.frames == 5
     seen = _seen([0, 4, 8])
-    arrays, _ = lift(lifter, seen, min_score=0.0)
+    arrays, _ = lift(lifter, seen, min_score=0.0, framing="image")
     assert arrays["bridged"].tolist() == [i == 4 for i in range(9)]
     assert np.isnan(arrays["kp3d"][[0, 8]]).all() and np.isfinite(arrays["kp3d"][1:8]).all()
     # the same as the model over the run of frames 1..7, each from the window centred on it
@@ -58,7 +58,7 @@ def test_video_frames_are_lifted_from_their_windows(temporal_run):
     # a frame's pose depends on its neighbours: moving frame 2's input moves frame 3's pose
     moved = _seen([0, 4, 8])
     moved.kp[2, :, :2] += 40.0
-    again, _ = lift(lifter, moved, min_score=0.0)
+    again, _ = lift(lifter, moved, min_score=0.0, framing="image")
     assert np.abs(again["kp3d"][3] - arrays["kp3d"][3]).max() > 1e-4
 
 
