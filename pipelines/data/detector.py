@@ -134,13 +134,23 @@ class BlazePose:
         if self._pose is None:
             raise UserError("detect: the detector is closed")
         with native_stderr_silenced() if self._muted else contextlib.nullcontext():
-            found = self._pose.process(np.ascontiguousarray(image_rgb)).pose_landmarks
+            self._last = self._pose.process(np.ascontiguousarray(image_rgb))
+        found = self._last.pose_landmarks
         if found is None:
             return None
         self._muted = False
         h, w = image_rgb.shape[:2]
         out = np.array([(p.x * w, p.y * h, p.visibility) for p in found.landmark], dtype=np.float32)
         return out                                                          # (33, 3)
+
+    def detect_world(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`detect` and MediaPipe's 3D world landmarks of the same call: ((33, 3) px + visibility,
+        (33, 3) metres, hip-centred, y down), or None when nobody is found."""
+        found = self.detect(image_rgb)
+        if found is None:
+            return None
+        world = self._last.pose_world_landmarks
+        return found, np.array([(p.x, p.y, p.z) for p in world.landmark], dtype=np.float32)
 
     def detect_many(self, images: Iterable[np.ndarray],
                     progress: Callable[[int], None] | None = None) -> np.ndarray:
