@@ -75,6 +75,7 @@ class LifterConfig:
     dense_source: str = "hipart"   # where 48/96 inputs come from: "gt" | "hipart" | "none"
     flip_augment: bool = True      # train on left/right mirrored copies too (half of each batch)
     score_input: bool = False      # the 17 sparse tokens also embed the detector's score (x, y, confidence; paper: x, y)
+    framing: str = "image"         # input 2D: "image" (screen-normalised by the image size, VideoPose3D) | "canonical" (each pose centred and scaled to one size first, camera-independent; hipart.normalize)
     eval_rows: int = 4096          # test rows scored after each epoch during training (0: none)
 
 

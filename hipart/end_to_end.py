@@ -18,7 +18,7 @@ from torch import nn
 
 from hipart.densify import Densifier
 from hipart.lifter import Lifter
-from hipart.normalize import screen_normalize
+from hipart.normalize import lifter_normalize
 from hipart.skeleton import NUM_SPARSE
 
 OUTPUTS = ("kp3d_mm", "dense_px", "fine_px", "sparse_tokens", "dense_tokens")
@@ -51,7 +51,7 @@ class EndToEnd(nn.Module):
         """The levels the lifter reads, in its order, screen-normalised. -> (N, sum(levels), 2)"""
         by_level = {NUM_SPARSE: sparse_px, 48: dense, 96: fine}
         x = torch.cat([by_level[level] for level in self.levels], 1)  # (N, sum(levels), 2)
-        return screen_normalize(x, image_size.float())
+        return lifter_normalize(x, image_size.float(), self.lifter.cfg.framing)
 
     def forward(self, sparse_px: torch.Tensor, image_size: torch.Tensor):
         sparse_px = sparse_px.float()

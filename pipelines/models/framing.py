@@ -21,8 +21,8 @@ import warnings
 
 import numpy as np
 
-CANVAS = 1000.0        # side of the virtual square image, px (the sample corpus's and Human3.6M's width)
-LONG_SIDE = 0.29       # the person's 2D box, long side / image width, median over the training 2D
+from hipart.normalize import CANVAS, LONG_SIDE  # noqa: F401 (the same framing as a canonically trained lifter's)
+
 STEADY_FRAMES = 31     # running-median window of a video person's scale (frames)
 MODES = ("canonical", "image")
 

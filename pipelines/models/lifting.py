@@ -22,7 +22,7 @@ from hipart.config import LifterConfig
 from hipart.lifter import Lifter
 from hipart.lifters import build_lifter
 from hipart.metrics import flip_test
-from hipart.normalize import screen_normalize
+from hipart.normalize import lifter_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
 from pipelines.core import checkpoint
 from pipelines.core.device import autocast
@@ -56,14 +56,14 @@ def input_flip_perm(levels: tuple[int, ...], perms: dict[int, list[int]]) -> lis
 
 
 def lifter_input(sparse_px: torch.Tensor, levels_px: dict[int, torch.Tensor], levels: tuple[int, ...],
-                 image_size: torch.Tensor) -> torch.Tensor:
-    """Concatenate the levels in config order and screen-normalise. -> (B, sum(levels), 2)."""
+                 image_size: torch.Tensor, framing: str = "image") -> torch.Tensor:
+    """Concatenate the levels in config order and normalise them as the lifter reads them. -> (B, sum(levels), 2)."""
     parts = [sparse_px]
     for level in levels[1:]:
         if level not in levels_px:
             raise UserError(f"the lifter needs the {level}-joint level, which its level source did not provide")
         parts.append(levels_px[level].to(sparse_px))
-    return screen_normalize(torch.cat(parts, 1), image_size)
+    return lifter_normalize(torch.cat(parts, 1), image_size, framing)
 
 
 @dataclass
@@ -137,7 +137,7 @@ class LiftingModel:
             given = {lv: _as_float_tensor(a[rows]) for lv, a in levels.items()} if levels else None
             lv_px = given if given is not None else self.source.densify(chunk, chunk_scores)
             lv_px = {lv: a.to(self.device) for lv, a in lv_px.items() if lv in self.levels}
-            x_parts.append(lifter_input(chunk, lv_px, self.levels, size[rows].to(self.device)))
+            x_parts.append(lifter_input(chunk, lv_px, self.levels, size[rows].to(self.device), self.lifter.cfg.framing))
             for lv, a in lv_px.items():
                 level_parts.setdefault(lv, []).append(a.cpu())
         if not x_parts:

@@ -27,7 +27,7 @@ from hipart.config import Config, DetectorInputConfig, LifterConfig
 from hipart.joint_groups import joint_groups
 from hipart.lifters import ARCHS, build_lifter
 from hipart.metrics import flip_pose, mpjpe
-from hipart.normalize import screen_normalize
+from hipart.normalize import FRAMINGS, lifter_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
 from pipelines.core.checkpoint import file_sha256
 from pipelines.core.config_io import config_hash, config_to_dict
@@ -68,6 +68,8 @@ def resolve_lifter_config(cfg: LifterConfig, levels, dense_source) -> LifterConf
         raise UserError(f"lifter.arch {cfg.arch!r}: expected one of {', '.join(ARCHS)}")
     if cfg.arch != "vanilla" and any(lv not in (NUM_SPARSE, 48, 96) for lv in levels):
         raise UserError(f"--levels {','.join(map(str, levels))}: the {cfg.arch} lifter takes levels 17, 48 and 96")
+    if cfg.framing not in FRAMINGS:
+        raise UserError(f"lifter.framing {cfg.framing!r}: expected one of {', '.join(FRAMINGS)}")
     if cfg.arch == "temporal" and cfg.frames < 1:
         raise UserError(f"lifter.frames {cfg.frames}: a temporal lifter needs a window of at least 1 frame")
     arch = cfg.arch
@@ -121,10 +123,11 @@ def mirror_random_half(x: torch.Tensor, target: torch.Tensor, scores: torch.Tens
             pick(scores[..., H36M_FLIP_PERM], scores))
 
 
-def make_loss_fn(in_perm: list[int] | None):
-    """MPJPE (metres) on screen-normalised inputs; mirrors a random half of the batch when in_perm is set."""
+def make_loss_fn(in_perm: list[int] | None, framing: str = "image"):
+    """MPJPE (metres) on normalised inputs (hipart.normalize.lifter_normalize); mirrors a random half of the
+    batch when in_perm is set."""
     def loss_fn(model, batch):
-        x = screen_normalize(batch["x_px"], batch["image_size"])  # (B, J, 2)
+        x = lifter_normalize(batch["x_px"], batch["image_size"], framing)  # (B, J, 2)
         target, scores = batch["kp3d"], batch["scores"]  # (B, 17, 3), (B, 17)
         if in_perm is not None:
             x, target, scores = mirror_random_half(x, target, scores, in_perm)
@@ -140,8 +143,8 @@ class FrameRows:
     Inputs are screen-normalised once here. Tensors move to the device the first batch arrives on, once:
     the trainer then only moves the (B, T) window indices, and no (windows, T, J, 2) array ever exists."""
 
-    def __init__(self, arrays: dict[str, np.ndarray]):
-        x_sn = screen_normalize(torch.from_numpy(arrays["x_px"]), torch.from_numpy(arrays["image_size"]))  # (N, J, 2)
+    def __init__(self, arrays: dict[str, np.ndarray], framing: str = "image"):
+        x_sn = lifter_normalize(torch.from_numpy(arrays["x_px"]), torch.from_numpy(arrays["image_size"]), framing)
         self.tensors = {"x_sn": x_sn, "scores": torch.from_numpy(arrays["scores"]),
                         "kp3d": torch.from_numpy(arrays["kp3d"])}
 
@@ -200,7 +203,7 @@ def make_window_eval_fn(rows: FrameRows | None, monitored: np.ndarray | None, ba
     return eval_fn
 
 
-def make_eval_fn(test: dict[str, np.ndarray] | None, batch_size: int = 1024):
+def make_eval_fn(test: dict[str, np.ndarray] | None, batch_size: int = 1024, framing: str = "image"):
     """Test-split MPJPE in mm (no flip) of the rows kept for monitoring."""
     if test is None:
         return None
@@ -211,7 +214,7 @@ def make_eval_fn(test: dict[str, np.ndarray] | None, batch_size: int = 1024):
         errors = []
         for start in range(0, len(test["x_px"]), batch_size):
             rows = {k: torch.from_numpy(v[start : start + batch_size]).to(device) for k, v in test.items()}
-            pred = model(screen_normalize(rows["x_px"], rows["image_size"]), rows["scores"]).float()
+            pred = model(lifter_normalize(rows["x_px"], rows["image_size"], framing), rows["scores"]).float()
             errors.append(mpjpe(pred, rows["kp3d"]).cpu())
         return {"test_mpjpe": float(torch.cat(errors).mean()) * 1000.0}
     return eval_fn
@@ -245,7 +248,7 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
         test = split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels)
     in_perm = input_flip_perm(lifter_cfg.levels, perms) if lifter_cfg.flip_augment else None
     if lifter_cfg.arch == "temporal":
-        rows = FrameRows(train_arrays)
+        rows = FrameRows(train_arrays, lifter_cfg.framing)
         train_arrays = {"window": training_windows(pose_store, "train", len(rows), lifter_cfg.frames)}
         loss_fn = make_window_loss_fn(rows, in_perm)
         monitored = None
@@ -253,11 +256,12 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
             seqs = sequences(pose_store, "test")
             monitored = centred_windows(seqs, len(test["x_px"]), lifter_cfg.frames)[
                 evenly_spaced(len(test["x_px"]), lifter_cfg.eval_rows)]
-        eval_fn = make_window_eval_fn(None if test is None else FrameRows(test), monitored, config.evaluate.batch_size)
+        eval_fn = make_window_eval_fn(None if test is None else FrameRows(test, lifter_cfg.framing), monitored,
+                                      config.evaluate.batch_size)
     else:
-        loss_fn = make_loss_fn(in_perm)
+        loss_fn = make_loss_fn(in_perm, lifter_cfg.framing)
         eval_fn = make_eval_fn(None if test is None else evenly_spaced_subset(test, lifter_cfg.eval_rows),
-                               config.evaluate.batch_size)
+                               config.evaluate.batch_size, lifter_cfg.framing)
     groups = None
     if lifter_cfg.arch in ("efficient", "temporal") and len(lifter_cfg.levels) > 1:
         groups = torch.from_numpy(joint_groups(lifter_cfg.levels, pose_store.hierarchy))

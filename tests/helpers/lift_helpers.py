@@ -99,14 +99,15 @@ def wrap(lifter, perms, source=None, name="model") -> LiftingModel:
     return LiftingModel(lifter.eval(), source, perms, torch.device("cpu"), name=name)
 
 
-def train_tiny_lifter(root, frames: int = 1):
+def train_tiny_lifter(root, frames: int = 1, framing: str = "image"):
     """A sparse-only lifter trained for two steps on a small store under ``root``: single-frame, or
-    temporal over ``frames``-frame windows. -> its run directory."""
+    temporal over ``frames``-frame windows; ``framing`` of its input. -> its run directory."""
     from pipelines.train.lift import train_lift
 
     store = write_store(root / "s.h5", n_train=64, n_test=16)
     cfg = tiny_config(levels=(17,), source="none", max_steps=2, dim=16, blocks=1)
     if frames > 1:
         cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, arch="temporal", frames=frames))
+    cfg = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, framing=framing))
     train_lift(store, root / "run", cfg, device="cpu")
     return root / "run"

@@ -61,3 +61,37 @@ def test_a_video_persons_scale_is_steadied_and_gaps_stay_empty():
     assert out[2] == 1.0 and np.isnan(out[4]) and out[0] == 1.0        # an outlier frame (arms raised) is ignored
     with np.errstate(all="ignore"):
         assert np.isnan(framing.framing_scale(np.full((1, 17, 2), np.nan))).all()
+
+
+def test_a_canonically_trained_lifter_ignores_camera_framing_on_every_path(tmp_path):
+    import torch
+
+    from hipart.end_to_end import EndToEnd
+    from pipelines.models.lifting import load_lifting_model
+
+    run = train_tiny_lifter(tmp_path, framing="canonical")
+    model = load_lifting_model(run)
+    assert model.lifter.cfg.framing == "canonical"
+    rng = np.random.default_rng(3)
+    poses = np.stack([_pose(rng, (300, 400), 200), _pose(rng, (900, 1500), 900)])[..., :2]
+    a = model.predict(poses, np.float32([1080, 1920]))["kp3d"]
+    b = model.predict(poses * 0.5 + 30, np.float32([640, 480]))["kp3d"]
+    np.testing.assert_allclose(a, b, atol=1e-3)                       # the model frames its input itself
+    exported = EndToEnd(None, model.lifter).eval()                    # the graph hipart export writes
+    with torch.no_grad():
+        c = exported(torch.from_numpy(poses), torch.tensor([[1080.0, 1920.0]] * 2))[0].numpy()
+    np.testing.assert_allclose(a, c, atol=1e-3)
+    lifter = load_lifter(run, load_config(None, []))                  # predict's two framings agree here
+    kp = np.concatenate([poses, np.ones((2, 17, 1))], -1).astype(np.float32)
+    np.testing.assert_allclose(lift_keypoints(lifter, kp, np.float32([1080, 1920]))["kp3d"],
+                               lift_keypoints(lifter, kp, np.float32([1080, 1920]), framing="image")["kp3d"],
+                               atol=1e-3)
+
+
+def test_an_unknown_framing_is_refused(tmp_path, cli):
+    from helpers.lift_helpers import write_store
+
+    store = write_store(tmp_path / "s.h5", n_train=32, n_test=8)
+    code, _, err = cli("train-lift", "--store", store, "--out", tmp_path / "run", "--levels", "17",
+                       "--set", "lifter.framing=crop", "--set", "train_lift.max_steps=1")
+    assert code == 2 and "lifter.framing" in err and not (tmp_path / "run").exists()
