@@ -94,7 +94,8 @@ def image_panel(image: np.ndarray, people: list[dict[int, np.ndarray | None]], i
     if ids is not None and len(people) > 1:
         for levels, pid in zip(people, ids):
             top = levels[17][np.argmin(levels[17][:, 1])] * k
-            _text(panel, f"person {pid}", (top[0] - 30 * size, top[1] - 12 * size), 0.5 * size, (255, 235, 120))
+            y = max(top[1] - 12 * size, 16 * size)  # a head at the top edge keeps its label in the picture
+            _text(panel, f"person {pid}", (top[0] - 30 * size, y), 0.5 * size, (255, 235, 120))
     shown = {lv for levels in people for lv, points in levels.items() if points is not None}
     _legend(panel, [lv for lv in (17, 48, 96) if lv in shown], size)
     return panel
