@@ -95,6 +95,10 @@ def predict(
     s = predict_media(kind, inputs, ckpt, out, cfg, min_score=min_score, hipart=hipart, device=device,
                       backend=backend, render_out=render_out, smoothing=smoothing, focal_px=focal_px,
                       max_people=max_people, framing=framing, flip=flip)
+    _print_media_summary(s)
+
+
+def _print_media_summary(s: dict) -> None:
     bridged = f"{s['bridged']} bridged between detections (marked bridged), " if s["bridged"] else ""
     people = f"{len(s['people'])} people (ids {', '.join(map(str, s['people']))}), " if len(s["people"]) > 1 else ""
     console.print(f"{s['frames']} frames lifted, {people}{s['missing']} without a person (kept as rows marked "

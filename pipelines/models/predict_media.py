@@ -48,7 +48,7 @@ from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.detector import BlazePose, h36m17_from_blazepose, require_detector
 from pipelines.data.people import PeopleTracker, find_people
-from pipelines.data.media import VideoReader, list_images, read_image, video_writer, write_png
+from pipelines.data.media import VideoReader, list_images
 from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
 from pipelines.models.pose_files import Track, write_track
 from pipelines.models.pose_files.track import NOMINAL_FPS
@@ -56,12 +56,10 @@ from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.default_model import shipped
 from pipelines.models.framing import MODES as FRAMINGS
 from pipelines.models.framing import framing_scale, steady
-from pipelines.models.media_render import frame_picture, picture_size
+from pipelines.models.media_frames import read_frames, render, render_names
 from pipelines.models.predict import check_output, lift_keypoints, load_lifter
 from pipelines.models.smoothing import METRE_IN_IMAGE_HEIGHTS, OneEuro, smooth_runs
 
-UNKNOWN_FPS_RENDER = 25.0     # frame rate of the rendered video when the input's header has none
-LEVEL_KEYS = {17: "sparse2d", 48: "dense2d", 96: "fine2d"}
 LIFT_CHUNK = 512              # frames per lifting call: the progress bar moves, memory stays small
 MAX_PEOPLE = 8                # the most people found in one frame
 
@@ -114,11 +112,6 @@ class Seen:
         return np.isnan(self.kp[:, 0, 0])
 
 
-def _frames(source):
-    """RGB frames of an image list or a VideoReader, in order."""
-    return iter(source) if isinstance(source, VideoReader) else (read_image(p) for p in source)
-
-
 def detect(source, total: int, max_people: int = MAX_PEOPLE) -> list[Seen]:
     """Pass 1: everyone BlazePose finds in every frame, one Seen per person (pipelines.data.people: tracked
     identities in a video, left-to-right numbering in images), each with a row for every frame."""
@@ -127,7 +120,7 @@ def detect(source, total: int, max_people: int = MAX_PEOPLE) -> list[Seen]:
     with BlazePose(video=False) as detector, progress() as bar:
         tracker = PeopleTracker(detector, max_people) if video else None
         task = bar.add_task("detect", total=total or None, status="")
-        for image in _frames(source):
+        for image in read_frames(source):
             start = time.perf_counter()
             image = np.ascontiguousarray(image)
             found = tracker.step(image) if video else dict(enumerate(find_people(detector, image, max_people)))
@@ -264,52 +257,6 @@ def lift_and_place(lifter, seen: Seen, min_score: float, fps: float, smoothing: 
         smooth_lifted(arrays, fps, smoothing)
     place(arrays, seen, focal_px, fps, smoothing)
     return arrays, seconds
-
-
-def render_names(source, render_out: Path) -> list[Path]:
-    """The files ``render_out`` will hold: <stem>.png per image, or <stem>.mp4 for a video."""
-    if isinstance(source, VideoReader):
-        return [render_out / f"{source.path.stem}.mp4"]
-    paths = [render_out / f"{p.stem}.png" for p in source]
-    first: dict[Path, Path] = {}
-    for image, path in zip(source, paths):
-        if path in first:
-            raise UserError(f"--render-out: {first[path]} and {image} would both be drawn to {path}; rename one")
-        first[path] = image
-    return paths
-
-
-def render(source, seen: Seen, arrays: dict, fps: float | None, paths: list[Path], people: int) -> float:
-    """Pass 3: draw every frame into ``paths`` (rows frame-major, ``people`` per frame); returns the seconds
-    spent (reading, drawing, encoding)."""
-    start = time.perf_counter()
-    video = isinstance(source, VideoReader)
-    frames = len(seen.kp) // people
-    with progress() as bar:
-        task = bar.add_task("render", total=frames, status="")
-        if video:
-            with video_writer(paths[0], fps or UNKNOWN_FPS_RENDER, picture_size(*source.size)) as write:
-                bridged = arrays.get("bridged", np.zeros(len(seen.kp), bool)).reshape(frames, people).any(1)
-                for i, image in enumerate(_frames(source)):
-                    label = _video_label(i, fps) + ("  bridged" if bridged[i] else "")
-                    write(_picture(image, arrays, range(i * people, (i + 1) * people), label))
-                    bar.update(task, advance=1)
-        else:
-            for i, image in enumerate(_frames(source)):
-                write_png(paths[i], _picture(image, arrays, range(i * people, (i + 1) * people), seen.names[i * people]))
-                bar.update(task, advance=1)
-    return time.perf_counter() - start
-
-
-def _video_label(i: int, fps: float | None) -> str:
-    return f"frame {i}" + (f"  {i / fps:.2f} s" if fps else "")
-
-
-def _picture(image: np.ndarray, arrays: dict, rows, label: str) -> np.ndarray:
-    found = [r for r in rows if np.isfinite(arrays["kp3d"][r]).all()]
-    people = [({level: arrays[key][r] for level, key in LEVEL_KEYS.items() if key in arrays}, arrays["kp3d"][r],
-               int(arrays["person"][r])) for r in found]
-    return frame_picture(image, people, label)
 
 
 def person_file(out: Path, person: int, people: int) -> Path:

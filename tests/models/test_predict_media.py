@@ -358,3 +358,22 @@ def test_jitter_is_the_mean_second_difference_per_person():
     kp3d[1 + 2 * 3] = np.nan                         # person 1 missing at frame 3: triples through it skipped
     result = jitter(kp3d, np.tile([0, 1], 6))
     assert result[0] == pytest.approx(2.0) and result[1] == pytest.approx(0.0)
+
+
+def test_the_api_on_a_video_and_images_equals_the_cli_files(cli, tmp_path, clip, sparse_run, detect_extra):
+    import hipart
+
+    model = hipart.load_model(sparse_run)
+    pred = model.predict_video(clip.video)
+    code, _, err = cli("predict", "--video", clip.video, "--checkpoint", sparse_run, "--out", tmp_path / "v.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "v.npz") as npz:
+        for key in ("kp3d", "sparse2d", "kp3d_cam", "missing", "person", "frame"):
+            np.testing.assert_array_equal(getattr(pred, key), npz[key], err_msg=key)
+        assert pred.fps == pytest.approx(float(npz["fps"]))
+    images = model.predict_images(clip.jpg_dir)
+    code, _, err = cli("predict", "--images", clip.jpg_dir, "--checkpoint", sparse_run, "--out", tmp_path / "i.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "i.npz") as npz:
+        np.testing.assert_array_equal(images.kp3d, npz["kp3d"])
+        assert images.image_id.tolist() == npz["image_id"].tolist() and images.fps is None

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pipelines.models.media_frames as media_frames
 import pipelines.models.predict_media as media
 from pipelines.models.predict_media import Seen, lift_and_place
 from pipelines.models.smoothing import OneEuro
@@ -79,6 +80,7 @@ def stand_ins(monkeypatch, tmp_path):
     """Replace video reading, detection and the lifter; returns a dict whose "seen" detect hands back."""
     given = {"seen": _seen()}
     monkeypatch.setattr(media, "VideoReader", FakeVideo)
+    monkeypatch.setattr(media_frames, "VideoReader", FakeVideo)
     monkeypatch.setattr(media, "list_images", lambda inputs: [Path(f"img{i}.jpg") for i in range(40)])
     monkeypatch.setattr(media, "require_detector", lambda: None)
     monkeypatch.setattr(media, "load_lifter", lambda *args, **kwargs: flat_lifter)
