@@ -35,6 +35,8 @@ $(DETECT_STAMP): $(ONNX_STAMP)
 	@touch $(DETECT_STAMP)
 
 test: install $(ONNX_STAMP) $(DETECT_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
@@ -45,6 +47,11 @@ bench: install $(ONNX_STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# docs/cli.md from the commands' own help (the tests check it matches).
+.PHONY: docs-cli
+docs-cli: install
+	$(BIN)/python -m hipart_cli.docs
 
 # The model `hipart predict` uses without --checkpoint, shipped in the package (pipelines/models/default_model/):
 # the demo's chain on the sample corpus (finished stages reused), packed with a manifest of sha256s, the recipe and

@@ -7,6 +7,7 @@ the person, clothed, over a plain wall) as PNG files and an mp4 into a temporary
 ``hipart predict --video`` on the mp4 (printing its speeds) and ``hipart predict --images`` on the
 PNG files (lossless, for the picture), and keeps the drawing of frame ``PICK`` as a small PNG.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,8 @@ from pipelines.data.synth.observe import subject_colors
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SUBJECT, ACTION, SUBACTION, CAMERA = "S9", "Waving", 1, "55011271"   # a test subject waving, seen from the front
-FIRST, STEP, FRAMES, PICK, SIZE, FPS = 41, 4, 12, 6, 480, 12.5         # frame PICK: the left hand at its highest
+SUBJECT, ACTION, SUBACTION, CAMERA = "S9", "Waving", 1, "55011271"  # a test subject waving, seen from the front
+FIRST, STEP, FRAMES, PICK, SIZE, FPS = 41, 4, 12, 6, 480, 12.5  # frame PICK: the left hand at its highest
 
 
 def render_clip(folder: Path) -> Path:
@@ -37,12 +38,21 @@ def render_clip(folder: Path) -> Path:
         rig = {k: f[k] for k in f.files}
     with np.load(SAMPLE_DIR / "motions.npz") as f:
         motions = {k: f[k] for k in f.files}
-    rows = np.flatnonzero((motions["subject"] == SUBJECT) & (motions["action"] == ACTION)
-                          & (motions["subaction"] == SUBACTION))[FIRST::STEP][:FRAMES]
+    rows = np.flatnonzero(
+        (motions["subject"] == SUBJECT) & (motions["action"] == ACTION) & (motions["subaction"] == SUBACTION)
+    )[FIRST::STEP][:FRAMES]
     subject = [str(s) for s in rig["subjects"]].index(SUBJECT)
     camera = camera_from_dict(json.loads((SAMPLE_DIR / "cameras.json").read_text())[SUBJECT][CAMERA], CAMERA)
-    posed = [lbs.posed_vertices(rig, subject, motions["rotations"][r][None].astype(np.float64),
-                                motions["translation"][r][None].astype(np.float64))[0] * 1000.0 for r in rows]
+    posed = [
+        lbs.posed_vertices(
+            rig,
+            subject,
+            motions["rotations"][r][None].astype(np.float64),
+            motions["translation"][r][None].astype(np.float64),
+        )[0]
+        * 1000.0
+        for r in rows
+    ]
     # one view for the whole clip, around every frame's mesh, as a fixed camera would see it
     crop, _ = crop_camera(camera, np.concatenate([camera.project(camera.to_camera(v)) for v in posed]), SIZE, 1.3)
     wall = noise_background(crop.size, np.random.default_rng(4))
@@ -67,8 +77,16 @@ def make(checkpoint: str | None, out: Path) -> None:
         video = render_clip(folder)
         extra = ["--checkpoint", checkpoint] if checkpoint else []
         run("predict", "--video", video, "--out", folder / "video.npz", "--render-out", folder / "video", *extra)
-        run("predict", "--images", folder / "frames", "--out", folder / "images.npz", "--render-out",
-            folder / "drawn", *extra)
+        run(
+            "predict",
+            "--images",
+            folder / "frames",
+            "--out",
+            folder / "images.npz",
+            "--render-out",
+            folder / "drawn",
+            *extra,
+        )
         with Image.open(folder / "drawn" / f"f{PICK:03d}.png") as img:
             # a 256-colour palette keeps the picture small; the drawing has few colours
             img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)

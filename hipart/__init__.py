@@ -10,6 +10,7 @@ The subpackages are the model itself (torch + numpy only, no file I/O): ``hipart
 three names above are loaded on first use from the pipelines (pipelines.models.api), which read
 checkpoints and media; the CLI (``hipart``) is a shell over the same functions.
 """
+
 __version__ = "0.1.0"
 __all__ = ["Model", "Prediction", "__version__", "load_model"]
 

@@ -4,6 +4,7 @@ The sparse pose is moved to the pose frame (docs/design.md section 3: centred at
 RMS radius), HiARM generates the MSST tokens, the frozen MSST decoder turns them into dense and
 fine poses in the pose frame, and those are mapped back with the same centre and scale.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,6 +22,7 @@ class Densifier(nn.Module):
     tokens in fewer weight passes (:meth:`hipart.hiarm.HiARM.generate_jacobi`), faster at batch 1-4 on a trained
     HiARM and slower at larger batches; ``draft``: its first guess of the tokens.
     """
+
     kind = "hipart"
 
     def __init__(self, msst: nn.Module, hiarm: HiARM):
@@ -28,18 +30,29 @@ class Densifier(nn.Module):
         self.msst, self.hiarm = msst, hiarm
 
     @torch.no_grad()
-    def forward(self, sparse_px: torch.Tensor, scores: torch.Tensor | None = None, temperature: float = 0.0,
-                top_k: int = 0, use_cache: bool = True, return_tokens: bool = False, decode: str = "greedy",
-                draft: tuple[torch.Tensor, torch.Tensor] | None = None):
-        assert sparse_px.ndim == 3 and sparse_px.shape[1:] == (17, 2), f"expected (B, 17, 2), got {tuple(sparse_px.shape)}"
+    def forward(
+        self,
+        sparse_px: torch.Tensor,
+        scores: torch.Tensor | None = None,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        use_cache: bool = True,
+        return_tokens: bool = False,
+        decode: str = "greedy",
+        draft: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
+        assert sparse_px.ndim == 3 and sparse_px.shape[1:] == (17, 2), (
+            f"expected (B, 17, 2), got {tuple(sparse_px.shape)}"
+        )
         sparse_px = sparse_px.float()
         center, scale = pose_frame(sparse_px)  # (B, 1, 2), (B, 1, 1)
         sparse_pf = to_pose_frame(sparse_px, center, scale)
         if decode == "jacobi" and temperature <= 0:
             sparse_idx, dense_idx, _ = self.hiarm.generate_jacobi(sparse_pf, draft, scores)
         elif decode in ("greedy", "jacobi"):
-            sparse_idx, dense_idx = self.hiarm.generate(sparse_pf, use_cache=use_cache, temperature=temperature,
-                                                      top_k=top_k, scores=scores)
+            sparse_idx, dense_idx = self.hiarm.generate(
+                sparse_pf, use_cache=use_cache, temperature=temperature, top_k=top_k, scores=scores
+            )
         else:
             raise ValueError(f"decode must be 'greedy' or 'jacobi', got {decode!r}")
         dense_pf, fine_pf = self.msst.decode(sparse_idx, dense_idx)  # (B, 48, 2), (B, 96, 2)

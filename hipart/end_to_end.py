@@ -11,6 +11,7 @@ outputs are then empty (B, 0, ...), as are the token outputs behind a comparison
 (seq2seq). Each frame is densified on its own (the densifier is a single-frame model), then the
 window is lifted at once; every output gains a time axis after the batch axis.
 """
+
 from __future__ import annotations
 
 import torch
@@ -46,8 +47,9 @@ class EndToEnd(nn.Module):
             return dense, fine, no_tokens, no_tokens
         return sparse_px[:, :0], sparse_px[:, :0], no_tokens, no_tokens
 
-    def lifter_input(self, sparse_px: torch.Tensor, dense: torch.Tensor, fine: torch.Tensor,
-                     image_size: torch.Tensor) -> torch.Tensor:
+    def lifter_input(
+        self, sparse_px: torch.Tensor, dense: torch.Tensor, fine: torch.Tensor, image_size: torch.Tensor
+    ) -> torch.Tensor:
         """The levels the lifter reads, in its order, screen-normalised. -> (N, sum(levels), 2)"""
         by_level = {NUM_SPARSE: sparse_px, 48: dense, 96: fine}
         x = torch.cat([by_level[level] for level in self.levels], 1)  # (N, sum(levels), 2)
@@ -84,4 +86,5 @@ class TemporalEndToEnd(EndToEnd):
                 empty = sparse_px[:, :, :0] if per_frame.ndim == 3 else sparse_px[:, :, :0, 0]  # (B, T, 0[, 2])
                 return empty.to(per_frame.dtype)
             return per_frame.reshape(windows, T, *per_frame.shape[1:])
+
         return kp3d, per_window(dense), per_window(fine), per_window(sparse_idx), per_window(dense_idx)

@@ -22,6 +22,7 @@ Pieces (paper names):
 Framework ``classification`` (PCT-style ablation): the same trunk without autoregression, every
 position sees the SOS and a learned step query, all 64 tokens are predicted at once.
 """
+
 from __future__ import annotations
 
 import torch
@@ -92,12 +93,12 @@ class HiARM(nn.Module):
         self.register_buffer("flat_from_steps", torch.argsort(by_step), persistent=False)
         # rows of the embedding table: sparse codes first, dense codes after (one table when shared)
         offset = torch.zeros(n_tokens, dtype=torch.long)
-        offset[self.n_sparse:] = 0 if msst_cfg.shared_codebook else self.vocab
+        offset[self.n_sparse :] = 0 if msst_cfg.shared_codebook else self.vocab
         self.register_buffer("code_offset", offset, persistent=False)
 
         self.sos = nn.Linear(17 * (3 if cfg.score_input else 2), D)
         self.code_emb = nn.Embedding(self.vocab * (1 if msst_cfg.shared_codebook else 2), D)
-        self.token_id_emb = nn.Embedding(n_tokens, D)   # which bone / dense joint a token is
+        self.token_id_emb = nn.Embedding(n_tokens, D)  # which bone / dense joint a token is
         self.step_pos = nn.Embedding(S, D)
         block = lambda: TransformerBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout)
         self.lsab = nn.ModuleList(block() for _ in range(cfg.lsab_blocks if self.arm else 0))
@@ -135,7 +136,9 @@ class HiARM(nn.Module):
         return self.gcsab_norm(x)
 
     def predict(self, h: torch.Tensor, ids: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        """PH: per step, query tokens = hidden + token identity (+ condition). h (B, S', D), ids (S', T) -> (B, S', T, D)"""
+        """PH: per step, query tokens = hidden + token identity (+ condition).
+
+        h (B, S', D), ids (S', T) -> (B, S', T, D)"""
         q = h[:, :, None] + self.token_id_emb(ids)
         if cond is not None:
             q = q + cond[:, :, None]
@@ -160,8 +163,13 @@ class HiARM(nn.Module):
         return self.sos(x)[:, None]  # (B, 1, D)
 
     # -- teacher forcing -------------------------------------------------------------------------
-    def forward(self, sparse_pf: torch.Tensor, sparse_idx: torch.Tensor, dense_idx: torch.Tensor,
-                scores: torch.Tensor | None = None):
+    def forward(
+        self,
+        sparse_pf: torch.Tensor,
+        sparse_idx: torch.Tensor,
+        dense_idx: torch.Tensor,
+        scores: torch.Tensor | None = None,
+    ):
         """Teacher-forced logits of every token: ((B, 16, K), (B, 48, K)); ``scores`` (B, 17) if score-aware."""
         B = sparse_pf.shape[0]
         assert sparse_idx.shape == (B, self.n_sparse) and dense_idx.shape == (B, self.n_dense)
@@ -179,21 +187,31 @@ class HiARM(nn.Module):
         if self.second_ids.shape[1]:
             feats.append(self.predict(h, self.second_ids, cond).flatten(1, 2))
         feats = torch.cat(feats, 1)[:, self.flat_from_sched]  # (B, 64, D) flat order
-        return self.sparse_head(feats[:, : self.n_sparse]), self.dense_head(feats[:, self.n_sparse:])
+        return self.sparse_head(feats[:, : self.n_sparse]), self.dense_head(feats[:, self.n_sparse :])
 
     def loss(self, sparse_logits, dense_logits, sparse_idx, dense_idx) -> tuple[torch.Tensor, dict[str, float]]:
         """CE(sparse) + dense_weight x CE(dense), plus token accuracies for the logs."""
         ce_s = F.cross_entropy(sparse_logits.flatten(0, 1).float(), sparse_idx.flatten())
         ce_d = F.cross_entropy(dense_logits.flatten(0, 1).float(), dense_idx.flatten())
-        stats = {"ce_sparse": ce_s.item(), "ce_dense": ce_d.item(),
-                 "acc_sparse": (sparse_logits.argmax(-1) == sparse_idx).float().mean().item(),
-                 "acc_dense": (dense_logits.argmax(-1) == dense_idx).float().mean().item()}
+        stats = {
+            "ce_sparse": ce_s.item(),
+            "ce_dense": ce_d.item(),
+            "acc_sparse": (sparse_logits.argmax(-1) == sparse_idx).float().mean().item(),
+            "acc_dense": (dense_logits.argmax(-1) == dense_idx).float().mean().item(),
+        }
         return ce_s + self.cfg.dense_weight * ce_d, stats
 
     # -- generation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, sparse_pf: torch.Tensor, use_cache: bool = True, temperature: float = 0.0, top_k: int = 0,
-                 return_logits: bool = False, scores: torch.Tensor | None = None):
+    def generate(
+        self,
+        sparse_pf: torch.Tensor,
+        use_cache: bool = True,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        return_logits: bool = False,
+        scores: torch.Tensor | None = None,
+    ):
         """Tokens (B, 16), (B, 48) for a sparse pose (B, 17, 2); greedy unless ``temperature > 0``.
 
         ``use_cache=False`` recomputes the whole prefix at every step (the reference the cache is
@@ -221,15 +239,19 @@ class HiARM(nn.Module):
             if k + 1 < self.steps:
                 x = self._step_input(step_codes, k)
         codes = torch.cat(codes, 1)[:, self.flat_from_steps]  # (B, 64) generation order -> flat order
-        out = (codes[:, : self.n_sparse], codes[:, self.n_sparse:])
+        out = (codes[:, : self.n_sparse], codes[:, self.n_sparse :])
         if return_logits:
             logits = torch.stack(logits, 1)[:, self.flat_from_steps]  # (B, 64, K)
-            out += (logits[:, : self.n_sparse], logits[:, self.n_sparse:])
+            out += (logits[:, : self.n_sparse], logits[:, self.n_sparse :])
         return out
 
     @torch.no_grad()
-    def generate_jacobi(self, sparse_pf: torch.Tensor, draft: tuple[torch.Tensor, torch.Tensor] | None = None,
-                        scores: torch.Tensor | None = None):
+    def generate_jacobi(
+        self,
+        sparse_pf: torch.Tensor,
+        draft: tuple[torch.Tensor, torch.Tensor] | None = None,
+        scores: torch.Tensor | None = None,
+    ):
         """Greedy tokens as :meth:`generate`, several steps per weight pass (Jacobi decoding).
 
         Each pass is one teacher-forced forward over the current guess of all 64 tokens; its argmax is
@@ -245,9 +267,12 @@ class HiARM(nn.Module):
         active = torch.arange(B, device=codes.device)
         groups = sum(1 + bool(second) for second in self.second) if self.arm else 1
         for _ in range(groups + 1):
-            s_logits, d_logits = self.forward(sparse_pf[active], codes[active, : self.n_sparse],
-                                              codes[active, self.n_sparse:],
-                                              scores=None if scores is None else scores[active])
+            s_logits, d_logits = self.forward(
+                sparse_pf[active],
+                codes[active, : self.n_sparse],
+                codes[active, self.n_sparse :],
+                scores=None if scores is None else scores[active],
+            )
             guess = torch.cat([s_logits.argmax(-1), d_logits.argmax(-1)], 1)  # (b, 64)
             passes[active] += 1
             settled = (guess == codes[active]).all(1)
@@ -255,7 +280,7 @@ class HiARM(nn.Module):
             active = active[~settled]
             if not len(active):
                 break
-        return codes[:, : self.n_sparse], codes[:, self.n_sparse:], passes
+        return codes[:, : self.n_sparse], codes[:, self.n_sparse :], passes
 
     def _predict_step(self, h: torch.Tensor, k: int, temperature: float, top_k: int):
         """PH for step k: first tokens from h (B, D), then the second ones conditioned on them. -> (B, T), [(B, K)]"""
@@ -277,7 +302,9 @@ class HiARM(nn.Module):
         return (q if cond is None else q + cond[:, None]).reshape(-1, self.cfg.dim)
 
     def _ph_rows(self, x: torch.Tensor, ids: list[int]) -> torch.Tensor:
-        """PH blocks and head over the query rows of one step (its tokens consecutive). (B * T, D) -> logits (B, T, K)"""
+        """PH blocks and head over the query rows of one step (its tokens consecutive).
+
+        (B * T, D) -> logits (B, T, K)"""
         x = step_blocks(self.ph, x, tokens=len(ids), norm=self.ph_norm)
         return self.head(x, ids).view(-1, len(ids), self.vocab)
 
@@ -300,8 +327,14 @@ class HiARM(nn.Module):
         return z(self.n_sparse), z(self.n_dense)
 
     @torch.no_grad()
-    def hypotheses(self, sparse_pf: torch.Tensor, n: int, temperature: float = 1.0, top_k: int = 0,
-                   scores: torch.Tensor | None = None):
+    def hypotheses(
+        self,
+        sparse_pf: torch.Tensor,
+        n: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        scores: torch.Tensor | None = None,
+    ):
         """``n`` sampled token sets per pose (beyond the paper): ((B, n, 16), (B, n, 48))."""
         scores = None if scores is None else scores.repeat_interleave(n, 0)
         s, d = self.generate(sparse_pf.repeat_interleave(n, 0), temperature=temperature, top_k=top_k, scores=scores)

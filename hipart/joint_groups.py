@@ -8,6 +8,7 @@ and its mirror (``d`` joins token ``j`` when it or its mirror point is assigned 
 which makes the grouping commute with flipping: ``in_perm[groups[j]] == groups[flip(j)]`` as sets, and
 element by element for left/right pairs. Indices point into the concatenated input (17, then 48, then 96).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,7 +43,9 @@ def joint_groups(levels: tuple[int, ...], hierarchy: dict[str, np.ndarray]) -> n
         for token in range(NUM_SPARSE):
             mirror = H36M_FLIP_PERM[token]
             # the later token of a left/right pair lists the mirror images of its partner's points, in order
-            points = sorted(groups[token]) if mirror >= token else [int(flips[level][p]) for p in sorted(groups[mirror])]
+            points = (
+                sorted(groups[token]) if mirror >= token else [int(flips[level][p]) for p in sorted(groups[mirror])]
+            )
             per_token[token] += [offset + p for p in points]
         offset += level
     width = max((len(g) for g in per_token), default=0)
@@ -52,6 +55,8 @@ def joint_groups(levels: tuple[int, ...], hierarchy: dict[str, np.ndarray]) -> n
 def even_joint_groups(n_dense: int = 48, n_fine: int = 96) -> np.ndarray:
     """Groups of the usual size without a hierarchy (benchmarks): each bone's 3 dense and 6 fine points."""
     dense, fine = n_dense // 16, n_fine // 16
-    rows = [[PAD] * (dense + fine)] + [[NUM_SPARSE + dense * b + i for i in range(dense)] +
-                                       [NUM_SPARSE + n_dense + fine * b + i for i in range(fine)] for b in range(16)]
+    rows = [[PAD] * (dense + fine)] + [
+        [NUM_SPARSE + dense * b + i for i in range(dense)] + [NUM_SPARSE + n_dense + fine * b + i for i in range(fine)]
+        for b in range(16)
+    ]
     return np.array(rows, np.int64)

@@ -23,6 +23,7 @@
   Decoding with the cache gives the causal forward over the whole sequence (to float rounding).
 * :class:`TransformerBlock` is pre-norm attention + MLP over that attention.
 """
+
 from __future__ import annotations
 
 import torch
@@ -43,8 +44,9 @@ class Mlp(nn.Module):
 class MixerBlock(nn.Module):
     """MLP-Mixer block over (B, tokens, dim), the PCT formulation (both residuals from x)."""
 
-    def __init__(self, tokens: int, dim: int, token_ratio: float = 0.5, channel_ratio: float = 2.0,
-                 dropout: float = 0.0):
+    def __init__(
+        self, tokens: int, dim: int, token_ratio: float = 0.5, channel_ratio: float = 2.0, dropout: float = 0.0
+    ):
         super().__init__()
         self.tokens, self.dim = tokens, dim
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
@@ -77,8 +79,9 @@ class KVCache:
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store the new position of ``layer`` after the committed ones. (B, H, 1, c) -> (B, H, length+1, c) each."""
-        assert 0 <= layer < self.layers and self.length < self.max_len and k.shape[2] == 1, \
+        assert 0 <= layer < self.layers and self.length < self.max_len and k.shape[2] == 1, (
             f"KV cache: layer {layer}, position {self.length} of {self.max_len}, {k.shape[2]} new"
+        )
         if self.grow:
             past = self.grown[layer]
             if past is not None and self.length:  # past holds exactly the committed positions
@@ -101,16 +104,18 @@ class KVCache:
         self.length = 0
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, dropout: float = 0.0,
-           attn_mask: Tensor | None = None) -> Tensor:
+def attend(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, dropout: float = 0.0, attn_mask: Tensor | None = None
+) -> Tensor:
     """Multi-head attention (B, H, T, c) x (B, H, S, c) -> (B, H, T, c); explicit softmax for one query."""
     if q.shape[2] == 1 and dropout == 0.0 and attn_mask is None:
         if k.shape[2] == 1:  # a single key: the softmax weight is exactly 1
             return v
         scores = (q * k).sum(-1, keepdim=True) * q.shape[-1] ** -0.5  # (B, H, S, 1)
         return (scores.softmax(2) * v).sum(2, keepdim=True)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout,
-                                          is_causal=causal and attn_mask is None and q.shape[2] > 1)
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=attn_mask, dropout_p=dropout, is_causal=causal and attn_mask is None and q.shape[2] > 1
+    )
 
 
 class Attention(nn.Module):
@@ -146,7 +151,7 @@ class Attention(nn.Module):
         D, H, c = self.heads * self.head_dim, self.heads, self.head_dim
         assert cache is None or tokens == 1, "a cached step is one position per group"
         if tokens == 1 and cache is None:  # a single key: the softmax weight is exactly 1
-            return self.proj(F.linear(x, self.qkv.weight[2 * D:], self.qkv.bias[2 * D:]))
+            return self.proj(F.linear(x, self.qkv.weight[2 * D :], self.qkv.bias[2 * D :]))
         qkv = self.qkv(x)
         if tokens == 1:  # (N, 3H, 1, c) is already the heads' layout
             q, k, v = qkv.reshape(-1, 3 * H, 1, c).split(H, 1)
@@ -154,13 +159,14 @@ class Attention(nn.Module):
             q, k, v = qkv.reshape(-1, tokens, 3 * H, c).transpose(1, 2).split(H, 1)  # (N, H, T, c) each
         if cache is not None:
             k, v = cache.append(layer, k, v)  # (N, H, S, c)
-        y = (q @ k.transpose(2, 3) * c ** -0.5).softmax(-1) @ v  # (N, H, T, c)
+        y = (q @ k.transpose(2, 3) * c**-0.5).softmax(-1) @ v  # (N, H, T, c)
         y = y.reshape(-1, D) if tokens == 1 else y.transpose(1, 2).reshape(-1, D)
         return self.proj(y)
 
 
-def step_blocks(blocks, x: Tensor, tokens: int = 1, cache: KVCache | None = None,
-                norm: nn.LayerNorm | None = None) -> Tensor:
+def step_blocks(
+    blocks, x: Tensor, tokens: int = 1, cache: KVCache | None = None, norm: nn.LayerNorm | None = None
+) -> Tensor:
     """``blocks`` one after the other in the inference form (:meth:`TransformerBlock.step`), then ``norm``."""
     for layer, block in enumerate(blocks):
         x = block.step(x, tokens, cache, layer)

@@ -7,6 +7,7 @@ linear out), over the whole pose at once, in the pose frame (pelvis-centred, uni
 hipart.normalize). With ``score_input`` it also reads the 17 detector scores. Trained with an L1 loss
 on the levels (pipelines/train/regress.py).
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,11 +43,13 @@ class LevelRegressor(nn.Module):
         if self.cfg.score_input:
             x = torch.cat([x, torch.ones_like(x[:, :NUM_SPARSE]) if scores is None else scores.to(x)], 1)
         y = self.out(self.blocks(self.inp(x))).view(-1, self.n_dense + self.n_fine, 2)
-        return y[:, : self.n_dense], y[:, self.n_dense:]
+        return y[:, : self.n_dense], y[:, self.n_dense :]
 
 
 class RegressDensifier(nn.Module):
-    """``forward(sparse_px (B,17,2), scores=None) -> (dense_px (B,48,2), fine_px (B,96,2))``, as hipart.densify.Densifier."""
+    """``forward(sparse_px (B,17,2), scores=None) -> (dense_px (B,48,2), fine_px (B,96,2))``, as
+    hipart.densify.Densifier."""
+
     kind = "regress"
 
     def __init__(self, regressor: LevelRegressor):

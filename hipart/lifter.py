@@ -4,8 +4,8 @@ One token per input joint (17 sparse, then 48 dense, 96 fine, 192 when configure
 embedding of its screen-normalised 2D position plus a learned per-joint embedding (which tells the
 model which level and which joint a token is). Plain pre-norm transformer blocks over the shared
 :class:`hipart.layers.Attention` (fused ``scaled_dot_product_attention``) mix all tokens; a linear
-head on the 17 sparse tokens gives the root-relative 3D pose in metres (the paper's "vanilla spatial lifter", 0.9 M parameters for the
-17-joint preset: 12 blocks, 6 heads, width 96, MLP ratio 2).
+head on the 17 sparse tokens gives the root-relative 3D pose in metres (the paper's "vanilla spatial
+lifter", 0.9 M parameters for the 17-joint preset: 12 blocks, 6 heads, width 96, MLP ratio 2).
 
 :class:`EfficientLifter` (``lifter.arch = "efficient"``) reads the same input with 17 tokens only: token
 ``j`` also embeds the 2D of its bone's dense and fine joints (hipart.joint_groups), relative to joint
@@ -16,6 +16,7 @@ token still sees three or more points of its body part (docs/design.md, "Level-e
 each embedded as the efficient lifter embeds one. :func:`hipart.lifters.build_lifter` builds any of them
 by ``lifter.arch``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -57,8 +58,9 @@ class Lifter(nn.Module):
         self.score_embed = nn.Linear(1, cfg.dim) if cfg.score_input else None
         self.joint_embed = nn.Parameter(torch.zeros(1, num_tokens or self.num_joints, cfg.dim))
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.dropout, cfg.attn_dropout)
-                                    for _ in range(cfg.blocks))
+        self.blocks = nn.ModuleList(
+            Block(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.dropout, cfg.attn_dropout) for _ in range(cfg.blocks)
+        )
         self.norm = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, 3)
         nn.init.trunc_normal_(self.joint_embed, std=0.02)
@@ -66,8 +68,9 @@ class Lifter(nn.Module):
 
     def forward(self, x_sn: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
         """``scores`` (B, 17): the sparse joints' detector confidences, read when ``score_input`` (None: all 1)."""
-        assert x_sn.ndim == 3 and x_sn.shape[1:] == (self.num_joints, 2), \
+        assert x_sn.ndim == 3 and x_sn.shape[1:] == (self.num_joints, 2), (
             f"expected (B, {self.num_joints}, 2), got {tuple(x_sn.shape)}"
+        )
         x = self.drop(self.input_tokens(x_sn, scores))  # (B, tokens, C)
         for block in self.blocks:
             x = block(x)
@@ -100,8 +103,9 @@ class EfficientLifter(Lifter):
     def __init__(self, cfg: LifterConfig, groups: torch.Tensor):
         super().__init__(cfg, num_tokens=NUM_SPARSE)
         groups = torch.as_tensor(groups, dtype=torch.long)
-        assert groups.shape[0] == NUM_SPARSE and (groups.numel() == 0 or int(groups.max()) < self.num_joints), \
+        assert groups.shape[0] == NUM_SPARSE and (groups.numel() == 0 or int(groups.max()) < self.num_joints), (
             f"groups: expected (17, P) indices below {self.num_joints}, got {tuple(groups.shape)}"
+        )
         self.register_buffer("groups", groups)  # saved with the weights: the loader rebuilds from it
         self.group_embed = nn.Parameter(torch.zeros(NUM_SPARSE, 2 * groups.shape[1], cfg.dim))
         nn.init.trunc_normal_(self.group_embed, std=0.02)

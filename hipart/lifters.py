@@ -2,6 +2,7 @@
 
 The factory sits above the lifters' own modules, since the temporal lifter builds on the single-frame ones.
 """
+
 from __future__ import annotations
 
 import torch

@@ -13,6 +13,7 @@
 Every metric returns one value per sample so callers can aggregate by action, by occlusion
 position or over the whole set without recomputing.
 """
+
 from __future__ import annotations
 
 import re
@@ -63,8 +64,13 @@ def procrustes_align(pred, gt, fit_mask=None):
     is_np = isinstance(pred, np.ndarray)
     Y = torch.as_tensor(pred, dtype=torch.float64)
     X = torch.as_tensor(gt, dtype=torch.float64, device=Y.device)
-    w = torch.ones(X.shape[:-1], dtype=torch.float64, device=Y.device) if fit_mask is None else \
-        torch.as_tensor(np.asarray(fit_mask) if isinstance(fit_mask, np.ndarray) else fit_mask, device=Y.device).double()
+    w = (
+        torch.ones(X.shape[:-1], dtype=torch.float64, device=Y.device)
+        if fit_mask is None
+        else torch.as_tensor(
+            np.asarray(fit_mask) if isinstance(fit_mask, np.ndarray) else fit_mask, device=Y.device
+        ).double()
+    )
     w = w[..., None]  # (N, J, 1): joints outside the mask do not enter the fit
     mu_x = (X * w).sum(-2, keepdim=True) / w.sum(-2, keepdim=True)
     mu_y = (Y * w).sum(-2, keepdim=True) / w.sum(-2, keepdim=True)
@@ -165,8 +171,14 @@ def flip_pose(pose, perm: Sequence[int]):
     return out
 
 
-def flip_test(predict: Callable, pose2d, in_perm: Sequence[int], out_perm: Sequence[int], scores=None,
-              score_perm: Sequence[int] | None = None):
+def flip_test(
+    predict: Callable,
+    pose2d,
+    in_perm: Sequence[int],
+    out_perm: Sequence[int],
+    scores=None,
+    score_perm: Sequence[int] | None = None,
+):
     """Flip test-time augmentation: average predict(x) with the un-flipped predict(flip(x)).
 
     pose2d must be centred in x (screen-normalised or pelvis-centred coordinates). With ``scores``

@@ -12,6 +12,7 @@ commitment (beta), Local Alignment (part-wise InfoNCE between each sparse token 
 bone's 3 dense tokens) and Global Alignment (action classification from each token set).
 Training-time random joint masking replaces a joint's embedding by a learned "invisible" token (PCT).
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,9 @@ class TokenProjection(nn.Module):
 
 
 def mixer_stack(tokens: int, dim: int, blocks: int, cfg: MSSTConfig) -> nn.Sequential:
-    return nn.Sequential(*[MixerBlock(tokens, dim, cfg.token_mlp_ratio, cfg.channel_mlp_ratio, cfg.dropout)
-                           for _ in range(blocks)])
+    return nn.Sequential(
+        *[MixerBlock(tokens, dim, cfg.token_mlp_ratio, cfg.channel_mlp_ratio, cfg.dropout) for _ in range(blocks)]
+    )
 
 
 class TokenDecoder(nn.Module):
@@ -72,7 +74,7 @@ class Encoder(nn.Module):
         if masked is not None:
             x = torch.where(masked[..., None], self.invisible.to(x.dtype), x)
         h_dense = self.e1_norm(self.e1_pool(self.e1(x + self.joint_pos)))  # (B, 48, D)
-        h_sparse = self.e2_norm(self.e2_pool(self.e2(h_dense)))            # (B, 16, D)
+        h_sparse = self.e2_norm(self.e2_pool(self.e2(h_dense)))  # (B, 16, D)
         return h_dense, h_sparse
 
 
@@ -106,7 +108,9 @@ class MSST(nn.Module):
         return self.sparse_codebook, self.dense_codebook or self.sparse_codebook
 
     def _check_fine(self, fine: Tensor) -> None:
-        assert fine.shape[1:] == (self.cfg.n_fine, 2), f"fine pose: expected (B, {self.cfg.n_fine}, 2), got {tuple(fine.shape)}"
+        assert fine.shape[1:] == (self.cfg.n_fine, 2), (
+            f"fine pose: expected (B, {self.cfg.n_fine}, 2), got {tuple(fine.shape)}"
+        )
 
     def _decode_tokens(self, q_sparse: Tensor, q_dense: Tensor, u_dense: Tensor) -> tuple[Tensor, Tensor]:
         z = torch.cat([q_dense, u_dense], -1)  # (B, 48, C + D)
@@ -123,17 +127,25 @@ class MSST(nn.Module):
         if self.training and self.cfg.mask_prob > 0:
             masked = torch.rand(fine.shape[:2], device=fine.device) < self.cfg.mask_prob  # (B, 96)
         h_dense, h_sparse = self.encoder(fine, masked)
-        z_sparse = self.sparse_to_code(h_sparse)                     # (B, 16, C)
+        z_sparse = self.sparse_to_code(h_sparse)  # (B, 16, C)
         q_sparse, sparse_idx, commit_s = sparse_vq.quantize(z_sparse)
-        u_dense = self.d1(q_sparse)                                  # (B, 48, D)
+        u_dense = self.d1(q_sparse)  # (B, 48, D)
         z_dense = self.dense_to_code(torch.cat([h_dense, u_dense], -1))  # (B, 48, C)
         q_dense, dense_idx, commit_d = dense_vq.quantize(z_dense)
         if self.training:
             self._ema_update(z_sparse, sparse_idx, z_dense, dense_idx)
         dense, fine_rec = self._decode_tokens(q_sparse, q_dense, u_dense)
-        out = {"dense": dense, "fine": fine_rec, "sparse_idx": sparse_idx, "dense_idx": dense_idx,
-               "z_sparse": z_sparse, "z_dense": z_dense, "u_dense": u_dense, "h_dense": h_dense,
-               "commit": commit_s + commit_d}
+        out = {
+            "dense": dense,
+            "fine": fine_rec,
+            "sparse_idx": sparse_idx,
+            "dense_idx": dense_idx,
+            "z_sparse": z_sparse,
+            "z_dense": z_dense,
+            "u_dense": u_dense,
+            "h_dense": h_dense,
+            "commit": commit_s + commit_d,
+        }
         if self.cfg.ga_weight > 0:
             out["action_sparse"] = self.action_sparse(q_sparse.mean(1))  # (B, A)
             out["action_dense"] = self.action_dense(q_dense.mean(1))
@@ -175,15 +187,21 @@ class MSST(nn.Module):
 def part_info_nce(anchor: Tensor, positive: Tensor, tau: float) -> Tensor:
     """Part-wise symmetric InfoNCE. anchor, positive (B, P, C): for each part p, sample i's anchor must
     pick sample i's positive among the batch's positives of the same part (and vice versa)."""
-    a = F.normalize(anchor.float(), dim=-1).transpose(0, 1)    # (P, B, C)
+    a = F.normalize(anchor.float(), dim=-1).transpose(0, 1)  # (P, B, C)
     p = F.normalize(positive.float(), dim=-1).transpose(0, 1)
-    logits = a @ p.transpose(1, 2) / tau                       # (P, B, B)
+    logits = a @ p.transpose(1, 2) / tau  # (P, B, B)
     target = torch.arange(a.shape[1], device=a.device).expand(a.shape[0], -1)  # (P, B)
     return 0.5 * (F.cross_entropy(logits.transpose(1, 2), target) + F.cross_entropy(logits, target))
 
 
-def msst_loss(model: MSST, out: dict[str, Tensor], dense_gt: Tensor, fine_gt: Tensor,
-              action: Tensor | None = None, recon: str = "l1") -> tuple[Tensor, dict[str, float]]:
+def msst_loss(
+    model: MSST,
+    out: dict[str, Tensor],
+    dense_gt: Tensor,
+    fine_gt: Tensor,
+    action: Tensor | None = None,
+    recon: str = "l1",
+) -> tuple[Tensor, dict[str, float]]:
     """Total stage-1 loss and its parts. Poses (B, J, 2) in the pose frame; action (B,) class ids."""
     cfg = model.cfg
     pose_loss = F.l1_loss if recon == "l1" else F.mse_loss
@@ -197,7 +215,9 @@ def msst_loss(model: MSST, out: dict[str, Tensor], dense_gt: Tensor, fine_gt: Te
         sparse, dense_mean = out["z_sparse"], model.bone_mean(out["z_dense"])  # (B, 16, C) each
         parts["la"] = cfg.la_weight * part_info_nce(sparse, dense_mean, cfg.la_tau)
     if cfg.ga_weight > 0 and action is not None:
-        ce = F.cross_entropy(out["action_sparse"].float(), action) + F.cross_entropy(out["action_dense"].float(), action)
+        ce = F.cross_entropy(out["action_sparse"].float(), action) + F.cross_entropy(
+            out["action_dense"].float(), action
+        )
         parts["ga"] = cfg.ga_weight * 0.5 * ce
     total = sum(parts.values())
     return total, {k: float(v.detach()) for k, v in parts.items()}

@@ -6,6 +6,7 @@ coordinates is looked up, and its dense and fine levels (stored in their own pos
 back with the query's centre and scale. The distance is written as |q|^2 - 2 q.r + |r|^2 with one
 matrix product, so the module exports to ONNX as plain operators.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,6 +17,7 @@ from hipart.normalize import from_pose_frame, pose_frame, to_pose_frame
 
 class NearestDensifier(nn.Module):
     """``forward(sparse_px (B,17,2), scores=None) -> (dense_px (B,48,2), fine_px (B,96,2))``; scores are not read."""
+
     kind = "knn"
 
     def __init__(self, reference: torch.Tensor, dense_pf: torch.Tensor, fine_pf: torch.Tensor):
@@ -23,8 +25,8 @@ class NearestDensifier(nn.Module):
         assert reference.ndim == 3 and reference.shape[1:] == (17, 2), tuple(reference.shape)
         assert len(dense_pf) == len(fine_pf) == len(reference)
         self.register_buffer("reference", reference.float())  # (R, 17, 2) pose-frame sparse poses
-        self.register_buffer("dense_pf", dense_pf.float())    # (R, 48, 2) their dense levels, same frame
-        self.register_buffer("fine_pf", fine_pf.float())      # (R, 96, 2)
+        self.register_buffer("dense_pf", dense_pf.float())  # (R, 48, 2) their dense levels, same frame
+        self.register_buffer("fine_pf", fine_pf.float())  # (R, 96, 2)
         self.register_buffer("reference_sq", reference.float().flatten(1).pow(2).sum(1))  # (R,)
 
     def nearest(self, sparse_pf: torch.Tensor) -> torch.Tensor:

@@ -9,12 +9,13 @@
   (RMS distance of the sparse joints to the pelvis), so the tokenizer sees translation- and
   size-free shapes; generated poses are mapped back with the same centre and scale.
 """
+
 from __future__ import annotations
 
 import torch
 
-CANVAS = 1000.0     # side of the virtual square image of canonical framing, px
-LONG_SIDE = 0.29    # a canonically framed pose's box, long side / image width
+CANVAS = 1000.0  # side of the virtual square image of canonical framing, px
+LONG_SIDE = 0.29  # a canonically framed pose's box, long side / image width
 FRAMINGS = ("image", "canonical")
 
 

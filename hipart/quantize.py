@@ -11,6 +11,7 @@
 
 Distances and EMA statistics are computed in fp32 even under bf16 autocast.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,8 +38,11 @@ def _broadcast(t: Tensor) -> Tensor:
 
 def kmeans(x: Tensor, k: int, iters: int = 10) -> tuple[Tensor, Tensor]:
     """Lloyd's k-means of (N, D) vectors -> (centres (k, D), cluster sizes (k,)). Empty clusters keep their seed."""
-    seeds = torch.randint(0, x.shape[0], (k,), device=x.device) if x.shape[0] < k else \
-        torch.randperm(x.shape[0], device=x.device)[:k]
+    seeds = (
+        torch.randint(0, x.shape[0], (k,), device=x.device)
+        if x.shape[0] < k
+        else torch.randperm(x.shape[0], device=x.device)[:k]
+    )
     centres = x[seeds].clone()
     counts = torch.zeros(k, device=x.device)
     for _ in range(iters):
@@ -60,15 +64,23 @@ def codebook_usage(indices: Tensor, size: int) -> dict[str, float]:
 class EMAQuantizer(nn.Module):
     """Codebook of ``size`` vectors of width ``dim``; ``quantize`` then (training) ``update``."""
 
-    def __init__(self, size: int, dim: int, decay: float = 0.9, eps: float = 1e-5,
-                 dead_threshold: float = 1.0, kmeans_init: bool = True, kmeans_iters: int = 10):
+    def __init__(
+        self,
+        size: int,
+        dim: int,
+        decay: float = 0.9,
+        eps: float = 1e-5,
+        dead_threshold: float = 1.0,
+        kmeans_init: bool = True,
+        kmeans_iters: int = 10,
+    ):
         super().__init__()
         self.size, self.dim, self.decay, self.eps = size, dim, decay, eps
         self.dead_threshold, self.kmeans_init, self.kmeans_iters = dead_threshold, kmeans_init, kmeans_iters
         embed = torch.randn(size, dim)
-        self.register_buffer("embed", embed)                     # (K, D) the codebook
-        self.register_buffer("cluster_size", torch.ones(size))   # (K,) EMA of assignment counts
-        self.register_buffer("embed_sum", embed.clone())         # (K, D) EMA of assigned vector sums
+        self.register_buffer("embed", embed)  # (K, D) the codebook
+        self.register_buffer("cluster_size", torch.ones(size))  # (K,) EMA of assignment counts
+        self.register_buffer("embed_sum", embed.clone())  # (K, D) EMA of assigned vector sums
         self.register_buffer("initialized", torch.tensor(not kmeans_init))
 
     def lookup(self, indices: Tensor) -> Tensor:

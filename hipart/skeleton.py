@@ -3,11 +3,27 @@
 H36M-17 follows VideoPose3D / Pose2Mesh: root = pelvis (joint 0). A *bone* is identified by its
 child joint: bone ``b`` joins ``H36M_PARENTS[b + 1]`` to joint ``b + 1``, so there are 16 bones.
 """
+
 from __future__ import annotations
 
 H36M_NAMES = (
-    "Pelvis", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "Spine",
-    "Thorax", "Neck/Nose", "Head", "LShoulder", "LElbow", "LWrist", "RShoulder", "RElbow", "RWrist",
+    "Pelvis",
+    "RHip",
+    "RKnee",
+    "RAnkle",
+    "LHip",
+    "LKnee",
+    "LAnkle",
+    "Spine",
+    "Thorax",
+    "Neck/Nose",
+    "Head",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
+    "RShoulder",
+    "RElbow",
+    "RWrist",
 )
 H36M_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 H36M_FLIP_PAIRS = ((1, 4), (2, 5), (3, 6), (11, 14), (12, 15), (13, 16))
@@ -19,8 +35,23 @@ ROOT = 0
 EVAL14 = (6, 5, 4, 1, 2, 3, 16, 15, 14, 11, 12, 13, 8, 10)
 
 COCO_NAMES = (
-    "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
-    "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
+    "nose",
+    "l_eye",
+    "r_eye",
+    "l_ear",
+    "r_ear",
+    "l_shoulder",
+    "r_shoulder",
+    "l_elbow",
+    "r_elbow",
+    "l_wrist",
+    "r_wrist",
+    "l_hip",
+    "r_hip",
+    "l_knee",
+    "r_knee",
+    "l_ankle",
+    "r_ankle",
 )
 COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
 
@@ -37,7 +68,7 @@ NUM_BONES = len(H36M_BONES)  # 16
 def joint_depth(parents: tuple[int, ...] = H36M_PARENTS) -> tuple[int, ...]:
     """Hop distance of every joint from the root."""
     depth = []
-    for j, p in enumerate(parents):
+    for p in parents:
         depth.append(0 if p < 0 else depth[p] + 1)  # parents precede children in these orders
     return tuple(depth)
 

@@ -15,6 +15,7 @@ pose for every frame of the window (seq2seq, as MixSTE trains and predicts).
 A window is always T frames long: sequence ends are filled by edge replication
 (pipelines/data/windows.py), so the position embedding never sees a shorter input.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,15 +35,17 @@ class TemporalLifter(EfficientLifter):
         super().__init__(cfg, groups)  # the embeddings, the spatial blocks (self.blocks) and the head
         self.frames = cfg.frames
         self.frame_embed = nn.Parameter(torch.zeros(1, cfg.frames, 1, cfg.dim))
-        self.temporal_blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.dropout, cfg.attn_dropout)
-                                             for _ in range(cfg.blocks))
+        self.temporal_blocks = nn.ModuleList(
+            Block(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.dropout, cfg.attn_dropout) for _ in range(cfg.blocks)
+        )
         nn.init.trunc_normal_(self.frame_embed, std=0.02)
         self.temporal_blocks.apply(_init_weights)  # as Lifter initialises its spatial blocks
 
     def forward(self, x_sn: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
         """``scores`` (B, T, 17): the sparse joints' detector confidences, read when ``score_input`` (None: all 1)."""
-        assert x_sn.ndim == 4 and x_sn.shape[1:] == (self.frames, self.num_joints, 2), \
+        assert x_sn.ndim == 4 and x_sn.shape[1:] == (self.frames, self.num_joints, 2), (
             f"expected (B, {self.frames}, {self.num_joints}, 2), got {tuple(x_sn.shape)}"
+        )
         B, T, J, _ = x_sn.shape
         frame_scores = None if scores is None else scores.reshape(B * T, NUM_SPARSE)
         x = self.input_tokens(x_sn.reshape(B * T, J, 2), frame_scores)  # (B*T, 17, C)
@@ -53,4 +56,3 @@ class TemporalLifter(EfficientLifter):
             x = temporal(x.transpose(1, 2).reshape(B * NUM_SPARSE, T, C))  # (B*17, T, C)
             x = x.view(B, NUM_SPARSE, T, C).transpose(1, 2)  # (B, T, 17, C)
         return self.pose_head(x)  # (B, T, 17, 3)
-

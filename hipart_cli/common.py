@@ -1,8 +1,9 @@
 """Options and output shared by every command."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,36 +17,43 @@ console = Console()
 err_console = Console(stderr=True)
 
 ConfigOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", "-c", help="TOML preset (configs/paper.toml, configs/tiny.toml); default: paper values."),
 ]
 SetOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--set", "-s", help="Override one setting, e.g. --set msst.enc_dim=64 (repeatable)."),
+    list[str] | None, typer.Option("--set", "-s", help="Override one setting, e.g. --set msst.enc_dim=64 (repeatable).")
 ]
 
 SeedOpt = Annotated[
-    Optional[int],
-    typer.Option("--seed", help="Seed of the run: model init, masks, augmentation and batch order (sets "
-                                "train_<stage>.seed; recorded in OUT/config.toml). Default: the config's."),
+    int | None,
+    typer.Option(
+        "--seed",
+        help="Seed of the run: model init, masks, augmentation and batch order (sets "
+        "train_<stage>.seed; recorded in OUT/config.toml). Default: the config's.",
+    ),
 ]
 
 ResumeOpt = Annotated[
     bool,
-    typer.Option(help="Continue the run in --out from its train_state.pt (same seed and batch size); a finished "
-                      "run just reports."),
+    typer.Option(
+        help="Continue the run in --out from its train_state.pt (same seed and batch size); a finished "
+        "run just reports."
+    ),
 ]
 TrainDeviceOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(help="cpu | cuda | cuda:N (default: cuda when available; under torchrun one GPU per rank)."),
 ]
-DeviceOpt = Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu | cuda | cuda:N (default: cuda when available).")]
 
 
 PaperInputOpt = Annotated[
     bool,
-    typer.Option("--paper-input", help="Train on the clean 2D input alone, without detector scores, as the paper "
-                                       "does (sets detector_input.copies=0 and the model's score_input=false)."),
+    typer.Option(
+        "--paper-input",
+        help="Train on the clean 2D input alone, without detector scores, as the paper "
+        "does (sets detector_input.copies=0 and the model's score_input=false).",
+    ),
 ]
 
 
@@ -55,21 +63,30 @@ def paper_input_sets(paper_input: bool, model_section: str) -> tuple[str, ...]:
 
 
 DensifierOpt = Annotated[
-    Optional[Path],
-    typer.Option("--densifier", "--hipart", help="Densifier checkpoint or run directory for --dense-source hipart "
-                                                 "(a HiARM run, which records its MSST), regress (hipart "
-                                                 "train-regress) or knn (hipart build-knn)."),
+    Path | None,
+    typer.Option(
+        "--densifier",
+        "--hipart",
+        help="Densifier checkpoint or run directory for --dense-source hipart "
+        "(a HiARM run, which records its MSST), regress (hipart "
+        "train-regress) or knn (hipart build-knn).",
+    ),
 ]
 
 
 def max_steps_option(stage: str):
     """--max-steps of a training command (sugar for --set train_<stage>.max_steps=N)."""
-    return Annotated[Optional[int], typer.Option(help=f"Train exactly this many optimiser steps (sets "
-                                                      f"train_{stage}.max_steps; the schedule spans them).")]
+    return Annotated[
+        int | None,
+        typer.Option(
+            help=f"Train exactly this many optimiser steps (sets train_{stage}.max_steps; the schedule spans them)."
+        ),
+    ]
 
 
-def resolve_config(config: Optional[Path], sets: Optional[list[str]], seed: Optional[int] = None,
-                   stage: Optional[str] = None) -> Config:
+def resolve_config(
+    config: Path | None, sets: list[str] | None, seed: int | None = None, stage: str | None = None
+) -> Config:
     """The preset with --set overrides; ``--seed N`` is ``--set train_<stage>.seed=N`` applied last."""
     extra = (f"train_{stage}.seed={seed}",) if seed is not None and stage else ()
     return load_config(config, tuple(sets or ()) + extra)

@@ -3,6 +3,7 @@
 User errors (``pipelines.core.errors.UserError``) print one red line and exit 2, with no traceback;
 anything else is an internal failure (exit 1, traceback for the bug report).
 """
+
 from __future__ import annotations
 
 import sys

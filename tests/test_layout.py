@@ -4,6 +4,7 @@ included), file and function sizes.
 ``hipart_cli -> pipelines -> hipart``; inside ``pipelines`` the role packages are ordered and a
 package imports only itself and those below it; no module imports itself back through others.
 """
+
 from __future__ import annotations
 
 import ast
@@ -13,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP_LEVELS = ("hipart", "pipelines", "hipart_cli")  # each may import only those before it
-FACADES = {"hipart": ("pipelines.models.api",)}       # the package's own name re-exports the Python API
+FACADES = {"hipart": ("pipelines.models.api",)}  # the package's own name re-exports the Python API
 ROLES = ("core", "data", "models", "evaluate", "train", "bench", "report", "recipes")  # bottom to top
 
 
@@ -69,7 +70,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -87,8 +88,12 @@ def test_no_import_cycles():
 
 
 def test_no_upward_imports():
-    upward = [f"{src} imports {dst}" for src, dsts in graph().items() for dst in dsts
-              if rank(dst) > rank(src) and dst not in FACADES.get(src, ())]
+    upward = [
+        f"{src} imports {dst}"
+        for src, dsts in graph().items()
+        for dst in dsts
+        if rank(dst) > rank(src) and dst not in FACADES.get(src, ())
+    ]
     assert not upward, "\n".join(upward)
 
 
@@ -107,9 +112,18 @@ def test_the_checks_catch_a_cycle_and_an_upward_import():
 
 @pytest.mark.parametrize("top", TOP_LEVELS)
 def test_no_module_over_400_lines(top):
-    long = [f"{p.relative_to(ROOT)}: {n}" for p in (ROOT / top).rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 400]
+    long = [
+        f"{p.relative_to(ROOT)}: {n}"
+        for p in (ROOT / top).rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    ]
     assert not long, long
+
+
+def body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function's body after its docstring: a signature of many options is not a long function."""
+    body = node.body[1:] if ast.get_docstring(node) is not None and len(node.body) > 1 else node.body
+    return node.end_lineno - body[0].lineno + 1
 
 
 def test_functions_over_60_lines_say_why():
@@ -117,7 +131,7 @@ def test_functions_over_60_lines_say_why():
     for top in TOP_LEVELS:
         for path in (ROOT / top).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and body_lines(node) > 60:
                     if "Long:" not in (ast.get_docstring(node) or ""):
                         long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert not long, long

@@ -1,8 +1,9 @@
 """`hipart bench [NAME ...]`."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,9 +13,11 @@ from pipelines.core.atomic import write_json_atomic
 
 
 def bench(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Benchmarks to run (default: all registered): "
-                                                                + ", ".join(benchmarks.available()) + ".")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Write all figures as JSON here.")] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Benchmarks to run (default: all registered): " + ", ".join(benchmarks.available()) + "."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write all figures as JSON here.")] = None,
     quick: Annotated[bool, typer.Option(help="Fewer repetitions and batch sizes (a smoke run).")] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,

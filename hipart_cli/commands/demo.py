@@ -1,8 +1,9 @@
 """`hipart demo`."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,8 +15,12 @@ from pipelines.recipes.demo import run_demo
 def demo(
     out: Annotated[Path, typer.Option(help="Directory of the demo's stages and results.")] = Path("runs/demo"),
     force: Annotated[bool, typer.Option(help="Redo every stage instead of reusing finished ones.")] = False,
-    sample: Annotated[Path, typer.Option(help="Sample corpus directory (rig, motions, cameras, detections).")] = SAMPLE_DIR,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML preset (default: configs/tiny.toml).")] = TINY_CONFIG,
+    sample: Annotated[
+        Path, typer.Option(help="Sample corpus directory (rig, motions, cameras, detections).")
+    ] = SAMPLE_DIR,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML preset (default: configs/tiny.toml).")
+    ] = TINY_CONFIG,
     set_: SetOpt = None,
 ) -> None:
     """Run the whole chain on sample_data/ (coarsen, MSST, HiARM, two lifters, evaluate, AdvOcc) and print the results.

@@ -1,8 +1,9 @@
 """`hipart export`."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,14 +12,24 @@ from pipelines.models.export import export_onnx
 
 
 def export(
-    checkpoint: Annotated[Path, typer.Option(help="Lift checkpoint or run directory (hipart train-lift); a HiPART "
-                                                  "lifter brings the HiARM + MSST checkpoints its run recorded.")],
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            help="Lift checkpoint or run directory (hipart train-lift); a HiPART "
+            "lifter brings the HiARM + MSST checkpoints its run recorded."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="ONNX file to write (written atomically, then checked against torch).")],
-    hipart: Annotated[Optional[Path], typer.Option(help="Override the HiARM checkpoint the lifter recorded.")] = None,
+    hipart: Annotated[Path | None, typer.Option(help="Override the HiARM checkpoint the lifter recorded.")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset version.")] = 17,
-    standard_ops: Annotated[bool, typer.Option(help="Plain ONNX operators only, for runtimes other than ONNX Runtime. "
-                                                    "By default each attention is ONNX Runtime's fused "
-                                                    "com.microsoft.Attention node, faster at small batches.")] = False,
+    standard_ops: Annotated[
+        bool,
+        typer.Option(
+            help="Plain ONNX operators only, for runtimes other than ONNX Runtime. "
+            "By default each attention is ONNX Runtime's fused "
+            "com.microsoft.Attention node, faster at small batches."
+        ),
+    ] = False,
 ) -> None:
     """Export HiPART end to end as one ONNX graph: sparse 2D (B,17,2) px + image size (B,2) -> 3D (B,17,3) mm,
     the 48/96 levels (px) and the generated tokens, HiARM's 16 greedy decode steps unrolled.
@@ -35,10 +46,17 @@ def export(
     """
     with console.status(f"tracing {checkpoint} into {out} and checking it against torch"):
         result = export_onnx(checkpoint, out, hipart=hipart, opset=opset, standard_ops=standard_ops)
-    rows = [[name, c["max_abs_kp3d_mm"], c["max_abs_dense_px"], c["max_abs_fine_px"], 100 * c["tokens_differing"]]
-            for name, c in result["checks"].items()]
-    print_table("ONNX Runtime vs torch (max abs difference)", ["inputs", "3D (mm)", "dense (px)", "fine (px)",
-                                                                "tokens differing (%)"], rows)
+    rows = [
+        [name, c["max_abs_kp3d_mm"], c["max_abs_dense_px"], c["max_abs_fine_px"], 100 * c["tokens_differing"]]
+        for name, c in result["checks"].items()
+    ]
+    print_table(
+        "ONNX Runtime vs torch (max abs difference)",
+        ["inputs", "3D (mm)", "dense (px)", "fine (px)", "tokens differing (%)"],
+        rows,
+    )
     window = f", {result['frames']}-frame windows" if result["frames"] > 1 else ""
-    console.print(f"levels {'+'.join(map(str, result['levels']))}{window}, {result['nodes']:,} graph nodes "
-                  f"({result['operators']} operators) -> {result['out']}")
+    console.print(
+        f"levels {'+'.join(map(str, result['levels']))}{window}, {result['nodes']:,} graph nodes "
+        f"({result['operators']} operators) -> {result['out']}"
+    )

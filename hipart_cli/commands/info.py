@@ -1,4 +1,5 @@
 """`hipart info FILE`."""
+
 from __future__ import annotations
 
 import json

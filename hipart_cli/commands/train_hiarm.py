@@ -1,4 +1,5 @@
 """`hipart train-hiarm`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,21 +22,45 @@ from hipart_cli.common import (
 )
 from pipelines.train.hiarm import train_hiarm as run_train_hiarm
 
-METHODS = {"hiarm": "HiARM (greedy)", "msst_ceiling": "MSST reconstruction (ceiling)",
-           "nearest_neighbour": "nearest neighbour, train (baseline)", "mean_pose": "mean pose, train (baseline)"}
+METHODS = {
+    "hiarm": "HiARM (greedy)",
+    "msst_ceiling": "MSST reconstruction (ceiling)",
+    "nearest_neighbour": "nearest neighbour, train (baseline)",
+    "mean_pose": "mean pose, train (baseline)",
+}
 
 
 def train_hiarm(
-    store: Annotated[Path, typer.Option(help="Pose store (.h5) written by hipart coarsen, with train/test splits "
-                                             "and the 17/48/96 2D levels (the one the MSST was trained on).")],
-    msst: Annotated[Path, typer.Option(help="Stage-1 MSST checkpoint or run directory (frozen; its path and "
-                                            "sha256 are recorded in the HiARM checkpoint).")],
-    out: Annotated[Path, typer.Option(help="Run directory: model.safetensors, config.toml, metrics.jsonl, "
-                                           "train_state.pt, results.json.")],
+    store: Annotated[
+        Path,
+        typer.Option(
+            help="Pose store (.h5) written by hipart coarsen, with train/test splits "
+            "and the 17/48/96 2D levels (the one the MSST was trained on)."
+        ),
+    ],
+    msst: Annotated[
+        Path,
+        typer.Option(
+            help="Stage-1 MSST checkpoint or run directory (frozen; its path and "
+            "sha256 are recorded in the HiARM checkpoint)."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Run directory: model.safetensors, config.toml, metrics.jsonl, train_state.pt, results.json."
+        ),
+    ],
     resume: ResumeOpt = False,
-    input2d: Annotated[str, typer.Option("--input", help="Sparse 2D the model is conditioned on during training: "
-                                                         "gt, or the name of a detection set of the store "
-                                                         "(det2d/<name>).")] = "gt",
+    input2d: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            help="Sparse 2D the model is conditioned on during training: "
+            "gt, or the name of a detection set of the store "
+            "(det2d/<name>).",
+        ),
+    ] = "gt",
     paper_input: PaperInputOpt = False,
     max_steps: max_steps_option("hiarm") = None,
     device: TrainDeviceOpt = None,
@@ -62,10 +87,15 @@ def train_hiarm(
     for source, table in r["densification"].items():
         for method, label in METHODS.items():
             rows.append([source, label, table[method]["dense_px"], table[method]["fine_px"]])
-    print_table(f"densification on the test split ({r['test_rows']} poses; HiARM {r['framework']}/{r['order']}, "
-                f"trained on {r['input2d']} 2D, step {r['step']})",
-                ["sparse 2D", "method", "dense (48) px", "fine (96) px"], rows)
+    print_table(
+        f"densification on the test split ({r['test_rows']} poses; HiARM {r['framework']}/{r['order']}, "
+        f"trained on {r['input2d']} 2D, step {r['step']})",
+        ["sparse 2D", "method", "dense (48) px", "fine (96) px"],
+        rows,
+    )
     acc = r["densification"]["gt"]["hiarm"]
-    console.print(f"HiARM token accuracy vs the MSST tokens (GT 2D): sparse {100 * acc['sparse_token_acc']:.1f}%, "
-                  f"dense {100 * acc['dense_token_acc']:.1f}%")
+    console.print(
+        f"HiARM token accuracy vs the MSST tokens (GT 2D): sparse {100 * acc['sparse_token_acc']:.1f}%, "
+        f"dense {100 * acc['dense_token_acc']:.1f}%"
+    )
     console.print(f"HiARM ({r['params']:,} parameters) written to {Path(out) / 'model.safetensors'}")

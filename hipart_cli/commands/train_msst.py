@@ -1,8 +1,9 @@
 """`hipart train-msst`."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,10 +23,19 @@ from pipelines.train.msst import train_msst as run_train_msst
 
 
 def train_msst(
-    store: Annotated[Optional[Path], typer.Option(help="Pose store (.h5) written by hipart coarsen; needs "
-                                                       "train/test splits with the 17/48/96 2D levels. Required.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory: model.safetensors, config.toml, "
-                                                     "metrics.jsonl, train_state.pt, results.json. Required.")] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pose store (.h5) written by hipart coarsen; needs "
+            "train/test splits with the 17/48/96 2D levels. Required."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run directory: model.safetensors, config.toml, metrics.jsonl, train_state.pt, results.json. Required."
+        ),
+    ] = None,
     resume: ResumeOpt = False,
     max_steps: max_steps_option("msst") = None,
     device: TrainDeviceOpt = None,
@@ -46,9 +56,17 @@ def train_msst(
     if not result["is_main"]:
         return
     r = result["results"]
-    print_table(f"MSST reconstruction on the test split ({r['test_rows']} poses, step {r['step']})",
-                ["level", "2D mean error (px)"], [["dense (48)", r["dense_px"]], ["fine (96)", r["fine_px"]]])
-    print_table(f"codebook usage ({r['codebook_size']} codes each)", ["tokens", "perplexity", "codes used (%)"],
-                [["sparse (16)", r["sparse_perplexity"], 100 * r["sparse_used"]],
-                 ["dense (48)", r["dense_perplexity"], 100 * r["dense_used"]]])
+    print_table(
+        f"MSST reconstruction on the test split ({r['test_rows']} poses, step {r['step']})",
+        ["level", "2D mean error (px)"],
+        [["dense (48)", r["dense_px"]], ["fine (96)", r["fine_px"]]],
+    )
+    print_table(
+        f"codebook usage ({r['codebook_size']} codes each)",
+        ["tokens", "perplexity", "codes used (%)"],
+        [
+            ["sparse (16)", r["sparse_perplexity"], 100 * r["sparse_used"]],
+            ["dense (48)", r["dense_perplexity"], 100 * r["dense_used"]],
+        ],
+    )
     console.print(f"MSST written to {Path(out) / 'model.safetensors'}")

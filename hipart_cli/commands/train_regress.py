@@ -1,4 +1,5 @@
 """`hipart train-regress` and `hipart build-knn`: the comparison densifiers."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,23 +23,38 @@ from pipelines.train.knn import MAX_REFERENCE
 from pipelines.train.knn import build_knn as run_build_knn
 from pipelines.train.regress import train_regress as run_train_regress
 
-StoreOpt = Annotated[Path, typer.Option(help="Pose store (.h5) written by hipart coarsen, with train/test splits and "
-                                             "the 17/48/96 2D levels.")]
-InputOpt = Annotated[str, typer.Option("--input", help="Sparse 2D input the densifier is built on: gt, or the name "
-                                                       "of a detection set of the store (det2d/<name>).")]
+StoreOpt = Annotated[
+    Path,
+    typer.Option(help="Pose store (.h5) written by hipart coarsen, with train/test splits and the 17/48/96 2D levels."),
+]
+InputOpt = Annotated[
+    str,
+    typer.Option(
+        "--input",
+        help="Sparse 2D input the densifier is built on: gt, or the name "
+        "of a detection set of the store (det2d/<name>).",
+    ),
+]
 
 
 def _report(results: dict, what: str, out: Path) -> None:
     rows = [[name, e["dense_px"], e["fine_px"]] for name, e in results["densification"].items()]
-    print_table(f"{what}: densification on the test split (built on {results['input2d']} 2D)",
-                ["sparse 2D", "dense (48) px", "fine (96) px"], rows)
+    print_table(
+        f"{what}: densification on the test split (built on {results['input2d']} 2D)",
+        ["sparse 2D", "dense (48) px", "fine (96) px"],
+        rows,
+    )
     console.print(f"written to {out / 'model.safetensors'} (results: {out / 'results.json'})")
 
 
 def train_regress(
     store: StoreOpt,
-    out: Annotated[Path, typer.Option(help="Run directory: model.safetensors, config.toml, metrics.jsonl, "
-                                           "train_state.pt, results.json.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Run directory: model.safetensors, config.toml, metrics.jsonl, train_state.pt, results.json."
+        ),
+    ],
     input2d: InputOpt = "gt",
     paper_input: PaperInputOpt = False,
     resume: ResumeOpt = False,
@@ -58,11 +74,16 @@ def train_regress(
 
 def build_knn(
     store: StoreOpt,
-    out: Annotated[Path, typer.Option(help="Directory for model.safetensors (kind knn: the reference bank), "
-                                           "config.toml and results.json.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Directory for model.safetensors (kind knn: the reference bank), config.toml and results.json."
+        ),
+    ],
     input2d: InputOpt = "gt",
-    max_reference: Annotated[int, typer.Option(help="Training rows kept in the bank (evenly spaced); 13 kB "
-                                                    "each.")] = MAX_REFERENCE,
+    max_reference: Annotated[
+        int, typer.Option(help="Training rows kept in the bank (evenly spaced); 13 kB each.")
+    ] = MAX_REFERENCE,
     paper_input: PaperInputOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,

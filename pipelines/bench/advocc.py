@@ -5,6 +5,7 @@ Runs :func:`pipelines.evaluate.advocc.advocc_errors` on in-memory poses with (a)
 model, whose time is the protocol's own overhead (geometry, re-detections, MPJPE / PA-MPJPE).
 Medians of several runs; the machine may be shared, so compare rows of one run, not across runs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,13 +16,32 @@ import numpy as np
 import torch
 
 from hipart.normalize import screen_normalize
-from pipelines.evaluate.advocc import AdvOccData, advocc_errors
+from pipelines.evaluate.advocc import advocc_errors
+from pipelines.evaluate.advocc_data import AdvOccData
 from pipelines.evaluate.occlusion import grid_side
 
-TEMPLATE = np.array([  # (17, 3) mm, a standing H36M-17 pose, y down
-    [0, 0, 0], [-130, 0, 0], [-130, 440, 0], [-130, 880, 0], [130, 0, 0], [130, 440, 0], [130, 880, 0],
-    [0, -230, 0], [0, -480, 0], [0, -570, -30], [0, -680, 0], [170, -450, 0], [170, -180, 0], [170, 60, 0],
-    [-170, -450, 0], [-170, -180, 0], [-170, 60, 0]], dtype=np.float64)
+TEMPLATE = np.array(
+    [  # (17, 3) mm, a standing H36M-17 pose, y down
+        [0, 0, 0],
+        [-130, 0, 0],
+        [-130, 440, 0],
+        [-130, 880, 0],
+        [130, 0, 0],
+        [130, 440, 0],
+        [130, 880, 0],
+        [0, -230, 0],
+        [0, -480, 0],
+        [0, -570, -30],
+        [0, -680, 0],
+        [170, -450, 0],
+        [170, -180, 0],
+        [170, 60, 0],
+        [-170, -450, 0],
+        [-170, -180, 0],
+        [-170, 60, 0],
+    ],
+    dtype=np.float64,
+)
 
 
 def bench_data(n: int, seed: int = 0) -> AdvOccData:
@@ -69,8 +89,10 @@ def run(config, quick: bool = False) -> list[dict]:
     data = bench_data(n)
     cfg = config.occlusion
     models = {"no-op": NoOpModel()}
-    notes = [f"{n} samples, medians of {repeats} runs, torch threads {torch.get_num_threads()}; no-op = the "
-             "protocol's own overhead; pairs run = positions that hide a joint (the others reuse the clean pose)"]
+    notes = [
+        f"{n} samples, medians of {repeats} runs, torch threads {torch.get_num_threads()}; no-op = the "
+        "protocol's own overhead; pairs run = positions that hide a joint (the others reuse the clean pose)"
+    ]
     try:
         models[f"lifter17 d{config.lifter.dim}x{config.lifter.blocks}"] = LifterStandIn(config.lifter)
     except (ImportError, TypeError, AttributeError) as exc:  # lifter not built in this checkout
@@ -79,7 +101,17 @@ def run(config, quick: bool = False) -> list[dict]:
     for size in (40, 80):
         for name, model in models.items():
             seconds, pairs = _time(model, data, size, cfg, repeats)
-            rows.append([f"@{size}", name, n, grid_side(size, cfg.crop, cfg.stride) ** 2, pairs,
-                         seconds, n / seconds, pairs / seconds])
+            rows.append(
+                [
+                    f"@{size}",
+                    name,
+                    n,
+                    grid_side(size, cfg.crop, cfg.stride) ** 2,
+                    pairs,
+                    seconds,
+                    n / seconds,
+                    pairs / seconds,
+                ]
+            )
     columns = ["AdvOcc", "model", "samples", "positions", "pairs run", "median s", "samples/s", "pairs/s"]
     return [{"name": "advocc", "columns": columns, "rows": rows, "notes": notes}]

@@ -5,6 +5,7 @@ The body: ``sample_data/rig.npz`` (first subject) when present, else a synthetic
 real exact HEM hierarchy (161 regressed joints). Both paths run float32 on the CPU with the torch
 thread count of the process; figures are medians over repeats, the ratio is taken in the same run.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,7 +66,7 @@ def run(config: Config, quick: bool = False) -> list[dict]:
     hierarchy = build_hierarchy(faces, model.v_template, sparse, mode=config.coarsen.mode)
     regressor = stacked_regressor(sparse, hierarchy)
     moment, mesh = MomentRegressor(model, regressor), MeshRegressor(model, regressor)
-    frames, shared = (1024, 64) if quick else (4096, 256)   # the mesh path is timed on the first `shared` frames
+    frames, shared = (1024, 64) if quick else (4096, 256)  # the mesh path is timed on the first `shared` frames
     rng = torch.Generator().manual_seed(0)
     K = model.weights.shape[1]
     pose = torch.randn(frames, K, 3, generator=rng) * 0.3
@@ -74,19 +75,30 @@ def run(config: Config, quick: bool = False) -> list[dict]:
     threads = torch.get_num_threads()
     rows = []
     with torch.no_grad():
-        gap = (moment(pose[:shared], None, trans[:shared]) - mesh(pose[:shared], None, trans[:shared])).abs().max().item()
+        gap = (
+            (moment(pose[:shared], None, trans[:shared]) - mesh(pose[:shared], None, trans[:shared])).abs().max().item()
+        )
         for n in sorted({1, threads}):
             torch.set_num_threads(n)
             mesh_fps = _rate(lambda: mesh(pose[:shared], None, trans[:shared]), shared, min(repeats, 3))
             same_fps = _rate(lambda: moment(pose[:shared], None, trans[:shared]), shared, repeats)
             moment_fps = _rate(lambda: moment(pose, None, trans), frames, repeats)
-            rows += [["full mesh (skin, then regress)", n, shared, round(mesh_fps, 1), 1.0],
-                     ["moments, same frames", n, shared, round(same_fps, 1), round(same_fps / mesh_fps, 1)],
-                     ["moments, one batch", n, frames, round(moment_fps, 1), round(moment_fps / mesh_fps, 1)]]
+            rows += [
+                ["full mesh (skin, then regress)", n, shared, round(mesh_fps, 1), 1.0],
+                ["moments, same frames", n, shared, round(same_fps, 1), round(same_fps / mesh_fps, 1)],
+                ["moments, one batch", n, frames, round(moment_fps, 1), round(moment_fps / mesh_fps, 1)],
+            ]
     torch.set_num_threads(threads)
-    return [{"name": "coarsen: joint regression, frames/s",
-             "columns": ["path", "threads", "frames", "frames/s", "speed-up"], "rows": rows,
-             "notes": [f"body: {name}, {len(model.v_template)} vertices, {K} bones, no pose blend shapes; "
-                       f"{regressor.shape[0]} joints (17+48+96), float32",
-                       f"max |moments - mesh| = {gap * 1000:.4f} mm; medians of {repeats} runs (mesh: "
-                       f"{min(repeats, 3)}); the machine may be shared"]}]
+    return [
+        {
+            "name": "coarsen: joint regression, frames/s",
+            "columns": ["path", "threads", "frames", "frames/s", "speed-up"],
+            "rows": rows,
+            "notes": [
+                f"body: {name}, {len(model.v_template)} vertices, {K} bones, no pose blend shapes; "
+                f"{regressor.shape[0]} joints (17+48+96), float32",
+                f"max |moments - mesh| = {gap * 1000:.4f} mm; medians of {repeats} runs (mesh: "
+                f"{min(repeats, 3)}); the machine may be shared",
+            ],
+        }
+    ]

@@ -14,6 +14,7 @@ each row's spread, and per batch the fastest exact HiPART backend with its margi
 run on the GPU in fp32 and bf16 autocast and ONNX Runtime stays on the CPU. Random weights (speed
 does not depend on training); the ONNX graphs are checked against torch on the same inputs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,8 +48,11 @@ EXACT_HIPART = (HIPART, HIPART_ONNX, HIPART_ONNX_STANDARD)  # backends whose tok
 def torch_models(config: Config, device: torch.device) -> dict[str, torch.nn.Module]:
     densifier, lifter = build(config, device)
     sparse_lifter = Lifter(dataclasses.replace(config.lifter, levels=(17,))).eval().to(device)
-    return {HIPART: EndToEnd(densifier, lifter).eval(), SPARSE: EndToEnd(None, sparse_lifter).eval(),
-            REFERENCE: MixSTESized(**REFERENCE_SIZE).eval().to(device)}
+    return {
+        HIPART: EndToEnd(densifier, lifter).eval(),
+        SPARSE: EndToEnd(None, sparse_lifter).eval(),
+        REFERENCE: MixSTESized(**REFERENCE_SIZE).eval().to(device),
+    }
 
 
 def _call(name: str, model, sparse: torch.Tensor, size: torch.Tensor):
@@ -72,6 +76,7 @@ def _onnx_sessions(model: EndToEnd, folder: Path, thread_counts) -> dict[tuple[s
     """(row name, threads) -> ONNX Runtime session of the exported graph, fused and standard."""
     try:
         from pipelines.models.export import session, write_graph
+
         sessions = {}
         for name, standard_ops in GRAPHS.items():
             path = folder / f"hipart-{'standard' if standard_ops else 'fused'}.onnx"
@@ -97,8 +102,17 @@ def run(config: Config, quick: bool = False) -> list[dict]:
         models[HIPART].to(device)
         if isinstance(sessions, str):
             notes.append(sessions)
-        rows = _measure(models, sessions if isinstance(sessions, dict) else {}, precisions, threads, device, sync,
-                        BATCHES[:2] if quick else BATCHES, quick, notes)
+        rows = _measure(
+            models,
+            sessions if isinstance(sessions, dict) else {},
+            precisions,
+            threads,
+            device,
+            sync,
+            BATCHES[:2] if quick else BATCHES,
+            quick,
+            notes,
+        )
     return [_report(rows, flops, params, device, notes)]
 
 
@@ -114,21 +128,26 @@ def _measure(models, sessions, precisions, threads, device, sync, batches, quick
         for precision in precisions:
             for name, model in models.items():
                 for t in threads if device.type == "cpu" else (before,):
-                    candidates[(name, precision, t)] = _torch_call(_call(name, model, sparse, size), precision,
-                                                                   t, device, sync)
+                    candidates[(name, precision, t)] = _torch_call(
+                        _call(name, model, sparse, size), precision, t, device, sync
+                    )
         for (name, t), sess in sessions.items():
             candidates[(name, "fp32", t)] = lambda sess=sess, x=sparse_np, s=size_np: run_session(sess, x, s)
         rounds, reps = (2, 2) if quick else ROUNDS.get(batch, (2, 1))
         per_round = interleaved_rounds(candidates, rounds, reps)
         torch.set_num_threads(before)
-        rows += [{"model": m, "batch": batch, "precision": p, "threads": t, "seconds": float(np.median(r)),
-                  "rounds": r} for (m, p, t), r in per_round.items()]
+        rows += [
+            {"model": m, "batch": batch, "precision": p, "threads": t, "seconds": float(np.median(r)), "rounds": r}
+            for (m, p, t), r in per_round.items()
+        ]
         if sessions and batch == batches[-1]:
             models[HIPART].cpu()
             for name in GRAPHS:
                 diff = compare(models[HIPART], sessions[(name, threads[0])], sparse_np, size_np)
-                notes.append(f"{name} vs torch on these {batch} poses: max |3D| diff {diff['max_abs_kp3d_mm']:.1e} mm, "
-                             f"tokens differing {100 * diff['tokens_differing']:.2f} %")
+                notes.append(
+                    f"{name} vs torch on these {batch} poses: max |3D| diff {diff['max_abs_kp3d_mm']:.1e} mm, "
+                    f"tokens differing {100 * diff['tokens_differing']:.2f} %"
+                )
             models[HIPART].to(device)
     return rows
 
@@ -139,6 +158,7 @@ def _torch_call(fn, precision: str, threads: int, device: torch.device, sync):
         with torch.inference_mode(), autocast(device, precision):
             fn()
         sync()
+
     return call
 
 
@@ -154,24 +174,52 @@ def _report(rows: list[dict], flops: dict, params: dict, device: torch.device, n
         ratios = np.asarray(ref["rounds"]) / np.asarray(r["rounds"])  # the same rounds, so drift cancels
         spread = 100 * (max(r["rounds"]) - min(r["rounds"])) / r["seconds"]
         r["ratio_rounds"] = ratios.tolist()
-        table.append([model, batch, precision, r["threads"], round(batch / r["seconds"], 1),
-                      round(1000 * r["seconds"], 2), round(float(np.median(ratios)), 2), round(float(ratios.min()), 2),
-                      round(spread, 1)])
-    flop_notes = [f"{name}: {params[name] / 1e6:.2f} M parameters, {flops[name] / 1e9:.3f} GFLOP per pose"
-                  for name in flops]
-    return {"name": f"HiPART vs a MixSTE-sized reference at one frame ({device.type}, random weights)",
-            "columns": ["model", "batch", "precision", "threads", "poses/s", "ms per batch", "x reference",
-                        "x ref. worst round", "spread %"],
-            "rows": table, "best": [dict(r, poses_per_s=r["batch"] / r["seconds"]) for r in best.values()],
-            "margins": margins(best),
-            "notes": ["HiPART = greedy densification + the configured lifter, end to end, no flip; 17-token lifter = "
-                      "the same lifter on the sparse joints only",
-                      "x reference: median over interleaved rounds of the reference's time / the model's time in the "
-                      "same round; worst round: its minimum; spread: (slowest - fastest round) / median time",
-                      f"reference: a same-size stand-in for MixSTE at one frame ({REFERENCE_SIZE['dim']} wide, "
-                      f"{REFERENCE_SIZE['depth']} spatial + {REFERENCE_SIZE['depth']} temporal blocks, "
-                      f"{REFERENCE_SIZE['heads']} heads, MLP ratio {REFERENCE_SIZE['mlp_ratio']:g}) built from "
-                      "hipart.layers, not MixSTE's code"] + flop_notes + margin_notes(margins(best)) + notes}
+        table.append(
+            [
+                model,
+                batch,
+                precision,
+                r["threads"],
+                round(batch / r["seconds"], 1),
+                round(1000 * r["seconds"], 2),
+                round(float(np.median(ratios)), 2),
+                round(float(ratios.min()), 2),
+                round(spread, 1),
+            ]
+        )
+    flop_notes = [
+        f"{name}: {params[name] / 1e6:.2f} M parameters, {flops[name] / 1e9:.3f} GFLOP per pose" for name in flops
+    ]
+    return {
+        "name": f"HiPART vs a MixSTE-sized reference at one frame ({device.type}, random weights)",
+        "columns": [
+            "model",
+            "batch",
+            "precision",
+            "threads",
+            "poses/s",
+            "ms per batch",
+            "x reference",
+            "x ref. worst round",
+            "spread %",
+        ],
+        "rows": table,
+        "best": [dict(r, poses_per_s=r["batch"] / r["seconds"]) for r in best.values()],
+        "margins": margins(best),
+        "notes": [
+            "HiPART = greedy densification + the configured lifter, end to end, no flip; 17-token lifter = "
+            "the same lifter on the sparse joints only",
+            "x reference: median over interleaved rounds of the reference's time / the model's time in the "
+            "same round; worst round: its minimum; spread: (slowest - fastest round) / median time",
+            f"reference: a same-size stand-in for MixSTE at one frame ({REFERENCE_SIZE['dim']} wide, "
+            f"{REFERENCE_SIZE['depth']} spatial + {REFERENCE_SIZE['depth']} temporal blocks, "
+            f"{REFERENCE_SIZE['heads']} heads, MLP ratio {REFERENCE_SIZE['mlp_ratio']:g}) built from "
+            "hipart.layers, not MixSTE's code",
+        ]
+        + flop_notes
+        + margin_notes(margins(best))
+        + notes,
+    }
 
 
 def margins(best: dict) -> list[dict]:
@@ -183,13 +231,24 @@ def margins(best: dict) -> list[dict]:
             continue
         top = min(exact, key=lambda r: r["seconds"])
         ratios = top["ratio_rounds"]
-        out.append({"batch": batch, "precision": precision, "backend": top["model"], "threads": top["threads"],
-                    "median_ratio": float(np.median(ratios)), "worst_round_ratio": float(min(ratios)),
-                    "rounds": len(ratios)})
+        out.append(
+            {
+                "batch": batch,
+                "precision": precision,
+                "backend": top["model"],
+                "threads": top["threads"],
+                "median_ratio": float(np.median(ratios)),
+                "worst_round_ratio": float(min(ratios)),
+                "rounds": len(ratios),
+            }
+        )
     return out
 
 
 def margin_notes(rows: list[dict]) -> list[str]:
-    return [f"batch {m['batch']} ({m['precision']}): best exact HiPART backend {m['backend']} ({m['threads']} threads) "
-            f"{m['median_ratio']:.2f}x the reference (median of {m['rounds']} rounds), {m['worst_round_ratio']:.2f}x in "
-            "its worst round" for m in rows]
+    return [
+        f"batch {m['batch']} ({m['precision']}): best exact HiPART backend {m['backend']} ({m['threads']} threads) "
+        f"{m['median_ratio']:.2f}x the reference (median of {m['rounds']} rounds), {m['worst_round_ratio']:.2f}x in "
+        "its worst round"
+        for m in rows
+    ]

@@ -11,6 +11,7 @@ CPU without native bf16 matmuls (no AVX512-BF16/AMX) bf16 autocast is several ti
 fp32, so there it is measured at batches up to 64 too.
 Medians of several timed calls after a warm-up; nothing asserts on time (the machine may be shared).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,13 @@ from pipelines.bench.pipeline import random_msst_hiarm
 from pipelines.bench.registry import median_seconds
 from pipelines.core.device import autocast, default_device
 
-VARIANTS = (("classification", "both"), ("arm", "next-token"), ("arm", "center-to-periphery"),
-            ("arm", "sparse-to-dense"), ("arm", "both"))
+VARIANTS = (
+    ("classification", "both"),
+    ("arm", "next-token"),
+    ("arm", "center-to-periphery"),
+    ("arm", "sparse-to-dense"),
+    ("arm", "both"),
+)
 UNCACHED_MAX_BATCH = 64
 SLOW_BF16_MAX_BATCH = 64
 
@@ -50,6 +56,7 @@ def poses_per_s(model: HiARM, batch: int, cache: bool, bf16: bool, device: torch
         with autocast(device, "bf16" if bf16 else "fp32"):
             sparse_idx, _ = model.generate(x, use_cache=cache)
         sparse_idx.sum().item()  # synchronises on CUDA
+
     return batch / median_seconds(run, reps)
 
 
@@ -73,29 +80,51 @@ def run(config: Config, quick: bool = False) -> list[dict]:
             if bf16 and not fast_bf16 and batch > SLOW_BF16_MAX_BATCH:
                 continue
             for (framework, order), model in models.items():
-                for cache in ((True, False) if framework == "arm" else (True,)):
+                for cache in (True, False) if framework == "arm" else (True,):
                     if cache or batch <= UNCACHED_MAX_BATCH:
-                        speed[framework, order, cache, bf16, batch] = poses_per_s(model, batch, cache, bf16, device, reps)
+                        speed[framework, order, cache, bf16, batch] = poses_per_s(
+                            model, batch, cache, bf16, device, reps
+                        )
     rows = []
     for (framework, order, cache, bf16, batch), value in speed.items():
         base = speed["classification", "both", True, bf16, batch]
-        rows.append([_label(framework, order), "-" if framework == "classification" else ("yes" if cache else "no"),
-                     "bf16" if bf16 else "fp32", batch, round(value, 1), round(value / base, 2)])
-    return [{"name": "hiarm: generation throughput", "rows": rows, "notes": _notes(config, models, speed, batches, device),
-             "columns": ["decoder", "KV cache", "precision", "batch", "poses/s", "x classification"]}]
+        rows.append(
+            [
+                _label(framework, order),
+                "-" if framework == "classification" else ("yes" if cache else "no"),
+                "bf16" if bf16 else "fp32",
+                batch,
+                round(value, 1),
+                round(value / base, 2),
+            ]
+        )
+    return [
+        {
+            "name": "hiarm: generation throughput",
+            "rows": rows,
+            "notes": _notes(config, models, speed, batches, device),
+            "columns": ["decoder", "KV cache", "precision", "batch", "poses/s", "x classification"],
+        }
+    ]
 
 
 def _notes(config: Config, models: dict, speed: dict, batches, device: torch.device) -> list[str]:
     h, big = config.hiarm, max(batches)
     params = {k: sum(p.numel() for p in m.parameters()) / 1e6 for k, m in models.items()}
-    notes = [f"sizes: dim {h.dim}, GCSAB {h.gcsab_blocks}, PH {h.ph_blocks}, LSAB {h.lsab_blocks} blocks, vocabulary "
-             f"{config.msst.codebook_size}; {params['arm', 'both']:.2f} M params (classification "
-             f"{params['classification', 'both']:.2f} M); random weights",
-             f"{device.type}, {torch.get_num_threads()} threads, native bf16: {native_bf16(device)}, load average {os.getloadavg()[0]:.1f} at the end "
-             f"(the machine may be shared: compare ratios measured in this run)"]
-    s2d = {b: speed["arm", "sparse-to-dense", True, False, b] / speed["arm", "next-token", True, False, b] for b in batches}
-    notes.append("goal sparse-to-dense (cache) >= 3x next-token (cache), fp32: "
-                 + ", ".join(f"batch {b}: {r:.2f}x" for b, r in s2d.items()))
+    notes = [
+        f"sizes: dim {h.dim}, GCSAB {h.gcsab_blocks}, PH {h.ph_blocks}, LSAB {h.lsab_blocks} blocks, vocabulary "
+        f"{config.msst.codebook_size}; {params['arm', 'both']:.2f} M params (classification "
+        f"{params['classification', 'both']:.2f} M); random weights",
+        f"{device.type}, {torch.get_num_threads()} threads, native bf16: {native_bf16(device)}, load average "
+        f"{os.getloadavg()[0]:.1f} at the end (the machine may be shared: compare ratios measured in this run)",
+    ]
+    s2d = {
+        b: speed["arm", "sparse-to-dense", True, False, b] / speed["arm", "next-token", True, False, b] for b in batches
+    }
+    notes.append(
+        "goal sparse-to-dense (cache) >= 3x next-token (cache), fp32: "
+        + ", ".join(f"batch {b}: {r:.2f}x" for b, r in s2d.items())
+    )
     both = speed["arm", "both", True, False, big] / speed["classification", "both", True, False, big]
     notes.append(f"goal HiPART (both, cache) >= 0.9x classification at batch {big}, fp32: {both:.2f}x")
     return notes

@@ -5,6 +5,7 @@ reported as the share of that peak its FLOPs reach (``hipart.lifter.flops_per_po
 and 1024, fp32 and bf16 autocast, for the configured levels and the sparse-only lifter. Medians of
 several timed calls after a warm-up; no assertion on time (the machine may be shared).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,6 +30,7 @@ def matmul_peak_gflops(device: torch.device, quick: bool) -> float:
 
     def run():
         (a @ b).sum().item()  # .item() synchronises on CUDA
+
     return 2 * n**3 / median_seconds(run, 3 if quick else 7) / 1e9
 
 
@@ -40,6 +42,7 @@ def lifter_poses_per_s(lifter: Lifter, batch: int, bf16: bool, device: torch.dev
     def run():
         with ctx:
             lifter(x).float().sum().item()
+
     return batch / median_seconds(run, reps)
 
 
@@ -50,7 +53,9 @@ def run(config: Config, quick: bool = False) -> list[dict]:
     batches = BATCHES[:2] if quick else BATCHES
     rows, best = [], {}
     for levels in dict.fromkeys([tuple(config.lifter.levels), (17,)]):
-        cfg = dataclasses.replace(config.lifter, levels=levels, arch=config.lifter.arch if len(levels) > 1 else "vanilla")
+        cfg = dataclasses.replace(
+            config.lifter, levels=levels, arch=config.lifter.arch if len(levels) > 1 else "vanilla"
+        )
         groups = torch.from_numpy(even_joint_groups()) if cfg.arch == "efficient" else None
         lifter = build_lifter(cfg, groups).to(device).eval()
         flops = flops_per_pose(cfg, 0 if groups is None else groups.shape[1])
@@ -59,16 +64,40 @@ def run(config: Config, quick: bool = False) -> list[dict]:
                 speed = lifter_poses_per_s(lifter, batch, bf16, device, 3 if quick else 5)
                 share = speed * flops / 1e9 / peak
                 label = "+".join(map(str, levels)) + (" efficient" if cfg.arch == "efficient" else "")
-                rows.append([label, "bf16" if bf16 else "fp32", batch, round(speed, 1),
-                             round(speed * flops / 1e9, 2), round(100 * share, 1)])
+                rows.append(
+                    [
+                        label,
+                        "bf16" if bf16 else "fp32",
+                        batch,
+                        round(speed, 1),
+                        round(speed * flops / 1e9, 2),
+                        round(100 * share, 1),
+                    ]
+                )
                 if not bf16:
                     best[label] = max(best.get(label, 0.0), share)
         params = count_parameters(lifter)
-        rows.append([f"{'+'.join(map(str, levels))} {cfg.arch} ({params / 1e6:.2f} M params, {flops / 1e6:.1f} MFLOP/pose)",
-                     "", "", "", "", ""])
-    notes = [f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s on {device.type} "
-             f"({torch.get_num_threads()} threads; the machine may be shared)"]
+        rows.append(
+            [
+                f"{'+'.join(map(str, levels))} {cfg.arch} ({params / 1e6:.2f} M params, {flops / 1e6:.1f} MFLOP/pose)",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
+    notes = [
+        f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s on {device.type} "
+        f"({torch.get_num_threads()} threads; the machine may be shared)"
+    ]
     notes += [f"lifter {k}: best fp32 share of the matmul peak {100 * v:.1f} % (goal >= 50 %)" for k, v in best.items()]
-    return [{"name": "lift: lifter throughput", "columns": ["levels", "precision", "batch", "poses/s", "GFLOP/s",
-                                                            "% of fp32 peak"],
-             "rows": rows, "notes": notes, "peak_gflops": peak}]
+    return [
+        {
+            "name": "lift: lifter throughput",
+            "columns": ["levels", "precision", "batch", "poses/s", "GFLOP/s", "% of fp32 peak"],
+            "rows": rows,
+            "notes": notes,
+            "peak_gflops": peak,
+        }
+    ]

@@ -6,6 +6,7 @@ training tokens) and its decoder side (D1, the pose decoders and the codebooks: 
 runs), so the inference pipeline = MSST decoder side + HiARM + lifter. Stages whose modules have
 not landed yet are skipped with a note.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,10 +38,15 @@ def _stages(config: Config) -> tuple[dict[str, list[nn.Module]], list[str]]:
     bone_of_dense = torch.arange(msst_cfg.n_dense) * msst_cfg.n_bones // msst_cfg.n_dense  # only sizes matter
     msst = MSST(msst_cfg, bone_of_dense)
     decoder = [getattr(msst, name) for name in MSST_DECODER_SIDE if getattr(msst, name, None) is not None]
-    stages = {"MSST (all)": [msst], "MSST decoder side (inference)": decoder,
-              "MSST encoder side (training only)": [m for n, m in msst.named_children() if n not in MSST_DECODER_SIDE]}
+    stages = {
+        "MSST (all)": [msst],
+        "MSST decoder side (inference)": decoder,
+        "MSST encoder side (training only)": [m for n, m in msst.named_children() if n not in MSST_DECODER_SIDE],
+    }
     lifter = f"lifter {'+'.join(map(str, config.lifter.levels))}"
-    stages["HiARM"] = [HiARM(config.hiarm, msst_cfg, msst.bone_of_dense, torch.tensor(bone_order_center_to_periphery()))]
+    stages["HiARM"] = [
+        HiARM(config.hiarm, msst_cfg, msst.bone_of_dense, torch.tensor(bone_order_center_to_periphery()))
+    ]
     stages[lifter] = [Lifter(config.lifter)]
     stages["lifter 17 only"] = [Lifter(dataclasses.replace(config.lifter, levels=(17,)))]
     stages["pipeline (MSST decoder side + HiARM + lifter)"] = decoder + stages["HiARM"] + stages[lifter]
@@ -54,11 +60,22 @@ def run(config: Config, quick: bool = False) -> list[dict]:
         trainable, buffers = _count(modules)
         rows.append([name, trainable, buffers])
     counts = {row[0]: row[1] for row in rows}
-    notes.append("paper: 0.9 M for the 17-joint lifter, 2.4 M for the default pipeline "
-                 "(the paper does not say which parts it counts)")
+    notes.append(
+        "paper: 0.9 M for the 17-joint lifter, 2.4 M for the default pipeline "
+        "(the paper does not say which parts it counts)"
+    )
     pipeline = next((name for name in counts if name.startswith("pipeline")), None)
     if pipeline and "HiARM" in counts:
-        notes.append(f"here: pipeline {counts[pipeline] / 1e6:.2f} M trainable, of which HiARM "
-                     f"{counts['HiARM'] / 1e6:.2f} M, lifter 17-only {counts.get('lifter 17 only', 0) / 1e6:.2f} M; "
-                     f"codebooks add {dict((r[0], r[2]) for r in rows)[pipeline] / 1e6:.2f} M entries")
-    return [{"name": "params", "columns": ["stage", "trainable parameters", "codebook entries"], "rows": rows, "notes": notes}]
+        notes.append(
+            f"here: pipeline {counts[pipeline] / 1e6:.2f} M trainable, of which HiARM "
+            f"{counts['HiARM'] / 1e6:.2f} M, lifter 17-only {counts.get('lifter 17 only', 0) / 1e6:.2f} M; "
+            f"codebooks add {dict((r[0], r[2]) for r in rows)[pipeline] / 1e6:.2f} M entries"
+        )
+    return [
+        {
+            "name": "params",
+            "columns": ["stage", "trainable parameters", "codebook entries"],
+            "rows": rows,
+            "notes": notes,
+        }
+    ]

@@ -9,6 +9,7 @@ A second report says where the end-to-end time goes: each stage's share of the e
 (from the fp32 figures of the same batch) and the operators that take most of it (torch.profiler,
 self CPU/CUDA time), with the FLOP bound the measured peak allows.
 """
+
 from __future__ import annotations
 
 import torch
@@ -75,39 +76,58 @@ def run(config: Config, quick: bool = False) -> list[dict]:
         for precision in ("fp32", "bf16"):
             ctx = lambda precision=precision: autocast(device, precision)  # noqa: E731
             for name, fn in fns.items():
-                def call(fn=fn):
+
+                def call(fn=fn, ctx=ctx):
                     with torch.no_grad(), ctx():
                         fn()
+
                 seconds = median_seconds(call, 3 if quick else 5)
                 rate = batch / seconds
                 gflops = rate * flops[name] / 1e9
                 rows.append([name, batch, precision, round(rate, 1), round(gflops, 2), round(100 * gflops / peak, 1)])
                 best[name] = max(best.get(name, 0.0), rate)
-    notes = [f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s ({device.type}, "
-             f"{torch.get_num_threads()} threads)"]
+    notes = [
+        f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s ({device.type}, {torch.get_num_threads()} threads)"
+    ]
     notes += [f"{name}: {flops[name] / 1e6:.2f} MFLOP per pose, best {best[name]:.0f} poses/s" for name in flops]
-    notes.append(f"end to end best {best['end to end']:.0f} poses/s vs the paper's 396 FPS on a V100 "
-                 f"({best['end to end'] / 396:.2f}x)")
+    notes.append(
+        f"end to end best {best['end to end']:.0f} poses/s vs the paper's 396 FPS on a V100 "
+        f"({best['end to end'] / 396:.2f}x)"
+    )
     bound = peak * 1e9 / flops["end to end"]
-    notes.append(f"FLOP bound at the measured peak: {bound:.0f} poses/s; 396 poses/s needs "
-                 f"{396 * flops['end to end'] / 1e9:.0f} GFLOP/s")
+    notes.append(
+        f"FLOP bound at the measured peak: {bound:.0f} poses/s; 396 poses/s needs "
+        f"{396 * flops['end to end'] / 1e9:.0f} GFLOP/s"
+    )
     profile_batch = batches[-1]
-    return [{"name": "pipeline throughput (random weights)", "columns":
-             ["stage", "batch", "precision", "poses/s", "GFLOP/s", "% of fp32 peak"], "rows": rows, "notes": notes,
-             "flops_per_pose": flops, "matmul_peak_gflops": peak, "best_poses_per_s": best},
-            profile_report(densifier, lifter, rows, profile_batch, device)]
+    return [
+        {
+            "name": "pipeline throughput (random weights)",
+            "columns": ["stage", "batch", "precision", "poses/s", "GFLOP/s", "% of fp32 peak"],
+            "rows": rows,
+            "notes": notes,
+            "flops_per_pose": flops,
+            "matmul_peak_gflops": peak,
+            "best_poses_per_s": best,
+        },
+        profile_report(densifier, lifter, rows, profile_batch, device),
+    ]
 
 
-def profile_report(densifier: Densifier, lifter: Lifter, rows: list[list], batch: int, device: torch.device,
-                   top: int = 10) -> dict:
+def profile_report(
+    densifier: Densifier, lifter: Lifter, rows: list[list], batch: int, device: torch.device, top: int = 10
+) -> dict:
     """Stage shares of the fp32 end-to-end time at ``batch`` and the top operators by self time."""
     rate = {r[0]: r[3] for r in rows if r[1] == batch and r[2] == "fp32"}
     total = batch / rate["end to end"]
-    shares = [[f"stage: {name}", round(100 * (batch / rate[name]) / total, 1)]
-              for name in ("HiARM generate", "MSST decode", "lifter")]
+    shares = [
+        [f"stage: {name}", round(100 * (batch / rate[name]) / total, 1)]
+        for name in ("HiARM generate", "MSST decode", "lifter")
+    ]
     end_to_end = stage_fns(densifier, lifter, torch.randn(batch, 17, 2, device=device))["end to end"]
     activities = [torch.profiler.ProfilerActivity.CPU] + (
-        [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else []
+    )
     with torch.no_grad():
         end_to_end()  # warm-up outside the profile
         with torch.profiler.profile(activities=activities) as prof:
@@ -117,6 +137,12 @@ def profile_report(densifier: Densifier, lifter: Lifter, rows: list[list], batch
     self_total = sum(getattr(e, attr) for e in events) or 1.0
     ops = sorted(events, key=lambda e: getattr(e, attr), reverse=True)[:top]
     shares += [[f"op: {e.key} ({e.count} calls)", round(100 * getattr(e, attr) / self_total, 1)] for e in ops]
-    return {"name": f"end-to-end profile (fp32, batch {batch})", "columns": ["where", "% of time"], "rows": shares,
-            "notes": ["stage shares: stage time / end-to-end time measured above (they need not sum to 100: "
-                      "the end-to-end call also normalises and concatenates)"]}
+    return {
+        "name": f"end-to-end profile (fp32, batch {batch})",
+        "columns": ["where", "% of time"],
+        "rows": shares,
+        "notes": [
+            "stage shares: stage time / end-to-end time measured above (they need not sum to 100: "
+            "the end-to-end call also normalises and concatenates)"
+        ],
+    }

@@ -17,6 +17,7 @@ change, and poses/s at batch 1 and 64 timed in interleaved rounds with the ratio
 (median). A quantised path would replace fp32 as the default only with the same tokens on at least
 99.5 % of the poses and the same MPJPE to 0.1 mm.
 """
+
 from __future__ import annotations
 
 import copy
@@ -55,8 +56,13 @@ def variants(densifier) -> dict[str, tuple[object, str]]:
         int8.hiarm = torch.ao.quantization.quantize_dynamic(int8.hiarm, spec, dtype=torch.qint8)
     fp16, bf16 = copy.deepcopy(densifier), copy.deepcopy(densifier)
     fp16.hiarm, bf16.hiarm = rounded(densifier.hiarm, torch.float16), rounded(densifier.hiarm, torch.bfloat16)
-    return {"fp32 (eager greedy)": (densifier, "greedy"), "int8 dynamic": (int8, "greedy"),
-            "fp16 weights": (fp16, "greedy"), "bf16 weights": (bf16, "greedy"), "fp32, Jacobi": (densifier, "jacobi")}
+    return {
+        "fp32 (eager greedy)": (densifier, "greedy"),
+        "int8 dynamic": (int8, "greedy"),
+        "fp16 weights": (fp16, "greedy"),
+        "bf16 weights": (bf16, "greedy"),
+        "fp32, Jacobi": (densifier, "jacobi"),
+    }
 
 
 def _inputs(store_path: Path, quick: bool):
@@ -89,13 +95,15 @@ def _run(densifier, decode: str, lifter, sparse, size, chunk: int = 512):
 
 
 def run(config: Config, quick: bool = False) -> list[dict]:
+    """Long: every variant scored on the same poses, then timed in one interleaved run, as the ratios require."""
     from pipelines.models.default_model import shipped
     from pipelines.models.lifting import load_lifting_model
 
     title = "HiARM precision and decoding: the shipped model on the demo test split (cpu)"
     if not STORE.is_file():
-        return [{"name": title, "columns": ["note"], "rows": [[f"{STORE} not found: run `make demo` first"]],
-                 "notes": []}]
+        return [
+            {"name": title, "columns": ["note"], "rows": [[f"{STORE} not found: run `make demo` first"]], "notes": []}
+        ]
     lift, densifier_path = shipped()
     model = load_lifting_model(lift, "cpu", hipart=densifier_path)
     densifier, lifter = model.source.densifier, model.lifter
@@ -110,19 +118,45 @@ def run(config: Config, quick: bool = False) -> list[dict]:
         differ = tokens != ref_tokens
         pct_poses = 100 * float(differ.any(1).mean())
         change = mpjpe(pose) - ref_mpjpe
-        rows.append([name, round(100 * float(differ.mean()), 3), round(pct_poses, 2),
-                     round(float(np.linalg.norm(pose - ref_pose, axis=-1).mean()), 3), round(mpjpe(pose), 2),
-                     round(change, 3)] + [round(v, 1) for b in BATCHES for v in speed[name][b]])
+        rows.append(
+            [
+                name,
+                round(100 * float(differ.mean()), 3),
+                round(pct_poses, 2),
+                round(float(np.linalg.norm(pose - ref_pose, axis=-1).mean()), 3),
+                round(mpjpe(pose), 2),
+                round(change, 3),
+            ]
+            + [round(v, 1) for b in BATCHES for v in speed[name][b]]
+        )
         if name.startswith(("int8", "fp16", "bf16")):
             keeps = 100 - pct_poses >= SAME_TOKENS_PCT and abs(change) <= SAME_MPJPE_MM
-            notes.append(f"{name}: {'meets' if keeps else 'misses'} the bar for a default (same tokens on "
-                         f">= {SAME_TOKENS_PCT} % of poses: {100 - pct_poses:.2f} %; MPJPE within {SAME_MPJPE_MM} mm: "
-                         f"{change:+.3f} mm)")
-    columns = ["variant", "tokens differing %", "poses differing %", "mean |3D change| mm", "MPJPE mm",
-               "MPJPE change mm"] + [h for b in BATCHES for h in (f"poses/s b{b}", f"x fp32 b{b}")]
-    return [{"name": title, "columns": columns, "rows": rows, "poses": int(len(sparse)),
-             "notes": [f"{len(sparse)} test poses, detected 2D {INPUT2D}; speed: HiARM + lifter end to end, "
-                       f"{torch.get_num_threads()} threads, median of interleaved rounds"] + notes}]
+            notes.append(
+                f"{name}: {'meets' if keeps else 'misses'} the bar for a default (same tokens on "
+                f">= {SAME_TOKENS_PCT} % of poses: {100 - pct_poses:.2f} %; MPJPE within {SAME_MPJPE_MM} mm: "
+                f"{change:+.3f} mm)"
+            )
+    columns = [
+        "variant",
+        "tokens differing %",
+        "poses differing %",
+        "mean |3D change| mm",
+        "MPJPE mm",
+        "MPJPE change mm",
+    ] + [h for b in BATCHES for h in (f"poses/s b{b}", f"x fp32 b{b}")]
+    return [
+        {
+            "name": title,
+            "columns": columns,
+            "rows": rows,
+            "poses": int(len(sparse)),
+            "notes": [
+                f"{len(sparse)} test poses, detected 2D {INPUT2D}; speed: HiARM + lifter end to end, "
+                f"{torch.get_num_threads()} threads, median of interleaved rounds"
+            ]
+            + notes,
+        }
+    ]
 
 
 def _speeds(models: dict, lifter, sparse, size, rounds: int) -> dict[str, dict[int, tuple[float, float]]]:
@@ -132,17 +166,19 @@ def _speeds(models: dict, lifter, sparse, size, rounds: int) -> dict[str, dict[i
     for batch in BATCHES:
         x, s = sparse[:batch], size[:batch]
 
-        def call(densifier, decode):
+        def call(densifier, decode, x=x, s=s):
             model = EndToEnd(densifier, lifter).eval()
 
             def fn():
                 with torch.inference_mode():
                     dense, fine, _, _ = densifier(x, return_tokens=True, decode=decode)
                     model.lifter(model.lifter_input(x, dense, fine, s))
+
             return fn
 
-        per_round = interleaved_rounds({n: call(d, dec) for n, (d, dec) in models.items()}, rounds,
-                                       4 if batch == 1 else 1)
+        per_round = interleaved_rounds(
+            {n: call(d, dec) for n, (d, dec) in models.items()}, rounds, 4 if batch == 1 else 1
+        )
         ref = np.asarray(per_round["fp32 (eager greedy)"])
         for name, times in per_round.items():
             out[name][batch] = (batch / float(np.median(times)), float(np.median(ref / np.asarray(times))))

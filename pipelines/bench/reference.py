@@ -8,6 +8,7 @@ has those sizes and that alternation, on :class:`hipart.layers.TransformerBlock`
 frame a temporal block attends over a single key; our attention returns its value directly
 (exactly what the softmax over one key gives), which saves MixSTE's three tiny attention ops.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,9 @@ from hipart.layers import TransformerBlock
 class MixSTESized(nn.Module):
     """``forward(x (B, T, 17, 2)) -> (B, T, 17, 3)``; random weights (speed does not depend on training)."""
 
-    def __init__(self, dim: int = 512, depth: int = 8, heads: int = 8, mlp_ratio: float = 2.0, joints: int = 17,
-                 frames: int = 1):
+    def __init__(
+        self, dim: int = 512, depth: int = 8, heads: int = 8, mlp_ratio: float = 2.0, joints: int = 17, frames: int = 1
+    ):
         super().__init__()
         self.embed = nn.Linear(2, dim)
         self.spatial_pos = nn.Parameter(torch.zeros(1, joints, dim))

@@ -4,6 +4,7 @@ A report is ``{"name", "columns", "rows", ...}``; the CLI prints each as a table
 of them to ``--out``. Benchmarks print figures and ratios measured in the same run; nothing here
 asserts on time.
 """
+
 from __future__ import annotations
 
 import importlib

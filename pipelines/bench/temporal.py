@@ -19,6 +19,7 @@ Sizes (width, blocks, heads, MLP ratio) are the config's; a temporal lifter has 
 ``blocks`` temporal blocks. Random weights (speed does not depend on training). On CUDA fp32 and
 bf16 autocast, on the CPU fp32. Nothing asserts on time; the machine may be shared.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,18 @@ from pipelines.core.device import autocast, default_device
 WINDOWS = {27: 64, 243: 4}
 QUICK_WINDOWS = {27: 8, 243: 1}
 SPARSE_ONLY, HIPART_LEVELS = "sparse only", "HiPART levels"
-COLUMNS = ["variant", "path", "T", "windows", "frames per call", "precision", "MFLOP/pose", "poses/s",
-           "ms per call", "x single-frame"]
+COLUMNS = [
+    "variant",
+    "path",
+    "T",
+    "windows",
+    "frames per call",
+    "precision",
+    "MFLOP/pose",
+    "poses/s",
+    "ms per call",
+    "x single-frame",
+]
 
 
 def single_frame_arch(config: Config) -> str:
@@ -91,10 +102,12 @@ def _call(module: EndToEnd, sparse: torch.Tensor, size: torch.Tensor, precision:
             module(sparse, size)
         if device.type == "cuda":
             torch.cuda.synchronize()
+
     return call
 
 
 def run(config: Config, quick: bool = False) -> list[dict]:
+    """Long: builds every candidate of each window length, then times them in one interleaved run."""
     device = default_device()
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -105,8 +118,10 @@ def run(config: Config, quick: bool = False) -> list[dict]:
     rows, results = [], []
     for variant, (levels, densifier) in variants(config, notes).items():
         archs = [single_frame_arch(config)] + (["efficient"] if len(levels) > 1 else [])
-        singles = {f"single-frame {arch}": EndToEnd(densifier, lifter(config, levels, arch)).eval().to(device)
-                   for arch in dict.fromkeys(archs)}
+        singles = {
+            f"single-frame {arch}": EndToEnd(densifier, lifter(config, levels, arch)).eval().to(device)
+            for arch in dict.fromkeys(archs)
+        }
         reference = next(iter(singles))
         for frames, windows in windows_by_t.items():
             temporal = TemporalEndToEnd(densifier, lifter(config, levels, "temporal", frames)).eval().to(device)
@@ -115,33 +130,70 @@ def run(config: Config, quick: bool = False) -> list[dict]:
             poses = windows * frames
             sparse = torch.from_numpy(rng.uniform(300, 700, (poses, 17, 2)).astype(np.float32)).to(device)
             size = torch.full((poses, 2), 1000.0, device=device)
-            inputs = {path: (sparse.view(windows, frames, 17, 2), size[:windows]) if path == "temporal"
-                      else (sparse, size) for path in paths}
-            calls = {(path, precision): _call(module, *inputs[path], precision, device)
-                     for precision in precisions for path, module in paths.items()}
+            inputs = {
+                path: (sparse.view(windows, frames, 17, 2), size[:windows]) if path == "temporal" else (sparse, size)
+                for path in paths
+            }
+            calls = {
+                (path, precision): _call(module, *inputs[path], precision, device)
+                for precision in precisions
+                for path, module in paths.items()
+            }
             seconds = interleaved_seconds(calls, rounds, reps)
             for (path, precision), s in seconds.items():
                 ratio = seconds[(reference, precision)] / s
                 window = (frames, windows) if path == "temporal" else (1, "-")
-                rows.append([variant, path, *window, poses, precision, round(flops[path] / 1e6, 2),
-                             round(poses / s, 1), round(1000 * s, 2), round(ratio, 2)])
-                results.append({"variant": variant, "path": path, "frames_per_window": window[0],
-                                "windows": windows if path == "temporal" else None, "poses_per_call": poses,
-                                "precision": precision, "flops_per_pose": flops[path], "poses_per_s": poses / s,
-                                "seconds_per_call": s, "x_single_frame": ratio})
+                rows.append(
+                    [
+                        variant,
+                        path,
+                        *window,
+                        poses,
+                        precision,
+                        round(flops[path] / 1e6, 2),
+                        round(poses / s, 1),
+                        round(1000 * s, 2),
+                        round(ratio, 2),
+                    ]
+                )
+                results.append(
+                    {
+                        "variant": variant,
+                        "path": path,
+                        "frames_per_window": window[0],
+                        "windows": windows if path == "temporal" else None,
+                        "poses_per_call": poses,
+                        "precision": precision,
+                        "flops_per_pose": flops[path],
+                        "poses_per_s": poses / s,
+                        "seconds_per_call": s,
+                        "x_single_frame": ratio,
+                    }
+                )
             sizes = {path: count_parameters(module.lifter) for path, module in paths.items()}
-            notes.append(f"{variant}, T = {frames}: lifter parameters " +
-                         ", ".join(f"{path} {n / 1e6:.2f} M" for path, n in sizes.items()))
+            notes.append(
+                f"{variant}, T = {frames}: lifter parameters "
+                + ", ".join(f"{path} {n / 1e6:.2f} M" for path, n in sizes.items())
+            )
     cfg = config.lifter
-    notes = [f"poses/s = frames lifted per second: a temporal call lifts windows x T frames, every frame of each "
-             f"window (seq2seq); the single-frame paths lift the same frames as one batch; x single-frame = the "
-             f"{single_frame_arch(config)} single-frame path's time per call / this row's, timed in interleaved "
-             f"rounds of this run",
-             f"lifter width {cfg.dim}, {cfg.blocks} blocks ({cfg.blocks} spatial + {cfg.blocks} temporal in the "
-             f"temporal lifter), {cfg.heads} heads, MLP ratio {cfg.mlp_ratio:g}; random weights; "
-             f"{device.type}, {torch.get_num_threads()} torch threads (the machine may be shared)",
-             f"{HIPART_LEVELS}: lifters over 17+48+96 joints, greedy densification (HiARM + MSST decode) of every "
-             f"frame included in every path, as in the end-to-end row of `hipart bench pipeline`; {SPARSE_ONLY}: "
-             "lifters over the 17 joints, no densifier"] + notes
-    return [{"name": f"temporal lifter vs single frames ({device.type}, random weights)", "columns": COLUMNS,
-             "rows": rows, "results": results, "notes": notes}]
+    notes = [
+        f"poses/s = frames lifted per second: a temporal call lifts windows x T frames, every frame of each "
+        f"window (seq2seq); the single-frame paths lift the same frames as one batch; x single-frame = the "
+        f"{single_frame_arch(config)} single-frame path's time per call / this row's, timed in interleaved "
+        f"rounds of this run",
+        f"lifter width {cfg.dim}, {cfg.blocks} blocks ({cfg.blocks} spatial + {cfg.blocks} temporal in the "
+        f"temporal lifter), {cfg.heads} heads, MLP ratio {cfg.mlp_ratio:g}; random weights; "
+        f"{device.type}, {torch.get_num_threads()} torch threads (the machine may be shared)",
+        f"{HIPART_LEVELS}: lifters over 17+48+96 joints, greedy densification (HiARM + MSST decode) of every "
+        f"frame included in every path, as in the end-to-end row of `hipart bench pipeline`; {SPARSE_ONLY}: "
+        "lifters over the 17 joints, no densifier",
+    ] + notes
+    return [
+        {
+            "name": f"temporal lifter vs single frames ({device.type}, random weights)",
+            "columns": COLUMNS,
+            "rows": rows,
+            "results": results,
+            "notes": notes,
+        }
+    ]

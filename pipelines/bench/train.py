@@ -3,10 +3,12 @@
 One optimiser step (forward, loss, backward, AdamW) of MSST, HiARM and the lifter (vanilla over all
 levels, efficient 17-token, sparse only) at the stage's training batch size, on random inputs of the
 training shapes (speed does not depend on the values). FLOPs per sample of the step are counted by
-torch's FlopCounterMode (forward and backward, attention included); the bound is the fp32 matmul peak measured in the same
-run. Reported: samples/s, GFLOP/s and the share of the peak, with the thread count; medians of several
-steps after a warm-up; nothing asserts on time (the machine may be shared).
+torch's FlopCounterMode (forward and backward, attention included); the bound is the fp32 matmul
+peak measured in the same run. Reported: samples/s, GFLOP/s and the share of the peak, with the
+thread count; medians of several steps after a warm-up; nothing asserts on time (the machine may be
+shared).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,10 +57,14 @@ def stages(config: Config, device) -> dict[str, tuple]:
     return {
         "MSST (stage 1)": (*_msst_step(config, config.train_msst.batch_size, device), config.train_msst.batch_size),
         "HiARM (stage 2)": (*_hiarm_step(config, config.train_hiarm.batch_size, device), config.train_hiarm.batch_size),
-        f"lifter vanilla {'+'.join(map(str, levels))}": (*_lifter_step(config, "vanilla", levels, lift_batch, device),
-                                                         lift_batch),
+        f"lifter vanilla {'+'.join(map(str, levels))}": (
+            *_lifter_step(config, "vanilla", levels, lift_batch, device),
+            lift_batch,
+        ),
         f"lifter efficient {'+'.join(map(str, levels))}": (
-            *_lifter_step(config, "efficient", levels, lift_batch, device), lift_batch),
+            *_lifter_step(config, "efficient", levels, lift_batch, device),
+            lift_batch,
+        ),
         "lifter sparse only 17": (*_lifter_step(config, "vanilla", (17,), lift_batch, device), lift_batch),
     }
 
@@ -81,6 +87,7 @@ def _optimiser_step(model: torch.nn.Module, loss_fn, device):
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
+
     return step
 
 
@@ -93,11 +100,30 @@ def run(config: Config, quick: bool = False) -> list[dict]:
         flops = step_flops(model, loss_fn) / batch
         speed = batch / median_seconds(_optimiser_step(model, loss_fn, device), 3 if quick else 7)
         params = sum(p.numel() for p in model.parameters())
-        rows.append([name, f"{params / 1e6:.2f}", batch, round(flops / 1e6, 1), round(speed, 1),
-                     round(speed * flops / 1e9, 2), round(100 * speed * flops / 1e9 / peak, 1)])
-    notes = [(f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s on {device.type} "
-             f"({torch.get_num_threads()} threads; the machine may be shared)"),
-             ("MFLOP/sample: forward + backward of one training step (FlopCounterMode); "
-              "the optimiser is not counted")]
-    return [{"name": "train: training throughput per stage", "rows": rows, "notes": notes, "peak_gflops": peak,
-             "columns": ["stage", "params M", "batch", "MFLOP/sample", "samples/s", "GFLOP/s", "% of fp32 peak"]}]
+        rows.append(
+            [
+                name,
+                f"{params / 1e6:.2f}",
+                batch,
+                round(flops / 1e6, 1),
+                round(speed, 1),
+                round(speed * flops / 1e9, 2),
+                round(100 * speed * flops / 1e9 / peak, 1),
+            ]
+        )
+    notes = [
+        (
+            f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s on {device.type} "
+            f"({torch.get_num_threads()} threads; the machine may be shared)"
+        ),
+        ("MFLOP/sample: forward + backward of one training step (FlopCounterMode); the optimiser is not counted"),
+    ]
+    return [
+        {
+            "name": "train: training throughput per stage",
+            "rows": rows,
+            "notes": notes,
+            "peak_gflops": peak,
+            "columns": ["stage", "params M", "batch", "MFLOP/sample", "samples/s", "GFLOP/s", "% of fp32 peak"],
+        }
+    ]

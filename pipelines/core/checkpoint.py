@@ -6,6 +6,7 @@ on). A run directory holds ``model.safetensors`` (the final/latest weights), ``c
 ``metrics.jsonl`` and the trainer's resumable state. Anywhere a checkpoint is asked for, a run
 directory may be given instead.
 """
+
 from __future__ import annotations
 
 import hashlib

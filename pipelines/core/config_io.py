@@ -3,6 +3,7 @@
 Unknown sections or keys and values of the wrong type are user errors, so a typo never silently
 falls back to a default.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """Where a model runs and in which precision: one choice for every command."""
+
 from __future__ import annotations
 
 import contextlib

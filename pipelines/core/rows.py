@@ -1,4 +1,5 @@
 """Evenly spaced rows: how every capped subset of a split is chosen (monitoring, occlusion, plots)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ matrices, builtin containers, and chumpy objects (SMPL's ``shapedirs`` etc.), wh
 numpy arrays so chumpy need not be installed. Any other global is refused with a ``UserError``.
 Python 2 pickles (``copy_reg``, ``__builtin__``, byte strings) load with ``encoding="latin1"``.
 """
+
 from __future__ import annotations
 
 import copyreg
@@ -18,11 +19,25 @@ import scipy.sparse
 
 from pipelines.core.errors import UserError
 
-_NUMPY_MODULES = ("numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric",
-                  "numpy._core.numeric")
+_NUMPY_MODULES = (
+    "numpy",
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core.numeric",
+    "numpy._core.numeric",
+)
 _NUMPY_NAMES = {"ndarray", "dtype", "_reconstruct", "scalar", "_frombuffer"}
-_BUILTINS = {"set": set, "frozenset": frozenset, "complex": complex, "bytearray": bytearray, "slice": slice,
-             "list": list, "dict": dict, "tuple": tuple, "object": object}
+_BUILTINS = {
+    "set": set,
+    "frozenset": frozenset,
+    "complex": complex,
+    "bytearray": bytearray,
+    "slice": slice,
+    "list": list,
+    "dict": dict,
+    "tuple": tuple,
+    "object": object,
+}
 _SPARSE = {"csc_matrix", "csr_matrix", "coo_matrix", "csc_array", "csr_array", "coo_array"}
 
 
@@ -40,8 +55,10 @@ class ChumpyObject:
 
     def to_array(self, where: str) -> np.ndarray:
         if "x" not in self.state:
-            raise UserError(f"{where}: chumpy object {self.class_name} has no stored values ('x'); "
-                            f"expected a plain chumpy.ch.Ch array")
+            raise UserError(
+                f"{where}: chumpy object {self.class_name} has no stored values ('x'); "
+                f"expected a plain chumpy.ch.Ch array"
+            )
         return np.asarray(_convert(self.state["x"], where))
 
 
@@ -107,8 +124,10 @@ def safe_loads(data: bytes, where: str = "<pickle>"):
     try:
         obj = _AllowListUnpickler(io.BytesIO(data), encoding="latin1").load()
     except pickle.UnpicklingError as exc:
-        raise UserError(f"{where}: not an allowed pickle ({exc}); only numpy, scipy.sparse, builtin "
-                        f"containers and chumpy arrays are accepted") from None
+        raise UserError(
+            f"{where}: not an allowed pickle ({exc}); only numpy, scipy.sparse, builtin "
+            f"containers and chumpy arrays are accepted"
+        ) from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError) as exc:
         raise UserError(f"{where}: unreadable pickle ({type(exc).__name__}: {exc})") from None
     return _convert(obj, where)

@@ -9,6 +9,7 @@ Readers: the official SMPL ``.pkl`` (through ``pipelines.core.safe_pickle``, chu
 joint, shape and pose-blend counts come from the file) and the ``hipart-rig`` NPZ v1 (one model per
 subject; no blend shapes).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,15 +29,16 @@ RIG_KEYS = ("template", "faces", "lbs_index", "lbs_weight", "parents", "joints_r
 @dataclass
 class BodyModel:
     """One linear-blend-skinning model, float64 numpy arrays, metres."""
+
     name: str
-    v_template: np.ndarray                   # (V, 3)
-    faces: np.ndarray                        # (F, 3) int
-    weights: np.ndarray                      # (V, K) skinning weights
-    parents: np.ndarray                      # (K,) parent index, -1 at the root; parents precede children
-    joints_rest: np.ndarray                  # (K, 3) rest joints of the template
-    shapedirs: np.ndarray | None = None      # (V, 3, S) shape blend shapes
+    v_template: np.ndarray  # (V, 3)
+    faces: np.ndarray  # (F, 3) int
+    weights: np.ndarray  # (V, K) skinning weights
+    parents: np.ndarray  # (K,) parent index, -1 at the root; parents precede children
+    joints_rest: np.ndarray  # (K, 3) rest joints of the template
+    shapedirs: np.ndarray | None = None  # (V, 3, S) shape blend shapes
     joint_shapedirs: np.ndarray | None = None  # (K, 3, S) rest joints' dependence on the betas
-    posedirs: np.ndarray | None = None       # (V, 3, 9 (K-1)) pose blend shapes
+    posedirs: np.ndarray | None = None  # (V, 3, 9 (K-1)) pose blend shapes
 
     @property
     def num_betas(self) -> int:
@@ -57,26 +59,28 @@ def mat3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def rodrigues(rotvec: torch.Tensor) -> torch.Tensor:
     """Axis-angle (..., 3) -> rotation matrices (..., 3, 3): cos I + sin [k]x + (1 - cos) k k^T."""
-    angle = rotvec.norm(dim=-1, keepdim=True).clamp_min(1e-12)          # (..., 1)
+    angle = rotvec.norm(dim=-1, keepdim=True).clamp_min(1e-12)  # (..., 1)
     axis = rotvec / angle
     x, y, z = axis.unbind(-1)
     zero = torch.zeros_like(x)
     skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(rotvec.shape + (3,))
-    cos, sin = angle.cos()[..., None], angle.sin()[..., None]           # (..., 1, 1)
+    cos, sin = angle.cos()[..., None], angle.sin()[..., None]  # (..., 1, 1)
     eye = torch.eye(3, dtype=rotvec.dtype, device=rotvec.device)
     return cos * eye + sin * skew + (1 - cos) * axis[..., :, None] * axis[..., None, :]
 
 
 def rodrigues_batch_last(rotvec: torch.Tensor) -> torch.Tensor:
     """Axis-angle (..., 3, B) -> rotations (..., 3, 3, B); batch last keeps every op one long vector op."""
-    angle = rotvec.norm(dim=-2, keepdim=True).clamp_min(1e-12)          # (..., 1, B)
+    angle = rotvec.norm(dim=-2, keepdim=True).clamp_min(1e-12)  # (..., 1, B)
     x, y, z = (rotvec / angle).unbind(-2)
     angle = angle[..., 0, :]
     cos, sin = angle.cos(), angle.sin()
     c1 = 1 - cos
-    rows = [[cos + c1 * x * x, c1 * x * y - sin * z, c1 * x * z + sin * y],
-            [c1 * y * x + sin * z, cos + c1 * y * y, c1 * y * z - sin * x],
-            [c1 * z * x - sin * y, c1 * z * y + sin * x, cos + c1 * z * z]]
+    rows = [
+        [cos + c1 * x * x, c1 * x * y - sin * z, c1 * x * z + sin * y],
+        [c1 * y * x + sin * z, cos + c1 * y * y, c1 * y * z - sin * x],
+        [c1 * z * x - sin * y, c1 * z * y + sin * x, cos + c1 * z * z],
+    ]
     return torch.stack([torch.stack(r, -2) for r in rows], -3)
 
 
@@ -93,9 +97,9 @@ def rigid_transforms_batch_last(r: torch.Tensor, j: torch.Tensor, parents) -> to
         else:
             g_rot[k] = (g_rot[p][:, :, None] * r[k][None]).sum(1)
             g_pos[k] = g_pos[p] + (g_rot[p] * (j[k] - j[p])[None]).sum(1)
-    R = torch.stack(g_rot)                                       # (K, 3, 3, B)
-    t = torch.stack(g_pos) - (R * j[:, None]).sum(2)             # (K, 3, B)
-    return torch.cat([R, t[:, :, None]], 2)                      # (K, 3, 4, B)
+    R = torch.stack(g_rot)  # (K, 3, 3, B)
+    t = torch.stack(g_pos) - (R * j[:, None]).sum(2)  # (K, 3, B)
+    return torch.cat([R, t[:, :, None]], 2)  # (K, 3, 4, B)
 
 
 def rigid_transforms(rot: torch.Tensor, joints: torch.Tensor, parents) -> torch.Tensor:
@@ -123,20 +127,22 @@ class TorchBodyModel(torch.nn.Module):
         if self.shapedirs is None or betas is None:
             return self.v_template[None], self.joints_rest[None]
         betas = betas[:, : self.shapedirs.shape[2]]
-        return (self.v_template + torch.einsum("vcs,bs->bvc", self.shapedirs, betas),
-                self.joints_rest + torch.einsum("kcs,bs->bkc", self.joint_shapedirs, betas))
+        return (
+            self.v_template + torch.einsum("vcs,bs->bvc", self.shapedirs, betas),
+            self.joints_rest + torch.einsum("kcs,bs->bkc", self.joint_shapedirs, betas),
+        )
 
     def forward(self, pose: torch.Tensor, betas: torch.Tensor | None = None, trans: torch.Tensor | None = None):
         """pose (B, K, 3) axis-angle, betas (B, S), trans (B, 3) -> vertices (B, V, 3)."""
         B, K = pose.shape[:2]
         assert K == len(self.parents), (pose.shape, len(self.parents))
         verts, joints = self.shaped(betas)
-        rot = rodrigues(pose)                                         # (B, K, 3, 3)
+        rot = rodrigues(pose)  # (B, K, 3, 3)
         if self.posedirs is not None:
             feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(B, -1)
             verts = verts + torch.einsum("vcp,bp->bvc", self.posedirs, feature)
         A = rigid_transforms(rot, joints.expand(B, -1, -1), self.parents)  # (B, K, 3, 4)
-        T = torch.einsum("vk,bkij->bvij", self.weights, A)                 # (B, V, 3, 4)
+        T = torch.einsum("vk,bkij->bvij", self.weights, A)  # (B, V, 3, 4)
         out = (T[..., :3] * verts[:, :, None, :]).sum(-1) + T[..., 3]  # elementwise: tiny bmm is slow on CPU
         return out if trans is None else out + trans[:, None]
 
@@ -174,17 +180,27 @@ def load_smpl(path: str | Path) -> tuple[BodyModel, np.ndarray]:
     weights = _array(data, "weights", where).astype(np.float64)
     regressor = _array(data, "J_regressor", where).astype(np.float64)
     if weights.shape != (V, K) or regressor.shape != (K, V) or v_template.shape != (V, 3):
-        raise UserError(f"{path}: fields 'weights' {weights.shape} / 'J_regressor' {regressor.shape} do not match "
-                        f"{V} vertices and {K} joints")
-    model = BodyModel(name=path.name, v_template=v_template, faces=_array(data, "f", where).astype(np.int64),
-                      weights=weights, parents=parents, joints_rest=regressor @ v_template)
+        raise UserError(
+            f"{path}: fields 'weights' {weights.shape} / 'J_regressor' {regressor.shape} do not match "
+            f"{V} vertices and {K} joints"
+        )
+    model = BodyModel(
+        name=path.name,
+        v_template=v_template,
+        faces=_array(data, "f", where).astype(np.int64),
+        weights=weights,
+        parents=parents,
+        joints_rest=regressor @ v_template,
+    )
     if "shapedirs" in data:
         model.shapedirs = _array(data, "shapedirs", where).astype(np.float64).reshape(V, 3, -1)
         model.joint_shapedirs = np.einsum("kv,vcs->kcs", regressor, model.shapedirs)
     if "posedirs" in data:
         posedirs = _array(data, "posedirs", where).astype(np.float64).reshape(V, 3, -1)
         if posedirs.shape[2] != 9 * (K - 1):
-            raise UserError(f"{path}: field 'posedirs' has {posedirs.shape[2]} pose blend shapes, expected {9 * (K - 1)}")
+            raise UserError(
+                f"{path}: field 'posedirs' has {posedirs.shape[2]} pose blend shapes, expected {9 * (K - 1)}"
+            )
         model.posedirs = posedirs
     return model, regressor
 
@@ -205,19 +221,27 @@ def load_rig(path: str | Path) -> tuple[list[BodyModel], dict]:
     if "schema" in data and str(data["schema"]) != "hipart-rig":
         raise UserError(f"{path}: array 'schema' is {str(data['schema'])!r}, expected 'hipart-rig'")
     where = str(path)
-    template = _array(data, "template", where).astype(np.float64)            # (S, V, 3)
+    template = _array(data, "template", where).astype(np.float64)  # (S, V, 3)
     S, V, _ = template.shape
     index, weight = data["lbs_index"].astype(np.int64), _array(data, "lbs_weight", where).astype(np.float64)
-    joints = _array(data, "joints_rest", where).astype(np.float64)           # (S, K, 3)
+    joints = _array(data, "joints_rest", where).astype(np.float64)  # (S, K, 3)
     K = joints.shape[1]
     if index.shape != weight.shape or index.shape[0] != V or index.min() < 0 or index.max() >= K:
         raise UserError(f"{path}: arrays 'lbs_index'/'lbs_weight' must be (V={V}, n) with bones in 0..{K - 1}")
     dense = np.zeros((V, K))
     np.add.at(dense, (np.repeat(np.arange(V), index.shape[1]), index.ravel()), weight.ravel())
     subjects = [str(s) for s in data["subjects"]]
-    models = [BodyModel(name=f"{path.name}:{s}", v_template=template[i], faces=data["faces"].astype(np.int64),
-                        weights=dense, parents=data["parents"].astype(np.int64), joints_rest=joints[i])
-              for i, s in enumerate(subjects)]
+    models = [
+        BodyModel(
+            name=f"{path.name}:{s}",
+            v_template=template[i],
+            faces=data["faces"].astype(np.int64),
+            weights=dense,
+            parents=data["parents"].astype(np.int64),
+            joints_rest=joints[i],
+        )
+        for i, s in enumerate(subjects)
+    ]
     regressor = _array(data, "sparse_regressor", where).astype(np.float64)
     if regressor.shape != (17, V):
         raise UserError(f"{path}: array 'sparse_regressor' has shape {regressor.shape}, expected (17, {V})")

@@ -2,6 +2,7 @@
 
 ``X_cam = R X_world + t`` with X_world and t in millimetres, ``x = fx X/Z + cx``, ``y = fy Y/Z + cy``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,10 +14,10 @@ from pipelines.core.errors import UserError
 
 @dataclass(frozen=True)
 class Camera:
-    R: np.ndarray          # (3, 3) world -> camera rotation
-    t: np.ndarray          # (3,) mm
-    f: np.ndarray          # (2,) px
-    c: np.ndarray          # (2,) px
+    R: np.ndarray  # (3, 3) world -> camera rotation
+    t: np.ndarray  # (3,) mm
+    f: np.ndarray  # (2,) px
+    c: np.ndarray  # (2,) px
     size: tuple[int, int]  # (width, height) px
 
     def to_camera(self, world_mm: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ end; after an interruption (Ctrl-C) ``--resume`` continues from the rows already
 arguments are the same (a fingerprint is kept in the file). Rows are produced in a deterministic order,
 so resuming skips the first ``rows(split)`` rows of each split without recomputing them.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,14 +28,23 @@ from pipelines.data.hierarchy import build_hierarchy
 from pipelines.data.regress import make_regressor, stacked_regressor
 from pipelines.data.sources.base import Sequence, Source
 from pipelines.data.sources.detections import Detections, load_detections
-from pipelines.data.store import PoseStoreWriter, hierarchy_sha256
+from pipelines.data.store import hierarchy_sha256
+from pipelines.data.store_writer import PoseStoreWriter
 
 DEFAULT_OUT = {"rig": "runs/sample/poses.h5", "h36m": "runs/h36m/poses.h5", "pw3d": "runs/3dpw/poses.h5"}
 LEVELS = (("sparse", 17), ("dense", 48), ("fine", 96))
 
 
-def open_source(h36m=None, smpl=None, joint_regressor=None, pw3d=None, smpl_dir=None, sample=None,
-                train_every: int = 1, test_every: int = 1) -> Source:
+def open_source(
+    h36m=None,
+    smpl=None,
+    joint_regressor=None,
+    pw3d=None,
+    smpl_dir=None,
+    sample=None,
+    train_every: int = 1,
+    test_every: int = 1,
+) -> Source:
     """The one source the options name (sample data when none)."""
     if train_every < 1 or test_every < 1:
         raise UserError(f"--train-every/--test-every: got {train_every}/{test_every}, expected integers >= 1")
@@ -45,7 +55,9 @@ def open_source(h36m=None, smpl=None, joint_regressor=None, pw3d=None, smpl_dir=
         from pipelines.data.sources.h36m import h36m_source
 
         if not smpl:
-            raise UserError("--h36m needs --smpl PKL (the SMPL model file, e.g. basicModel_neutral_lbs_10_207_0_v1.0.0.pkl)")
+            raise UserError(
+                "--h36m needs --smpl PKL (the SMPL model file, e.g. basicModel_neutral_lbs_10_207_0_v1.0.0.pkl)"
+            )
         return h36m_source(h36m, smpl, joint_regressor, train_every, test_every)
     if pw3d:
         from pipelines.data.sources.pw3d import pw3d_source
@@ -97,7 +109,7 @@ def _regress(regressor, seq: Sequence, frames: np.ndarray, batch: int, device) -
     out = []
     for start in range(0, len(frames), batch):
         idx = frames[start : start + batch]
-        as_t = lambda a: torch.as_tensor(np.asarray(a[idx], np.float32), device=device)
+        as_t = lambda a, idx=idx: torch.as_tensor(np.asarray(a[idx], np.float32), device=device)
         betas = None if seq.betas is None else as_t(seq.betas)
         with torch.no_grad():
             out.append(regressor(as_t(seq.pose), betas, as_t(seq.trans)).double().cpu().numpy() * 1000.0)
@@ -109,27 +121,34 @@ def _view_rows(seq: Sequence, view, joints_mm: np.ndarray, position: np.ndarray,
     rows = view.rows
     R = view.R if view.R.ndim == 2 else view.R[rows]
     t = view.t if view.t.ndim == 1 else view.t[rows]
-    world = joints_mm[position[rows]]                                        # (n, 161, 3)
+    world = joints_mm[position[rows]]  # (n, 161, 3)
     cam = np.einsum("nij,nkj->nki", np.broadcast_to(R, (len(rows), 3, 3)), world) + np.reshape(t, (-1, 1, 3))
-    px = cam[..., :2] / cam[..., 2:3] * view.f + view.c                       # (n, 161, 2)
+    px = cam[..., :2] / cam[..., 2:3] * view.f + view.c  # (n, 161, 2)
     n = len(rows)
     out = {}
     for start, (name, count) in zip((0, 17, 65), LEVELS):
         out[f"kp3d/{name}"] = cam[:, start : start + count]
         out[f"kp2d/{name}"] = px[:, start : start + count]
     if seq.joints_world_mm is not None:
-        gt = np.einsum("nij,nkj->nki", np.broadcast_to(R, (n, 3, 3)), seq.joints_world_mm[rows]) + np.reshape(t, (-1, 1, 3))
+        gt = np.einsum("nij,nkj->nki", np.broadcast_to(R, (n, 3, 3)), seq.joints_world_mm[rows]) + np.reshape(
+            t, (-1, 1, 3)
+        )
         out["kp3d/sparse_mesh"] = out["kp3d/sparse"]
         out["kp3d/sparse"] = gt
         out["kp2d/sparse"] = gt[..., :2] / gt[..., 2:3] * view.f + view.c
-    if det is not None:   # (n, 17, 2 | 3 | 4): x, y[, score[, visibility]]
+    if det is not None:  # (n, 17, 2 | 3 | 4): x, y[, score[, visibility]]
         out[f"det2d/{det_name}"] = det[..., :2]
         if det.shape[-1] >= 3:
             out[f"det2d/{det_name}_score"] = det[..., 2]
         if det.shape[-1] == 4:
             out["meta/visible"] = det[..., 3]
-    meta = {"subject": names["subjects"].index(seq.subject), "action": names["actions"].index(seq.action),
-            "subaction": seq.subaction, "camera": view.camera, **seq.meta}
+    meta = {
+        "subject": names["subjects"].index(seq.subject),
+        "action": names["actions"].index(seq.action),
+        "subaction": seq.subaction,
+        "camera": view.camera,
+        **seq.meta,
+    }
     for key, value in meta.items():
         out[f"meta/{key}"] = np.full(n, value, dtype=bool if isinstance(value, (bool, np.bool_)) else np.int32)
     out["meta/frame"] = seq.frame[rows].astype(np.int32)
@@ -137,10 +156,25 @@ def _view_rows(seq: Sequence, view, joints_mm: np.ndarray, position: np.ndarray,
     return {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in out.items()}
 
 
-def run_coarsen(config: Config, *, h36m=None, smpl=None, joint_regressor=None, pw3d=None, smpl_dir=None,
-                sample=None, detections=None, detections_name: str | None = None, train_every: int = 1,
-                test_every: int = 1, out=None, mode: str | None = None, resume: bool = True,
-                fast: bool | None = None, device: str | None = None) -> dict:
+def run_coarsen(
+    config: Config,
+    *,
+    h36m=None,
+    smpl=None,
+    joint_regressor=None,
+    pw3d=None,
+    smpl_dir=None,
+    sample=None,
+    detections=None,
+    detections_name: str | None = None,
+    train_every: int = 1,
+    test_every: int = 1,
+    out=None,
+    mode: str | None = None,
+    resume: bool = True,
+    fast: bool | None = None,
+    device: str | None = None,
+) -> dict:
     """Build a pose store; returns the summary (frames per split, skipped frames by reason, size)."""
     cfg = config.coarsen
     device = default_device(device)
@@ -155,14 +189,51 @@ def run_coarsen(config: Config, *, h36m=None, smpl=None, joint_regressor=None, p
         # measured on a loaded 2-core machine)
         torch.set_num_threads(1)
     try:
-        return _run(config, cfg, mode, fast, start, h36m, smpl, joint_regressor, pw3d, smpl_dir, sample, detections,
-                    detections_name, train_every, test_every, out, resume, device)
+        return _run(
+            config,
+            cfg,
+            mode,
+            fast,
+            start,
+            h36m,
+            smpl,
+            joint_regressor,
+            pw3d,
+            smpl_dir,
+            sample,
+            detections,
+            detections_name,
+            train_every,
+            test_every,
+            out,
+            resume,
+            device,
+        )
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(config, cfg, mode, fast, start, h36m, smpl, joint_regressor, pw3d, smpl_dir, sample, detections,
-         detections_name, train_every, test_every, out, resume, device) -> dict:
+def _run(
+    config,
+    cfg,
+    mode,
+    fast,
+    start,
+    h36m,
+    smpl,
+    joint_regressor,
+    pw3d,
+    smpl_dir,
+    sample,
+    detections,
+    detections_name,
+    train_every,
+    test_every,
+    out,
+    resume,
+    device,
+) -> dict:
+    """Long: the coarsening loop, its resume, progress and write-out together (a Ctrl-C leaves a resumable file)."""
     with progress() as bars:
         task = bars.add_task("read source", total=1, status="")
         source = open_source(h36m, smpl, joint_regressor, pw3d, smpl_dir, sample, train_every, test_every)
@@ -173,8 +244,14 @@ def _run(config, cfg, mode, fast, start, h36m, smpl, joint_regressor, pw3d, smpl
         out = Path(out or DEFAULT_OUT[source.kind])
         task = bars.add_task("hierarchy", total=1, status=mode)
         try:
-            hierarchy = build_hierarchy(source.faces, source.rest_vertices, source.sparse_regressor, mode=mode,
-                                        n_fine=cfg.n_fine, n_dense=cfg.n_dense)
+            hierarchy = build_hierarchy(
+                source.faces,
+                source.rest_vertices,
+                source.sparse_regressor,
+                mode=mode,
+                n_fine=cfg.n_fine,
+                n_dense=cfg.n_dense,
+            )
         except ValueError as exc:
             raise UserError(f"{source.description}: cannot build the hierarchy ({exc})") from None
         bars.update(task, advance=1)
@@ -184,8 +261,15 @@ def _run(config, cfg, mode, fast, start, h36m, smpl, joint_regressor, pw3d, smpl
         for key, model in source.models.items():
             regressors[key] = make_regressor(model, stacked, fast=fast, device=device)
             bars.update(task, advance=1)
-        args = dict(mode=mode, n_fine=cfg.n_fine, n_dense=cfg.n_dense, train_every=train_every,
-                    test_every=test_every, detections=det.description if det else "", fast=fast)
+        args = dict(
+            mode=mode,
+            n_fine=cfg.n_fine,
+            n_dense=cfg.n_dense,
+            train_every=train_every,
+            test_every=test_every,
+            detections=det.description if det else "",
+            fast=fast,
+        )
         writer = _open_writer(out, source, hierarchy, cfg.compression, resume, _fingerprint(source, args))
         with writer:
             blocks = _Blocks(writer, cfg.batch_frames)
@@ -202,16 +286,25 @@ def _run(config, cfg, mode, fast, start, h36m, smpl, joint_regressor, pw3d, smpl
             writer.set_attr("cameras_note", "meta/camera = 1-based Human3.6M camera number (3DPW: 0)")
             for name, value in source.stats_attrs.items():
                 writer.set_attr(name, value)
-    return {"out": str(out), "source": source.description, "mode": mode, "path": "moments" if fast else "mesh",
-            "frames": dict(sorted(blocks.rows.items())), "resumed_rows": blocks.resumed,
-            "skipped": dict(source.skipped), "detections": det.name if det else None,
-            "hierarchy_sha256": hierarchy_sha256(hierarchy), "size_mb": out.stat().st_size / 2**20,
-            "seconds": time.perf_counter() - start}
+    return {
+        "out": str(out),
+        "source": source.description,
+        "mode": mode,
+        "path": "moments" if fast else "mesh",
+        "frames": dict(sorted(blocks.rows.items())),
+        "resumed_rows": blocks.resumed,
+        "skipped": dict(source.skipped),
+        "detections": det.name if det else None,
+        "hierarchy_sha256": hierarchy_sha256(hierarchy),
+        "size_mb": out.stat().st_size / 2**20,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def _open_writer(out: Path, source: Source, hierarchy: dict, compression: str, resume: bool, fingerprint: str):
-    writer = PoseStoreWriter(out, source=source.description, hierarchy=hierarchy, compression=compression,
-                             resume=resume)
+    writer = PoseStoreWriter(
+        out, source=source.description, hierarchy=hierarchy, compression=compression, resume=resume
+    )
     if writer.resumed and writer.file.attrs.get("coarsen_fingerprint") != fingerprint:
         writer.abort()
         writer = PoseStoreWriter(out, source=source.description, hierarchy=hierarchy, compression=compression)
@@ -243,6 +336,15 @@ def _process(seq: Sequence, source: Source, regressor, det: Detections | None, b
     position[frames] = np.arange(len(frames))
     joints_mm = _regress(regressor, seq, frames, batch, device)
     for view, det_rows in trimmed:
-        blocks.add(seq.split, _view_rows(seq, view, joints_mm, position, det_rows,
-                                         det.name if det else None, {"subjects": source.subjects, "actions": source.actions}))
-
+        blocks.add(
+            seq.split,
+            _view_rows(
+                seq,
+                view,
+                joints_mm,
+                position,
+                det_rows,
+                det.name if det else None,
+                {"subjects": source.subjects, "actions": source.actions},
+            ),
+        )

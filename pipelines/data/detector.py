@@ -27,6 +27,7 @@ joint's score is the minimum of the scores of the landmarks it is built from.
 Missed detections (``fill_missed``): a frame without a person holds the last detected frame (the next
 one before the first detection) with score 0, as a video-style 2D track needs a pose every frame.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -95,8 +96,10 @@ class BlazePose:
         mp = require_detector()
         shipped = shipped_complexities()
         if complexity not in shipped:
-            raise UserError(f"detect: model complexity {complexity} is not shipped with this MediaPipe "
-                            f"(no {LANDMARK_FILES.get(complexity, 'landmark model')}); use one of {list(shipped)}")
+            raise UserError(
+                f"detect: model complexity {complexity} is not shipped with this MediaPipe "
+                f"(no {LANDMARK_FILES.get(complexity, 'landmark model')}); use one of {list(shipped)}"
+            )
         if not 0.0 <= min_detection_confidence <= 1.0:
             raise UserError(f"detect: min_detection_confidence is {min_detection_confidence}, expected 0..1")
         self.video = video
@@ -106,8 +109,11 @@ class BlazePose:
         self._muted = True
         with warnings.catch_warnings(), native_stderr_silenced():
             warnings.simplefilter("ignore", DeprecationWarning)  # protobuf API that newer protobuf deprecates
-            self._pose = mp.solutions.pose.Pose(static_image_mode=not video, model_complexity=complexity,
-                                                min_detection_confidence=min_detection_confidence)
+            self._pose = mp.solutions.pose.Pose(
+                static_image_mode=not video,
+                model_complexity=complexity,
+                min_detection_confidence=min_detection_confidence,
+            )
             self._pose.process(np.zeros((WARM_UP_PX, WARM_UP_PX, 3), np.uint8))
 
     def __enter__(self):
@@ -141,7 +147,7 @@ class BlazePose:
         self._muted = False
         h, w = image_rgb.shape[:2]
         out = np.array([(p.x * w, p.y * h, p.visibility) for p in found.landmark], dtype=np.float32)
-        return out                                                          # (33, 3)
+        return out  # (33, 3)
 
     def detect_world(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """:meth:`detect` and MediaPipe's 3D world landmarks of the same call: ((33, 3) px + visibility,
@@ -152,8 +158,7 @@ class BlazePose:
         world = self._last.pose_world_landmarks
         return found, np.array([(p.x, p.y, p.z) for p in world.landmark], dtype=np.float32)
 
-    def detect_many(self, images: Iterable[np.ndarray],
-                    progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def detect_many(self, images: Iterable[np.ndarray], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Images in order -> (N, 33, 3) float32, NaN rows where nobody was found.
 
         ``progress(done)`` is called after each image with the number of images done so far.
@@ -215,11 +220,11 @@ def fill_missed(detections: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     detections = np.asarray(detections)
     if detections.ndim != 3 or detections.shape[-1] != 3:
         raise UserError(f"detect: detections have shape {detections.shape}, expected (T, J, 3) [x, y, score]")
-    missed = np.isnan(detections).any(axis=(1, 2))                         # (T,)
+    missed = np.isnan(detections).any(axis=(1, 2))  # (T,)
     if missed.all():
         return np.full(detections.shape, np.nan, dtype=np.result_type(detections.dtype, np.float32)), missed
     frames = np.arange(len(detections))
-    last = np.maximum.accumulate(np.where(missed, -1, frames))              # last detected frame so far
+    last = np.maximum.accumulate(np.where(missed, -1, frames))  # last detected frame so far
     source = np.where(last < 0, np.flatnonzero(~missed)[0], last)
     filled = detections[source].astype(np.result_type(detections.dtype, np.float32))
     filled[missed, :, 2] = 0.0

@@ -30,6 +30,7 @@ Two modes share one greedy matching core (``greedy_match``):
   graph is the binary adjacency of ``mesh_adjacency``; the reference ``build_graph`` gives the same
   on manifold meshes such as SMPL (it would weigh an edge shared by 3+ faces with 2).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,8 +53,10 @@ def mesh_adjacency(faces: np.ndarray, num_vertices: int) -> sp.csr_matrix:
     adj.sort_indices()
     isolated = np.flatnonzero(np.diff(adj.indptr) == 0)
     if len(isolated):
-        raise ValueError(f"vertex {isolated[0]} lies on no face ({len(isolated)} such vertices); "
-                         "remove unreferenced vertices before building the hierarchy")
+        raise ValueError(
+            f"vertex {isolated[0]} lies on no face ({len(isolated)} such vertices); "
+            "remove unreferenced vertices before building the hierarchy"
+        )
     return adj
 
 
@@ -99,6 +102,7 @@ def coarse_graph(graph: sp.csr_matrix, cluster: np.ndarray, n_clusters: int) -> 
 
 # ----------------------------------------------------------------------------- mode "exact"
 
+
 def _exact_scores(graph: sp.csr_matrix) -> np.ndarray:
     """(2 W_ij + W_ii + W_jj) / (d_i + d_j) for every stored entry, d = row sums incl. self-loops."""
     volume = np.asarray(graph.sum(axis=1)).ravel()
@@ -120,8 +124,10 @@ def _exact_level(graph: sp.csr_matrix, node_min: np.ndarray, target: int):
     cluster = greedy_match(visit, graph.indptr, graph.indices, _exact_scores(graph), n - target)
     n_new = int(cluster.max()) + 1
     if n_new == n:
-        raise ValueError(f"the mesh graph cannot be coarsened below {n} clusters "
-                         f"(more connected components than the {target} requested)")
+        raise ValueError(
+            f"the mesh graph cannot be coarsened below {n} clusters "
+            f"(more connected components than the {target} requested)"
+        )
     cluster_min = np.full(n_new, np.iinfo(np.int64).max)
     np.minimum.at(cluster_min, cluster, node_min)
     rank = np.empty(n_new, dtype=np.int64)
@@ -153,6 +159,7 @@ def exact_partition(adjacency: sp.csr_matrix, n_fine: int, n_dense: int) -> tupl
 
 
 # ----------------------------------------------------------------------------- mode "pose2mesh"
+
 
 def _pose2mesh_scan(graph: sp.csr_matrix, degree: np.ndarray):
     """Scan layout of HGN's ``HEM_one_level`` with its row-length off-by-one and "W_ii" quirks.

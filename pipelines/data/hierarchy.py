@@ -25,6 +25,7 @@ Mode ``pose2mesh`` is tested on icospheres only: the real counts 83 (fine) / 45 
 SMPL in docs/protocols.md section 5 are not verified here (no SMPL file), and they may depend on how the reference's
 unstable sort ordered degree ties, which this code pins by index.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,14 @@ from pipelines.data.hem import exact_partition, mesh_adjacency, padded_orders, p
 PELVIS, RHIP, LHIP = 0, 1, 4
 
 
-def build_hierarchy(faces: np.ndarray, rest_vertices: np.ndarray, sparse_regressor, mode: str = "exact",
-                    n_fine: int = 96, n_dense: int = 48) -> dict[str, np.ndarray]:
+def build_hierarchy(
+    faces: np.ndarray,
+    rest_vertices: np.ndarray,
+    sparse_regressor,
+    mode: str = "exact",
+    n_fine: int = 96,
+    n_dense: int = 48,
+) -> dict[str, np.ndarray]:
     """All hierarchy arrays of docs/design.md section 3 for one mesh (see the module docstring).
 
     faces (F, 3) int vertex indices; rest_vertices (V, 3); sparse_regressor (17, V) dense or scipy
@@ -78,6 +85,7 @@ def build_hierarchy(faces: np.ndarray, rest_vertices: np.ndarray, sparse_regress
 
 
 # ----------------------------------------------------------------------------- regressors
+
 
 def _exact_levels(adjacency: sp.csr_matrix, n_fine: int, n_dense: int):
     """Mode ``exact``: uniform cluster means; fine joints ordered by (dense cluster, smallest vertex)."""
@@ -126,8 +134,9 @@ def _pairwise_average_weights(num_vertices: int, parents: list[np.ndarray]) -> l
     for parent in parents:
         n_coarse = int(parent.max()) + 1
         n_children = np.bincount(parent, minlength=n_coarse)
-        average = sp.csr_matrix((1.0 / n_children[parent], (parent, np.arange(len(parent)))),
-                                shape=(n_coarse, len(parent)))
+        average = sp.csr_matrix(
+            (1.0 / n_children[parent], (parent, np.arange(len(parent)))), shape=(n_coarse, len(parent))
+        )
         weights.append((average @ weights[-1]).tocsr())
     return weights
 
@@ -164,10 +173,11 @@ def _pairwise_parent_matrix(child_real: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- bones and flips
 
+
 def segment_distances(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """(P, S) Euclidean distance from every point to every segment [start, end]."""
     direction = ends - starts  # (S, 3)
-    length2 = np.maximum((direction ** 2).sum(-1), 1e-12)
+    length2 = np.maximum((direction**2).sum(-1), 1e-12)
     rel = points[:, None, :] - starts[None]  # (P, S, 3)
     t = np.clip((rel * direction[None]).sum(-1) / length2, 0.0, 1.0)
     return np.linalg.norm(rel - t[..., None] * direction[None], axis=-1)

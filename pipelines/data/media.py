@@ -10,6 +10,7 @@ Every writer goes through a temporary name in the target folder and is renamed w
 reader never sees half a file. Temporary names keep the real suffix last: OpenCV and FFmpeg choose
 the container by it.
 """
+
 from __future__ import annotations
 
 import os
@@ -107,8 +108,9 @@ class VideoReader:
         if not self.path.is_file():
             raise UserError(f"{self.path}: video file not found")
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
-            raise UserError(f"{self.path}: not a video file type '{self.path.suffix}', "
-                            f"expected {', '.join(VIDEO_SUFFIXES)}")
+            raise UserError(
+                f"{self.path}: not a video file type '{self.path.suffix}', expected {', '.join(VIDEO_SUFFIXES)}"
+            )
         cv2 = _cv2()
         capture = self._open()
         try:
@@ -139,17 +141,18 @@ class VideoReader:
         count = 0
         try:
             while True:
-                with _quiet_native_stderr():                               # damaged packets are logged there
+                with _quiet_native_stderr():  # damaged packets are logged there
                     ok, frame = capture.read()
                 if not ok or frame is None:
                     break
                 count += 1
-                yield frame[..., ::-1]                                     # BGR -> RGB view
+                yield frame[..., ::-1]  # BGR -> RGB view
         finally:
             capture.release()
         if count < self.frame_count - FRAME_COUNT_SLACK:
-            raise UserError(f"{self.path}: the video ends after {count} of its {self.frame_count} frames "
-                            "(truncated or damaged)")
+            raise UserError(
+                f"{self.path}: the video ends after {count} of its {self.frame_count} frames (truncated or damaged)"
+            )
 
 
 @contextmanager

@@ -14,22 +14,24 @@ as people move between frames), and the person found there continues the track w
 the last one by IoU >= ``MIN_IOU``. A track not found stays known for ``PATIENCE`` frames: people found
 later whose box overlaps its last box by ``MIN_IOU`` take its identity back (a short occlusion keeps the
 id). New people are searched for on the first frame, every ``RESCAN_EVERY`` frames and in every frame
-while a track is lost (for ``PATIENCE`` frames), with every followed person painted over first; they get the next free id, left to right. Two
-tracks that land on one person (IoU >= ``SAME_PERSON_IOU``) are merged into the older one.
+while a track is lost (for ``PATIENCE`` frames), with every followed person painted over first; they
+get the next free id, left to right. Two tracks that land on one person (IoU >= ``SAME_PERSON_IOU``)
+are merged into the older one.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-MASK_GROW = 0.1          # a found person's box grows by this share of its side before it is painted over
-CROP_GROW = 0.5          # a track's crop: its last box grown by this share of its side on every side
-MIN_IOU = 0.2            # box overlap that continues a track from one frame to the next
-SAME_PERSON_IOU = 0.5    # box overlap at which two detections are one person
-RESCAN_EVERY = 8         # frames between searches for people who entered the video
-PATIENCE = 30            # frames a lost track keeps its identity for people found near its last box
-MIN_VISIBILITY = 0.3     # landmarks at least this visible span a person's box
+MASK_GROW = 0.1  # a found person's box grows by this share of its side before it is painted over
+CROP_GROW = 0.5  # a track's crop: its last box grown by this share of its side on every side
+MIN_IOU = 0.2  # box overlap that continues a track from one frame to the next
+SAME_PERSON_IOU = 0.5  # box overlap at which two detections are one person
+RESCAN_EVERY = 8  # frames between searches for people who entered the video
+PATIENCE = 30  # frames a lost track keeps its identity for people found near its last box
+MIN_VISIBILITY = 0.3  # landmarks at least this visible span a person's box
 MIN_BODY_VISIBILITY = 0.6  # a newly found person's mean visibility of the 18 body landmarks (shoulders to feet)
-BODY = slice(11, 29)     # BlazePose landmarks 11-28: shoulders, elbows, wrists, hands, hips, knees, ankles, feet
+BODY = slice(11, 29)  # BlazePose landmarks 11-28: shoulders, elbows, wrists, hands, hips, knees, ankles, feet
 
 
 def landmark_box(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -43,8 +45,15 @@ def landmark_box(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
 def grown(box: np.ndarray, share: float, width: int, height: int) -> np.ndarray:
     """The box grown by ``share`` of its longer side on every side, clipped to the image, whole pixels."""
     pad = share * max(box[2] - box[0], box[3] - box[1], 1.0)
-    return np.array([max(0, np.floor(box[0] - pad)), max(0, np.floor(box[1] - pad)),
-                     min(width, np.ceil(box[2] + pad)), min(height, np.ceil(box[3] + pad))], np.int64)
+    return np.array(
+        [
+            max(0, np.floor(box[0] - pad)),
+            max(0, np.floor(box[1] - pad)),
+            min(width, np.ceil(box[2] + pad)),
+            min(height, np.ceil(box[3] + pad)),
+        ],
+        np.int64,
+    )
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,8 +112,8 @@ class PeopleTracker:
 
     def __init__(self, detector, max_people: int):
         self.detector, self.max_people = detector, max_people
-        self.boxes: dict[int, np.ndarray] = {}      # id -> last box
-        self.last_seen: dict[int, int] = {}         # id -> frame index
+        self.boxes: dict[int, np.ndarray] = {}  # id -> last box
+        self.last_seen: dict[int, int] = {}  # id -> frame index
         self.frame, self.next_id = 0, 0
 
     def step(self, image: np.ndarray) -> dict[int, np.ndarray]:

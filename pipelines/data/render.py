@@ -11,6 +11,7 @@ index, and the result does not depend on the order of the pairs, so it is determ
 vertex closer than ``NEAR_MM`` are dropped rather than clipped (the renderer is for people in front of
 the camera).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,20 +24,20 @@ from pipelines.data.camera import Camera
 from pipelines.data.textures import TextureLibrary
 
 NEAR_MM = 1.0
-DEPTH_QUANTUM_MM = 1e-4   # z-buffer key resolution (0.1 um)
-CHUNK_PAIRS = 1 << 22     # (face, pixel) candidates per reduction (~4M, a few hundred MB at most)
+DEPTH_QUANTUM_MM = 1e-4  # z-buffer key resolution (0.1 um)
+CHUNK_PAIRS = 1 << 22  # (face, pixel) candidates per reduction (~4M, a few hundred MB at most)
 AMBIENT, DIFFUSE = 0.35, 0.65
 DEFAULT_COLOR = (0.7, 0.7, 0.7)
-VISIBLE_THRESHOLD = 0.1   # joint_visibility score below which a joint counts as hidden (see hidden_mask)
+VISIBLE_THRESHOLD = 0.1  # joint_visibility score below which a joint counts as hidden (see hidden_mask)
 _INT64_MAX = torch.iinfo(torch.int64).max
 
 
 @dataclass(frozen=True)
 class Render:
-    image: np.ndarray        # (H, W, 3) uint8
-    depth: np.ndarray        # (H, W) float32 camera Z in mm, +inf on the background
-    face_index: np.ndarray   # (H, W) int64, -1 on the background
-    camera: Camera           # the camera the mesh was rendered with
+    image: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float32 camera Z in mm, +inf on the background
+    face_index: np.ndarray  # (H, W) int64, -1 on the background
+    camera: Camera  # the camera the mesh was rendered with
 
 
 # ------------------------------------------------------------------------------------------ crops
@@ -47,12 +48,17 @@ def crop_camera(camera: Camera, points_px: np.ndarray, size: int, scale: float =
     crop camera (same R, t) and ``box = [x0, y0, side]`` (full-image px), see :func:`crop_to_image`.
     """
     points_px = np.asarray(points_px, np.float64).reshape(-1, 2)
-    low, high = points_px.min(0), points_px.max(0)                       # (2,), (2,)
+    low, high = points_px.min(0), points_px.max(0)  # (2,), (2,)
     side = max(float(scale) * float((high - low).max()), 1e-6)
-    corner = (low + high) / 2 - side / 2                                 # (2,) x0, y0
+    corner = (low + high) / 2 - side / 2  # (2,) x0, y0
     k = size / side
-    crop = Camera(R=camera.R, t=camera.t, f=np.asarray(camera.f, np.float64) * k,
-                  c=(np.asarray(camera.c, np.float64) - corner) * k, size=(int(size), int(size)))
+    crop = Camera(
+        R=camera.R,
+        t=camera.t,
+        f=np.asarray(camera.f, np.float64) * k,
+        c=(np.asarray(camera.c, np.float64) - corner) * k,
+        size=(int(size), int(size)),
+    )
     return crop, np.array([corner[0], corner[1], side])
 
 
@@ -72,17 +78,17 @@ def _setup_faces(v: torch.Tensor, faces: torch.Tensor, f: torch.Tensor, c: torch
 
     -> (face ids (F',), corners (F', 3, 2) px, corner Z (F', 3), box (F', 4) i0, j0, i1, j1 inclusive).
     """
-    z = v[:, 2]                                                          # (V,)
-    px = v[:, :2] / z.clamp_min(NEAR_MM)[:, None] * f + c                # (V, 2)
-    tri, tz = px[faces], z[faces]                                        # (F, 3, 2), (F, 3)
-    low, high = tri.min(1).values, tri.max(1).values                     # (F, 2)
+    z = v[:, 2]  # (V,)
+    px = v[:, :2] / z.clamp_min(NEAR_MM)[:, None] * f + c  # (V, 2)
+    tri, tz = px[faces], z[faces]  # (F, 3, 2), (F, 3)
+    low, high = tri.min(1).values, tri.max(1).values  # (F, 2)
     limit = torch.tensor([width, height], dtype=v.dtype)
     # pixel i is a candidate when its centre i + 0.5 lies in [low, high]; clamp first so huge
     # coordinates near the camera plane stay representable as integers
     first = torch.minimum(torch.ceil(low - 0.5).clamp_min(0), limit).long()
     last = torch.minimum(torch.floor(high - 0.5).clamp_min(-1), limit - 1).long()
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
-    area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]                    # (F,) twice the signed area
+    area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # (F,) twice the signed area
     keep = (tz > NEAR_MM).all(1) & (first <= last).all(1) & (area.abs() > 1e-12)
     ids = torch.nonzero(keep).squeeze(1)
     return ids, tri[ids], tz[ids], torch.cat([first[ids], last[ids]], 1)
@@ -93,7 +99,7 @@ def _split_tall_boxes(ids, tri, tz, box, chunk: int):
     reduction larger than a chunk (the bands of a face share its id; the z-buffer does not mind)."""
     width, height = box[:, 2] - box[:, 0] + 1, box[:, 3] - box[:, 1] + 1
     band = torch.div(chunk, width, rounding_mode="floor").clamp_min(1)  # rows per band
-    bands = torch.div(height + band - 1, band, rounding_mode="floor")    # 1 for almost every face
+    bands = torch.div(height + band - 1, band, rounding_mode="floor")  # 1 for almost every face
     if bool((bands == 1).all()):
         return ids, tri, tz, box
     src = torch.repeat_interleave(torch.arange(len(bands)), bands)
@@ -118,24 +124,24 @@ def _chunks(counts: torch.Tensor, chunk: int) -> list[tuple[int, int]]:
 
 def _pairs_depth(tri: torch.Tensor, tz: torch.Tensor, box: torch.Tensor):
     """Candidate (face, pixel) pairs of some faces -> (local face (P,), pixel i, j (P,), depth (P,)), inside only."""
-    span = box[:, 2:] - box[:, :2] + 1                                   # (n, 2) box width, height
+    span = box[:, 2:] - box[:, :2] + 1  # (n, 2) box width, height
     counts = span[:, 0] * span[:, 1]
-    face = torch.repeat_interleave(torch.arange(len(counts)), counts)    # (P,)
+    face = torch.repeat_interleave(torch.arange(len(counts)), counts)  # (P,)
     offset = torch.cumsum(counts, 0) - counts
     local = torch.arange(len(face)) - offset[face]
     i = box[face, 0] + local % span[face, 0]
     j = box[face, 1] + torch.div(local, span[face, 0], rounding_mode="floor")
     x, y = i.to(tri.dtype) + 0.5, j.to(tri.dtype) + 0.5
-    p = tri[face]                                                        # (P, 3, 2)
+    p = tri[face]  # (P, 3, 2)
 
     def edge(a, b):  # signed area of (p_a, p_b, pixel): the barycentric weight of the third corner
         return (p[:, b, 0] - p[:, a, 0]) * (y - p[:, a, 1]) - (p[:, b, 1] - p[:, a, 1]) * (x - p[:, a, 0])
 
-    w = torch.stack([edge(1, 2), edge(2, 0), edge(0, 1)], 1)             # (P, 3)
-    w = w / w.sum(1, keepdim=True)                                       # either winding -> sums to 1
-    inside = (w >= -1e-9).all(1)                                        # no pinholes on shared edges
+    w = torch.stack([edge(1, 2), edge(2, 0), edge(0, 1)], 1)  # (P, 3)
+    w = w / w.sum(1, keepdim=True)  # either winding -> sums to 1
+    inside = (w >= -1e-9).all(1)  # no pinholes on shared edges
     w, face, i, j = w[inside], face[inside], i[inside], j[inside]
-    depth = 1.0 / (w / tz[face]).sum(1)                                  # 1/Z is linear in screen space
+    depth = 1.0 / (w / tz[face]).sum(1)  # 1/Z is linear in screen space
     return face, i, j, depth
 
 
@@ -160,13 +166,16 @@ def rasterize(vertices_cam, faces, f, c, width: int, height: int) -> tuple[np.nd
         zbuf.scatter_reduce_(0, j * width + i, key, "amin", include_self=True)
     covered = zbuf != _INT64_MAX
     face_index = torch.where(covered, zbuf & ((1 << bits) - 1), torch.full_like(zbuf, -1))
-    depth = torch.where(covered, (zbuf >> bits).double() * DEPTH_QUANTUM_MM, torch.full_like(zbuf, np.inf, dtype=torch.float64))
+    depth = torch.where(
+        covered, (zbuf >> bits).double() * DEPTH_QUANTUM_MM, torch.full_like(zbuf, np.inf, dtype=torch.float64)
+    )
     return (depth.reshape(height, width).numpy().astype(np.float32), face_index.reshape(height, width).numpy())
 
 
 # ----------------------------------------------------------------------------------------- shading
-def shade(face_index: np.ndarray, vertices_cam, faces, vertex_colors: np.ndarray | None,
-          background: np.ndarray) -> np.ndarray:
+def shade(
+    face_index: np.ndarray, vertices_cam, faces, vertex_colors: np.ndarray | None, background: np.ndarray
+) -> np.ndarray:
     """Flat Lambert shading with the light at the camera: ``colour * (AMBIENT + DIFFUSE |n.l|)``.
 
     face_index (H, W) from :func:`rasterize`, vertex_colors (V, 3) in [0, 1] (None: light grey; a face
@@ -174,13 +183,13 @@ def shade(face_index: np.ndarray, vertices_cam, faces, vertex_colors: np.ndarray
     """
     v = np.asarray(vertices_cam, np.float64)
     faces = np.asarray(faces, np.int64)
-    seen = np.unique(face_index[face_index >= 0])                        # shade only the visible faces
-    corners = v[faces[seen]]                                             # (S, 3, 3)
+    seen = np.unique(face_index[face_index >= 0])  # shade only the visible faces
+    corners = v[faces[seen]]  # (S, 3, 3)
     normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
     centre = corners.mean(1)
     light = -centre / np.maximum(np.linalg.norm(centre, axis=1, keepdims=True), 1e-12)
-    intensity = AMBIENT + DIFFUSE * np.abs((normal * light).sum(1))      # (S,)
+    intensity = AMBIENT + DIFFUSE * np.abs((normal * light).sum(1))  # (S,)
     if vertex_colors is None:
         color = np.broadcast_to(np.asarray(DEFAULT_COLOR), (len(seen), 3))
     else:
@@ -192,14 +201,15 @@ def shade(face_index: np.ndarray, vertices_cam, faces, vertex_colors: np.ndarray
     return out
 
 
-def render_mesh(vertices_world_mm, faces, camera: Camera, background: np.ndarray,
-                vertex_colors: np.ndarray | None = None) -> Render:
+def render_mesh(
+    vertices_world_mm, faces, camera: Camera, background: np.ndarray, vertex_colors: np.ndarray | None = None
+) -> Render:
     """Render a world-mm mesh (V, 3) with ``camera`` over ``background`` (H, W, 3) uint8 of ``camera.size``."""
     width, height = camera.size
     background = np.asarray(background)
     if background.shape != (height, width, 3):
         raise ValueError(f"background has shape {background.shape}, expected ({height}, {width}, 3)")
-    cam = camera.to_camera(np.asarray(vertices_world_mm, np.float64))   # (V, 3)
+    cam = camera.to_camera(np.asarray(vertices_world_mm, np.float64))  # (V, 3)
     depth, face_index = rasterize(cam, faces, camera.f, camera.c, width, height)
     return Render(shade(face_index, cam, faces, vertex_colors, background), depth, face_index, camera)
 
@@ -217,14 +227,15 @@ def noise_background(size: tuple[int, int], rng: np.random.Generator) -> np.ndar
     """A plain wall: one colour, smooth low-frequency shading and a little pixel noise. (H, W, 3) uint8."""
     width, height = size
     grey = rng.uniform(70, 200)
-    tint = rng.uniform(-25, 25, size=3)                                  # a muted colour cast
+    tint = rng.uniform(-25, 25, size=3)  # a muted colour cast
     low = _smooth_noise(size, rng, cells=int(rng.integers(3, 7)), channels=1) * rng.uniform(8, 25)
     pixel = rng.standard_normal((height, width, 3)) * 3.0
     return np.clip(grey + tint + low + pixel + 0.5, 0, 255).astype(np.uint8)
 
 
-def texture_background(library: TextureLibrary, index: int, size: tuple[int, int],
-                       rng: np.random.Generator) -> np.ndarray:
+def texture_background(
+    library: TextureLibrary, index: int, size: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Texture ``index`` resized so it covers ``size`` (w, h) and cut at a random offset. (H, W, 3) uint8."""
     from PIL import Image
 
@@ -258,7 +269,7 @@ def body_part_colors(lbs_index: np.ndarray, bone_names: Sequence[str], rng: np.r
         "shoes": np.full(3, rng.uniform(0.05, 0.3)),
         "shirt": _shirt_color(rng),
     }
-    part_of_bone = np.array([skin] * len(bone_names))                   # (K, 3)
+    part_of_bone = np.array([skin] * len(bone_names))  # (K, 3)
     for k, name in enumerate(bone_names):
         part = next((part for part, prefixes in PARTS.items() if str(name).startswith(prefixes)), None)
         if part is not None:
@@ -279,7 +290,7 @@ def vertex_visibility(vertices_cam, depth: np.ndarray, camera: Camera, tolerance
     v = np.asarray(vertices_cam, np.float64)
     height, width = depth.shape
     front = v[:, 2] > NEAR_MM
-    px = camera.project(np.where(front[:, None], v, 1.0))               # (V, 2)
+    px = camera.project(np.where(front[:, None], v, 1.0))  # (V, 2)
     i, j = np.floor(px[:, 0]).astype(np.int64), np.floor(px[:, 1]).astype(np.int64)
     inside = front & (i >= 0) & (i < width) & (j >= 0) & (j < height)
     surface = depth[np.clip(j, 0, height - 1), np.clip(i, 0, width - 1)]
@@ -294,7 +305,7 @@ def joint_visibility(vertex_visible: np.ndarray, regressor: np.ndarray) -> np.nd
     half (its far side faces away), one hidden behind the body or another limb scores near 0; see
     :func:`hidden_mask`. A joint without positive weights scores 0.
     """
-    weight = np.clip(np.asarray(regressor, np.float64), 0, None)         # (J, V)
+    weight = np.clip(np.asarray(regressor, np.float64), 0, None)  # (J, V)
     total = weight.sum(1)
     seen = weight @ np.asarray(vertex_visible, np.float64)
     return np.where(total > 0, seen / np.maximum(total, 1e-12), 0.0).astype(np.float32)

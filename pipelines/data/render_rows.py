@@ -10,6 +10,7 @@ instead of being rendered in the wrong pose.
 Each row draws its colours and background from its own generator ``(seed, row)``, so a row renders the
 same whatever other rows are selected.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,24 +43,24 @@ from pipelines.data.synth.lbs import posed_vertices
 from pipelines.data.textures import load_textures
 
 DEFAULT_ROWS = 8
-MATCH_TOLERANCE_MM = 5.0   # rebuilt vs stored joints; float32 storage differs by far less
+MATCH_TOLERANCE_MM = 5.0  # rebuilt vs stored joints; float32 storage differs by far less
 
 
 @dataclass
 class RigCorpus:
     folder: Path
-    rig: dict[str, np.ndarray]             # raw hipart-rig arrays (template, lbs_*, faces, ...)
+    rig: dict[str, np.ndarray]  # raw hipart-rig arrays (template, lbs_*, faces, ...)
     subjects: list[str]
-    cameras: dict[str, list]               # subject -> [(camera number, id, Camera)]
+    cameras: dict[str, list]  # subject -> [(camera number, id, Camera)]
     motions: dict[str, np.ndarray]
-    frame_of: dict[tuple, int]             # (subject, action, subaction, frame) -> motions row
+    frame_of: dict[tuple, int]  # (subject, action, subaction, frame) -> motions row
 
 
 @dataclass
 class RowMesh:
-    vertices_mm: np.ndarray                # (V, 3) world mm
-    camera: Camera                         # the full camera of the row
-    meta: dict                             # subject, action, subaction, frame, camera_number
+    vertices_mm: np.ndarray  # (V, 3) world mm
+    camera: Camera  # the full camera of the row
+    meta: dict  # subject, action, subaction, frame, camera_number
 
 
 def parse_rows(spec: str | None, n: int, split: str) -> np.ndarray:
@@ -74,10 +75,14 @@ def parse_rows(spec: str | None, n: int, split: str) -> np.ndarray:
                 if not 1 <= len(parts) <= 3 or (len(parts) == 1 and parts[0] is None):
                     raise ValueError
             except ValueError:
-                raise UserError(f"--rows: cannot read {item!r} (expected rows like 0,5,10 or slices like 0:40:10)") from None
+                raise UserError(
+                    f"--rows: cannot read {item!r} (expected rows like 0,5,10 or slices like 0:40:10)"
+                ) from None
             if len(parts) == 1:
                 if not 0 <= parts[0] < n:
-                    raise UserError(f"--rows: row {parts[0]} is out of range (split '{split}' has {n} rows: 0..{n - 1})")
+                    raise UserError(
+                        f"--rows: row {parts[0]} is out of range (split '{split}' has {n} rows: 0..{n - 1})"
+                    )
                 picked.append(parts[0])
             else:
                 if parts[0] is not None and not 0 <= parts[0] < n:
@@ -92,45 +97,66 @@ def parse_rows(spec: str | None, n: int, split: str) -> np.ndarray:
 def open_corpus(store: PoseStore, folder: str | Path | None) -> RigCorpus:
     """The rig corpus a store was built from; a store of another source is refused."""
     if not store.source.startswith("rig:"):
-        raise UserError(f"{store.path}: built from '{store.source}', not from a rig corpus "
-                        f"(only stores made by `hipart coarsen --sample DIR` hold rows that can be rendered)")
+        raise UserError(
+            f"{store.path}: built from '{store.source}', not from a rig corpus "
+            f"(only stores made by `hipart coarsen --sample DIR` hold rows that can be rendered)"
+        )
     folder = Path(folder) if folder else SAMPLE_DIR
     if not folder.is_dir():
         raise UserError(f"{folder}: sample data folder not found (expected rig.npz, motions.npz, cameras.json)")
-    _, raw = load_rig(folder / "rig.npz")                                # validates the arrays
+    _, raw = load_rig(folder / "rig.npz")  # validates the arrays
     with np.load(folder / "rig.npz", allow_pickle=False) as npz:
         rig = {k: npz[k] for k in npz.files}
     motions = load_motions(folder / "motions.npz")
     subjects = raw["subjects"]
     cameras = load_cameras(folder / "cameras.json", sorted(set(motions["subject"].tolist()), key=subjects.index))
-    keys = zip(motions["subject"].tolist(), motions["action"].tolist(), motions["subaction"].tolist(),
-               motions["frame"].tolist())
+    keys = zip(
+        motions["subject"].tolist(),
+        motions["action"].tolist(),
+        motions["subaction"].tolist(),
+        motions["frame"].tolist(),
+    )
     frame_of = {key: i for i, key in enumerate(keys)}
     return RigCorpus(folder, rig, subjects, cameras, motions, frame_of)
 
 
 def row_mesh(corpus: RigCorpus, store: PoseStore, split: str, row: int) -> RowMesh:
     """The posed mesh and camera of one store row, checked against the row's stored 3D joints."""
-    meta = {k: int(store.read(split, f"meta/{k}", slice(row, row + 1))[0])
-            for k in ("subject", "action", "subaction", "frame", "camera")}
+    meta = {
+        k: int(store.read(split, f"meta/{k}", slice(row, row + 1))[0])
+        for k in ("subject", "action", "subaction", "frame", "camera")
+    }
     subject, action = store.names["subjects"][meta["subject"]], store.names["actions"][meta["action"]]
     where = f"{store.path}: {split} row {row} ({subject} {action} {meta['subaction']} frame {meta['frame']})"
     index = corpus.frame_of.get((subject, action, meta["subaction"], meta["frame"]))
     views = corpus.cameras.get(subject, [])
     if index is None or not 1 <= meta["camera"] <= len(views):
-        raise UserError(f"{where}: no such frame or camera {meta['camera']} in {corpus.folder} "
-                        f"(pass the sample folder the store was built from with --sample)")
+        raise UserError(
+            f"{where}: no such frame or camera {meta['camera']} in {corpus.folder} "
+            f"(pass the sample folder the store was built from with --sample)"
+        )
     pose = corpus.motions["rotations"][index : index + 1].astype(np.float64)
     trans = corpus.motions["translation"][index : index + 1].astype(np.float64)
     vertices = posed_vertices(corpus.rig, corpus.subjects.index(subject), pose, trans)[0] * 1000.0  # (V, 3)
     camera = views[meta["camera"] - 1][2]
-    joints = camera.to_camera(corpus.rig["sparse_regressor"].astype(np.float64) @ vertices)       # (17, 3)
+    joints = camera.to_camera(corpus.rig["sparse_regressor"].astype(np.float64) @ vertices)  # (17, 3)
     gap = float(np.abs(joints - store.read(split, "kp3d/sparse", slice(row, row + 1))[0]).max())
     if gap > MATCH_TOLERANCE_MM:
-        raise UserError(f"{where}: the mesh rebuilt from {corpus.folder} is {gap:.1f} mm off the stored joints "
-                        f"(the store was built from another sample corpus; pass it with --sample)")
-    return RowMesh(vertices, camera, {"subject": subject, "action": action, "subaction": meta["subaction"],
-                                      "frame": meta["frame"], "camera_number": meta["camera"]})
+        raise UserError(
+            f"{where}: the mesh rebuilt from {corpus.folder} is {gap:.1f} mm off the stored joints "
+            f"(the store was built from another sample corpus; pass it with --sample)"
+        )
+    return RowMesh(
+        vertices,
+        camera,
+        {
+            "subject": subject,
+            "action": action,
+            "subaction": meta["subaction"],
+            "frame": meta["frame"],
+            "camera_number": meta["camera"],
+        },
+    )
 
 
 def _background(size: tuple[int, int], library, rng: np.random.Generator) -> tuple[np.ndarray, str]:
@@ -161,13 +187,21 @@ def render_row(corpus: RigCorpus, mesh: RowMesh, row: int, size: int, scale: flo
     result = render_mesh(mesh.vertices_mm, corpus.rig["faces"], camera, background, colors)
     visible = vertex_visibility(vertices_cam, result.depth, camera)
     scores = joint_visibility(visible, corpus.rig["sparse_regressor"])
-    record = {"row": int(row), **mesh.meta, "background": background_name,
-              "camera": {"R": camera.R.tolist(), "t": np.asarray(camera.t).tolist(),
-                              "f": np.asarray(camera.f).tolist(), "c": np.asarray(camera.c).tolist(),
-                              "size": list(camera.size)},
-              "box": None if box is None else box.tolist(),
-              "visibility": [round(float(s), 4) for s in scores],
-              "hidden": [int(j) for j in np.flatnonzero(hidden_mask(scores))]}
+    record = {
+        "row": int(row),
+        **mesh.meta,
+        "background": background_name,
+        "camera": {
+            "R": camera.R.tolist(),
+            "t": np.asarray(camera.t).tolist(),
+            "f": np.asarray(camera.f).tolist(),
+            "c": np.asarray(camera.c).tolist(),
+            "size": list(camera.size),
+        },
+        "box": None if box is None else box.tolist(),
+        "visibility": [round(float(s), 4) for s in scores],
+        "hidden": [int(j) for j in np.flatnonzero(hidden_mask(scores))],
+    }
     return result, record
 
 
@@ -186,8 +220,17 @@ def _render_rows(corpus, store, split, picked, out: Path, size, scale, library, 
     return records
 
 
-def render_store_rows(store_path, out, rows: str | None = None, split: str = "test", size: int = 256,
-                      scale: float = 1.25, textures=None, seed: int = 0, sample=None) -> dict:
+def render_store_rows(
+    store_path,
+    out,
+    rows: str | None = None,
+    split: str = "test",
+    size: int = 256,
+    scale: float = 1.25,
+    textures=None,
+    seed: int = 0,
+    sample=None,
+) -> dict:
     """Render store rows into ``out``: row_<N>.png, row_<N>_depth.png (uint16 mm, 0 = background), render.json."""
     if size < 0 or scale <= 0:
         raise UserError(f"--size/--scale: got {size}/{scale}, expected size >= 0 (0: full image) and scale > 0")
@@ -207,10 +250,25 @@ def render_store_rows(store_path, out, rows: str | None = None, split: str = "te
         records = _render_rows(corpus, store, split, picked, out, size, scale, library, seed)
     finally:
         torch.set_num_threads(threads)
-    write_json_atomic(out / "render.json", {
-        "store": str(store.path), "split": split, "sample": str(corpus.folder), "size": size, "scale": scale,
-        "seed": seed, "textures": None if library is None else str(library.root),
-        "depth_png": "uint16 camera Z in mm, 0 = background", "joints": list(H36M_NAMES),
-        "visible_threshold": VISIBLE_THRESHOLD, "rows": records})
-    return {"out": str(out), "rows": len(records), "split": split,
-            "hidden_joints": sum(len(r["hidden"]) for r in records)}
+    write_json_atomic(
+        out / "render.json",
+        {
+            "store": str(store.path),
+            "split": split,
+            "sample": str(corpus.folder),
+            "size": size,
+            "scale": scale,
+            "seed": seed,
+            "textures": None if library is None else str(library.root),
+            "depth_png": "uint16 camera Z in mm, 0 = background",
+            "joints": list(H36M_NAMES),
+            "visible_threshold": VISIBLE_THRESHOLD,
+            "rows": records,
+        },
+    )
+    return {
+        "out": str(out),
+        "rows": len(records),
+        "split": split,
+        "hidden_joints": sum(len(r["hidden"]) for r in records),
+    }

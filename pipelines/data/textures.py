@@ -10,6 +10,7 @@ reference crop side (224 px), then a ``size x size`` window is cut at a random o
 index and the offset are drawn per (sample, position) from a seeded generator and recorded in the
 occlusion set, so the image crops can be rebuilt exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,10 +32,10 @@ class TextureLibrary:
     """The usable textures of one DTD folder: relative names and their size after the resize."""
 
     root: Path
-    names: tuple[str, ...]           # "<category>/<file>", sorted
-    resized: np.ndarray              # (T, 2) int (w, h) after resizing the short side to `crop`
-    crop: int                        # reference crop side (px) the short side is resized to
-    split_file: bool                 # True when labels/test1.txt selected the names
+    names: tuple[str, ...]  # "<category>/<file>", sorted
+    resized: np.ndarray  # (T, 2) int (w, h) after resizing the short side to `crop`
+    crop: int  # reference crop side (px) the short side is resized to
+    split_file: bool  # True when labels/test1.txt selected the names
 
     def __len__(self) -> int:
         return len(self.names)
@@ -61,8 +62,11 @@ def load_textures(root: str | Path | None = None, crop: int = 224) -> TextureLib
     if not root.is_dir():
         raise UserError(f"{root}: texture folder not found (expected a DTD folder images/<category>/*.jpg)")
     image_dir = root / "images" if (root / "images").is_dir() else root
-    found = sorted(p.relative_to(image_dir).as_posix() for p in image_dir.glob("*/*")
-                   if p.suffix.lower() in EXTENSIONS and p.is_file())
+    found = sorted(
+        p.relative_to(image_dir).as_posix()
+        for p in image_dir.glob("*/*")
+        if p.suffix.lower() in EXTENSIONS and p.is_file()
+    )
     split = root / SPLIT_FILE
     if split.is_file():
         listed = {line.strip() for line in split.read_text().splitlines() if line.strip()}
@@ -121,6 +125,9 @@ def paste_patch(crop_image: np.ndarray, patch: np.ndarray, offset) -> np.ndarray
     """Copy of the crop with the texture patch pasted at reference offset (x, y), clipped to the crop."""
     out = crop_image.copy()
     x, y = int(offset[0]), int(offset[1])
-    h, w = max(0, min(patch.shape[0], out.shape[0] - y)), max(0, min(patch.shape[1], out.shape[1] - x))  # 0: past the crop
+    h, w = (
+        max(0, min(patch.shape[0], out.shape[0] - y)),
+        max(0, min(patch.shape[1], out.shape[1] - x)),
+    )  # 0: past the crop
     out[y : y + h, x : x + w] = patch[:h, :w]
     return out

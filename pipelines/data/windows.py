@@ -13,6 +13,7 @@ its stores keep (``demo.train_every = demo.test_every = 4``); its windows theref
 a 27-frame window spanning about 2.1 s. Stores do not record the frame rate; ``meta/frame`` keeps the
 original frame numbers, so the step shows in their differences.
 """
+
 from __future__ import annotations
 
 import numpy as np

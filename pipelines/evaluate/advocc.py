@@ -17,14 +17,12 @@ rest are flattened across samples into batches of ``occlusion.batch_size`` pairs
 A temporal lifter sees the patch held on the person over its whole window
 (pipelines/evaluate/advocc_windows.py) and is scored on the window's centre frame.
 
-Per-position detections (``detections_per_position``): NPZ with ``keypoints (N, P, 17, 2|3)`` in
-original image pixels (a third channel, e.g. scores, is ignored), ``rows (N,)`` store rows of the
-split (the occlusion set's ``/rows``), optional ``clean (N, 17, 2|3)`` (the detector on the clean
-crop; default: ``occlusion.input2d``) and optional ``size`` (checked). H36M-17 joint order.
+The inputs (and the per-position detections' format) are pipelines/evaluate/advocc_data.py's; the
+per-model summary and tables pipelines/evaluate/advocc_summary.py's.
 """
+
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -32,28 +30,16 @@ import numpy as np
 import torch
 
 from hipart.metrics import mpjpe, pa_mpjpe
-from hipart.skeleton import EVAL14
 from pipelines.core.atomic import atomic_path, write_json_atomic
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.core.rows import evenly_spaced
-from pipelines.evaluate.occlusion import check_model, check_size, grid_offsets, grid_side, occlude_block, select_rows
-from pipelines.data.store import sparse_scores
-from pipelines.evaluate.occlusion_set import load_inputs
+from pipelines.evaluate.advocc_data import AdvOccData, load_advocc_data
+from pipelines.evaluate.advocc_summary import METRICS, input_errors, paper_degradation_pct, summarize, tables
 from pipelines.evaluate.advocc_windows import check_window_sources, load_window_frames, window_pairs
+from pipelines.evaluate.occlusion import check_model, check_size, grid_offsets, grid_side, occlude_block
 
-METRICS = ("mpjpe", "pa_mpjpe")
 FULL_TABLES = 1 << 22  # keep every (sample, position) error when N x P is at most this (16 MB per table)
-# The paper's 3DPW figures (docs/protocols.md section 9): clean MPJPE, AdvOcc@40, AdvOcc@80 in mm; None = not given
-PAPER = {"HiPART (paper, 3DPW)": (77.2, 124.6, 143.2),
-         "VideoPose3D (paper, 3DPW)": (101.8, None, 334.3),
-         "Di2Pose (paper, 3DPW)": (79.3, None, 153.6)}
-
-
-def paper_degradation_pct(size: int) -> dict[str, float]:
-    """The paper's MPJPE increase over clean input at AdvOcc@size, per model that has the figure."""
-    column = {40: 1, 80: 2}[size]
-    return {name: 100.0 * (row[column] - row[0]) / row[0] for name, row in PAPER.items() if row[column] is not None}
 
 
 def worst_case(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,88 +60,14 @@ def pose_errors(pred: np.ndarray, gt: np.ndarray, scored: np.ndarray | None = No
     return mpjpe(pred_t, gt_t, mask=mask).numpy(), pa_mpjpe(pred_t, gt_t, mask=mask, fit_on_mask=True).numpy()
 
 
-def protocol_joints(store) -> tuple[str, np.ndarray]:
-    """The scored joint set of a store's protocol: 3DPW's 14 LSP joints, else the 17 H36M joints. -> (name, (17,) bool)."""
-    joints = np.zeros(17, bool)
-    if str(getattr(store, "source", "")).startswith("3dpw"):
-        joints[list(EVAL14)] = True
-        return "14 LSP joints (3DPW)", joints
-    joints[:] = True
-    return "17 H36M joints", joints
-
-
-def load_detections(path: Path, size: int, n_rows: int, positions: int) -> dict[str, np.ndarray]:
-    """Read and check a per-position detections NPZ (format in the module docstring)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: per-position detections file not found")
-    try:
-        data = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable NPZ file ({exc})") from None
-    for key in ("keypoints", "rows"):
-        if key not in data:
-            raise UserError(f"{path}: array '{key}' is missing (expected keypoints (N,P,17,2|3) and rows (N,))")
-    kp, rows = data["keypoints"], data["rows"]
-    if kp.ndim != 4 or kp.shape[1:3] != (positions, 17) or kp.shape[3] not in (2, 3):
-        raise UserError(f"{path}: array 'keypoints' has shape {kp.shape}, expected (N, {positions}, 17, 2|3) for AdvOcc@{size}")
-    if rows.shape != (len(kp),) or rows.dtype.kind not in "iu" or (len(rows) and (rows.min() < 0 or rows.max() >= n_rows)):
-        raise UserError(f"{path}: array 'rows' must be ({len(kp)},) integers in [0, {n_rows}) (store rows of the split)")
-    if "size" in data and int(data["size"]) != size:
-        raise UserError(f"{path}: array 'size' is {int(data['size'])}, expected {size} (the protocol evaluated)")
-    if not np.isfinite(kp[..., :2]).all():
-        raise UserError(f"{path}: array 'keypoints' contains NaN or infinite values")
-    out = {"keypoints": kp[..., :2].astype(np.float64), "rows": rows.astype(np.int64)}
-    if kp.shape[3] == 3:
-        out["scores"] = np.nan_to_num(kp[..., 2].astype(np.float32), nan=0.0)
-    if "clean" in data:
-        if data["clean"].shape[:2] != (len(kp), 17) or data["clean"].shape[2] not in (2, 3):
-            raise UserError(f"{path}: array 'clean' has shape {data['clean'].shape}, expected ({len(kp)}, 17, 2|3)")
-        out["clean"] = data["clean"][..., :2].astype(np.float64)
-    return out
-
-
-@dataclasses.dataclass
-class AdvOccData:
-    """Inputs of one AdvOcc run, all rows aligned: (N,) rows, (N,17,2) 2D px, (N,17,3) GT mm."""
-    rows: np.ndarray
-    gt2d: np.ndarray
-    clean2d: np.ndarray
-    kp3d: np.ndarray              # root-relative GT mm
-    image_size: np.ndarray        # (N, 2)
-    per_position: np.ndarray | None = None  # (N, P, 17, 2) external detections
-    clean_scores: np.ndarray | None = None  # (N, 17) detector scores of the clean input (None: all 1)
-    per_position_scores: np.ndarray | None = None  # (N, P, 17) scores of the external detections, when given
-    kept: np.ndarray | None = None          # samples whose full error tables are kept (set by advocc_errors)
-    joints: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(17, bool))  # (17,) protocol joints
-    joint_set: str = "17 H36M joints"
-    window_frames: dict = dataclasses.field(default_factory=dict)  # T -> WindowFrames of temporal lifters
-
-
-def load_advocc_data(store, size: int, cfg, detections: Path | None = None) -> AdvOccData:
-    """Rows, 2D and GT of the evaluated split (cfg: OcclusionConfig)."""
-    n_rows = store.rows(cfg.split) if cfg.split in store.splits else 0
-    det = load_detections(detections, size, n_rows, len(grid_offsets(size, cfg.crop, cfg.stride))) if detections else None
-    rows = det["rows"] if det else select_rows(n_rows, cfg.max_samples)
-    gt2d, clean2d = load_inputs(store, cfg.split, cfg.input2d, rows)
-    if not len(rows):
-        raise UserError(f"{store.path}: split '{cfg.split}' has no rows to evaluate")
-    kp3d = store.read(cfg.split, "kp3d/sparse")[rows].astype(np.float64)
-    size_key = "meta/image_size"
-    image_size = (store.read(cfg.split, size_key)[rows] if store.has(cfg.split, size_key)
-                  else np.tile([[1000, 1000]], (len(rows), 1))).astype(np.float32)
-    if det is not None and "clean" in det:
-        clean2d = det["clean"]
-    joint_set, joints = protocol_joints(store)
-    clean_scores = sparse_scores(store, cfg.split, cfg.input2d)[rows]
-    return AdvOccData(rows, gt2d, clean2d, kp3d - kp3d[:, :1], image_size,
-                      det["keypoints"] if det is not None else None, clean_scores=clean_scores,
-                      per_position_scores=det.get("scores") if det is not None else None,
-                      joints=joints, joint_set=joint_set)
-
-
-def _predict(model, sparse2d: np.ndarray, image_size: np.ndarray, visible: np.ndarray | None,
-             scores: np.ndarray | None = None, windows: np.ndarray | None = None) -> np.ndarray:
+def _predict(
+    model,
+    sparse2d: np.ndarray,
+    image_size: np.ndarray,
+    visible: np.ndarray | None,
+    scores: np.ndarray | None = None,
+    windows: np.ndarray | None = None,
+) -> np.ndarray:
     """kp3d (B, 17, 3) mm of B frames, or of the centre frames of ``windows`` (M, T) into them (temporal)."""
     extra = {} if windows is None else {"windows": windows}
     out = model.predict(sparse2d.astype(np.float32), image_size, visible=visible, scores=scores, **extra)["kp3d"]
@@ -188,10 +100,16 @@ def _new_result(model, data: AdvOccData, kept: int, positions: int) -> dict:
     else:
         pred = _predict(model, data.clean2d, data.image_size, None, data.clean_scores)
     c_mpjpe, c_pa = pose_errors(pred, data.kp3d, np.broadcast_to(data.joints, (n, 17)))
-    result = {"clean_mpjpe": c_mpjpe, "clean_pa_mpjpe": c_pa, "pairs": 0,
-              "clean_joint_err": np.where(data.joints, joint_errors(pred, data.kp3d), np.nan),
-              "worst_joint_err": np.full((n, 17), np.nan), "worst_hidden": np.zeros((n, 17), bool),
-              "worst_err2d": np.zeros((n, 17)), "input_err2d_sums": np.zeros(4)}
+    result = {
+        "clean_mpjpe": c_mpjpe,
+        "clean_pa_mpjpe": c_pa,
+        "pairs": 0,
+        "clean_joint_err": np.where(data.joints, joint_errors(pred, data.kp3d), np.nan),
+        "worst_joint_err": np.full((n, 17), np.nan),
+        "worst_hidden": np.zeros((n, 17), bool),
+        "worst_err2d": np.zeros((n, 17)),
+        "input_err2d_sums": np.zeros(4),
+    }
     for metric in METRICS:
         result[f"worst_{metric}"] = np.zeros(n)
         result[f"worst_position_{metric}"] = np.zeros(n, np.int64)
@@ -209,22 +127,38 @@ def _block_pairs(data: AdvOccData, sl: slice, size: int, cfg) -> dict:
     s_idx, p_idx = np.nonzero(touched)  # (M,) pairs, sample-major
     hidden = ~block["visible"][s_idx, p_idx] & data.joints  # (M, 17)
     err2d = np.linalg.norm(inputs[s_idx, p_idx] - data.gt2d[sl][s_idx], axis=-1)
-    sums = np.array([err2d[hidden].sum(), hidden.sum(), err2d[~hidden & data.joints].sum(), (~hidden & data.joints).sum()])
-    scores = (data.per_position_scores[sl] if data.per_position_scores is not None else None) if external \
-        else block.get("score")  # (B, P, 17) what the detector (model) reported
-    return {"visible": block["visible"], "inputs": inputs, "s_idx": s_idx, "p_idx": p_idx,
-            "scores": None if scores is None else scores[s_idx, p_idx],
-            "x2d": inputs[s_idx, p_idx], "vis": block["visible"][s_idx, p_idx] & data.joints,  # scored joints
-            "model_vis": block["model_visible"][s_idx, p_idx] if cfg.model == "drop" and not external else None,
-            "sizes": data.image_size[sl][s_idx], "windows": None, "input_sums": sums}
+    sums = np.array(
+        [err2d[hidden].sum(), hidden.sum(), err2d[~hidden & data.joints].sum(), (~hidden & data.joints).sum()]
+    )
+    scores = (
+        (data.per_position_scores[sl] if data.per_position_scores is not None else None)
+        if external
+        else block.get("score")
+    )  # (B, P, 17) what the detector (model) reported
+    return {
+        "visible": block["visible"],
+        "inputs": inputs,
+        "s_idx": s_idx,
+        "p_idx": p_idx,
+        "scores": None if scores is None else scores[s_idx, p_idx],
+        "x2d": inputs[s_idx, p_idx],
+        "vis": block["visible"][s_idx, p_idx] & data.joints,  # scored joints
+        "model_vis": block["model_visible"][s_idx, p_idx] if cfg.model == "drop" and not external else None,
+        "sizes": data.image_size[sl][s_idx],
+        "windows": None,
+        "input_sums": sums,
+    }
 
 
 def _score_block(res: dict, model, pairs: dict, data: AdvOccData, sl: slice, slots: np.ndarray) -> None:
     """One model on one block: fill the kept tables, the worst position and what it looked like there."""
     s_idx, p_idx, positions = pairs["s_idx"], pairs["p_idx"], pairs["visible"].shape[1]
     gt = data.kp3d[sl][s_idx]
-    pred = _predict(model, pairs["x2d"], pairs["sizes"], pairs["model_vis"], pairs["scores"], pairs["windows"]) \
-        if len(s_idx) else None
+    pred = (
+        _predict(model, pairs["x2d"], pairs["sizes"], pairs["model_vis"], pairs["scores"], pairs["windows"])
+        if len(s_idx)
+        else None
+    )
     errors = pose_errors(pred, gt, pairs["vis"]) if len(s_idx) else ([], [])
     tables = {}
     for metric, err in zip(METRICS, errors):
@@ -264,8 +198,12 @@ def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> l
     task = bar.add_task(f"advocc@{size}", total=n, status="") if bar is not None else None
     for start in range(0, n, block_samples):
         sl = slice(start, min(n, start + block_samples))
-        pairs = {t: _block_pairs(data, sl, size, cfg) if t is None else
-                 window_pairs(data.window_frames[t], sl, size, cfg, data.joints) for t in lengths}
+        pairs = {
+            t: _block_pairs(data, sl, size, cfg)
+            if t is None
+            else window_pairs(data.window_frames[t], sl, size, cfg, data.joints)
+            for t in lengths
+        }
         for res, model in zip(results, models):
             _score_block(res, model, pairs[window_of(model)], data, sl, kept_slot[sl])
         if bar is not None:
@@ -273,64 +211,27 @@ def advocc_errors(models: list, data: AdvOccData, size: int, cfg, bar=None) -> l
     return results
 
 
-def _mean_or_none(values: np.ndarray) -> float | None:
-    values = np.asarray(values, np.float64)
-    values = values[np.isfinite(values)]
-    return float(values.mean()) if len(values) else None
-
-
-def summarize(result: dict, joints: np.ndarray | None = None) -> dict:
-    """Mean worst case, clean figures and relative degradation (percent) of one model, and where it
-    loses: the share of worst positions hiding the pelvis, the input 2D error (px) of the scored
-    joints hidden / visible there, and per joint the 3D error clean and at the worst position."""
-    joints = np.ones(17, bool) if joints is None else joints
-    out = {}
-    for metric in METRICS:
-        clean = float(np.mean(result[f"clean_{metric}"]))
-        out[f"clean_{metric}"] = clean
-        out[f"advocc_{metric}"] = float(np.nanmean(result[f"worst_{metric}"]))
-        out[f"degradation_{metric}_pct"] = 100.0 * (out[f"advocc_{metric}"] - clean) / clean
-    out["pairs_evaluated"] = int(result["pairs"])
-    hidden = result["worst_hidden"]
-    out["pelvis_hidden_at_worst_pct"] = 100.0 * float(hidden[:, 0].mean())
-    out["err2d_hidden_px"] = _mean_or_none(result["worst_err2d"][hidden & joints])
-    out["err2d_visible_px"] = _mean_or_none(result["worst_err2d"][~hidden & joints])
-    out["per_joint"] = {"clean_mm": [_mean_or_none(c) for c in result["clean_joint_err"].T],
-                        "worst_mm": [_mean_or_none(c) for c in result["worst_joint_err"].T],
-                        "hidden_at_worst_pct": [100.0 * float(c.mean()) for c in hidden.T]}
-    return out
-
-
-def input_errors(result: dict) -> dict:
-    """Input 2D error (px) of hidden / visible scored joints over every pair the lifters saw."""
-    h_sum, h_n, v_sum, v_n = result["input_err2d_sums"]
-    return {"hidden_px": float(h_sum / h_n) if h_n else None, "visible_px": float(v_sum / v_n) if v_n else None}
-
-
 def _check_models(models: list, names: list[str]) -> None:
     if len(models) != len(names) or not models:
         raise ValueError(f"expected one name per model, got {len(models)} models and {len(names)} names")
     for model, name in zip(models, names):
         if getattr(getattr(model, "source", None), "name", None) == "gt":
-            raise UserError(f"{name}: lifter trained on ground-truth dense/fine 2D (--dense-source gt); AdvOcc needs "
-                            "levels computed from the occluded input (--dense-source none or hipart)")
+            raise UserError(
+                f"{name}: lifter trained on ground-truth dense/fine 2D (--dense-source gt); AdvOcc needs "
+                "levels computed from the occluded input (--dense-source none or hipart)"
+            )
 
 
 def _save_errors(path: Path, results: list[dict], names: list[str], data: AdvOccData) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, rows=data.rows, names=np.asarray(names), table_samples=data.kept, **{
-            f"{key}_{i}": value for i, res in enumerate(results) for key, value in res.items() if key != "pairs"})
+        np.savez_compressed(
+            fh,
+            rows=data.rows,
+            names=np.asarray(names),
+            table_samples=data.kept,
+            **{f"{key}_{i}": value for i, res in enumerate(results) for key, value in res.items() if key != "pairs"},
+        )
     return path
-
-
-def _tables(summary: dict[str, dict], size: int, title: str) -> list[tuple[str, list[str], list[list]]]:
-    columns = ["model", "clean MPJPE", f"AdvOcc@{size} MPJPE", "degr. %", "clean PA", f"AdvOcc@{size} PA", "degr. PA %",
-               "pelvis hidden %", "2D hidden px", "2D visible px"]
-    rows = [[name, s["clean_mpjpe"], s["advocc_mpjpe"], s["degradation_mpjpe_pct"], s["clean_pa_mpjpe"],
-             s["advocc_pa_mpjpe"], s["degradation_pa_mpjpe_pct"], s["pelvis_hidden_at_worst_pct"],
-             s["err2d_hidden_px"], s["err2d_visible_px"]] for name, s in summary.items()]
-    paper = [[name, round(pct, 1)] for name, pct in paper_degradation_pct(size).items()]
-    return [(title, columns, rows), ("paper reference", ["model", "MPJPE degr. %"], paper)]
 
 
 def _image_level(store, size: int, cfg, detections_per_position, sample) -> tuple[Path, dict]:
@@ -342,15 +243,29 @@ def _image_level(store, size: int, cfg, detections_per_position, sample) -> tupl
     start = time.perf_counter()
     path = image_detections(store, size, cfg, sample)
     found = read_image_detections(path)
-    info = {"detections": str(path), "detector_runs": int(found["missed"].size + len(found["rows"])),
-            "missed_positions": int(found["missed"].sum()), "missed_pct": 100.0 * float(found["missed"].mean()),
-            "clean_missed": int(found["clean_missed"].sum()), "render_detect_seconds": float(found["seconds"].sum()),
-            "seconds_this_run": time.perf_counter() - start}
+    info = {
+        "detections": str(path),
+        "detector_runs": int(found["missed"].size + len(found["rows"])),
+        "missed_positions": int(found["missed"].sum()),
+        "missed_pct": 100.0 * float(found["missed"].mean()),
+        "clean_missed": int(found["clean_missed"].sum()),
+        "render_detect_seconds": float(found["seconds"].sum()),
+        "seconds_this_run": time.perf_counter() - start,
+    }
     return path, info
 
 
-def evaluate_advocc(models: list, names: list[str], store, size: int, config, out_dir: Path,
-                    detections_per_position: Path | None = None, image_level: bool = False, sample=None) -> dict:
+def evaluate_advocc(
+    models: list,
+    names: list[str],
+    store,
+    size: int,
+    config,
+    out_dir: Path,
+    detections_per_position: Path | None = None,
+    image_level: bool = False,
+    sample=None,
+) -> dict:
     """`hipart evaluate --protocol advocc40|advocc80`: the table for every model, heatmap and errors NPZ.
 
     ``image_level``: BlazePose on rendered, patch-occluded crops of a rig-corpus store (cached, see
@@ -380,17 +295,39 @@ def evaluate_advocc(models: list, names: list[str], store, size: int, config, ou
 
     heatmap = save_heatmaps(out_dir / f"advocc{size}_heatmap.png", results, names, data, size, cfg)
     grid = grid_side(size, cfg.crop, cfg.stride)
-    model_kind = ("image level: BlazePose on rendered crops" if image else
-                  "external detections" if data.per_position is not None else cfg.model)
-    title = (f"AdvOcc@{size} ({len(data.rows)} samples x {grid}x{grid} positions, {model_kind}, {data.joint_set}; "
-             "mm at the MPJPE-worst position)")
-    out = {"protocol": f"advocc{size}", "store": str(store.path), "size": size, "split": cfg.split,
-           "samples": len(data.rows), "grid": grid, "positions": grid * grid, "occlusion_model": model_kind,
-           "level": "image" if image else "keypoint", "joint_set": data.joint_set, "input": cfg.input2d,
-           "seed": cfg.seed, "seconds": seconds, "samples_per_s": len(data.rows) / max(seconds, 1e-9),
-           "input_err2d": input_errors(results[0]), "image_level": image,
-           "models": [{"name": name, **s} for name, s in summary.items()], "tables": _tables(summary, size, title),
-           "paper_degradation_pct": paper_degradation_pct(size), "heatmap": str(heatmap) if heatmap else None,
-           "errors": str(errors_path)}
+    model_kind = (
+        "image level: BlazePose on rendered crops"
+        if image
+        else "external detections"
+        if data.per_position is not None
+        else cfg.model
+    )
+    title = (
+        f"AdvOcc@{size} ({len(data.rows)} samples x {grid}x{grid} positions, {model_kind}, {data.joint_set}; "
+        "mm at the MPJPE-worst position)"
+    )
+    out = {
+        "protocol": f"advocc{size}",
+        "store": str(store.path),
+        "size": size,
+        "split": cfg.split,
+        "samples": len(data.rows),
+        "grid": grid,
+        "positions": grid * grid,
+        "occlusion_model": model_kind,
+        "level": "image" if image else "keypoint",
+        "joint_set": data.joint_set,
+        "input": cfg.input2d,
+        "seed": cfg.seed,
+        "seconds": seconds,
+        "samples_per_s": len(data.rows) / max(seconds, 1e-9),
+        "input_err2d": input_errors(results[0]),
+        "image_level": image,
+        "models": [{"name": name, **s} for name, s in summary.items()],
+        "tables": tables(summary, size, title),
+        "paper_degradation_pct": paper_degradation_pct(size),
+        "heatmap": str(heatmap) if heatmap else None,
+        "errors": str(errors_path),
+    }
     write_json_atomic(out_dir / "results.json", out)
     return out

@@ -3,6 +3,7 @@
 Each cell is drawn at its patch centre in 224-crop coordinates, over the GT 2D skeleton of the
 sample; the worst patch is outlined in red.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -11,6 +11,7 @@ hides a joint in any frame of the window; the others see the clean windows, whos
 Frames are shared: the windows of a block read each (frame, position) input once, and frames a patch
 does not touch read the clean input.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,11 +28,12 @@ from pipelines.evaluate.occlusion_set import load_inputs
 @dataclasses.dataclass
 class WindowFrames:
     """Every frame the windows of the AdvOcc samples reach; ``windows`` (N, T) index the (F,) frame arrays."""
-    windows: np.ndarray       # (N, T), centre column = the sample's own frame
-    rows: np.ndarray          # (F,) store rows of the frames
-    gt2d: np.ndarray          # (F, 17, 2) px
-    clean2d: np.ndarray       # (F, 17, 2) px, the clean input
-    image_size: np.ndarray    # (F, 2)
+
+    windows: np.ndarray  # (N, T), centre column = the sample's own frame
+    rows: np.ndarray  # (F,) store rows of the frames
+    gt2d: np.ndarray  # (F, 17, 2) px
+    clean2d: np.ndarray  # (F, 17, 2) px, the clean input
+    image_size: np.ndarray  # (F, 2)
     clean_scores: np.ndarray  # (F, 17)
 
 
@@ -42,17 +44,20 @@ def load_window_frames(store, cfg, sample_rows: np.ndarray, frames: int) -> Wind
     rows, local = np.unique(windows, return_inverse=True)
     gt2d, clean2d = load_inputs(store, cfg.split, cfg.input2d, rows)
     key = "meta/image_size"
-    size = (store.read(cfg.split, key)[rows] if store.has(cfg.split, key)
-            else np.tile([[1000, 1000]], (len(rows), 1))).astype(np.float32)
+    size = (
+        store.read(cfg.split, key)[rows] if store.has(cfg.split, key) else np.tile([[1000, 1000]], (len(rows), 1))
+    ).astype(np.float32)
     scores = sparse_scores(store, cfg.split, cfg.input2d)[rows]
     return WindowFrames(local.reshape(windows.shape), rows, gt2d, clean2d, size, scores)
 
 
 def check_window_sources(per_position) -> None:
     if per_position is not None:
-        raise UserError("a temporal lifter needs every frame of its window occluded; per-position detections "
-                        "(--detections-per-position, --image-level) exist for the sampled frames only; "
-                        "evaluate temporal lifters at keypoint level")
+        raise UserError(
+            "a temporal lifter needs every frame of its window occluded; per-position detections "
+            "(--detections-per-position, --image-level) exist for the sampled frames only; "
+            "evaluate temporal lifters at keypoint level"
+        )
 
 
 def window_pairs(wf: WindowFrames, sl: slice, size: int, cfg, joints: np.ndarray) -> dict:
@@ -80,6 +85,16 @@ def window_pairs(wf: WindowFrames, sl: slice, size: int, cfg, joints: np.ndarray
     hidden = ~visible[s_idx, p_idx] & joints
     err2d = np.linalg.norm(centre_inputs[s_idx, p_idx] - wf.gt2d[frames][centre][s_idx], axis=-1)
     sums = np.array([err2d[hidden].sum(), hidden.sum(), err2d[~hidden & joints].sum(), (~hidden & joints).sum()])
-    return {"visible": visible, "inputs": centre_inputs, "s_idx": s_idx, "p_idx": p_idx, "scores": scores,
-            "x2d": x2d, "vis": visible[s_idx, p_idx] & joints, "model_vis": model_vis,
-            "sizes": wf.image_size[frames][frame], "windows": windows.reshape(key.shape), "input_sums": sums}
+    return {
+        "visible": visible,
+        "inputs": centre_inputs,
+        "s_idx": s_idx,
+        "p_idx": p_idx,
+        "scores": scores,
+        "x2d": x2d,
+        "vis": visible[s_idx, p_idx] & joints,
+        "model_vis": model_vis,
+        "sizes": wf.image_size[frames][frame],
+        "windows": windows.reshape(key.shape),
+        "input_sums": sums,
+    }

@@ -4,6 +4,7 @@ For dense and fine poses: HiARM's greedy tokens decoded by the MSST; the MSST re
 GT tokens (ceiling: the best the tokens can do); the nearest neighbour in the training set by
 pose-frame sparse 2D and the training mean pose (floors). Padded fake joints are not scored.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -25,8 +26,14 @@ def _nearest(reference: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def densification_errors(densifier: Densifier, train: dict[str, np.ndarray], test: dict[str, np.ndarray],
-                         real: dict[str, np.ndarray | None], batch_size: int = 1024, what: str = "") -> dict:
+def densification_errors(
+    densifier: Densifier,
+    train: dict[str, np.ndarray],
+    test: dict[str, np.ndarray],
+    real: dict[str, np.ndarray | None],
+    batch_size: int = 1024,
+    what: str = "",
+) -> dict:
     """{method: {"dense_px", "fine_px"}} on ``test`` (arrays of :func:`split_targets`), plus HiARM token accuracy."""
     device = next(densifier.parameters()).device
     step = max(1, len(train["sparse_pf"]) // NN_MAX_REFERENCE)
@@ -39,19 +46,25 @@ def densification_errors(densifier: Densifier, train: dict[str, np.ndarray], tes
     with progress(transient=True) as bar:
         task = bar.add_task(f"densify {what}", total=n, status="")
         for start in range(0, n, batch_size):
-            t = {k: torch.from_numpy(v[start:start + batch_size]).to(device) for k, v in test.items()}
+            t = {k: torch.from_numpy(v[start : start + batch_size]).to(device) for k, v in test.items()}
             sparse_idx, dense_idx = densifier.hiarm.generate(t["sparse_pf"], scores=t["scores"])
             hits["sparse"] += float((sparse_idx == t["sparse_idx"]).float().mean(1).sum())
             hits["dense"] += float((dense_idx == t["dense_idx"]).float().mean(1).sum())
             nn_rows = _nearest(reference, t["sparse_pf"].flatten(1))
-            preds = {"hiarm": densifier.msst.decode(sparse_idx, dense_idx),
-                     "msst_ceiling": densifier.msst.decode(t["sparse_idx"], t["dense_idx"]),
-                     "nearest_neighbour": (ref_levels["dense"][nn_rows], ref_levels["fine"][nn_rows]),
-                     "mean_pose": tuple(mean_levels[lv].expand(len(nn_rows), -1, -1) for lv in ("dense", "fine"))}
+            preds = {
+                "hiarm": densifier.msst.decode(sparse_idx, dense_idx),
+                "msst_ceiling": densifier.msst.decode(t["sparse_idx"], t["dense_idx"]),
+                "nearest_neighbour": (ref_levels["dense"][nn_rows], ref_levels["fine"][nn_rows]),
+                "mean_pose": tuple(mean_levels[lv].expand(len(nn_rows), -1, -1) for lv in ("dense", "fine")),
+            }
             for method, (dense_pf, fine_pf) in preds.items():
                 for level, pred_pf in (("dense", dense_pf), ("fine", fine_pf)):
                     pred_px = from_pose_frame(pred_pf.float(), t["center"], t["scale"])
-                    mask = None if real.get(level) is None else torch.from_numpy(real[level]).to(device).expand(pred_px.shape[:2])
+                    mask = (
+                        None
+                        if real.get(level) is None
+                        else torch.from_numpy(real[level]).to(device).expand(pred_px.shape[:2])
+                    )
                     sums[method][level] += float(mean_error_2d(pred_px, t[f"{level}_px"], mask).sum())
             bar.update(task, advance=len(nn_rows))
     out = {m: {f"{lv}_px": s / n for lv, s in levels.items()} for m, levels in sums.items()}
@@ -60,8 +73,9 @@ def densification_errors(densifier: Densifier, train: dict[str, np.ndarray], tes
 
 
 @torch.no_grad()
-def row_errors(densifier, levels: dict[str, np.ndarray], real: dict[str, np.ndarray | None],
-               batch_size: int = 4096) -> dict[str, np.ndarray]:
+def row_errors(
+    densifier, levels: dict[str, np.ndarray], real: dict[str, np.ndarray | None], batch_size: int = 4096
+) -> dict[str, np.ndarray]:
     """Per-row 2D mean error (px) of any densifier module (``(sparse_px, scores) -> (dense_px, fine_px)``)
     on the arrays of :func:`pipelines.models.tokens.split_levels`: {"dense": (N,), "fine": (N,)}."""
     device = next(itertools.chain(densifier.parameters(), densifier.buffers())).device
@@ -72,13 +86,16 @@ def row_errors(densifier, levels: dict[str, np.ndarray], real: dict[str, np.ndar
         scores = torch.from_numpy(levels["scores"][rows]).float().to(device)
         for level, pred in zip(("dense", "fine"), densifier(sparse, scores)):
             target = torch.from_numpy(levels[level][rows]).float().to(device)
-            mask = None if real.get(level) is None else torch.from_numpy(real[level]).to(device).expand(target.shape[:2])
+            mask = (
+                None if real.get(level) is None else torch.from_numpy(real[level]).to(device).expand(target.shape[:2])
+            )
             out[level].append(mean_error_2d(pred.float(), target, mask).cpu())
     return {level: torch.cat(v).numpy() for level, v in out.items()}
 
 
-def levels_error(densifier, levels: dict[str, np.ndarray], real: dict[str, np.ndarray | None],
-                 batch_size: int = 4096) -> dict[str, float]:
+def levels_error(
+    densifier, levels: dict[str, np.ndarray], real: dict[str, np.ndarray | None], batch_size: int = 4096
+) -> dict[str, float]:
     """Mean 2D error (px) of the dense and fine levels: {"dense_px", "fine_px"}."""
     errors = row_errors(densifier, levels, real, batch_size)
     return {f"{level}_px": float(v.mean()) for level, v in errors.items()}

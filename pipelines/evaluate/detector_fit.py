@@ -15,6 +15,7 @@ Usage: python -m pipelines.evaluate.detector_fit [--store runs/demo/store/sample
        [--samples 32] [--sizes 40,80] [--sample DIR] [--config configs/tiny.toml] [--set k=v ...]
        [--out configs/advocc_detector.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,28 +48,45 @@ def observations(found: dict, gt2d: np.ndarray, size: int, cfg) -> dict[str, np.
     seen = ~hidden & primary & (ok & hidden.any(-1))[..., None]
     vs, vp, vj = np.nonzero(seen)
     shift = np.linalg.norm(keypoints[vs, vp, vj, :2] - clean[vs, vj, :2], axis=-1) / sizes[vs]
-    return {"observed": keypoints[s, p, j, :2], "clean": clean[s, :, :2], "joint": j, "size": sizes[s],
-            "score": keypoints[s, p, j, 2], "visible_shift": shift, "visible_score": keypoints[vs, vp, vj, 2]}
+    return {
+        "observed": keypoints[s, p, j, :2],
+        "clean": clean[s, :, :2],
+        "joint": j,
+        "size": sizes[s],
+        "score": keypoints[s, p, j, 2],
+        "visible_shift": shift,
+        "visible_score": keypoints[vs, vp, vj, 2],
+    }
 
 
 def fit(obs: dict[str, np.ndarray]) -> dict:
     """Model parameters from observations (:func:`observations`, possibly pooled)."""
     if len(obs["joint"]) < 50:
-        raise UserError(f"detector fit: only {len(obs['joint'])} hidden-joint observations (need 50 or more; "
-                        "raise --samples)")
+        raise UserError(
+            f"detector fit: only {len(obs['joint'])} hidden-joint observations (need 50 or more; raise --samples)"
+        )
     r2, kind, valid = dm.candidates(obs["observed"], obs["clean"], obs["joint"], obs["size"])
     offsets = dm.fit_offsets(r2, kind, valid)
     nearest = np.sqrt(np.where(valid, r2, np.inf).min(1))  # offset from the closest base it may come from
-    params = dm.DetectorParams(offsets["scale"], offsets["dof"], offsets["swap"], offsets["snap"],
-                               **dm.fit_score(obs["score"]), max_offset=float(nearest.max()))
+    params = dm.DetectorParams(
+        offsets["scale"],
+        offsets["dof"],
+        offsets["swap"],
+        offsets["snap"],
+        **dm.fit_score(obs["score"]),
+        max_offset=float(nearest.max()),
+    )
     radius = np.sqrt(r2[:, 0])
-    return {"params": {k: float(f"{v:.5g}") for k, v in dataclasses.asdict(params).items()},
-            "log_likelihood": offsets["log_likelihood"],
-            "observations": len(obs["joint"]),
-            "offset_median": float(np.median(radius)), "offset_p90": float(np.percentile(radius, 90)),
-            "score_mean": float(np.mean(obs["score"])),
-            "visible_shift_median": float(np.median(obs["visible_shift"])) if len(obs["visible_shift"]) else None,
-            "visible_score_mean": float(np.mean(obs["visible_score"])) if len(obs["visible_score"]) else None}
+    return {
+        "params": {k: float(f"{v:.5g}") for k, v in dataclasses.asdict(params).items()},
+        "log_likelihood": offsets["log_likelihood"],
+        "observations": len(obs["joint"]),
+        "offset_median": float(np.median(radius)),
+        "offset_p90": float(np.percentile(radius, 90)),
+        "score_mean": float(np.mean(obs["score"])),
+        "visible_shift_median": float(np.median(obs["visible_shift"])) if len(obs["visible_shift"]) else None,
+        "visible_score_mean": float(np.mean(obs["visible_score"])) if len(obs["visible_score"]) else None,
+    }
 
 
 def _pool(parts: list[dict]) -> dict[str, np.ndarray]:
@@ -85,20 +103,37 @@ def fit_store(store_path, config, sizes=(40, 80), sample=None) -> dict:
         gt2d = store.read(cfg.split, "kp2d/sparse")[found["rows"]].astype(np.float64)
         parts.append(observations(found, gt2d, size, cfg))
         by_size[str(size)] = {k: v for k, v in fit(parts[-1]).items() if k != "log_likelihood"}
-        runs[str(size)] = {"rows": len(found["rows"]), "positions": int(found["missed"].shape[1]),
-                           "detector_runs": int(found["missed"].size + len(found["rows"])),
-                           "missed_pct": 100.0 * float(found["missed"].mean()),
-                           "clean_missed": int(found["clean_missed"].sum()),
-                           "render_detect_seconds": round(float(found["seconds"].sum()), 1)}
+        runs[str(size)] = {
+            "rows": len(found["rows"]),
+            "positions": int(found["missed"].shape[1]),
+            "detector_runs": int(found["missed"].size + len(found["rows"])),
+            "missed_pct": 100.0 * float(found["missed"].mean()),
+            "clean_missed": int(found["clean_missed"].sum()),
+            "render_detect_seconds": round(float(found["seconds"].sum()), 1),
+        }
     pooled = fit(_pool(parts))
-    return {"params": pooled.pop("params"), "params_by_size": {k: v.pop("params") for k, v in by_size.items()}, "fit": {
-        "store": str(store.path), "source": store.source, "split": cfg.split, "seed": cfg.seed,
-        "textures": cfg.textures or "sample_data/textures/dtd", "sizes": list(sizes), "data": runs, **pooled,
-        "by_size": by_size, "units": "offsets and shifts in person sizes (long side of the GT 2D box)"}}
+    return {
+        "params": pooled.pop("params"),
+        "params_by_size": {k: v.pop("params") for k, v in by_size.items()},
+        "fit": {
+            "store": str(store.path),
+            "source": store.source,
+            "split": cfg.split,
+            "seed": cfg.seed,
+            "textures": cfg.textures or "sample_data/textures/dtd",
+            "sizes": list(sizes),
+            "data": runs,
+            **pooled,
+            "by_size": by_size,
+            "units": "offsets and shifts in person sizes (long side of the GT 2D box)",
+        },
+    }
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.evaluate.detector_fit", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.evaluate.detector_fit", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--store", default="runs/demo/store/sample.h5")
     parser.add_argument("--split", default="train")
     parser.add_argument("--samples", type=int, default=32, help="rows rendered per size (occlusion.image_samples)")

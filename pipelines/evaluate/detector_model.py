@@ -27,6 +27,7 @@ occluded renders (``python -m pipelines.evaluate.detector_fit``), one set per pa
 patch hides more of the body, so the detector guesses worse) and one pooled set for other sizes;
 they live in ``configs/advocc_detector.json`` (``occlusion.detector_fit`` names another file).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,32 +58,45 @@ def _partners() -> tuple[int, ...]:
 
 
 PARTNER = _partners()
-NEIGHBOURS = tuple(tuple(sorted({p for p in (H36M_PARENTS[j],) if p >= 0}
-                                | {c for c, p in enumerate(H36M_PARENTS) if p == j})) for j in range(NUM_SPARSE))
+NEIGHBOURS = tuple(
+    tuple(sorted({p for p in (H36M_PARENTS[j],) if p >= 0} | {c for c, p in enumerate(H36M_PARENTS) if p == j}))
+    for j in range(NUM_SPARSE)
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class DetectorParams:
-    scale: float = 0.08        # offset scale, fraction of the person's size
-    dof: float = 3.0           # Student-t degrees of freedom of the radial offset
-    swap: float = 0.05         # P(left/right exchange) for joints with a partner
-    snap: float = 0.05         # P(landing on an adjacent joint)
-    score_a: float = 2.0       # Beta(score_a, score_b) of a hidden joint's score
+    scale: float = 0.08  # offset scale, fraction of the person's size
+    dof: float = 3.0  # Student-t degrees of freedom of the radial offset
+    swap: float = 0.05  # P(left/right exchange) for joints with a partner
+    snap: float = 0.05  # P(landing on an adjacent joint)
+    score_a: float = 2.0  # Beta(score_a, score_b) of a hidden joint's score
     score_b: float = 5.0
-    max_offset: float = 1.0    # cap of the offset radius, person sizes
+    max_offset: float = 1.0  # cap of the offset radius, person sizes
 
     def check(self, where: str) -> DetectorParams:
-        ok = (self.scale > 0 and self.dof > 0 and self.score_a > 0 and self.score_b > 0 and self.max_offset > 0
-              and 0 <= self.swap and 0 <= self.snap and self.swap + self.snap <= 1)
+        ok = (
+            self.scale > 0
+            and self.dof > 0
+            and self.score_a > 0
+            and self.score_b > 0
+            and self.max_offset > 0
+            and 0 <= self.swap
+            and 0 <= self.snap
+            and self.swap + self.snap <= 1
+        )
         if not ok or not np.isfinite(dataclasses.astuple(self)).all():
-            raise UserError(f"{where}: field 'params' has invalid values {dataclasses.asdict(self)} (expected "
-                            "scale, dof, score_a, score_b > 0 and swap, snap >= 0 with swap + snap <= 1)")
+            raise UserError(
+                f"{where}: field 'params' has invalid values {dataclasses.asdict(self)} (expected "
+                "scale, dof, score_a, score_b > 0 and swap, snap >= 0 with swap + snap <= 1)"
+            )
         return self
 
 
 @dataclasses.dataclass(frozen=True)
 class DetectorDraws:
     """One outcome per (sample, joint): base joint (N, J) int, offset (N, J, 2) px, score (N, J)."""
+
     base: np.ndarray
     offset: np.ndarray
     score: np.ndarray
@@ -99,8 +113,10 @@ def load_params(path: str | Path | None = None, size: int | None = None) -> Dete
     except FileNotFoundError:
         raise UserError(f"{path}: detector model calibration not found (occlusion.detector_fit)") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-        raise UserError(f"{path}: field 'params' is missing or malformed (expected {{scale, dof, swap, snap, "
-                        "score_a, score_b}}; refit with python -m pipelines.evaluate.detector_fit)") from None
+        raise UserError(
+            f"{path}: field 'params' is missing or malformed (expected {{scale, dof, swap, snap, "
+            "score_a, score_b}}; refit with python -m pipelines.evaluate.detector_fit)"
+        ) from None
     return params.check(str(path))
 
 
@@ -160,8 +176,12 @@ def apply(clean2d: np.ndarray, occluded: np.ndarray, draws: DetectorDraws, clean
 # ---------------------------------------------------------------------------------------------- fit
 def _log_t(r2: np.ndarray, scale: float, dof: float) -> np.ndarray:
     """Log density of the radial bivariate Student-t at squared radius r2 (units of the person size)."""
-    return (gammaln((dof + 2) / 2) - gammaln(dof / 2) - np.log(dof * np.pi * scale ** 2)
-            - (dof + 2) / 2 * np.log1p(r2 / (dof * scale ** 2)))
+    return (
+        gammaln((dof + 2) / 2)
+        - gammaln(dof / 2)
+        - np.log(dof * np.pi * scale**2)
+        - (dof + 2) / 2 * np.log1p(r2 / (dof * scale**2))
+    )
 
 
 def candidates(observed: np.ndarray, clean: np.ndarray, joint: np.ndarray, size: np.ndarray):
@@ -191,6 +211,7 @@ def _log_weights(kind: np.ndarray, valid: np.ndarray, swap: float, snap: float) 
 
 def _fit_dof(r2: np.ndarray, log_weights: np.ndarray, scale: float) -> float:
     """The degrees of freedom that maximise the observed log-likelihood at the other parameters."""
+
     def loss(dof: float) -> float:
         return -float(np.logaddexp.reduce(log_weights + _log_t(r2, scale, dof), 1).sum())
 
@@ -212,7 +233,7 @@ def fit_offsets(r2: np.ndarray, kind: np.ndarray, valid: np.ndarray, iterations:
         resp = np.exp(joint_log - total[:, None])
         swap = float(resp[has_partner, 1].sum() / max(has_partner.sum(), 1))
         snap = float((resp * (kind == SNAP)).sum() / len(r2))
-        u = (dof + 2) / (dof + r2 / scale ** 2)
+        u = (dof + 2) / (dof + r2 / scale**2)
         scale = float(np.sqrt((resp * u * r2).sum() / (2 * resp.sum())))
         dof = _fit_dof(r2, _log_weights(kind, valid, swap, snap), scale)
         if total.sum() - previous < 1e-7 * abs(total.sum()):

@@ -8,6 +8,7 @@ split holds poses the training split does not teach. MPJPE is Protocol #1 (docs/
 
     python -m pipelines.evaluate.generalisation STORE [--steps 8000] [--input gt|NAME]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,18 +24,24 @@ TRAIN_EVAL_ROWS = 8192
 
 
 def _features(store: PoseStore, split: str, input2d: str) -> tuple[torch.Tensor, torch.Tensor]:
-    kp2d = sparse_input(store, split, input2d).astype(np.float64)            # (N, 17, 2) px
+    kp2d = sparse_input(store, split, input2d).astype(np.float64)  # (N, 17, 2) px
     width = store.read(split, "meta/image_size")[:, :1, None].astype(np.float64)
     x = (kp2d - kp2d[:, :1]) / width
     y = store.read(split, "kp3d/sparse").astype(np.float64)
-    y = (y - y[:, :1]) / 1000.0                                               # (N, 17, 3) m
+    y = (y - y[:, :1]) / 1000.0  # (N, 17, 3) m
     return torch.tensor(x.reshape(len(x), -1), dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
 
 
 def mlp(width: int = 1024) -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Linear(34, width), torch.nn.ReLU(), torch.nn.Linear(width, width),
-                               torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(),
-                               torch.nn.Linear(width, 51))
+    return torch.nn.Sequential(
+        torch.nn.Linear(34, width),
+        torch.nn.ReLU(),
+        torch.nn.Linear(width, width),
+        torch.nn.ReLU(),
+        torch.nn.Linear(width, width),
+        torch.nn.ReLU(),
+        torch.nn.Linear(width, 51),
+    )
 
 
 def mpjpe_mm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -65,8 +72,17 @@ def train_test_gap(store_path, steps: int = 8000, input2d: str = "gt", seed: int
     model.eval()
     rows = evenly_spaced(len(x_train), TRAIN_EVAL_ROWS)
     train, test = mpjpe_mm(model, x_train[rows], y_train[rows]), mpjpe_mm(model, x_test, y_test)
-    return {"store": str(store_path), "input": input2d, "steps": steps, "seed": seed, "train_rows": len(x_train),
-            "test_rows": len(x_test), "train_mpjpe_mm": train, "test_mpjpe_mm": test, "ratio": test / train}
+    return {
+        "store": str(store_path),
+        "input": input2d,
+        "steps": steps,
+        "seed": seed,
+        "train_rows": len(x_train),
+        "test_rows": len(x_test),
+        "train_mpjpe_mm": train,
+        "test_mpjpe_mm": test,
+        "ratio": test / train,
+    }
 
 
 def main(argv=None) -> None:

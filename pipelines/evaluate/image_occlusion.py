@@ -23,6 +23,7 @@ finishes (``rows/<i>.npz``), so an interrupted run continues where it stopped; t
 (keypoints (N, P, 17, 3) x, y, score; rows; clean (N, 17, 3); size) plus missed (N, P), clean_missed
 (N,), crop_box (N, 3), texture_id (N, P), texture_offset (N, P, 2) and seconds (N,).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,16 +51,17 @@ CACHE_DIR = "advocc_image_cache"
 @dataclasses.dataclass
 class ImagePlan:
     """Everything validated before the first render."""
+
     store: PoseStore
     corpus: RigCorpus
-    cfg: object                   # OcclusionConfig
+    cfg: object  # OcclusionConfig
     size: int
-    rows: np.ndarray              # (N,) store rows
-    gt2d: np.ndarray              # (N, 17, 2) px
-    fallback2d: np.ndarray        # (N, 17, 2) the store's clean input, for a clean render nobody is found in
+    rows: np.ndarray  # (N,) store rows
+    gt2d: np.ndarray  # (N, 17, 2) px
+    fallback2d: np.ndarray  # (N, 17, 2) the store's clean input, for a clean render nobody is found in
     library: TextureLibrary
-    offsets: np.ndarray           # (P, 2) reference-crop px
-    folder: Path                  # this key's cache folder
+    offsets: np.ndarray  # (P, 2) reference-crop px
+    folder: Path  # this key's cache folder
 
     @property
     def result(self) -> Path:
@@ -79,12 +81,22 @@ def _file_id(path: Path) -> dict:
 def cache_key(store: PoseStore, corpus: RigCorpus, cfg, size: int, rows: np.ndarray, library: TextureLibrary) -> dict:
     """What the detections depend on; its hash names the cache folder."""
     textures = [[name, library.path(i).stat().st_size] for i, name in enumerate(library.names)]
-    return {"version": CACHE_VERSION, "store": _file_id(store.path), "split": cfg.split,
-            "rows": hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest(), "samples": len(rows),
-            "size": size, "crop": cfg.crop, "stride": cfg.stride, "margin": cfg.margin, "seed": cfg.seed,
-            "input2d": cfg.input2d, "textures": {"root": str(library.root.resolve()), "files": textures},
-            "corpus": [_file_id(corpus.folder / name) for name in ("rig.npz", "motions.npz", "cameras.json")],
-            "detector": DETECTOR}
+    return {
+        "version": CACHE_VERSION,
+        "store": _file_id(store.path),
+        "split": cfg.split,
+        "rows": hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest(),
+        "samples": len(rows),
+        "size": size,
+        "crop": cfg.crop,
+        "stride": cfg.stride,
+        "margin": cfg.margin,
+        "seed": cfg.seed,
+        "input2d": cfg.input2d,
+        "textures": {"root": str(library.root.resolve()), "files": textures},
+        "corpus": [_file_id(corpus.folder / name) for name in ("rig.npz", "motions.npz", "cameras.json")],
+        "detector": DETECTOR,
+    }
 
 
 def plan_image_set(store, size: int, cfg, sample=None) -> ImagePlan:
@@ -111,8 +123,9 @@ def plan_image_set(store, size: int, cfg, sample=None) -> ImagePlan:
         remove(folder)  # a hash collision: never reuse another key's rows
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "key.json", key)
-    return ImagePlan(store, corpus, cfg, size, rows, gt2d, fallback2d, library,
-                     grid_offsets(size, cfg.crop, cfg.stride), folder)
+    return ImagePlan(
+        store, corpus, cfg, size, rows, gt2d, fallback2d, library, grid_offsets(size, cfg.crop, cfg.stride), folder
+    )
 
 
 def render_person(plan: ImagePlan, i: int, colors) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +135,9 @@ def render_person(plan: ImagePlan, i: int, colors) -> tuple[np.ndarray, np.ndarr
     camera, box = crop_camera(mesh.camera, plan.gt2d[i], plan.cfg.crop, 1 + 2 * plan.cfg.margin)
     background = noise_background(camera.size, np.random.default_rng([plan.cfg.seed, 5, row]))
     subject = plan.corpus.subjects.index(mesh.meta["subject"])
-    image = render_mesh(mesh.vertices_mm, plan.corpus.rig["faces"], camera, background,
-                        None if colors is None else colors[subject]).image
+    image = render_mesh(
+        mesh.vertices_mm, plan.corpus.rig["faces"], camera, background, None if colors is None else colors[subject]
+    ).image
     return image, box
 
 
@@ -155,9 +169,17 @@ def detect_row(plan: ImagePlan, detector, i: int, colors) -> dict[str, np.ndarra
         found = _detect(detector, paste_patch(person, patch, offset), box, plan.cfg.crop)
         missed[p] = found is None
         keypoints[p] = found if found is not None else np.concatenate([clean[:, :2], np.zeros((17, 1))], 1)
-    return {"row": np.int64(plan.rows[i]), "keypoints": keypoints.astype(np.float32), "clean": clean.astype(np.float32),
-            "missed": missed, "clean_missed": np.bool_(clean_missed), "crop_box": box.astype(np.float32),
-            "texture_id": tex_id, "texture_offset": tex_off, "seconds": np.float64(time.perf_counter() - start)}
+    return {
+        "row": np.int64(plan.rows[i]),
+        "keypoints": keypoints.astype(np.float32),
+        "clean": clean.astype(np.float32),
+        "missed": missed,
+        "clean_missed": np.bool_(clean_missed),
+        "crop_box": box.astype(np.float32),
+        "texture_id": tex_id,
+        "texture_offset": tex_off,
+        "seconds": np.float64(time.perf_counter() - start),
+    }
 
 
 def _read_part(path: Path, row: int) -> dict | None:

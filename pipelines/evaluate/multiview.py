@@ -18,6 +18,7 @@ Qualisys calibration, as Pose2Sim reads it: intrinsics in 1/64 px (``focalLength
 (``transform`` r11..r33 row-major, x/y/z in mm) with the camera looking along its -z: world -> camera
 is ``R = diag(1, -1, -1) M``, ``t = -R pos``. Lens distortion (a few 1e-3) is ignored.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,17 +35,30 @@ from pipelines.core.atomic import write_json_atomic, write_text_atomic
 from pipelines.core.errors import UserError
 
 MIN_SCORE = 0.5
-LIMBS_BLAZEPOSE = (24, 26, 28, 23, 25, 27, 11, 13, 15, 12, 14, 16)  # RHip..RAnkle, LHip..LAnkle, LShoulder.., RShoulder..
-LIMBS_H36M = (1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16)            # the same joints in H36M-17 order
+LIMBS_BLAZEPOSE = (
+    24,
+    26,
+    28,
+    23,
+    25,
+    27,
+    11,
+    13,
+    15,
+    12,
+    14,
+    16,
+)  # RHip..RAnkle, LHip..LAnkle, LShoulder.., RShoulder..
+LIMBS_H36M = (1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16)  # the same joints in H36M-17 order
 FLIP_YZ = np.diag([1.0, -1.0, -1.0])
 
 
 @dataclass
 class Camera:
     name: str
-    K: np.ndarray   # (3, 3) px
-    R: np.ndarray   # (3, 3) world -> camera
-    t: np.ndarray   # (3,) m
+    K: np.ndarray  # (3, 3) px
+    R: np.ndarray  # (3, 3) world -> camera
+    t: np.ndarray  # (3,) m
 
     @property
     def P(self) -> np.ndarray:
@@ -69,9 +83,13 @@ def read_qca(path: Path) -> list[Camera]:
             t, i, fov = cam.find("transform").attrib, cam.find("intrinsic").attrib, cam.find("fov_video").attrib
             M = np.array([[float(t[f"r{a}{b}"]) for b in "123"] for a in "123"])
             position = np.array([float(t[k]) for k in "xyz"]) / 1000.0
-            K = np.array([[float(i["focalLengthU"]) / 64, 0.0, float(i["centerPointU"]) / 64 - float(fov["left"])],
-                          [0.0, float(i["focalLengthV"]) / 64, float(i["centerPointV"]) / 64 - float(fov["top"])],
-                          [0.0, 0.0, 1.0]])
+            K = np.array(
+                [
+                    [float(i["focalLengthU"]) / 64, 0.0, float(i["centerPointU"]) / 64 - float(fov["left"])],
+                    [0.0, float(i["focalLengthV"]) / 64, float(i["centerPointV"]) / 64 - float(fov["top"])],
+                    [0.0, 0.0, 1.0],
+                ]
+            )
         except (AttributeError, KeyError, ValueError) as exc:
             raise UserError(f"{path}: camera {cam.attrib.get('serial', '?')} lacks a field ({exc})") from None
         R = FLIP_YZ @ M
@@ -81,8 +99,9 @@ def read_qca(path: Path) -> list[Camera]:
     return sorted(cameras, key=lambda c: c.name)
 
 
-def triangulate(points: np.ndarray, scores: np.ndarray, cameras: list[Camera], min_score: float = MIN_SCORE
-                ) -> np.ndarray:
+def triangulate(
+    points: np.ndarray, scores: np.ndarray, cameras: list[Camera], min_score: float = MIN_SCORE
+) -> np.ndarray:
     """DLT per frame and joint: points (C, N, J, 2) px and scores (C, N, J) -> (N, J, 3) m, NaN where fewer than
     two views score the joint at least ``min_score``."""
     C, N, J, _ = points.shape
@@ -136,8 +155,11 @@ def detect_views(videos: dict[str, Path]) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def lifted_views(videos: dict[str, Path], name: str, checkpoint, hipart, out_dir: Path, config) -> dict[str, np.ndarray]:
-    """`hipart predict --video` (defaults: framing, flip, smoothing) of every view with one lifter -> {camera: (N, 17, 3)}."""
+def lifted_views(
+    videos: dict[str, Path], name: str, checkpoint, hipart, out_dir: Path, config
+) -> dict[str, np.ndarray]:
+    """`hipart predict --video` (defaults: framing, flip, smoothing) of every view with one lifter
+    -> {camera: (N, 17, 3)}."""
     from pipelines.models.predict_media import predict_media
     from pipelines.models.smoothing import OneEuro
 
@@ -166,19 +188,29 @@ def evaluate_recording(folder: Path, lifters: dict[str, tuple], out_dir: Path, c
     frames = min(len(v["landmarks"]) for v in views.values())
     points = np.stack([views[c.name]["landmarks"][:frames, LIMBS_BLAZEPOSE] for c in cameras])  # (C, N, 12, 3)
     reference = triangulate(points[..., :2], points[..., 2], cameras)
-    reprojection = {c.name: float(np.nanmedian(np.linalg.norm(c.project(reference) - points[k, ..., :2], axis=-1)))
-                    for k, c in enumerate(cameras)}
-    rows = {"MediaPipe world landmarks": {c.name: pa_errors(views[c.name]["world"][:frames, LIMBS_BLAZEPOSE], reference)
-                                          for c in cameras}}
+    reprojection = {
+        c.name: float(np.nanmedian(np.linalg.norm(c.project(reference) - points[k, ..., :2], axis=-1)))
+        for k, c in enumerate(cameras)
+    }
+    rows = {
+        "MediaPipe world landmarks": {
+            c.name: pa_errors(views[c.name]["world"][:frames, LIMBS_BLAZEPOSE], reference) for c in cameras
+        }
+    }
     for name, (checkpoint, hipart) in lifters.items():
         poses = lifted_views(videos, name.replace(" ", "_"), checkpoint, hipart, out_dir, config)
         rows[name] = {c: pa_errors(p[:frames, LIMBS_H36M], reference) for c, p in poses.items()}
     table = {name: {c: float(np.nanmean(e)) for c, e in per.items()} for name, per in rows.items()}
-    result = {"recording": str(folder), "frames": frames, "cameras": [c.name for c in cameras],
-              "reference_joints_pct": 100.0 * float(np.isfinite(reference).all(-1).mean()),
-              "reprojection_px": reprojection, "pa_mpjpe_mm": table,
-              "mean_pa_mpjpe_mm": {name: float(np.mean(list(v.values()))) for name, v in table.items()},
-              "scored_frames": {name: {c: int(np.isfinite(e).sum()) for c, e in per.items()} for name, per in rows.items()}}
+    result = {
+        "recording": str(folder),
+        "frames": frames,
+        "cameras": [c.name for c in cameras],
+        "reference_joints_pct": 100.0 * float(np.isfinite(reference).all(-1).mean()),
+        "reprojection_px": reprojection,
+        "pa_mpjpe_mm": table,
+        "mean_pa_mpjpe_mm": {name: float(np.mean(list(v.values()))) for name, v in table.items()},
+        "scored_frames": {name: {c: int(np.isfinite(e).sum()) for c, e in per.items()} for name, per in rows.items()},
+    }
     write_json_atomic(out_dir / "multiview.json", result)
     write_text_atomic(out_dir / "multiview.md", markdown(result))
     return result
@@ -188,23 +220,41 @@ def markdown(result: dict) -> str:
     from pipelines.evaluate.tables import markdown_table
 
     cams = result["cameras"]
-    rows = [[name] + [f"{v[c]:.1f}" for c in cams] + [f"{result['mean_pa_mpjpe_mm'][name]:.1f}"]
-            for name, v in result["pa_mpjpe_mm"].items()]
+    rows = [
+        [name] + [f"{v[c]:.1f}" for c in cams] + [f"{result['mean_pa_mpjpe_mm'][name]:.1f}"]
+        for name, v in result["pa_mpjpe_mm"].items()
+    ]
     reproj = ", ".join(f"{c} {result['reprojection_px'][c]:.1f}" for c in cams)
-    return "\n".join([
-        "# Single-view 3D against multi-view triangulation", "",
-        f"`{result['recording']}`, {result['frames']} frames; reference: BlazePose's 12 limb joints triangulated "
-        f"from the views scoring them >= {MIN_SCORE} ({result['reference_joints_pct']:.1f} % of joints; median "
-        f"reprojection error px: {reproj}). PA-MPJPE in mm on those joints, per camera the lifted view.", "",
-        *markdown_table(["3D from one view", *cams, "mean"], rows)]) + "\n"
+    return (
+        "\n".join(
+            [
+                "# Single-view 3D against multi-view triangulation",
+                "",
+                f"`{result['recording']}`, {result['frames']} frames; reference: BlazePose's 12 limb joints "
+                f"triangulated from the views scoring them >= {MIN_SCORE} ({result['reference_joints_pct']:.1f} % of "
+                f"joints; median reprojection error px: {reproj}). PA-MPJPE in mm on those joints, per camera the "
+                "lifted view.",
+                "",
+                *markdown_table(["3D from one view", *cams, "mean"], rows),
+            ]
+        )
+        + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Single-view 3D against multi-view triangulation on a calibrated "
-                                                 "recording (videos/<camera>.mp4, calibration/Calib.qca.txt).")
+    parser = argparse.ArgumentParser(
+        description="Single-view 3D against multi-view triangulation on a calibrated "
+        "recording (videos/<camera>.mp4, calibration/Calib.qca.txt)."
+    )
     parser.add_argument("recording", type=Path, help="folder of the recording")
-    parser.add_argument("--lifter", action="append", default=[], metavar="NAME=CHECKPOINT",
-                        help="a lift checkpoint to score (repeatable); default: the shipped model")
+    parser.add_argument(
+        "--lifter",
+        action="append",
+        default=[],
+        metavar="NAME=CHECKPOINT",
+        help="a lift checkpoint to score (repeatable); default: the shipped model",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/multiview"), help="folder for poses and the table")
     args = parser.parse_args(argv)
     try:

@@ -21,6 +21,7 @@ position per sample. Conventions used here:
 * Randomness (textures, re-detections) is drawn per store row from ``default_rng([seed, stream,
   row])``, so a row gets the same patches whatever subset or chunking is used.
 """
+
 from __future__ import annotations
 
 import math
@@ -89,12 +90,15 @@ def detector_draws(model: str, seed: int, rows: np.ndarray, positions: int, join
     out = np.empty((len(rows), positions, joints, 2))
     for i, row in enumerate(rows):
         rng = np.random.default_rng([seed, 2, int(row)])
-        out[i] = rng.random((positions, joints, 2)) if model == "uniform" else rng.standard_normal((positions, joints, 2))
+        out[i] = (
+            rng.random((positions, joints, 2)) if model == "uniform" else rng.standard_normal((positions, joints, 2))
+        )
     return out
 
 
-def apply_detector_model(clean2d: np.ndarray, boxes: np.ndarray, occluded: np.ndarray, model: str,
-                         draws: np.ndarray | None):
+def apply_detector_model(
+    clean2d: np.ndarray, boxes: np.ndarray, occluded: np.ndarray, model: str, draws: np.ndarray | None
+):
     """Occluded-joint 2D per position and the visibility the model is told.
 
     clean2d (N, J, 2), boxes (N, P, 4), occluded (N, P, J) -> occluded2d (N, P, J, 2) float32 and
@@ -118,8 +122,9 @@ def select_rows(n: int, max_samples: int) -> np.ndarray:
     return np.arange(n, dtype=np.int64) if max_samples <= 0 else evenly_spaced(n, max_samples)
 
 
-def occlude_block(gt2d: np.ndarray, clean2d: np.ndarray, rows: np.ndarray, size: int, cfg,
-                  clean_score: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def occlude_block(
+    gt2d: np.ndarray, clean2d: np.ndarray, rows: np.ndarray, size: int, cfg, clean_score: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Everything AdvOcc needs for a block of samples (cfg: OcclusionConfig).
 
     -> crop_box (N, 3), patch_box (N, P, 4), visible (N, P, J) (GT-based, for the metric),
@@ -135,8 +140,12 @@ def occlude_block(gt2d: np.ndarray, clean2d: np.ndarray, rows: np.ndarray, size:
         params = detector_model.load_params(cfg.detector_fit or None, size)
         draws = detector_model.draw(params, cfg.seed, rows, detector_model.person_size(gt2d))
         moved, score = detector_model.apply(clean2d, occluded, draws, clean_score)
-        return {**out, "occluded2d": moved.astype(np.float32), "model_visible": np.ones_like(occluded),
-                "score": score.astype(np.float32)}
+        return {
+            **out,
+            "occluded2d": moved.astype(np.float32),
+            "model_visible": np.ones_like(occluded),
+            "score": score.astype(np.float32),
+        }
     draws = detector_draws(cfg.model, cfg.seed, rows, len(offsets), gt2d.shape[1])
     occluded2d, model_visible = apply_detector_model(clean2d, boxes, occluded, cfg.model, draws)
     return {**out, "occluded2d": occluded2d, "model_visible": model_visible}

@@ -30,6 +30,7 @@ and ``<OUT stem>_crops/<i:06d>/clean.jpg`` plus ``<p:03d>.jpg`` per position are
 224 x 224 person crop with the texture pasted. A detector's crop coordinates map back to image
 pixels by ``x = x0 + u * side / 224`` with ``crop_box`` of sample i.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,12 +72,16 @@ def image_paths(store: PoseStore, split: str, rows: np.ndarray, images: Path, pa
     fields = {f for _, f, _, _ in string.Formatter().parse(pattern) if f}
     unknown = fields - set(PATTERN_FIELDS)
     if unknown:
-        raise UserError(f"occlusion.image_pattern {pattern!r}: unknown field(s) {', '.join(sorted(unknown))} "
-                        f"(known: {', '.join(PATTERN_FIELDS)})")
+        raise UserError(
+            f"occlusion.image_pattern {pattern!r}: unknown field(s) {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(PATTERN_FIELDS)})"
+        )
     columns = {"split": [split] * len(rows), "row": rows.tolist()}
     for name in fields - {"split", "row"}:
         if not store.has(split, f"meta/{name}"):
-            raise UserError(f"{store.path}: dataset '{split}/meta/{name}' is missing (needed by occlusion.image_pattern)")
+            raise UserError(
+                f"{store.path}: dataset '{split}/meta/{name}' is missing (needed by occlusion.image_pattern)"
+            )
         values = store.read(split, f"meta/{name}")[rows]
         table = store.names.get(f"{name}s")
         columns[name] = [table[v] for v in values] if table else values.tolist()
@@ -88,8 +93,10 @@ def image_paths(store: PoseStore, split: str, rows: np.ndarray, images: Path, pa
         if sizes is not None:
             with Image.open(path) as img:
                 if tuple(img.size) != tuple(int(v) for v in sizes[i]):
-                    raise UserError(f"{path}: image is {img.size[0]}x{img.size[1]}, expected "
-                                    f"{sizes[i][0]}x{sizes[i][1]} (meta/image_size of {split} row {rows[i]})")
+                    raise UserError(
+                        f"{path}: image is {img.size[0]}x{img.size[1]}, expected "
+                        f"{sizes[i][0]}x{sizes[i][1]} (meta/image_size of {split} row {rows[i]})"
+                    )
     return paths
 
 
@@ -114,31 +121,48 @@ def _write_crops(folder: Path, image_path: Path, crop_box, tex_id, tex_off, plan
 @dataclasses.dataclass
 class SetPlan:
     """Everything validated before a byte is written."""
-    cfg: object                   # OcclusionConfig with the command-line overrides applied
+
+    cfg: object  # OcclusionConfig with the command-line overrides applied
     store: PoseStore
     size: int
     out: Path
-    rows: np.ndarray              # (N,) store rows
-    gt2d: np.ndarray              # (N, 17, 2)
-    clean2d: np.ndarray           # (N, 17, 2)
-    library: object               # pipelines.data.textures.TextureLibrary
-    offsets: np.ndarray           # (P, 2)
+    rows: np.ndarray  # (N,) store rows
+    gt2d: np.ndarray  # (N, 17, 2)
+    clean2d: np.ndarray  # (N, 17, 2)
+    library: object  # pipelines.data.textures.TextureLibrary
+    offsets: np.ndarray  # (P, 2)
     images: Path | None
-    paths: list[Path] | None      # per-row image files (with --images)
-    image: dict | None = None     # image-level detections (with --render), image_occlusion's arrays
+    paths: list[Path] | None  # per-row image files (with --images)
+    image: dict | None = None  # image-level detections (with --render), image_occlusion's arrays
 
     @property
     def crops_dir(self) -> Path:
         return self.out.with_name(self.out.stem + "_crops")
 
 
-def plan_occlusion_set(store, size: int, out, config, split=None, images=None, textures=None,
-                       max_samples=None, seed=None, render: bool = False, sample=None) -> SetPlan:
+def plan_occlusion_set(
+    store,
+    size: int,
+    out,
+    config,
+    split=None,
+    images=None,
+    textures=None,
+    max_samples=None,
+    seed=None,
+    render: bool = False,
+    sample=None,
+) -> SetPlan:
     size = check_size(size)
-    overrides = {"split": split, "image_samples" if render else "max_samples": max_samples, "seed": seed,
-                 "textures": textures}
-    cfg = dataclasses.replace(config.occlusion, **{k: (str(v) if k == "textures" else v)
-                                                   for k, v in overrides.items() if v is not None})
+    overrides = {
+        "split": split,
+        "image_samples" if render else "max_samples": max_samples,
+        "seed": seed,
+        "textures": textures,
+    }
+    cfg = dataclasses.replace(
+        config.occlusion, **{k: (str(v) if k == "textures" else v) for k, v in overrides.items() if v is not None}
+    )
     check_model(cfg.model)
     if render and images:
         raise UserError("--render and --images: occlude either rendered people or your images, not both")
@@ -161,21 +185,46 @@ def plan_occlusion_set(store, size: int, out, config, split=None, images=None, t
     library = load_textures(cfg.textures or None, cfg.crop)
     images = Path(images) if images else None
     paths = image_paths(store, cfg.split, rows, images, cfg.image_pattern) if images else None
-    return SetPlan(cfg, store, size, out, rows, gt2d, clean2d, library, grid_offsets(size, cfg.crop, cfg.stride),
-                   images, paths, image)
+    return SetPlan(
+        cfg,
+        store,
+        size,
+        out,
+        rows,
+        gt2d,
+        clean2d,
+        library,
+        grid_offsets(size, cfg.crop, cfg.stride),
+        images,
+        paths,
+        image,
+    )
 
 
 def _write_header(f: h5py.File, plan: SetPlan) -> dict[str, h5py.Dataset]:
     """Attributes and whole-set arrays; returns the per-(sample, position) datasets to fill."""
     cfg, imaged = plan.cfg, plan.paths is not None
-    f.attrs.update(schema=SCHEMA, version=VERSION, store=str(plan.store.path.resolve()),
-                   store_hierarchy_sha256=plan.store.hierarchy_sha256, split=cfg.split, size=plan.size,
-                   crop=cfg.crop, stride=cfg.stride, margin=cfg.margin, seed=cfg.seed,
-                   model="image:blazepose" if plan.image is not None else cfg.model,
-                   input2d=cfg.input2d, grid=grid_side(plan.size, cfg.crop, cfg.stride), positions=len(plan.offsets),
-                   textures_root=str(plan.library.root.resolve()), texture_split_file=plan.library.split_file,
-                   crops_dir=plan.crops_dir.name if imaged else "", image_pattern=cfg.image_pattern if imaged else "",
-                   images_root=str(plan.images.resolve()) if imaged else "")
+    f.attrs.update(
+        schema=SCHEMA,
+        version=VERSION,
+        store=str(plan.store.path.resolve()),
+        store_hierarchy_sha256=plan.store.hierarchy_sha256,
+        split=cfg.split,
+        size=plan.size,
+        crop=cfg.crop,
+        stride=cfg.stride,
+        margin=cfg.margin,
+        seed=cfg.seed,
+        model="image:blazepose" if plan.image is not None else cfg.model,
+        input2d=cfg.input2d,
+        grid=grid_side(plan.size, cfg.crop, cfg.stride),
+        positions=len(plan.offsets),
+        textures_root=str(plan.library.root.resolve()),
+        texture_split_file=plan.library.split_file,
+        crops_dir=plan.crops_dir.name if imaged else "",
+        image_pattern=cfg.image_pattern if imaged else "",
+        images_root=str(plan.images.resolve()) if imaged else "",
+    )
     f["rows"], f["offsets"] = plan.rows, plan.offsets
     f["gt2d"], f["clean2d"] = plan.gt2d.astype(np.float32), plan.clean2d.astype(np.float32)
     f.create_dataset("textures/names", data=np.asarray(plan.library.names, dtype=object), dtype=h5py.string_dtype())
@@ -185,11 +234,19 @@ def _write_header(f: h5py.File, plan: SetPlan) -> dict[str, h5py.Dataset]:
         f["clean_missed"] = plan.image["clean_missed"]
     n, p, j = len(plan.rows), len(plan.offsets), plan.gt2d.shape[1]
     scored = plan.image is not None or cfg.model == "detector"
-    return {name: _create(f, name, shape, dtype) for name, shape, dtype in (
-        ("crop_box", (n, 3), np.float32), ("patch_box", (n, p, 4), np.float32), ("visible", (n, p, j), bool),
-        ("occluded2d", (n, p, j, 2), np.float32), ("model_visible", (n, p, j), bool),
-        ("texture_id", (n, p), np.int32), ("texture_offset", (n, p, 2), np.int32))
-        + ((("score", (n, p, j), np.float32),) if scored else ())}
+    return {
+        name: _create(f, name, shape, dtype)
+        for name, shape, dtype in (
+            ("crop_box", (n, 3), np.float32),
+            ("patch_box", (n, p, 4), np.float32),
+            ("visible", (n, p, j), bool),
+            ("occluded2d", (n, p, j, 2), np.float32),
+            ("model_visible", (n, p, j), bool),
+            ("texture_id", (n, p), np.int32),
+            ("texture_offset", (n, p, 2), np.int32),
+        )
+        + ((("score", (n, p, j), np.float32),) if scored else ())
+    }
 
 
 def _block(plan: SetPlan, sl: slice) -> dict[str, np.ndarray]:
@@ -203,9 +260,19 @@ def _block(plan: SetPlan, sl: slice) -> dict[str, np.ndarray]:
     return block
 
 
-def build_occlusion_set(store, size: int, out, config, split: str | None = None, images=None, textures=None,
-                        max_samples: int | None = None, seed: int | None = None, render: bool = False,
-                        sample=None) -> dict:
+def build_occlusion_set(
+    store,
+    size: int,
+    out,
+    config,
+    split: str | None = None,
+    images=None,
+    textures=None,
+    max_samples: int | None = None,
+    seed: int | None = None,
+    render: bool = False,
+    sample=None,
+) -> dict:
     """Validate everything, then write the occlusion set (and crops with ``images``) atomically."""
     plan = plan_occlusion_set(store, size, out, config, split, images, textures, max_samples, seed, render, sample)
     n, p = len(plan.rows), len(plan.offsets)
@@ -225,8 +292,14 @@ def build_occlusion_set(store, size: int, out, config, split: str | None = None,
                 hidden["positions"] += int((~block["visible"]).any(-1).sum())
                 for i in range(sl.start, sl.stop) if plan.paths else ():
                     k = i - sl.start
-                    _write_crops(crops_tmp / f"{i:06d}", plan.paths[i], block["crop_box"][k], block["texture_id"][k],
-                                 block["texture_offset"][k], plan)
+                    _write_crops(
+                        crops_tmp / f"{i:06d}",
+                        plan.paths[i],
+                        block["crop_box"][k],
+                        block["texture_id"][k],
+                        block["texture_offset"][k],
+                        plan,
+                    )
                     bar.update(task, advance=1)
                 bar.update(task, completed=sl.stop)
             if plan.paths:
@@ -235,14 +308,29 @@ def build_occlusion_set(store, size: int, out, config, split: str | None = None,
     finally:
         remove(crops_tmp)
     image = plan.image
-    return {"out": str(plan.out), "split": plan.cfg.split, "samples": n, "positions": p,
-            "grid": grid_side(plan.size, plan.cfg.crop, plan.cfg.stride), "size": plan.size,
-            "model": "image:blazepose" if image is not None else plan.cfg.model,
-            **({"missed_positions": int(image["missed"].sum()), "clean_missed": int(image["clean_missed"].sum()),
-                "render_detect_seconds": round(float(image["seconds"].sum()), 1)} if image is not None else {}),
-            "seed": plan.cfg.seed, "textures": len(plan.library), "crops_dir": str(plan.crops_dir) if plan.paths else None,
-            "touching_fraction": hidden["positions"] / (n * p),
-            "occluded_joints_per_touching_position": hidden["joints"] / max(1, hidden["positions"])}
+    return {
+        "out": str(plan.out),
+        "split": plan.cfg.split,
+        "samples": n,
+        "positions": p,
+        "grid": grid_side(plan.size, plan.cfg.crop, plan.cfg.stride),
+        "size": plan.size,
+        "model": "image:blazepose" if image is not None else plan.cfg.model,
+        **(
+            {
+                "missed_positions": int(image["missed"].sum()),
+                "clean_missed": int(image["clean_missed"].sum()),
+                "render_detect_seconds": round(float(image["seconds"].sum()), 1),
+            }
+            if image is not None
+            else {}
+        ),
+        "seed": plan.cfg.seed,
+        "textures": len(plan.library),
+        "crops_dir": str(plan.crops_dir) if plan.paths else None,
+        "touching_fraction": hidden["positions"] / (n * p),
+        "occluded_joints_per_touching_position": hidden["joints"] / max(1, hidden["positions"]),
+    }
 
 
 def read_occlusion_set(path) -> dict:

@@ -4,6 +4,7 @@
   beside the predicted and ground-truth 3D skeletons (root-relative mm, camera frame, y down).
 * ``actions.png``: MPJPE per action for every evaluated model (grouped bars).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,9 +22,11 @@ def pyplot():
         import matplotlib
     except ModuleNotFoundError:
         from pipelines.core.errors import UserError
+
         raise UserError("--plot needs matplotlib (pip install -e .[plot])") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -60,7 +63,9 @@ def plot_sample(path: Path, sparse, levels: dict, pred, gt, title: str) -> None:
     _skeleton_3d(ax3, gt - gt[:1], "black", "ground truth")
     _skeleton_3d(ax3, pred - pred[:1], "tab:red", "prediction")
     reach = float(np.abs(np.concatenate([gt - gt[:1], pred - pred[:1]])).max())
-    ax3.set(xlim=(-reach, reach), ylim=(-reach, reach), zlim=(-reach, reach), xlabel="x", ylabel="z (depth)", zlabel="-y")
+    ax3.set(
+        xlim=(-reach, reach), ylim=(-reach, reach), zlim=(-reach, reach), xlabel="x", ylabel="z (depth)", zlabel="-y"
+    )
     ax3.set_box_aspect((1, 1, 1))
     ax3.view_init(elev=10, azim=-75)
     ax3.set_title("3D (mm, root-relative)")
@@ -95,10 +100,18 @@ def plot_evaluation(out_dir: Path, models: list[dict], arrays: list[dict], n_sam
     picks = evenly_spaced(len(first["pred"]), max(1, n_samples))
     for k, i in enumerate(picks):
         for m, a in zip(models, arrays):
-            err = float(np.linalg.norm((a["pred"][i] - a["pred"][i, :1]) - (a["gt"][i] - a["gt"][i, :1]), axis=-1).mean())
+            err = float(
+                np.linalg.norm((a["pred"][i] - a["pred"][i, :1]) - (a["gt"][i] - a["gt"][i, :1]), axis=-1).mean()
+            )
             name = f"sample_{k}_{m['name']}.png" if len(models) > 1 else f"sample_{k}.png"
-            plot_sample(out_dir / name, a["sparse"][i], {lv: v[i] for lv, v in a["levels"].items()}, a["pred"][i],
-                        a["gt"][i], f"{m['name']}: row {i} ({a['names'][i]}), MPJPE {err:.1f} mm")
+            plot_sample(
+                out_dir / name,
+                a["sparse"][i],
+                {lv: v[i] for lv, v in a["levels"].items()},
+                a["pred"][i],
+                a["gt"][i],
+                f"{m['name']}: row {i} ({a['names'][i]}), MPJPE {err:.1f} mm",
+            )
             written.append(name)
     plot_actions(out_dir / "actions.png", models)
     return written + ["actions.png"]

@@ -3,13 +3,28 @@
 ``tables(results)`` gives (title, columns, rows) for the CLI's rich tables; ``markdown(results)`` the
 same tables as results.md.
 """
+
 from __future__ import annotations
 
 import math
 
-SHORT = {"Directions": "Dir.", "Discussion": "Disc.", "Eating": "Eat", "Greeting": "Greet", "Phoning": "Phone",
-         "Photo": "Photo", "Posing": "Pose", "Purchases": "Purch.", "Sitting": "Sit", "SittingDown": "SitD.",
-         "Smoking": "Smoke", "Waiting": "Wait", "WalkDog": "WalkD.", "Walking": "Walk", "WalkTogether": "WalkT."}
+SHORT = {
+    "Directions": "Dir.",
+    "Discussion": "Disc.",
+    "Eating": "Eat",
+    "Greeting": "Greet",
+    "Phoning": "Phone",
+    "Photo": "Photo",
+    "Posing": "Pose",
+    "Purchases": "Purch.",
+    "Sitting": "Sit",
+    "SittingDown": "SitD.",
+    "Smoking": "Smoke",
+    "Waiting": "Wait",
+    "WalkDog": "WalkD.",
+    "Walking": "Walk",
+    "WalkTogether": "WalkT.",
+}
 
 
 def _num(value):
@@ -21,18 +36,47 @@ def _all_models(results: dict) -> list[dict]:
 
 
 def summary_table(results: dict):
-    columns = ["model", "levels", "source", "input", "frames", "MPJPE", "PA-MPJPE", "MPJPE flip", "PA flip",
-               "dense 2D px", "fine 2D px", "MPJVE", "accel"]
+    columns = [
+        "model",
+        "levels",
+        "source",
+        "input",
+        "frames",
+        "MPJPE",
+        "PA-MPJPE",
+        "MPJPE flip",
+        "PA flip",
+        "dense 2D px",
+        "fine 2D px",
+        "MPJVE",
+        "accel",
+    ]
     rows = []
     for m in _all_models(results):
         flip = m.get("flip") or {}
         err = m.get("err2d_px") or {}
-        rows.append([m["name"], "+".join(map(str, m["levels"])), m["dense_source"], m["input"], m["frames"],
-                     m["mpjpe_overall"], m["pa_mpjpe_overall"], _num(flip.get("mpjpe_overall")),
-                     _num(flip.get("pa_mpjpe_overall")), _num(err.get("dense")), _num(err.get("fine")),
-                     _num(m.get("mpjve")), _num(m.get("accel_error"))])
-    return (f"{results['protocol']}: overall (mm, frame-weighted; 2D px; MPJVE mm/frame, accel mm/frame^2)",
-            columns, rows)
+        rows.append(
+            [
+                m["name"],
+                "+".join(map(str, m["levels"])),
+                m["dense_source"],
+                m["input"],
+                m["frames"],
+                m["mpjpe_overall"],
+                m["pa_mpjpe_overall"],
+                _num(flip.get("mpjpe_overall")),
+                _num(flip.get("pa_mpjpe_overall")),
+                _num(err.get("dense")),
+                _num(err.get("fine")),
+                _num(m.get("mpjve")),
+                _num(m.get("accel_error")),
+            ]
+        )
+    return (
+        f"{results['protocol']}: overall (mm, frame-weighted; 2D px; MPJVE mm/frame, accel mm/frame^2)",
+        columns,
+        rows,
+    )
 
 
 def action_table(results: dict, metric: str):
@@ -59,8 +103,10 @@ def screen_tables(results: dict) -> list[tuple[str, list[str], list[list]]]:
     out = []
     for i, (title, columns, rows) in enumerate(tables(results)):
         if i > 0:
-            columns, rows = ["action"] + [r[0] for r in rows], [[c] + [r[k] for r in rows]
-                                                                 for k, c in enumerate(columns) if k > 0]
+            columns, rows = (
+                ["action"] + [r[0] for r in rows],
+                [[c] + [r[k] for r in rows] for k, c in enumerate(columns) if k > 0],
+            )
         out.append((title, columns, [[_num(v) if v is not None else "-" for v in row] for row in rows]))
     return out
 
@@ -75,14 +121,19 @@ def _cell(value) -> str:
 
 def markdown_table(columns: list[str], rows: list[list]) -> list[str]:
     """One GitHub markdown table as lines (floats to 0.1)."""
-    return (["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-            + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows])
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + [
+        "| " + " | ".join(_cell(v) for v in row) + " |" for row in rows
+    ]
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# hipart evaluate: {results['protocol']}", "",
-             f"store `{results['store']}`, split `{results['split']}`, input `{results['input']}`, "
-             f"{results['frames']} frames", ""]
+    lines = [
+        f"# hipart evaluate: {results['protocol']}",
+        "",
+        f"store `{results['store']}`, split `{results['split']}`, input `{results['input']}`, "
+        f"{results['frames']} frames",
+        "",
+    ]
     for title, columns, rows in tables(results):
         lines += [f"## {title}", "", *markdown_table(columns, rows), ""]
     return "\n".join(lines)

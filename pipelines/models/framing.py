@@ -15,6 +15,7 @@ are mapped back to image pixels; the 3D is root-relative, and the camera-space p
 steadied by a running median over ``STEADY_FRAMES`` lifted frames, so a raised arm does not shrink
 the whole 3D pose. Images, keypoint files and videos all use it unless ``--framing image``.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -23,7 +24,7 @@ import numpy as np
 
 from hipart.normalize import CANVAS, LONG_SIDE  # noqa: F401 (the same framing as a canonically trained lifter's)
 
-STEADY_FRAMES = 31     # running-median window of a video person's scale (frames)
+STEADY_FRAMES = 31  # running-median window of a video person's scale (frames)
 MODES = ("canonical", "image")
 
 

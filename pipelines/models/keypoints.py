@@ -14,6 +14,7 @@ filled with the position of their nearest visible ancestor in the H36M tree (the
 the mean of the visible joints) before densifying and lifting (``fill_invisible``); a pose with no
 visible joint is lifted as given. The NPZ output records the ``visible`` mask.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,7 +79,9 @@ def fill_invisible(sparse: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
 def _check_values(path: Path, field: str, arr: np.ndarray) -> None:
     if not np.isfinite(arr).all():
         bad = int(np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)))[0][0])
-        raise UserError(f"{path}: field '{field}' of pose {bad} contains NaN or infinite values, expected finite numbers")
+        raise UserError(
+            f"{path}: field '{field}' of pose {bad} contains NaN or infinite values, expected finite numbers"
+        )
 
 
 def read_json(path: Path) -> tuple[np.ndarray, list]:
@@ -97,8 +100,10 @@ def read_json(path: Path) -> tuple[np.ndarray, list]:
         if not isinstance(kp, list) or not all(isinstance(v, (int, float)) for v in kp):
             raise UserError(f"{path}: entry {i} field 'keypoints' is missing or not a list of numbers")
         if len(kp) != 3 * NUM_SPARSE:
-            raise UserError(f"{path}: entry {i} field 'keypoints' has {len(kp)} values "
-                            f"({len(kp) / 3:g} keypoints), expected 51 (17 x [x, y, score])")
+            raise UserError(
+                f"{path}: entry {i} field 'keypoints' has {len(kp)} values "
+                f"({len(kp) / 3:g} keypoints), expected 51 (17 x [x, y, score])"
+            )
         poses.append(kp)
         ids.append(entry.get("image_id", i))
     arr = np.asarray(poses, dtype=np.float64).reshape(-1, NUM_SPARSE, 3)

@@ -16,6 +16,7 @@ the sha256 of the store file and of the checkpoint.
 A new densifier registers a factory in ``LEVEL_SOURCES``; everything downstream (training,
 evaluation, prediction) only calls ``store_levels`` and ``densify``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,14 +34,16 @@ from pipelines.models.loading import DENSIFIER_KINDS, load_level_densifier
 
 class NoLevels:
     """Sparse-only input."""
+
     name = "none"
     produces: tuple[int, ...] = ()
 
     def store_levels(self, store: PoseStore, split: str, input2d: str) -> dict[int, np.ndarray]:
         return {}
 
-    def levels_of(self, store: PoseStore, split: str, sparse: np.ndarray, scores: np.ndarray, rows: np.ndarray,
-                  tag: str) -> dict[int, np.ndarray]:
+    def levels_of(
+        self, store: PoseStore, split: str, sparse: np.ndarray, scores: np.ndarray, rows: np.ndarray, tag: str
+    ) -> dict[int, np.ndarray]:
         return {}
 
     def densify(self, sparse_px: torch.Tensor, scores: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
@@ -49,29 +52,43 @@ class NoLevels:
 
 class GTLevels:
     """The store's ground-truth hierarchical 2D."""
+
     name = "gt"
     produces = (48, 96, 192)
 
     def store_levels(self, store: PoseStore, split: str, input2d: str) -> dict[int, np.ndarray]:
-        return {lv: store.read(split, f"kp2d/{LEVEL_NAMES[lv]}") for lv in self.produces
-                if store.has(split, f"kp2d/{LEVEL_NAMES[lv]}")}
+        return {
+            lv: store.read(split, f"kp2d/{LEVEL_NAMES[lv]}")
+            for lv in self.produces
+            if store.has(split, f"kp2d/{LEVEL_NAMES[lv]}")
+        }
 
-    def levels_of(self, store: PoseStore, split: str, sparse: np.ndarray, scores: np.ndarray, rows: np.ndarray,
-                  tag: str) -> dict[int, np.ndarray]:
+    def levels_of(
+        self, store: PoseStore, split: str, sparse: np.ndarray, scores: np.ndarray, rows: np.ndarray, tag: str
+    ) -> dict[int, np.ndarray]:
         """The GT levels of store ``rows`` whatever the sparse input (a corrupted copy keeps its person's levels)."""
         return {lv: arr[rows] for lv, arr in self.store_levels(store, split, "gt").items()}
 
     def densify(self, sparse_px: torch.Tensor, scores: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
-        raise UserError("this lifter was trained on ground-truth dense/fine 2D (--dense-source gt): it can only "
-                        "be evaluated on a store that has them, not run on bare keypoints")
+        raise UserError(
+            "this lifter was trained on ground-truth dense/fine 2D (--dense-source gt): it can only "
+            "be evaluated on a store that has them, not run on bare keypoints"
+        )
 
 
 class DensifierLevels:
     """Levels of a densifier checkpoint (HiPART, regression or nearest neighbour), cached per store and checkpoint."""
+
     produces = (48, 96)
 
-    def __init__(self, name: str, checkpoint: str | Path, device: torch.device, cache_dir: Path | None = None,
-                 batch_size: int = 1024):
+    def __init__(
+        self,
+        name: str,
+        checkpoint: str | Path,
+        device: torch.device,
+        cache_dir: Path | None = None,
+        batch_size: int = 1024,
+    ):
         self.name = name
         self.checkpoint = resolve(checkpoint)
         self.sha256 = file_sha256(self.checkpoint)
@@ -102,14 +119,21 @@ class DensifierLevels:
         key = f"{file_sha256(store.path)[:16]}_{self.sha256[:16]}"
         return Path(self.cache_dir) / f"{self.name}_levels_{split}_{input2d}_{key}.npz"
 
-    def levels_of(self, store: PoseStore, split: str, sparse: np.ndarray, scores: np.ndarray, rows: np.ndarray,
-                  tag: str) -> dict[int, np.ndarray]:
+    def levels_of(
+        self, store: PoseStore, split: str, sparse: np.ndarray, scores: np.ndarray, rows: np.ndarray, tag: str
+    ) -> dict[int, np.ndarray]:
         """Levels densified from other sparse inputs of store ``rows`` (e.g. corrupted copies), cached under ``tag``."""
         return self._cached(store, split, tag, lambda: self._generate(sparse, scores, f"{split}/{tag}"))
 
     def store_levels(self, store: PoseStore, split: str, input2d: str) -> dict[int, np.ndarray]:
-        return self._cached(store, split, input2d, lambda: self._generate(
-            sparse_input(store, split, input2d), sparse_scores(store, split, input2d), f"{split}/{input2d}"))
+        return self._cached(
+            store,
+            split,
+            input2d,
+            lambda: self._generate(
+                sparse_input(store, split, input2d), sparse_scores(store, split, input2d), f"{split}/{input2d}"
+            ),
+        )
 
     def _cached(self, store: PoseStore, split: str, input2d: str, generate) -> dict[int, np.ndarray]:
         cache = self.cache_file(store, split, input2d)
@@ -119,23 +143,35 @@ class DensifierLevels:
         levels = generate()
         if cache is not None:
             with atomic_path(cache) as tmp, open(tmp, "wb") as f:
-                np.savez(f, dense=levels[48], fine=levels[96], store_sha256=file_sha256(store.path),
-                         checkpoint_sha256=self.sha256)
+                np.savez(
+                    f,
+                    dense=levels[48],
+                    fine=levels[96],
+                    store_sha256=file_sha256(store.path),
+                    checkpoint_sha256=self.sha256,
+                )
         return levels
 
 
-def make_source(name: str, hipart: str | Path | None = None, device="cpu", cache_dir: Path | None = None,
-                batch_size: int = 1024):
+def make_source(
+    name: str, hipart: str | Path | None = None, device="cpu", cache_dir: Path | None = None, batch_size: int = 1024
+):
     """Build a level source by name (see ``LEVEL_SOURCES``)."""
     if name not in LEVEL_SOURCES:
         raise UserError(f"--dense-source {name!r}: unknown level source, expected one of {', '.join(LEVEL_SOURCES)}")
     if name in DENSIFIER_KINDS:
         if hipart is None:
-            raise UserError(f"--dense-source {name} needs --densifier CKPT (a {DENSIFIER_KINDS[name]} checkpoint "
-                            "or run directory)")
+            raise UserError(
+                f"--dense-source {name} needs --densifier CKPT (a {DENSIFIER_KINDS[name]} checkpoint or run directory)"
+            )
         return DensifierLevels(name, hipart, device, cache_dir, batch_size)
     return LEVEL_SOURCES[name]()
 
 
-LEVEL_SOURCES = {"none": NoLevels, "gt": GTLevels, "hipart": DensifierLevels, "regress": DensifierLevels,
-                 "knn": DensifierLevels}
+LEVEL_SOURCES = {
+    "none": NoLevels,
+    "gt": GTLevels,
+    "hipart": DensifierLevels,
+    "regress": DensifierLevels,
+    "knn": DensifierLevels,
+}

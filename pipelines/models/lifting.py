@@ -10,6 +10,7 @@ A temporal lifter (``lifter.arch = temporal``) predicts each row from the window
 (``predict(..., windows=)``, VideoPose3D's centre-frame evaluation), or every frame of consecutive
 windows (:meth:`LiftingModel.predict_seq2seq`, MixSTE's inference); densification stays per frame.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
@@ -55,8 +56,13 @@ def input_flip_perm(levels: tuple[int, ...], perms: dict[int, list[int]]) -> lis
     return out
 
 
-def lifter_input(sparse_px: torch.Tensor, levels_px: dict[int, torch.Tensor], levels: tuple[int, ...],
-                 image_size: torch.Tensor, framing: str = "image") -> torch.Tensor:
+def lifter_input(
+    sparse_px: torch.Tensor,
+    levels_px: dict[int, torch.Tensor],
+    levels: tuple[int, ...],
+    image_size: torch.Tensor,
+    framing: str = "image",
+) -> torch.Tensor:
     """Concatenate the levels in config order and normalise them as the lifter reads them. -> (B, sum(levels), 2)."""
     parts = [sparse_px]
     for level in levels[1:]:
@@ -69,9 +75,10 @@ def lifter_input(sparse_px: torch.Tensor, levels_px: dict[int, torch.Tensor], le
 @dataclass
 class LiftingModel:
     """A lifter plus everything needed to feed it: level source, flip permutations, device."""
+
     lifter: Lifter
-    source: object                      # a pipelines.models.level_sources level source
-    flip_perms: dict[int, list[int]]    # level -> left/right permutation
+    source: object  # a pipelines.models.level_sources level source
+    flip_perms: dict[int, list[int]]  # level -> left/right permutation
     device: torch.device
     name: str = "lifter"
     meta: dict = field(default_factory=dict)
@@ -99,12 +106,15 @@ class LiftingModel:
 
     @torch.no_grad()
     def lift(self, x_sn: torch.Tensor, flip: bool = False, scores: torch.Tensor | None = None) -> torch.Tensor:
-        """Screen-normalised input (B, J, 2) [+ sparse scores (B, 17)] -> (B, 17, 3) root-relative mm (float32, on the device).
+        """Screen-normalised input (B, J, 2) [+ sparse scores (B, 17)] -> (B, 17, 3) root-relative mm
+        (float32, on the device).
 
         A temporal lifter takes windows: (B, T, J, 2) [+ (B, T, 17)] -> (B, T, 17, 3), mirrored whole by flip."""
         if flip and not self.can_flip:
-            raise UserError(f"flip augmentation needs left/right permutations of levels {self.levels}; "
-                            "the store's /hierarchy lacks dense_flip/fine_flip (use --no-flip)")
+            raise UserError(
+                f"flip augmentation needs left/right permutations of levels {self.levels}; "
+                "the store's /hierarchy lacks dense_flip/fine_flip (use --no-flip)"
+            )
         self.lifter.eval()
 
         scores = None if scores is None else scores.to(self.device, torch.float32)
@@ -113,8 +123,11 @@ class LiftingModel:
             with autocast(self.device):
                 return self.lifter(x.to(self.device), s).float()
 
-        out = flip_test(run, x_sn, self._input_perm(), H36M_FLIP_PERM, scores, H36M_FLIP_PERM) if flip \
+        out = (
+            flip_test(run, x_sn, self._input_perm(), H36M_FLIP_PERM, scores, H36M_FLIP_PERM)
+            if flip
             else run(x_sn, scores)
+        )
         return out * 1000.0
 
     @torch.no_grad()
@@ -122,7 +135,9 @@ class LiftingModel:
         """Per row, what the lifter reads: screen-normalised levels (N, J, 2) and scores (N, 17) | None on the
         device, and the 48/96 levels fed, {48: (N, 48, 2) px, ...}. Arguments as :meth:`predict`."""
         sparse = _as_float_tensor(sparse2d_px)
-        assert sparse.ndim == 3 and sparse.shape[1:] == (NUM_SPARSE, 2), f"expected (B, 17, 2), got {tuple(sparse.shape)}"
+        assert sparse.ndim == 3 and sparse.shape[1:] == (NUM_SPARSE, 2), (
+            f"expected (B, 17, 2), got {tuple(sparse.shape)}"
+        )
         size = _as_float_tensor(image_size)
         size = size.expand(len(sparse), 2) if size.ndim == 1 else size
         assert size.shape == (len(sparse), 2), f"image_size: expected (B, 2), got {tuple(size.shape)}"
@@ -145,15 +160,17 @@ class LiftingModel:
         return torch.cat(x_parts), all_scores, {lv: torch.cat(a) for lv, a in level_parts.items()}
 
     @torch.no_grad()
-    def lift_windows(self, x_sn: torch.Tensor, windows, flip: bool = False, scores: torch.Tensor | None = None,
-                     centre: bool = True) -> torch.Tensor:
+    def lift_windows(
+        self, x_sn: torch.Tensor, windows, flip: bool = False, scores: torch.Tensor | None = None, centre: bool = True
+    ) -> torch.Tensor:
         """A temporal lifter on windows of rows: x_sn (N, J, 2), windows (M, T) row indices, scores (N, 17) | None
         -> the centre frame's pose (M, 17, 3) mm, or every frame's (M, T, 17, 3) with ``centre=False``.
 
         Windows are gathered batch by batch: all M of them never exist at once."""
         windows = torch.as_tensor(np.asarray(windows), dtype=torch.long, device=x_sn.device)
-        assert windows.ndim == 2 and windows.shape[1] == self.frames, \
+        assert windows.ndim == 2 and windows.shape[1] == self.frames, (
             f"windows: expected (M, {self.frames}) row indices, got {tuple(windows.shape)}"
+        )
         middle = centre_index(self.frames)
         outs = []
         for start in range(0, len(windows), self.batch_size):
@@ -163,8 +180,9 @@ class LiftingModel:
         shape = (0, NUM_SPARSE, 3) if centre else (0, self.frames, NUM_SPARSE, 3)
         return torch.cat(outs) if outs else torch.zeros(shape)
 
-    def predict(self, sparse2d_px, image_size, visible=None, levels=None, flip: bool = False, scores=None,
-                windows=None) -> dict:
+    def predict(
+        self, sparse2d_px, image_size, visible=None, levels=None, flip: bool = False, scores=None, windows=None
+    ) -> dict:
         """(B,17,2) px, (B,2) or (2,) [w, h] -> {"kp3d" (B,17,3) mm, "dense2d" (B,48,2) px|None, "fine2d" ...}.
 
         ``levels``: precomputed levels {48: (B,48,2), 96: ...} px (e.g. a store's GT levels); otherwise
@@ -176,30 +194,44 @@ class LiftingModel:
         ``kp3d`` is then (M, 17, 3), the centre frame of every window (VideoPose3D's evaluation).
         """
         if self.is_temporal and windows is None:
-            raise UserError(f"{self.name}: a temporal lifter ({self.frames}-frame windows) predicts a frame from the "
-                            "frames around it; these inputs are single frames with no sequence")
+            raise UserError(
+                f"{self.name}: a temporal lifter ({self.frames}-frame windows) predicts a frame from the "
+                "frames around it; these inputs are single frames with no sequence"
+            )
         if windows is not None and not self.is_temporal:
             raise UserError(f"{self.name}: a single-frame lifter takes no frame windows")
         x_sn, all_scores, lv_px = self.frame_inputs(sparse2d_px, image_size, visible, levels, scores)
         if self.is_temporal:
             kp3d = self.lift_windows(x_sn, windows, flip, all_scores)
         else:
-            parts = [self.lift(x_sn[start : start + self.batch_size], flip=flip,
-                               scores=None if all_scores is None else all_scores[start : start + self.batch_size]).cpu()
-                     for start in range(0, len(x_sn), self.batch_size)]
+            parts = [
+                self.lift(
+                    x_sn[start : start + self.batch_size],
+                    flip=flip,
+                    scores=None if all_scores is None else all_scores[start : start + self.batch_size],
+                ).cpu()
+                for start in range(0, len(x_sn), self.batch_size)
+            ]
             kp3d = torch.cat(parts) if parts else torch.zeros(0, NUM_SPARSE, 3)
-        return {"kp3d": kp3d.numpy().astype(np.float32),
-                **{name: lv_px[lv].numpy().astype(np.float32) if lv in lv_px else None
-                   for lv, name in ((48, "dense2d"), (96, "fine2d"))}}
+        return {
+            "kp3d": kp3d.numpy().astype(np.float32),
+            **{
+                name: lv_px[lv].numpy().astype(np.float32) if lv in lv_px else None
+                for lv, name in ((48, "dense2d"), (96, "fine2d"))
+            },
+        }
 
-    def predict_seq2seq(self, sparse2d_px, image_size, seqs, visible=None, levels=None, flip: bool = False,
-                        scores=None) -> np.ndarray:
+    def predict_seq2seq(
+        self, sparse2d_px, image_size, seqs, visible=None, levels=None, flip: bool = False, scores=None
+    ) -> np.ndarray:
         """Every frame of every window (MixSTE's seq2seq inference): each sequence of ``seqs`` (row index arrays
         in frame order, as pipelines.data.windows.sequences) is cut into consecutive non-overlapping
         T-frame windows, the last one filled by repeating the last frame. -> kp3d (B, 17, 3) mm for the B rows."""
         if not self.is_temporal:
-            raise UserError(f"{self.name}: seq2seq prediction needs a temporal lifter (lifter.arch = temporal); "
-                            "this one lifts single frames")
+            raise UserError(
+                f"{self.name}: seq2seq prediction needs a temporal lifter (lifter.arch = temporal); "
+                "this one lifts single frames"
+            )
         x_sn, all_scores, _ = self.frame_inputs(sparse2d_px, image_size, visible, levels, scores)
         cut = [chunks(seq, self.frames) for seq in seqs]
         if not cut:
@@ -229,21 +261,26 @@ def _clean_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def require_single_frame(model: LiftingModel, what: str) -> LiftingModel:
     """Refuse a temporal lifter where frames come one by one, without the sequence around them."""
     if model.is_temporal:
-        raise UserError(f"{model.name}: a temporal lifter ({model.frames}-frame windows) cannot serve {what}, which "
-                        "has no frame sequence; use a single-frame lift checkpoint (lifter.arch vanilla or efficient)")
+        raise UserError(
+            f"{model.name}: a temporal lifter ({model.frames}-frame windows) cannot serve {what}, which "
+            "has no frame sequence; use a single-frame lift checkpoint (lifter.arch vanilla or efficient)"
+        )
     return model
 
 
 def require_sparse_only_input(model: LiftingModel, what: str) -> LiftingModel:
     """Refuse a lifter that reads ground-truth dense/fine 2D: bare sparse keypoints cannot feed it."""
     if model.source.name == "gt":
-        raise UserError(f"{model.name}: this lifter was trained on ground-truth dense/fine 2D (--dense-source gt), "
-                        f"which {what} cannot provide; use a lifter trained with --dense-source hipart or none")
+        raise UserError(
+            f"{model.name}: this lifter was trained on ground-truth dense/fine 2D (--dense-source gt), "
+            f"which {what} cannot provide; use a lifter trained with --dense-source hipart or none"
+        )
     return model
 
 
-def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cache_dir: Path | None = None,
-                       batch_size: int = 1024) -> LiftingModel:
+def load_lifting_model(
+    ckpt, device="cpu", hipart: str | Path | None = None, cache_dir: Path | None = None, batch_size: int = 1024
+) -> LiftingModel:
     """A lift checkpoint (file or run directory) -> LiftingModel on ``device``.
 
     ``hipart`` overrides the HiPART checkpoint the run recorded (e.g. after moving files).
@@ -253,8 +290,10 @@ def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cac
     path = checkpoint.resolve(ckpt)
     state, meta = checkpoint.load_model(path, device)
     if meta.get("kind") != "lift" or "lifter" not in meta:
-        raise UserError(f"{path}: checkpoint kind is {meta.get('kind')!r}, expected a 'lift' checkpoint "
-                        "(written by hipart train-lift)")
+        raise UserError(
+            f"{path}: checkpoint kind is {meta.get('kind')!r}, expected a 'lift' checkpoint "
+            "(written by hipart train-lift)"
+        )
     lifter_cfg = LifterConfig(**{**meta["lifter"], "levels": tuple(meta["lifter"]["levels"])})
     state = _clean_state(state)
     if "frame_embed" in state:  # the window length travels with the weights
@@ -264,12 +303,21 @@ def load_lifting_model(ckpt, device="cpu", hipart: str | Path | None = None, cac
     recorded = (meta.get("hipart") or {}).get("path")
     hipart = hipart or recorded
     if lifter_cfg.dense_source in DENSIFIER_KINDS and hipart and not Path(hipart).exists():
-        raise UserError(f"{path}: the densifier checkpoint this lifter was trained with ({hipart}) is missing; "
-                        "pass its new location (--densifier)")
+        raise UserError(
+            f"{path}: the densifier checkpoint this lifter was trained with ({hipart}) is missing; "
+            "pass its new location (--densifier)"
+        )
     source = make_source(lifter_cfg.dense_source, hipart, device, cache_dir or path.parent / "levels_cache", batch_size)
     perms = {int(k): list(v) for k, v in (meta.get("flip_perms") or {}).items()} or {NUM_SPARSE: list(H36M_FLIP_PERM)}
-    return LiftingModel(lifter.eval(), source, perms, device, name=path.parent.name if path.name == checkpoint.MODEL_FILE
-                        else path.stem, meta=meta, batch_size=batch_size)
+    return LiftingModel(
+        lifter.eval(),
+        source,
+        perms,
+        device,
+        name=path.parent.name if path.name == checkpoint.MODEL_FILE else path.stem,
+        meta=meta,
+        batch_size=batch_size,
+    )
 
 
 def lifter_meta(lifter_cfg: LifterConfig, flip_perms: dict[int, list[int]], extra: dict) -> dict:

@@ -5,6 +5,7 @@ A HiARM checkpoint records the MSST checkpoint it was trained with (path and sha
 :func:`msst_link`); :func:`load_densifier` loads both into one :class:`hipart.densify.Densifier`.
 A moved or changed MSST file is a user error (its tokens would mean something else).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ import torch
 from hipart.densify import Densifier
 from hipart.hiarm import HiARM
 from hipart.level_regressor import LevelRegressor, RegressDensifier
-from hipart.nearest import NearestDensifier
 from hipart.msst import MSST
+from hipart.nearest import NearestDensifier
 from pipelines.core.checkpoint import file_sha256, load_model, read_meta, resolve
 from pipelines.core.config_io import config_from_dict
 from pipelines.core.errors import UserError
@@ -42,16 +43,22 @@ def msst_link(msst_ckpt: str | Path, run_dir: str | Path) -> dict:
 def _linked_msst(hiarm_path: Path, link: dict) -> Path:
     """The recorded MSST checkpoint, verified by its sha256 (also looked for relative to the HiARM run)."""
     if not isinstance(link, dict) or "sha256" not in link:
-        raise UserError(f"{hiarm_path}: metadata field 'msst' is missing (expected the MSST checkpoint path and sha256)")
+        raise UserError(
+            f"{hiarm_path}: metadata field 'msst' is missing (expected the MSST checkpoint path and sha256)"
+        )
     candidates = [Path(link["path"]), hiarm_path.parent / link.get("relpath", "")]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
-        raise UserError(f"{hiarm_path}: its MSST checkpoint {link['path']} (metadata 'msst.path') is missing; "
-                        f"expected the file it was trained with (sha256 {link['sha256'][:16]}...)")
+        raise UserError(
+            f"{hiarm_path}: its MSST checkpoint {link['path']} (metadata 'msst.path') is missing; "
+            f"expected the file it was trained with (sha256 {link['sha256'][:16]}...)"
+        )
     actual = file_sha256(found)
     if actual != link["sha256"]:
-        raise UserError(f"{hiarm_path}: MSST checkpoint {found} changed since HiARM was trained (sha256 "
-                        f"{actual[:16]}..., expected {link['sha256'][:16]}... in metadata 'msst.sha256'); retrain HiARM")
+        raise UserError(
+            f"{hiarm_path}: MSST checkpoint {found} changed since HiARM was trained (sha256 "
+            f"{actual[:16]}..., expected {link['sha256'][:16]}... in metadata 'msst.sha256'); retrain HiARM"
+        )
     return found
 
 
@@ -79,8 +86,10 @@ def load_level_densifier(checkpoint: str | Path, device: str | torch.device = "c
     path = resolve(checkpoint)
     kind = read_meta(path).get("kind")
     if source is not None and DENSIFIER_KINDS.get(source) != kind:
-        raise UserError(f"{path}: checkpoint kind is '{kind}', but --dense-source {source} needs a "
-                        f"'{DENSIFIER_KINDS.get(source)}' checkpoint")
+        raise UserError(
+            f"{path}: checkpoint kind is '{kind}', but --dense-source {source} needs a "
+            f"'{DENSIFIER_KINDS.get(source)}' checkpoint"
+        )
     if kind == "hiarm":
         return load_densifier(path, device)
     state, meta = load_model(path, device)

@@ -3,6 +3,7 @@
 A PNG per image, one .mp4 for a video at its frame rate (pipelines.models.media_render draws a frame);
 rows are frame-major, ``people`` rows per frame (pipelines.models.predict_media).
 """
+
 from __future__ import annotations
 
 import time
@@ -15,7 +16,7 @@ from pipelines.core.progress import progress
 from pipelines.data.media import VideoReader, read_image, video_writer, write_png
 from pipelines.models.media_render import frame_picture, picture_size
 
-UNKNOWN_FPS_RENDER = 25.0     # frame rate of the rendered video when the input's header has none
+UNKNOWN_FPS_RENDER = 25.0  # frame rate of the rendered video when the input's header has none
 LEVEL_KEYS = {17: "sparse2d", 48: "dense2d", 96: "fine2d"}
 
 
@@ -54,7 +55,9 @@ def render(source, seen, arrays: dict, fps: float | None, paths: list[Path], peo
                     bar.update(task, advance=1)
         else:
             for i, image in enumerate(read_frames(source)):
-                write_png(paths[i], _picture(image, arrays, range(i * people, (i + 1) * people), seen.names[i * people]))
+                write_png(
+                    paths[i], _picture(image, arrays, range(i * people, (i + 1) * people), seen.names[i * people])
+                )
                 bar.update(task, advance=1)
     return time.perf_counter() - start
 
@@ -65,6 +68,12 @@ def _video_label(i: int, fps: float | None) -> str:
 
 def _picture(image: np.ndarray, arrays: dict, rows, label: str) -> np.ndarray:
     found = [r for r in rows if np.isfinite(arrays["kp3d"][r]).all()]
-    people = [({level: arrays[key][r] for level, key in LEVEL_KEYS.items() if key in arrays}, arrays["kp3d"][r],
-               int(arrays["person"][r])) for r in found]
+    people = [
+        (
+            {level: arrays[key][r] for level, key in LEVEL_KEYS.items() if key in arrays},
+            arrays["kp3d"][r],
+            int(arrays["person"][r]),
+        )
+        for r in found
+    ]
     return frame_picture(image, people, label)

@@ -7,6 +7,7 @@ scale so a video does not zoom from frame to frame, over a floor grid at the low
 without a person keeps its image and says so. Drawing uses OpenCV (antialiased), a few milliseconds
 per frame; the arrays are RGB throughout.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,10 +24,10 @@ RIGHT, LEFT = (1, 2, 3, 14, 15, 16), (4, 5, 6, 11, 12, 13)
 SIDE_COLORS = {"right": (255, 150, 60), "left": (80, 170, 255), "centre": (225, 225, 225)}
 PANEL_BG = (28, 30, 36)
 AZIMUTH_DEG, ELEVATION_DEG = 35.0, 12.0
-PANEL_MM = 2300.0             # the 3D panel's height spans this many millimetres
-PERSON_SPACING_MM = 900.0     # several people's root-relative poses stand this far apart in the 3D panel
+PANEL_MM = 2300.0  # the 3D panel's height spans this many millimetres
+PERSON_SPACING_MM = 900.0  # several people's root-relative poses stand this far apart in the 3D panel
 MIN_HEIGHT, MAX_HEIGHT = 360, 720
-SUBPIXEL = 4                  # OpenCV's fixed-point shift: 1/16 px
+SUBPIXEL = 4  # OpenCV's fixed-point shift: 1/16 px
 _SHIFT = float(1 << SUBPIXEL)
 
 
@@ -80,7 +81,9 @@ def _side(joint: int) -> str:
     return "right" if joint in RIGHT else "left" if joint in LEFT else "centre"
 
 
-def image_panel(image: np.ndarray, people: list[dict[int, np.ndarray | None]], ids: list[int] | None = None) -> np.ndarray:
+def image_panel(
+    image: np.ndarray, people: list[dict[int, np.ndarray | None]], ids: list[int] | None = None
+) -> np.ndarray:
     """(H, W, 3) uint8 and per person {17: (17, 2), 48: (48, 2), 96: (96, 2)} px (None: not drawn) -> the
     left panel; ``ids`` label each person above the head when several are drawn."""
     cv2 = _cv2()
@@ -88,7 +91,7 @@ def image_panel(image: np.ndarray, people: list[dict[int, np.ndarray | None]], i
     width = picture_size(image.shape[1], image.shape[0])[0] - height
     k = height / image.shape[0]
     panel = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
-    size = height / 480.0                                                # marks grow with the panel
+    size = height / 480.0  # marks grow with the panel
     for levels in people:
         _draw_levels(panel, levels, k, size)
     if ids is not None and len(people) > 1:
@@ -106,7 +109,7 @@ def _draw_levels(panel: np.ndarray, levels: dict, k: float, size: float) -> None
     if sparse is not None:
         for j, parent in enumerate(H36M_PARENTS[1:], start=1):
             _line(panel, sparse[parent] * k, sparse[j] * k, SIDE_COLORS[_side(j)], max(1, round(1.5 * size)))
-    for level in (96, 48, 17):                                           # coarse on top
+    for level in (96, 48, 17):  # coarse on top
         points = levels.get(level)
         if points is None:
             continue
@@ -153,9 +156,9 @@ def skeleton_panel(poses: list[np.ndarray], height: int, ids: list[int] | None =
         return panel
     rot = view_rotation()
     k = height / (PANEL_MM * max(1.0, len(poses) * PERSON_SPACING_MM / PANEL_MM * 0.8))
-    centre = np.array([height / 2, height * 0.46])                      # pelvis; legs reach further than the head
+    centre = np.array([height / 2, height * 0.46])  # pelvis; legs reach further than the head
 
-    def project(points):                                                 # (..., 3) mm -> (..., 2) px, depth
+    def project(points):  # (..., 3) mm -> (..., 2) px, depth
         v = np.asarray(points, np.float64) @ rot.T
         return v[..., :2] * k + centre, v[..., 2]
 
@@ -170,7 +173,7 @@ def skeleton_panel(poses: list[np.ndarray], height: int, ids: list[int] | None =
 
 
 def _skeleton(panel: np.ndarray, project, kp3d_mm: np.ndarray, size: float) -> None:
-    px, depth = project(kp3d_mm)                                         # (17, 2), (17,)
+    px, depth = project(kp3d_mm)  # (17, 2), (17,)
     bones = sorted(range(1, 17), key=lambda j: -(depth[j] + depth[H36M_PARENTS[j]]))  # far bones first
     for j in bones:
         _line(panel, px[H36M_PARENTS[j]], px[j], SIDE_COLORS[_side(j)], max(2, round(3 * size)))

@@ -14,6 +14,7 @@ torch computes it while the graph is traced; `hipart export` then checks the wri
 graph against the unfused torch model. Such a graph runs on ONNX Runtime only: ``hipart export
 --standard-ops`` writes one of plain ONNX operators instead.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -13,6 +13,7 @@ never smoothed). Everything is validated before anything is written; the output 
 Images and video reach the same lifting step (``load_lifter``, ``lift_keypoints``) through
 pipelines.models.predict_media.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,13 +28,14 @@ from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.data.windows import centred_windows
+from pipelines.models.camera_space import check_focal, place_in_camera
+from pipelines.models.framing import CANVAS, framing_scale, from_canvas, to_canvas
+from pipelines.models.framing import MODES as FRAMINGS
+from pipelines.models.keypoints import fill_invisible, read_keypoints
+from pipelines.models.lifting import load_lifting_model, require_single_frame, require_sparse_only_input
 from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
 from pipelines.models.pose_files import Track, write_track
 from pipelines.models.pose_files.track import NOMINAL_FPS
-from pipelines.models.framing import CANVAS, MODES as FRAMINGS, framing_scale, from_canvas, to_canvas
-from pipelines.models.camera_space import check_focal, place_in_camera
-from pipelines.models.keypoints import fill_invisible, read_keypoints
-from pipelines.models.lifting import load_lifting_model, require_single_frame, require_sparse_only_input
 
 OUT_TYPES = (".npz", ".json", *FILE_SUFFIXES)
 DEFAULT_IMAGE_SIZE = (1000.0, 1000.0)
@@ -69,9 +71,17 @@ def check_backend(checkpoint: str | Path, backend: str) -> None:
         raise UserError(f"--backend onnx: --checkpoint {checkpoint} must be an .onnx file written by hipart export")
 
 
-def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str | None = None,
-                backend: str = "torch", video: bool = False, flip: bool = False) -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict]:
-    """A function (sparse px (N,17,2), image size (N,2), visible (N,17), scores (N,17) | None) -> {"kp3d", "dense2d", "fine2d"}.
+def load_lifter(
+    checkpoint: str | Path,
+    config: Config,
+    hipart=None,
+    device: str | None = None,
+    backend: str = "torch",
+    video: bool = False,
+    flip: bool = False,
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict]:
+    """A function (sparse px (N,17,2), image size (N,2), visible (N,17), scores (N,17) | None)
+    -> {"kp3d", "dense2d", "fine2d"}.
 
     ``video``: the rows will be a clip's consecutive frames, so a temporal lifter is accepted; its function
     lifts each frame from the window centred on it and carries the window length as ``.frames``.
@@ -88,20 +98,34 @@ def load_lifter(checkpoint: str | Path, config: Config, hipart=None, device: str
     model = require_sparse_only_input(model, "bare keypoints")
     if not (video and model.is_temporal):
         model = require_single_frame(model, "hipart predict --input / --images")
-        return lambda sparse, size, visible, scores=None: model.predict(sparse, size, visible=visible, scores=scores,
-                                                                        flip=flip and model.can_flip)
+        return lambda sparse, size, visible, scores=None: model.predict(
+            sparse, size, visible=visible, scores=scores, flip=flip and model.can_flip
+        )
 
     def lift_sequence(sparse, size, visible, scores=None):
         """The rows are one clip's consecutive frames: each is lifted from the window centred on it."""
         rows = np.arange(len(sparse))
-        return model.predict(sparse, size, visible=visible, scores=scores, flip=flip and model.can_flip,
-                             windows=centred_windows([rows], len(rows), model.frames))
+        return model.predict(
+            sparse,
+            size,
+            visible=visible,
+            scores=scores,
+            flip=flip and model.can_flip,
+            windows=centred_windows([rows], len(rows), model.frames),
+        )
+
     lift_sequence.frames = model.frames
     return lift_sequence
 
 
-def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 0.0, framing: str = "canonical",
-                   scale: np.ndarray | None = None) -> dict:
+def lift_keypoints(
+    lifter,
+    kp: np.ndarray,
+    size: np.ndarray,
+    min_score: float = 0.0,
+    framing: str = "canonical",
+    scale: np.ndarray | None = None,
+) -> dict:
     """(N,17,3) H36M-17 [x, y, score] px, (N,2) or (2,) image size -> the arrays predict writes.
 
     {"kp3d" (N,17,3) mm, "sparse2d" (N,17,2), "visible" (N,17)[, "dense2d", "fine2d"]}; joints
@@ -124,18 +148,35 @@ def lift_keypoints(lifter, kp: np.ndarray, size: np.ndarray, min_score: float = 
         scale = framing_scale(seen) if scale is None else np.asarray(scale, np.float64)
         scale = np.where(np.isfinite(scale), scale, CANVAS / np.maximum(size.max(1), 1.0))
         canvas, centre = to_canvas(seen, scale)
-        canvas = np.where(np.isfinite(canvas), canvas, (kp[..., :2] - centre[:, None]) * scale[:, None, None] + CANVAS / 2)
+        canvas = np.where(
+            np.isfinite(canvas), canvas, (kp[..., :2] - centre[:, None]) * scale[:, None, None] + CANVAS / 2
+        )
         result = lifter(canvas.astype(np.float32), np.full((len(kp), 2), CANVAS, np.float32), visible, kp[..., 2])
-        levels = {k: from_canvas(result[k], scale, centre).astype(np.float32)
-                  for k in ("dense2d", "fine2d") if result[k] is not None}
+        levels = {
+            k: from_canvas(result[k], scale, centre).astype(np.float32)
+            for k in ("dense2d", "fine2d")
+            if result[k] is not None
+        }
     arrays = {"kp3d": result["kp3d"], "sparse2d": kp[..., :2], "visible": visible}
     arrays.update(levels)
     return arrays
 
 
-def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str | Path, config: Config,
-            image_size: str | None = None, min_score: float = 0.0, hipart=None, device: str | None = None,
-            backend: str = "torch", focal_px: float | None = None, framing: str = "canonical", flip: bool = True) -> dict:
+def predict(
+    input_file: str | Path,
+    fmt: str,
+    checkpoint: str | Path,
+    out: str | Path,
+    config: Config,
+    image_size: str | None = None,
+    min_score: float = 0.0,
+    hipart=None,
+    device: str | None = None,
+    backend: str = "torch",
+    focal_px: float | None = None,
+    framing: str = "canonical",
+    flip: bool = True,
+) -> dict:
     """Lift the keypoints of ``input_file`` and write ``out``; returns {"poses", "invisible", "out"}.
 
     ``focal_px``: the camera's focal length in pixels (default: from the image size,
@@ -148,8 +189,9 @@ def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str |
     size = parse_image_size(image_size)
     if size is None:
         size = data["image_size"] if data["image_size"] is not None else np.array(DEFAULT_IMAGE_SIZE, np.float32)
-    arrays = lift_keypoints(load_lifter(checkpoint, config, hipart, device, backend, flip=flip), kp, size, min_score,
-                            framing)
+    arrays = lift_keypoints(
+        load_lifter(checkpoint, config, hipart, device, backend, flip=flip), kp, size, min_score, framing
+    )
     sizes = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
     arrays.update(place_in_camera(arrays["kp3d"], arrays["sparse2d"], arrays["visible"], sizes, focal_px))
     visible, ids = arrays["visible"], data["ids"]
@@ -159,8 +201,14 @@ def predict(input_file: str | Path, fmt: str, checkpoint: str | Path, out: str |
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays, image_id=np.asarray([str(i) for i in ids]))
     else:
-        records = [{"image_id": ids[i], **{k: np.round(v[i].astype(np.float64), 2).tolist() for k, v in arrays.items()
-                                           if k != "visible"}, "visible": visible[i].tolist()} for i in range(len(kp))]
+        records = [
+            {
+                "image_id": ids[i],
+                **{k: np.round(v[i].astype(np.float64), 2).tolist() for k, v in arrays.items() if k != "visible"},
+                "visible": visible[i].tolist(),
+            }
+            for i in range(len(kp))
+        ]
         write_text_atomic(out, json.dumps(records) + "\n")
     return {"poses": len(kp), "invisible": int((~visible).sum()), "out": str(out)}
 
@@ -177,9 +225,14 @@ def _onnx_lifter(path, batch: int):
     def run(sparse_px: np.ndarray, image_size: np.ndarray, visible: np.ndarray, scores=None) -> dict:
         sparse = torch.from_numpy(np.asarray(sparse_px, np.float32))
         filled = fill_invisible(sparse, torch.from_numpy(np.asarray(visible))).numpy()
-        parts = [run_session(sess, filled[i:i + batch], image_size[i:i + batch]) for i in range(0, len(filled), batch)]
+        parts = [
+            run_session(sess, filled[i : i + batch], image_size[i : i + batch]) for i in range(0, len(filled), batch)
+        ]
         joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
-        return {"kp3d": joined["kp3d_mm"], "dense2d": joined["dense_px"] if 48 in levels else None,
-                "fine2d": joined["fine_px"] if 96 in levels else None}
+        return {
+            "kp3d": joined["kp3d_mm"],
+            "dense2d": joined["dense_px"] if 48 in levels else None,
+            "fine2d": joined["fine_px"] if 96 in levels else None,
+        }
 
     return run

@@ -22,22 +22,23 @@ the detector and the checkpoint are checked before the first frame is detected; 
 only after all frames were read, each under a temporary name renamed when complete.
 
 Output, one row per frame and person, frame-major (row ``f * P + k`` is the k-th person at frame f; one
-person: one row per frame), each with its ``person`` id (N,): NPZ ``kp3d`` (N,17,3) root-relative mm, ``root_cam`` (N,3) and
-``kp3d_cam`` (N,17,3) camera-space mm (x right, y down, z forward), ``focal_px`` (N,) the focal
-length used, ``sparse2d`` (N,17,2) px (the detected H36M-17 joints), ``scores`` (N,17), ``visible``
-(N,17) (score >= ``min_score``), ``dense2d`` (N,48,2) / ``fine2d`` (N,96,2) px when the lifter reads
-those levels, ``missing`` (N,), ``image_id`` (N,) (file name, or frame number of a video), ``frame``
-(N,), ``image_size`` (N,2), ``source``, ``smoothing`` (the JSON text of the filter's parameters, or
-"null") and, for a video, ``fps``. JSON: {"kind", "source", "fps", "smoothing", "people" (the ids), "poses": [one
-object per row with the same fields, null arrays where ``missing``, and ``time_s`` for a video]}. A .trc,
-.bvh or .csv ``out`` gets the camera-space poses in that format (pipelines.models.pose_files), one file
-per person when there are several (``<stem>.person<id><suffix>``).
+person: one row per frame), each with its ``person`` id (N,): NPZ ``kp3d`` (N,17,3) root-relative mm,
+``root_cam`` (N,3) and ``kp3d_cam`` (N,17,3) camera-space mm (x right, y down, z forward), ``focal_px``
+(N,) the focal length used, ``sparse2d`` (N,17,2) px (the detected H36M-17 joints), ``scores`` (N,17),
+``visible`` (N,17) (score >= ``min_score``), ``dense2d`` (N,48,2) / ``fine2d`` (N,96,2) px when the
+lifter reads those levels, ``missing`` (N,), ``image_id`` (N,) (file name, or frame number of a video),
+``frame`` (N,), ``image_size`` (N,2), ``source``, ``smoothing`` (the JSON text of the filter's
+parameters, or "null") and, for a video, ``fps``. JSON: {"kind", "source", "fps", "smoothing", "people"
+(the ids), "poses": [one object per row with the same fields, null arrays where ``missing``, and
+``time_s`` for a video]}. A .trc, .bvh or .csv ``out`` gets the camera-space poses in that format
+(pipelines.models.pose_files), one file per person when there are several
+(``<stem>.person<id><suffix>``).
 """
+
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,22 +47,21 @@ from hipart.config import Config
 from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
-from pipelines.data.detector import BlazePose, h36m17_from_blazepose, require_detector
-from pipelines.data.people import PeopleTracker, find_people
+from pipelines.data.detector import require_detector
 from pipelines.data.media import VideoReader, list_images
-from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
-from pipelines.models.pose_files import Track, write_track
-from pipelines.models.pose_files.track import NOMINAL_FPS
 from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.default_model import shipped
 from pipelines.models.framing import MODES as FRAMINGS
 from pipelines.models.framing import framing_scale, steady
-from pipelines.models.media_frames import read_frames, render, render_names
+from pipelines.models.media_frames import render, render_names
+from pipelines.models.media_people import MAX_PEOPLE, Seen, detect, merge_people, require_someone
+from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
+from pipelines.models.pose_files import Track, write_track
+from pipelines.models.pose_files.track import NOMINAL_FPS
 from pipelines.models.predict import check_output, lift_keypoints, load_lifter
 from pipelines.models.smoothing import METRE_IN_IMAGE_HEIGHTS, OneEuro, smooth_runs
 
-LIFT_CHUNK = 512              # frames per lifting call: the progress bar moves, memory stays small
-MAX_PEOPLE = 8                # the most people found in one frame
+LIFT_CHUNK = 512  # frames per lifting call: the progress bar moves, memory stays small
 
 
 def default_checkpoint(checkpoint: str | Path | None, hipart: str | Path | None = None) -> tuple[Path, Path | None]:
@@ -92,73 +92,11 @@ def choose_input(input_file, images, video, fmt, image_size, render_out, more_im
         return "keypoints"
     for option, value in (("--format", fmt), ("--image-size", image_size)):
         if value is not None:
-            raise UserError(f"{option} applies to --input keypoints; with {given[0]} the detector gives H36M-17 "
-                            "and each frame its own size")
+            raise UserError(
+                f"{option} applies to --input keypoints; with {given[0]} the detector gives H36M-17 "
+                "and each frame its own size"
+            )
     return given[0][2:]
-
-
-@dataclass
-class Seen:
-    """What the detector found, one row per frame."""
-    names: list[str]        # image file names, or frame numbers of a video
-    frame: np.ndarray       # (N,) int: position in the input (the frame number of a video)
-    size: np.ndarray        # (N, 2) int: image width, height
-    kp: np.ndarray          # (N, 17, 3) H36M-17 [x px, y px, score], NaN where nobody was found
-    seconds: float          # spent in the detector
-    person: int = 0         # the identity these rows follow (pipelines.data.people)
-
-    @property
-    def missing(self) -> np.ndarray:
-        return np.isnan(self.kp[:, 0, 0])
-
-
-def detect(source, total: int, max_people: int = MAX_PEOPLE) -> list[Seen]:
-    """Pass 1: everyone BlazePose finds in every frame, one Seen per person (pipelines.data.people: tracked
-    identities in a video, left-to-right numbering in images), each with a row for every frame."""
-    video = isinstance(source, VideoReader)
-    found_per_frame, sizes, spent = [], [], 0.0
-    with BlazePose(video=False) as detector, progress() as bar:
-        tracker = PeopleTracker(detector, max_people) if video else None
-        task = bar.add_task("detect", total=total or None, status="")
-        for image in read_frames(source):
-            start = time.perf_counter()
-            image = np.ascontiguousarray(image)
-            found = tracker.step(image) if video else dict(enumerate(find_people(detector, image, max_people)))
-            spent += time.perf_counter() - start
-            found_per_frame.append({pid: h36m17_from_blazepose(lm) for pid, lm in found.items()})
-            sizes.append((image.shape[1], image.shape[0]))
-            empty = sum(not f for f in found_per_frame)
-            bar.update(task, advance=1, status=f"{len({p for f in found_per_frame for p in f})} people, "
-                                               f"{empty} frames without one")
-    n = len(found_per_frame)
-    names = [str(i) for i in range(n)] if video else [p.name for p in source]
-    size = np.asarray(sizes, np.int64).reshape(n, 2)
-    people = sorted({pid for f in found_per_frame for pid in f}) or [0]
-    seen = []
-    for pid in people:
-        kp = np.full((n, 17, 3), np.nan, np.float32)
-        for i, f in enumerate(found_per_frame):
-            if pid in f:
-                kp[i] = f[pid]
-        seen.append(Seen(names, np.arange(n), size, kp, spent / len(people), pid))
-    return seen
-
-
-def interleave(parts: list, n_frames: int) -> np.ndarray:
-    """Per-person arrays (F, ...) -> one array (F * P, ...), frame-major: row f * P + k is person k at frame f."""
-    return np.stack(parts, 1).reshape((n_frames * len(parts),) + parts[0].shape[1:])
-
-
-def merge_people(seen: list[Seen], arrays: list[dict]) -> tuple[Seen, dict]:
-    """The people's rows as one table, frame-major, with a ``person`` id per row."""
-    n = len(seen[0].kp)
-    rows = Seen([name for name in seen[0].names for _ in seen], np.repeat(seen[0].frame, len(seen)),
-                np.repeat(seen[0].size, len(seen), axis=0), interleave([s.kp for s in seen], n),
-                sum(s.seconds for s in seen))
-    keys = [k for k in arrays[0] if all(k in a for a in arrays)]
-    merged = {key: interleave([a[key] for a in arrays], n) for key in keys}
-    merged["person"] = np.tile(np.array([s.person for s in seen], np.int32), n)
-    return rows, merged
 
 
 def bridge_gaps(seen: Seen) -> np.ndarray:
@@ -196,19 +134,29 @@ def lift(lifter, seen: Seen, min_score: float, framing: str = "canonical", video
     n = len(seen.kp)
     scales = video_scales(seen, min_score) if video and framing == "canonical" else None
     chunk_size = max(len(rows), 1) if temporal else LIFT_CHUNK
-    arrays = {"kp3d": np.full((n, 17, 3), np.nan, np.float32), "sparse2d": seen.kp[..., :2].copy(),
-              "scores": seen.kp[..., 2].copy(), "visible": np.zeros((n, 17), bool)}
+    arrays = {
+        "kp3d": np.full((n, 17, 3), np.nan, np.float32),
+        "sparse2d": seen.kp[..., :2].copy(),
+        "scores": seen.kp[..., 2].copy(),
+        "visible": np.zeros((n, 17), bool),
+    }
     seconds = 0.0
     with progress() as bar:
         task = bar.add_task("lift", total=len(rows), status="")
         for first in range(0, len(rows), chunk_size):
             chunk = rows[first : first + chunk_size]
             start = time.perf_counter()
-            lifted = lift_keypoints(lifter, seen.kp[chunk], seen.size[chunk].astype(np.float32), min_score, framing,
-                                    None if scales is None else scales[chunk])
+            lifted = lift_keypoints(
+                lifter,
+                seen.kp[chunk],
+                seen.size[chunk].astype(np.float32),
+                min_score,
+                framing,
+                None if scales is None else scales[chunk],
+            )
             seconds += time.perf_counter() - start
             for key, value in lifted.items():
-                if key not in arrays:                                    # the levels this lifter reads
+                if key not in arrays:  # the levels this lifter reads
                     arrays[key] = np.full((n,) + value.shape[1:], np.nan, np.float32)
                 arrays[key][chunk] = value
             bar.update(task, advance=len(chunk))
@@ -217,16 +165,9 @@ def lift(lifter, seen: Seen, min_score: float, framing: str = "canonical", video
     return arrays, seconds
 
 
-def require_someone(people: list[Seen], source_name: str) -> None:
-    """Refuse an input where nobody was found at all: there would be nothing to lift or write."""
-    if len(people[0].kp) and all(seen.missing.all() for seen in people):
-        frames = "frame" if len(people[0].kp) == 1 else f"{len(people[0].kp)} frames"
-        raise UserError(f"{source_name}: BlazePose found nobody in any of its {frames}; nothing written")
-
-
 def smooth_detections(seen: Seen, fps: float, params: OneEuro) -> None:
     """The detected 2D of each run of frames with a person, filtered in place (scores untouched)."""
-    image_metre = seen.size[:, 1].astype(np.float64) * METRE_IN_IMAGE_HEIGHTS    # (N,) px
+    image_metre = seen.size[:, 1].astype(np.float64) * METRE_IN_IMAGE_HEIGHTS  # (N,) px
     seen.kp[..., :2] = smooth_runs(seen.kp[..., :2], seen.missing, fps, params, unit=image_metre)
 
 
@@ -246,8 +187,16 @@ def place(arrays: dict, seen: Seen, focal_px: float | None, fps: float, params: 
         arrays["kp3d_cam"] = arrays["kp3d"] + arrays["root_cam"][:, None, :]
 
 
-def lift_and_place(lifter, seen: Seen, min_score: float, fps: float, smoothing: OneEuro | None,
-                   focal_px: float | None, framing: str = "canonical", video: bool = False) -> tuple[dict, float]:
+def lift_and_place(
+    lifter,
+    seen: Seen,
+    min_score: float,
+    fps: float,
+    smoothing: OneEuro | None,
+    focal_px: float | None,
+    framing: str = "canonical",
+    video: bool = False,
+) -> tuple[dict, float]:
     """Pass 2 in full: smooth the 2D, lift, smooth the 3D, place in camera space (``smoothing`` None:
     no filter). ``fps``: the frame rate the filter assumes. Returns the arrays and the lifting seconds."""
     if smoothing is not None:
@@ -264,8 +213,16 @@ def person_file(out: Path, person: int, people: int) -> Path:
     return out if people == 1 else out.with_name(f"{out.stem}.person{person}{out.suffix}")
 
 
-def write_poses(out: Path, seen: Seen, arrays: dict, kind: str, source_name: str, fps: float | None,
-                smoothing: dict | None = None, ids: list[int] = (0,)) -> list[Path]:
+def write_poses(
+    out: Path,
+    seen: Seen,
+    arrays: dict,
+    kind: str,
+    source_name: str,
+    fps: float | None,
+    smoothing: dict | None = None,
+    ids: list[int] = (0,),
+) -> list[Path]:
     """The file described in the module docstring, atomically; ``smoothing``: the filter's record; ``ids``: the
     people, whose rows interleave frame-major. Returns the files written."""
     missing = seen.missing
@@ -274,39 +231,88 @@ def write_poses(out: Path, seen: Seen, arrays: dict, kind: str, source_name: str
         for k, pid in enumerate(ids):
             rows = slice(k, None, len(ids))
             path = person_file(out, pid, len(ids))
-            write_track(path, Track(arrays["kp3d_cam"][rows], fps or NOMINAL_FPS, seen.frame[rows],
-                                    None if "bridged" not in arrays else arrays["bridged"][rows]))
+            write_track(
+                path,
+                Track(
+                    arrays["kp3d_cam"][rows],
+                    fps or NOMINAL_FPS,
+                    seen.frame[rows],
+                    None if "bridged" not in arrays else arrays["bridged"][rows],
+                ),
+            )
             written.append(path)
         return written
     if out.suffix.lower() == ".npz":
         extra = {"fps": np.float32(fps if fps else np.nan)} if kind == "video" else {}
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays, missing=missing, image_id=np.asarray(seen.names), frame=seen.frame,
-                     image_size=seen.size, source=np.asarray(source_name),
-                     smoothing=np.asarray(json.dumps(smoothing)), **extra)
+            np.savez(
+                f,
+                **arrays,
+                missing=missing,
+                image_id=np.asarray(seen.names),
+                frame=seen.frame,
+                image_size=seen.size,
+                source=np.asarray(source_name),
+                smoothing=np.asarray(json.dumps(smoothing)),
+                **extra,
+            )
         return [out]
-    poses = []
-    for i in range(len(missing)):
-        record = {"image_id": seen.names[i], "frame": int(seen.frame[i]), "image_size": seen.size[i].tolist(),
-                  "missing": bool(missing[i])}
-        if kind == "video" and fps:
-            record["time_s"] = round(int(seen.frame[i]) / fps, 4)
-        for key, value in arrays.items():
-            row = value[i]
-            record[key] = int(row) if key == "person" else row.tolist() if row.dtype == bool else None if missing[i] \
-                else np.round(row.astype(np.float64), 2).tolist()
-        poses.append(record)
-    document = {"kind": kind, "source": source_name, "fps": fps, "smoothing": smoothing, "people": list(ids),
-                "poses": poses}
+    document = {
+        "kind": kind,
+        "source": source_name,
+        "fps": fps,
+        "smoothing": smoothing,
+        "people": list(ids),
+        "poses": pose_records(seen, arrays, kind, fps),
+    }
     write_text_atomic(out, json.dumps(document) + "\n")
     return [out]
 
 
-def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, config: Config,
-                  min_score: float = 0.0, hipart=None, device: str | None = None, backend: str = "torch",
-                  render_out: str | Path | None = None, smoothing: OneEuro | None = None,
-                  focal_px: float | None = None, max_people: int = MAX_PEOPLE, framing: str = "canonical",
-                  flip: bool = True) -> dict:
+def pose_records(seen: Seen, arrays: dict, kind: str, fps: float | None) -> list[dict]:
+    """One JSON object per row: its frame, the arrays' values (null where missing), ``time_s`` for a video."""
+    missing, poses = seen.missing, []
+    for i in range(len(missing)):
+        record = {
+            "image_id": seen.names[i],
+            "frame": int(seen.frame[i]),
+            "image_size": seen.size[i].tolist(),
+            "missing": bool(missing[i]),
+        }
+        if kind == "video" and fps:
+            record["time_s"] = round(int(seen.frame[i]) / fps, 4)
+        for key, value in arrays.items():
+            record[key] = json_value(key, value[i], bool(missing[i]))
+        poses.append(record)
+    return poses
+
+
+def json_value(key: str, row: np.ndarray, missing: bool):
+    """A row's value as JSON: an int id, a list of booleans, null for a missing pose, else rounded to 0.01."""
+    if key == "person":
+        return int(row)
+    if row.dtype == bool:
+        return row.tolist()
+    return None if missing else np.round(row.astype(np.float64), 2).tolist()
+
+
+def predict_media(
+    kind: str,
+    inputs,
+    checkpoint: str | Path,
+    out: str | Path,
+    config: Config,
+    min_score: float = 0.0,
+    hipart=None,
+    device: str | None = None,
+    backend: str = "torch",
+    render_out: str | Path | None = None,
+    smoothing: OneEuro | None = None,
+    focal_px: float | None = None,
+    max_people: int = MAX_PEOPLE,
+    framing: str = "canonical",
+    flip: bool = True,
+) -> dict:
     """Detect, lift and write ``out`` (and the drawings into ``render_out``) for ``kind`` "images"
     (``inputs``: folders and files) or "video" (``inputs``: one file).
 
@@ -338,8 +344,9 @@ def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, co
     require_someone(people, source_name)
     lifted, lift_seconds = [], 0.0
     for seen in people:
-        arrays, seconds = lift_and_place(lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px, framing,
-                                         kind == "video")
+        arrays, seconds = lift_and_place(
+            lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px, framing, kind == "video"
+        )
         lifted.append(arrays)
         lift_seconds += seconds
     seen, arrays = merge_people(people, lifted)
@@ -353,11 +360,19 @@ def predict_media(kind: str, inputs, checkpoint: str | Path, out: str | Path, co
     speed = {"detection": _rate(n, seen.seconds), "densification+lifting": _rate(found, lift_seconds)}
     if render_seconds is not None:
         speed["rendering"] = _rate(n, render_seconds)
-    return {"frames": n, "people": ids, "missing": int(n - anyone.sum()),
-            "bridged": int(arrays.get("bridged", np.zeros(0, bool)).sum()),
-            "invisible": int((~arrays["visible"][~seen.missing]).sum()), "out": str(out),
-            "written": [str(p) for p in written], "rendered": [str(p) for p in paths], "speed": speed, "fps": fps,
-            "smoothing": record}
+    return {
+        "frames": n,
+        "people": ids,
+        "missing": int(n - anyone.sum()),
+        "bridged": int(arrays.get("bridged", np.zeros(0, bool)).sum()),
+        "invisible": int((~arrays["visible"][~seen.missing]).sum()),
+        "out": str(out),
+        "written": [str(p) for p in written],
+        "rendered": [str(p) for p in paths],
+        "speed": speed,
+        "fps": fps,
+        "smoothing": record,
+    }
 
 
 def _rate(frames: int, seconds: float) -> float | None:

@@ -18,6 +18,7 @@ et al.'s value. A lower ``min_cutoff`` smooths more, a higher ``beta`` lags less
 The filter restarts after a gap: a run of frames without a person ends the track, and the next
 detection starts afresh instead of being pulled towards a pose seen seconds earlier.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,12 +29,13 @@ import numpy as np
 from pipelines.core.errors import UserError
 
 FILTER_NAME = "one-euro"
-METRE_IN_IMAGE_HEIGHTS = 0.3   # the 2D filter unit: 1.7 m of person over half a frame's height
+METRE_IN_IMAGE_HEIGHTS = 0.3  # the 2D filter unit: 1.7 m of person over half a frame's height
 
 
 @dataclass(frozen=True)
 class OneEuro:
     """The filter's parameters: cutoffs in Hz, ``beta`` in Hz of cutoff per filter unit per second."""
+
     min_cutoff: float = 1.0
     beta: float = 15.0
     d_cutoff: float = 1.0
@@ -49,8 +51,12 @@ class OneEuro:
 
     def record(self, fps: float) -> dict:
         """What the outputs keep of the filter: its name, parameters and the frame rate it ran at."""
-        return {"filter": FILTER_NAME, **asdict(self), "fps": fps,
-                "units": f"3D in metres, 2D in units of {METRE_IN_IMAGE_HEIGHTS} image heights"}
+        return {
+            "filter": FILTER_NAME,
+            **asdict(self),
+            "fps": fps,
+            "units": f"3D in metres, 2D in units of {METRE_IN_IMAGE_HEIGHTS} image heights",
+        }
 
 
 def _alpha(cutoff, dt: float):
@@ -77,7 +83,7 @@ def one_euro(track: np.ndarray, fps: float, params: OneEuro) -> np.ndarray:
         raw_speed = (track[t] - value) / dt
         speed += speed_alpha * (raw_speed - speed)
         alpha = _alpha(params.min_cutoff + params.beta * np.abs(speed), dt)
-        value = value + alpha * (track[t] - value)   # a constant track stays bit-identical
+        value = value + alpha * (track[t] - value)  # a constant track stays bit-identical
         out[t] = value
     return out
 
@@ -91,8 +97,9 @@ def runs(missing: np.ndarray) -> list[np.ndarray]:
     return np.split(present, breaks)
 
 
-def smooth_runs(values: np.ndarray, missing: np.ndarray, fps: float, params: OneEuro,
-                unit: float | np.ndarray = 1.0) -> np.ndarray:
+def smooth_runs(
+    values: np.ndarray, missing: np.ndarray, fps: float, params: OneEuro, unit: float | np.ndarray = 1.0
+) -> np.ndarray:
     """``values`` (N, ...) filtered over each run of frames with a person, restarting after every gap.
 
     ``unit``: the size of one filter unit in the values' own units (scalar, or (N,) per frame), e.g.

@@ -8,10 +8,10 @@ smoothing, and their ratio. A drawn frame of the smoothed run (the frame with th
 saved as a PNG beside the table. No ground truth is involved: this measures coverage and steadiness,
 not accuracy.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,8 +25,8 @@ def jitter(kp3d: np.ndarray, person: np.ndarray) -> dict[int, float]:
     """Per person the mean 3D acceleration (mm/frame^2) over runs of consecutive lifted frames (rows frame-major)."""
     out = {}
     for pid in np.unique(person):
-        poses = kp3d[person == pid]                      # (F, 17, 3), NaN where not lifted
-        acc = poses[2:] - 2 * poses[1:-1] + poses[:-2]   # NaN wherever a frame of the triple is missing
+        poses = kp3d[person == pid]  # (F, 17, 3), NaN where not lifted
+        acc = poses[2:] - 2 * poses[1:-1] + poses[:-2]  # NaN wherever a frame of the triple is missing
         norms = np.linalg.norm(acc, axis=-1)[np.isfinite(acc).all(axis=(1, 2))]
         if len(norms):
             out[int(pid)] = float(norms.mean())
@@ -44,11 +44,24 @@ def measure(video: Path, out_dir: Path, checkpoint=None, config=None) -> dict:
     runs = {}
     for name, smoothing in (("smoothed", OneEuro()), ("raw", None)):
         out = out_dir / f"{video.stem}.{name}.npz"
-        summary = predict_media("video", video, ckpt, out, config, hipart=hipart, smoothing=smoothing,
-                                render_out=out_dir / name if name == "smoothed" else None)
+        summary = predict_media(
+            "video",
+            video,
+            ckpt,
+            out,
+            config,
+            hipart=hipart,
+            smoothing=smoothing,
+            render_out=out_dir / name if name == "smoothed" else None,
+        )
         with np.load(out) as npz:
-            runs[name] = {"summary": summary, "kp3d": npz["kp3d"], "person": npz["person"], "missing": npz["missing"],
-                          "frame": npz["frame"]}
+            runs[name] = {
+                "summary": summary,
+                "kp3d": npz["kp3d"],
+                "person": npz["person"],
+                "missing": npz["missing"],
+                "frame": npz["frame"],
+            }
     smoothed, raw = runs["smoothed"], runs["raw"]
     frames = smoothed["summary"]["frames"]
     people = smoothed["summary"]["people"]
@@ -58,13 +71,22 @@ def measure(video: Path, out_dir: Path, checkpoint=None, config=None) -> dict:
     total = sum(weights.values()) or 1
     mean_smooth = sum(j_smooth[p] * w for p, w in weights.items()) / total
     mean_raw = sum(j_raw[p] * w for p, w in weights.items()) / total
-    return {"video": str(video), "frames": frames, "fps": smoothed["summary"]["fps"], "people": people,
-            "frames_with_person_pct": 100.0 * (frames - smoothed["summary"]["missing"]) / max(frames, 1),
-            "lifted_frames": lifted, "jitter_smoothed": j_smooth, "jitter_raw": j_raw,
-            "jitter_smoothed_mean": mean_smooth, "jitter_raw_mean": mean_raw,
-            "jitter_ratio": mean_smooth / mean_raw if mean_raw else None,
-            "speed": smoothed["summary"]["speed"], "drawn": smoothed["summary"]["rendered"],
-            "smoothing": smoothed["summary"]["smoothing"]}
+    return {
+        "video": str(video),
+        "frames": frames,
+        "fps": smoothed["summary"]["fps"],
+        "people": people,
+        "frames_with_person_pct": 100.0 * (frames - smoothed["summary"]["missing"]) / max(frames, 1),
+        "lifted_frames": lifted,
+        "jitter_smoothed": j_smooth,
+        "jitter_raw": j_raw,
+        "jitter_smoothed_mean": mean_smooth,
+        "jitter_raw_mean": mean_raw,
+        "jitter_ratio": mean_smooth / mean_raw if mean_raw else None,
+        "speed": smoothed["summary"]["speed"],
+        "drawn": smoothed["summary"]["rendered"],
+        "smoothing": smoothed["summary"]["smoothing"],
+    }
 
 
 def still(rendered_video: Path, frame: int, png: Path) -> Path:
@@ -83,17 +105,46 @@ def still(rendered_video: Path, frame: int, png: Path) -> Path:
 def markdown(results: list[dict]) -> str:
     from pipelines.evaluate.tables import markdown_table
 
-    rows = [[Path(r["video"]).name, r["frames"], f"{r['fps']:.0f}" if r["fps"] else "-",
-             len(r["people"]), f"{r['frames_with_person_pct']:.1f}",
-             f"{r['jitter_raw_mean']:.1f}", f"{r['jitter_smoothed_mean']:.1f}",
-             "-" if r["jitter_ratio"] is None else f"{r['jitter_ratio']:.2f}"] for r in results]
-    return "\n".join(["# Real footage", "",
-                      "Made by `python -m pipelines.recipes.real_footage` with the shipped default model. Jitter: "
-                      "mean norm of the 3D acceleration of the root-relative joints, mm/frame^2, over consecutive "
-                      "lifted frames of each person (weighted by their frames); smoothing: the One Euro filter of "
-                      "`hipart predict` at its defaults. No ground truth: coverage and steadiness, not accuracy.", "",
-                      *markdown_table(["video", "frames", "fps", "people", "frames with a person %",
-                                       "jitter raw", "jitter smoothed", "smoothed / raw"], rows)]) + "\n"
+    rows = [
+        [
+            Path(r["video"]).name,
+            r["frames"],
+            f"{r['fps']:.0f}" if r["fps"] else "-",
+            len(r["people"]),
+            f"{r['frames_with_person_pct']:.1f}",
+            f"{r['jitter_raw_mean']:.1f}",
+            f"{r['jitter_smoothed_mean']:.1f}",
+            "-" if r["jitter_ratio"] is None else f"{r['jitter_ratio']:.2f}",
+        ]
+        for r in results
+    ]
+    return (
+        "\n".join(
+            [
+                "# Real footage",
+                "",
+                "Made by `python -m pipelines.recipes.real_footage` with the shipped default model. Jitter: "
+                "mean norm of the 3D acceleration of the root-relative joints, mm/frame^2, over consecutive "
+                "lifted frames of each person (weighted by their frames); smoothing: the One Euro filter of "
+                "`hipart predict` at its defaults. No ground truth: coverage and steadiness, not accuracy.",
+                "",
+                *markdown_table(
+                    [
+                        "video",
+                        "frames",
+                        "fps",
+                        "people",
+                        "frames with a person %",
+                        "jitter raw",
+                        "jitter smoothed",
+                        "smoothed / raw",
+                    ],
+                    rows,
+                ),
+            ]
+        )
+        + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

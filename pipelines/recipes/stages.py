@@ -5,15 +5,16 @@ Each stage runs in its own directory under ``out`` named by the hash of everythi
 a matching ``done.json`` is reused, so a second run only redoes what changed. Runs that share an
 ``out`` directory share finished stages: an ablation's unchanged variant is the demo's own run.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from hipart.config import Config
 from pipelines.core.atomic import remove, write_json_atomic
@@ -24,14 +25,14 @@ DONE = "done.json"
 
 @dataclass
 class Stage:
-    name: str                      # shown in the progress display
-    key: str                       # directory prefix under out
-    sections: tuple[str, ...]      # config sections the stage's output depends on
-    after: tuple[str, ...]         # ids of the stages it consumes
+    name: str  # shown in the progress display
+    key: str  # directory prefix under out
+    sections: tuple[str, ...]  # config sections the stage's output depends on
+    after: tuple[str, ...]  # ids of the stages it consumes
     run: Callable[[Path, dict], dict]  # (stage dir, {id: dir of earlier stages}) -> summary
-    config: Config | None = None   # the stage's own settings (an ablation variant); None: the run's
-    id: str = ""                   # unique among the run's stages; default: key
-    inputs: tuple = ()             # files read by the stage: a change to their bytes reruns it
+    config: Config | None = None  # the stage's own settings (an ablation variant); None: the run's
+    id: str = ""  # unique among the run's stages; default: key
+    inputs: tuple = ()  # files read by the stage: a change to their bytes reruns it
 
     def __post_init__(self):
         self.id = self.id or self.key
@@ -52,12 +53,19 @@ def files_digest(paths) -> str:
 def stage_dir(out: Path, stage: Stage, config: Config, dirs: dict[str, Path]) -> Path:
     upstream = "".join(dirs[k].name for k in stage.after) + (files_digest(stage.inputs) if stage.inputs else "")
     digest = config_hash(stage.config or config, *stage.sections)[:8] + (
-        "-" + hashlib.sha256(upstream.encode()).hexdigest()[:6] if upstream else "")
+        "-" + hashlib.sha256(upstream.encode()).hexdigest()[:6] if upstream else ""
+    )
     return out / f"{stage.key}-{digest}"
 
 
-def run_stages(stages: list[Stage], config: Config, out: Path, force: bool = False, link: bool = True,
-               on_stage: Callable[[int, int, str, bool], None] | None = None) -> tuple[dict, dict, list]:
+def run_stages(
+    stages: list[Stage],
+    config: Config,
+    out: Path,
+    force: bool = False,
+    link: bool = True,
+    on_stage: Callable[[int, int, str, bool], None] | None = None,
+) -> tuple[dict, dict, list]:
     """Run (or reuse) every stage in order; returns ({id: dir}, {id: summary}, log).
 
     ``force`` redoes every stage; ``link`` points ``out/<key>`` at the latest directory of each key.
@@ -81,8 +89,9 @@ def run_stages(stages: list[Stage], config: Config, out: Path, force: bool = Fal
                 remove(directory)
             start = time.perf_counter()
             summaries[stage.id] = _jsonable(stage.run(directory, dirs))
-            write_json_atomic(done, {"stage": stage.name, "seconds": time.perf_counter() - start,
-                                     "summary": summaries[stage.id]})
+            write_json_atomic(
+                done, {"stage": stage.name, "seconds": time.perf_counter() - start, "summary": summaries[stage.id]}
+            )
         if link:
             _link_latest(out / stage.key, directory)
         log.append({"stage": stage.name, "dir": str(directory), "reused": reused})

@@ -9,6 +9,7 @@ degrades less than the first (sparse-only) one; and per joint the 3D error clean
 position at @80.
 Usage: python -m pipelines.report.advocc OUT.md KP40_DIR KP80_DIR [IMAGE40_DIR IMAGE80_DIR]
 """
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,31 @@ from pathlib import Path
 
 from hipart.skeleton import H36M_NAMES
 from pipelines.core.atomic import write_text_atomic
-from pipelines.evaluate.advocc import PAPER
+from pipelines.evaluate.advocc_summary import PAPER
 from pipelines.evaluate.tables import markdown_table
 
-COLUMNS = ["model", "level", "clean MPJPE", "AdvOcc@40", "degr. @40", "PA @40", "AdvOcc@80", "degr. @80", "PA @80",
-           "degr. PA @80"]
-DIAGNOSTICS = ["level", "size", "model", "pelvis hidden at worst %", "2D hidden px (worst)", "2D visible px (worst)",
-               "2D hidden px (all)", "2D visible px (all)"]
+COLUMNS = [
+    "model",
+    "level",
+    "clean MPJPE",
+    "AdvOcc@40",
+    "degr. @40",
+    "PA @40",
+    "AdvOcc@80",
+    "degr. @80",
+    "PA @80",
+    "degr. PA @80",
+]
+DIAGNOSTICS = [
+    "level",
+    "size",
+    "model",
+    "pelvis hidden at worst %",
+    "2D hidden px (worst)",
+    "2D visible px (worst)",
+    "2D hidden px (all)",
+    "2D visible px (all)",
+]
 USAGE = "usage: python -m pipelines.report.advocc OUT.md KP40_DIR KP80_DIR [IMAGE40_DIR IMAGE80_DIR]"
 
 
@@ -46,9 +65,20 @@ def rows(levels: dict[str, tuple[dict, dict]]) -> list[list]:
         at80 = _models(r80)
         for name, m40 in _models(r40).items():
             m80, clean = at80.get(name, {}), m40["clean_mpjpe"]
-            out.append([name, level, clean, m40["advocc_mpjpe"], _pct(clean, m40["advocc_mpjpe"]), m40["advocc_pa_mpjpe"],
-                        m80.get("advocc_mpjpe"), _pct(clean, m80.get("advocc_mpjpe")), m80.get("advocc_pa_mpjpe"),
-                        _pct(m80["clean_pa_mpjpe"], m80["advocc_pa_mpjpe"]) if m80 else "-"])
+            out.append(
+                [
+                    name,
+                    level,
+                    clean,
+                    m40["advocc_mpjpe"],
+                    _pct(clean, m40["advocc_mpjpe"]),
+                    m40["advocc_pa_mpjpe"],
+                    m80.get("advocc_mpjpe"),
+                    _pct(clean, m80.get("advocc_mpjpe")),
+                    m80.get("advocc_pa_mpjpe"),
+                    _pct(m80["clean_pa_mpjpe"], m80["advocc_pa_mpjpe"]) if m80 else "-",
+                ]
+            )
     for name, (clean, at40, at80) in PAPER.items():
         out.append([name, "paper", clean, at40, _pct(clean, at40), None, at80, _pct(clean, at80), None, "-"])
     return out
@@ -60,8 +90,18 @@ def diagnostics(levels: dict[str, tuple[dict, dict]]) -> list[list]:
         for result in pair:
             seen = result.get("input_err2d") or {}
             for name, m in _models(result).items():
-                out.append([level, result["size"], name, m.get("pelvis_hidden_at_worst_pct"), m.get("err2d_hidden_px"),
-                            m.get("err2d_visible_px"), seen.get("hidden_px"), seen.get("visible_px")])
+                out.append(
+                    [
+                        level,
+                        result["size"],
+                        name,
+                        m.get("pelvis_hidden_at_worst_pct"),
+                        m.get("err2d_hidden_px"),
+                        m.get("err2d_visible_px"),
+                        seen.get("hidden_px"),
+                        seen.get("visible_px"),
+                    ]
+                )
     return out
 
 
@@ -73,9 +113,11 @@ def verdicts(levels: dict[str, tuple[dict, dict]]) -> list[str]:
             (first, ref), *others = _models(result).items()
             for name, m in others:
                 smaller = m["degradation_mpjpe_pct"] < ref["degradation_mpjpe_pct"]
-                lines.append(f"- {level} @{result['size']}: {name} {m['degradation_mpjpe_pct']:+.0f} % vs {first} "
-                             f"{ref['degradation_mpjpe_pct']:+.0f} %: "
-                             + ("smaller" if smaller else f"**not smaller** ({name} loses more)"))
+                lines.append(
+                    f"- {level} @{result['size']}: {name} {m['degradation_mpjpe_pct']:+.0f} % vs {first} "
+                    f"{ref['degradation_mpjpe_pct']:+.0f} %: "
+                    + ("smaller" if smaller else f"**not smaller** ({name} loses more)")
+                )
     return lines
 
 
@@ -97,10 +139,14 @@ def _describe(result: dict) -> str:
     extra = ""
     if result.get("image_level"):
         image = result["image_level"]
-        extra = (f"; {image['detector_runs']} BlazePose runs, {image['missed_pct']:.1f} % of positions missed "
-                 f"(clean detection kept with score 0), {image['render_detect_seconds']:.0f} s to render and detect")
-    return (f"{result['samples']} samples x {result['positions']} positions, {result['occlusion_model']}, "
-            f"input '{result['input']}'{extra}")
+        extra = (
+            f"; {image['detector_runs']} BlazePose runs, {image['missed_pct']:.1f} % of positions missed "
+            f"(clean detection kept with score 0), {image['render_detect_seconds']:.0f} s to render and detect"
+        )
+    return (
+        f"{result['samples']} samples x {result['positions']} positions, {result['occlusion_model']}, "
+        f"input '{result['input']}'{extra}"
+    )
 
 
 def markdown(runs: list[Path]) -> str:
@@ -108,9 +154,11 @@ def markdown(runs: list[Path]) -> str:
     if len(runs) == 4:
         levels["image"] = (_load(runs[2]), _load(runs[3]))
     joints = levels["keypoint"][1].get("joint_set", "17 H36M joints")
-    intro = (f"Made by `make reproduce-advocc`: MPJPE / PA-MPJPE (mm, {joints}) at the MPJPE-worst patch position, "
-             "mean over samples (3DNBF's scoring: 1.2x crop, visible joints, Procrustes on the visible joints), and "
-             "the degradation against the clean input of the same level.")
+    intro = (
+        f"Made by `make reproduce-advocc`: MPJPE / PA-MPJPE (mm, {joints}) at the MPJPE-worst patch position, "
+        "mean over samples (3DNBF's scoring: 1.2x crop, visible joints, Procrustes on the visible joints), and "
+        "the degradation against the clean input of the same level."
+    )
     lines = ["# AdvOcc: worst occluder position", "", intro, ""]
     lines += [f"- {level} @{r['size']}: {_describe(r)}" for level, pair in levels.items() for r in pair] + [""]
     lines += markdown_table(COLUMNS, rows(levels)) + ["", "## Where the models lose", ""]

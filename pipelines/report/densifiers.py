@@ -6,6 +6,7 @@ densifier checkpoint (a HiARM, regression or nearest-neighbour run) densifies th
 dense (48) and fine (96) levels per action (frame-weighted, sub-actions pooled) and their average
 over actions, one row per densifier and level. Also written as JSON beside OUT.md.
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,15 +40,24 @@ def densifier_table(store_path: str | Path, input2d: str, densifiers: dict[str, 
 
 
 def markdown(table: dict) -> str:
-    return "\n".join([
-        f"Densification 2D mean error (px) on the test split ({table['frames']} frames) from "
-        f"'{table['input']}' 2D, per action (frame-weighted) and the average over actions.", "",
-        *markdown_table(["densifier", "level"] + table["actions"] + ["average"], table["rows"])]) + "\n"
+    return (
+        "\n".join(
+            [
+                f"Densification 2D mean error (px) on the test split ({table['frames']} frames) from "
+                f"'{table['input']}' 2D, per action (frame-weighted) and the average over actions.",
+                "",
+                *markdown_table(["densifier", "level"] + table["actions"] + ["average"], table["rows"]),
+            ]
+        )
+        + "\n"
+    )
 
 
 def main(argv: list[str]) -> int:
     if len(argv) < 4 or any("=" not in a for a in argv[3:]):
-        print("usage: python -m pipelines.report.densifiers STORE INPUT OUT.md NAME=CKPT [NAME=CKPT ...]", file=sys.stderr)
+        print(
+            "usage: python -m pipelines.report.densifiers STORE INPUT OUT.md NAME=CKPT [NAME=CKPT ...]", file=sys.stderr
+        )
         return 2
     try:
         table = densifier_table(argv[0], argv[1], dict(a.split("=", 1) for a in argv[3:]))

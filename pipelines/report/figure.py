@@ -4,6 +4,7 @@ Top row: ground-truth levels of a few test camera-frames (sparse 17 joints, dens
 cluster centres of the body mesh). Bottom row: the same frames as HiPART sees them at test time:
 the detected 17 joints densified into 48 and 96 points by MSST + HiARM.
 """
+
 from __future__ import annotations
 
 import sys

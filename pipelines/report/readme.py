@@ -6,6 +6,7 @@ shows the tables the reproduce targets last wrote, each with the command that ma
 file is an error naming the make target to run; the README is rewritten atomically. Files named
 after the README refresh only their own blocks (e.g. after one reproduce target).
 """
+
 from __future__ import annotations
 
 import re

@@ -8,6 +8,7 @@ one occluder per row at a random position of the AdvOcc grid (docs/protocols.md 
 detector_model) move the hidden joints and lower their scores. Copies use streams of their own
 (seeded by ``detector_input.seed`` and the copy index), distinct from the evaluation's.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,11 +21,22 @@ from pipelines.evaluate import detector_model
 from pipelines.evaluate.occlusion import grid_offsets, occluded_joints, person_crops
 
 SEED_OFFSET = 1_000_003  # keeps training draws apart from the evaluation's (occlusion.seed is small)
+DEFAULT_OCCLUSION = OcclusionConfig()  # corrupted_copy's default occlusion settings
 
 
-def corrupted_copy(gt2d: np.ndarray, clean2d: np.ndarray, clean_score: np.ndarray, size: int, seed: int,
-                   hide_prob: float, fit: str | None = None, occlusion: OcclusionConfig = OcclusionConfig()):
-    """One detector-like copy. gt2d / clean2d (N, 17, 2) px, clean_score (N, 17) -> 2D (N, 17, 2), score (N, 17), hidden (N, 17)."""
+def corrupted_copy(
+    gt2d: np.ndarray,
+    clean2d: np.ndarray,
+    clean_score: np.ndarray,
+    size: int,
+    seed: int,
+    hide_prob: float,
+    fit: str | None = None,
+    occlusion: OcclusionConfig = DEFAULT_OCCLUSION,
+):
+    """One detector-like copy.
+
+    gt2d / clean2d (N, 17, 2) px, clean_score (N, 17) -> 2D (N, 17, 2), score (N, 17), hidden (N, 17)."""
     rng = np.random.default_rng([SEED_OFFSET + seed, size])
     offsets = grid_offsets(size, occlusion.crop, occlusion.stride)  # (P, 2) reference-crop px
     crops = person_crops(gt2d, occlusion.margin)  # (N, 3)
@@ -49,19 +61,30 @@ def for_stage(cfg: DetectorInputConfig, stage: str) -> DetectorInputConfig:
     return cfg if stage in cfg.stages else dataclasses.replace(cfg, copies=0)
 
 
-def detector_copies(gt2d: np.ndarray, clean2d: np.ndarray, clean_score: np.ndarray, cfg: DetectorInputConfig,
-                    fit: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detector_copies(
+    gt2d: np.ndarray, clean2d: np.ndarray, clean_score: np.ndarray, cfg: DetectorInputConfig, fit: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``cfg.copies`` corrupted copies, stacked: 2D (C*N, 17, 2), score (C*N, 17) and the source row of each (C*N,)."""
     if cfg.copies <= 0:
         return np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), np.float32), np.zeros(0, np.int64)
-    parts = [corrupted_copy(gt2d, clean2d, clean_score, cfg.sizes[c % len(cfg.sizes)], cfg.seed * 1000 + c,
-                            cfg.hide_prob, fit) for c in range(cfg.copies)]
+    parts = [
+        corrupted_copy(
+            gt2d, clean2d, clean_score, cfg.sizes[c % len(cfg.sizes)], cfg.seed * 1000 + c, cfg.hide_prob, fit
+        )
+        for c in range(cfg.copies)
+    ]
     rows = np.tile(np.arange(len(gt2d), dtype=np.int64), cfg.copies)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), rows
 
 
-def with_copies(arrays: dict[str, np.ndarray], sparse_key: str, score_key: str, gt2d: np.ndarray,
-                cfg: DetectorInputConfig, fit: str | None = None) -> dict[str, np.ndarray]:
+def with_copies(
+    arrays: dict[str, np.ndarray],
+    sparse_key: str,
+    score_key: str,
+    gt2d: np.ndarray,
+    cfg: DetectorInputConfig,
+    fit: str | None = None,
+) -> dict[str, np.ndarray]:
     """Training arrays (one row per sample) extended by ``cfg.copies`` corrupted copies of every row:
     the copies' ``sparse_key`` / ``score_key`` are the corrupted ones, every other array is repeated."""
     if cfg.copies <= 0:

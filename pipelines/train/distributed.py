@@ -4,6 +4,7 @@
 Backend: nccl on CUDA, gloo on CPU. RNG snapshots hold only tensors, ints and lists so the
 resumable train state loads with ``torch.load(weights_only=True)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ class DistInfo:
     world: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
-    owns_group: bool = False     # this trainer created the process group (and destroys it)
+    owns_group: bool = False  # this trainer created the process group (and destroys it)
 
     @property
     def is_main(self) -> bool:
@@ -82,8 +83,12 @@ def rng_state(device: torch.device) -> dict:
     np_state = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached": float(np_state[4]),
+        },
         "python": [list(random.getstate()[1])],
     }
     if device.type == "cuda":
@@ -94,8 +99,9 @@ def rng_state(device: torch.device) -> dict:
 def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     npst = state["numpy"]
-    np.random.set_state(("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
-                         npst["cached"]))
+    np.random.set_state(
+        ("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached"])
+    )
     random.setstate((3, tuple(state["python"][0]), None))
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)

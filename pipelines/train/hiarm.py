@@ -4,14 +4,15 @@ The frozen MSST encodes every GT fine pose, in the pose frame of the sparse inpu
 detection set), into its 16 + 48 target tokens once, in memory; the shared trainer then fits HiARM
 with teacher forcing. With ``detector_input.copies`` the training set also holds that many
 detector-like corrupted copies of every row (pipelines/train/detector_input.py); a score-aware HiARM
-(``hiarm.score_input``) reads the input's detector scores. The checkpoint metadata records the MSST checkpoint (path and sha256) so
-``pipelines.models.loading.load_densifier`` rebuilds the pair.
+(``hiarm.score_input``) reads the input's detector scores. The checkpoint metadata records the MSST
+checkpoint (path and sha256) so ``pipelines.models.loading.load_densifier`` rebuilds the pair.
 
 At the end, on the test split (rank 0): densification 2D mean error (px) of the dense and fine
 levels from the GT sparse 2D and from every detection set of the store, next to the MSST
 reconstruction (ceiling), a nearest neighbour in the training set and the training mean pose
 (floors). Written to ``results.json`` in the run directory.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,8 +58,10 @@ def _check_store(store: PoseStore, msst_meta: dict, msst_path: Path, input2d: st
         check_input2d(store, split, input2d)
     expected = msst_meta.get("hierarchy_sha256")
     if expected and expected != store.hierarchy_sha256:
-        raise UserError(f"{store.path}: attribute 'hierarchy_sha256' differs from the one MSST {msst_path} was "
-                        f"trained on ({expected[:16]}...); use the store of that MSST")
+        raise UserError(
+            f"{store.path}: attribute 'hierarchy_sha256' differs from the one MSST {msst_path} was "
+            f"trained on ({expected[:16]}...); use the store of that MSST"
+        )
 
 
 def _check_resume(run_dir: Path, link: dict, resume: bool) -> None:
@@ -67,16 +70,24 @@ def _check_resume(run_dir: Path, link: dict, resume: bool) -> None:
     if resume and saved.is_file():
         recorded = read_meta(saved).get("msst", {}).get("sha256")
         if recorded != link["sha256"]:
-            raise UserError(f"{saved}: metadata 'msst.sha256' ({str(recorded)[:16]}...) differs from --msst "
-                            f"{link['path']} ({link['sha256'][:16]}...); resume with the MSST the run started with")
+            raise UserError(
+                f"{saved}: metadata 'msst.sha256' ({str(recorded)[:16]}...) differs from --msst "
+                f"{link['path']} ({link['sha256'][:16]}...); resume with the MSST the run started with"
+            )
 
 
 def training_levels(store: PoseStore, input2d: str, config: Config, stage: str = "hiarm") -> dict[str, np.ndarray]:
     """The train split's input and GT levels plus ``detector_input.copies`` detector-like corrupted copies
     (when ``stage`` is one of ``detector_input.stages``)."""
     levels = split_levels(store, "train", input2d)
-    return with_copies(levels, "sparse", "scores", store.read("train", "kp2d/sparse"),
-                       for_stage(config.detector_input, stage), config.occlusion.detector_fit)
+    return with_copies(
+        levels,
+        "sparse",
+        "scores",
+        store.read("train", "kp2d/sparse"),
+        for_stage(config.detector_input, stage),
+        config.occlusion.detector_fit,
+    )
 
 
 def loss_fn(model, batch):
@@ -93,17 +104,31 @@ def make_eval_fn(msst, test: dict[str, np.ndarray], real: dict):
     def eval_fn(model: HiARM) -> dict[str, float]:
         device = next(model.parameters()).device
         t = {k: torch.from_numpy(rows[k]).to(device) for k in TRAIN_KEYS}
-        loss, stats = model.loss(*model(t["sparse_pf"], t["sparse_idx"], t["dense_idx"], t["scores"]),
-                                 t["sparse_idx"], t["dense_idx"])
+        loss, stats = model.loss(
+            *model(t["sparse_pf"], t["sparse_idx"], t["dense_idx"], t["scores"]), t["sparse_idx"], t["dense_idx"]
+        )
         errors = densification_errors(Densifier(msst, model), train_like, rows, real, what="monitor")["hiarm"]
-        return {"test_loss": float(loss), **{f"test_{k}": v for k, v in stats.items()},
-                "test_dense_px": errors["dense_px"], "test_fine_px": errors["fine_px"]}
+        return {
+            "test_loss": float(loss),
+            **{f"test_{k}": v for k, v in stats.items()},
+            "test_dense_px": errors["dense_px"],
+            "test_fine_px": errors["fine_px"],
+        }
+
     return eval_fn
 
 
-def train_hiarm(store_path: str | Path, msst_ckpt: str | Path, out_dir: str | Path, config: Config,
-                resume: bool = False, input2d: str = "gt", max_steps: int | None = None,
-                device: str | None = None, stop_after: int | None = None) -> dict:
+def train_hiarm(
+    store_path: str | Path,
+    msst_ckpt: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    resume: bool = False,
+    input2d: str = "gt",
+    max_steps: int | None = None,
+    device: str | None = None,
+    stop_after: int | None = None,
+) -> dict:
     """Train HiARM; returns {"results": test densification table, "run_dir", "step", "is_main"}."""
     check_config(config)
     store = PoseStore(store_path)
@@ -124,26 +149,43 @@ def train_hiarm(store_path: str | Path, msst_ckpt: str | Path, out_dir: str | Pa
     real = real_masks(store)
     model = build_seeded(config.train_hiarm, lambda: HiARM(config.hiarm, msst.cfg, bone_of_dense, bone_order))
     task = TrainTask(
-        name="hiarm", model=model, train_arrays={k: train_arrays[k] for k in TRAIN_KEYS}, loss_fn=loss_fn,
-        eval_fn=make_eval_fn(msst, test_gt, real), config=config,
-        meta={"msst": link, "store": str(store.path.resolve()), "hierarchy_sha256": store.hierarchy_sha256,
-              "input2d": input2d, "bone_of_dense": bone_of_dense, "bone_order": bone_order,
-              "params": sum(p.numel() for p in model.parameters())},
+        name="hiarm",
+        model=model,
+        train_arrays={k: train_arrays[k] for k in TRAIN_KEYS},
+        loss_fn=loss_fn,
+        eval_fn=make_eval_fn(msst, test_gt, real),
+        config=config,
+        meta={
+            "msst": link,
+            "store": str(store.path.resolve()),
+            "hierarchy_sha256": store.hierarchy_sha256,
+            "input2d": input2d,
+            "bone_of_dense": bone_of_dense,
+            "bone_order": bone_order,
+            "params": sum(p.numel() for p in model.parameters()),
+        },
     )
     result = train(task, config.train_hiarm, Path(out_dir), resume=resume, stop_after=stop_after, device=device)
     is_main = result["is_main"]
     results = {}
     if is_main:
-        results = final_report(Densifier(msst, model.eval()), store, train_arrays, test_gt, real,
-                               config.evaluate.batch_size)
-        results.update(step=result["step"], input2d=input2d, order=config.hiarm.order,
-                       framework=config.hiarm.framework, params=task.meta["params"])
+        results = final_report(
+            Densifier(msst, model.eval()), store, train_arrays, test_gt, real, config.evaluate.batch_size
+        )
+        results.update(
+            step=result["step"],
+            input2d=input2d,
+            order=config.hiarm.order,
+            framework=config.hiarm.framework,
+            params=task.meta["params"],
+        )
         write_json_atomic(Path(out_dir) / RESULTS_FILE, results)
     return {"results": results, "run_dir": str(out_dir), "step": result["step"], "is_main": is_main}
 
 
-def final_report(densifier: Densifier, store: PoseStore, train_arrays: dict, test_gt: dict, real: dict,
-                 batch_size: int) -> dict:
+def final_report(
+    densifier: Densifier, store: PoseStore, train_arrays: dict, test_gt: dict, real: dict, batch_size: int
+) -> dict:
     """{"test_rows", "densification": {input: {method: {dense_px, fine_px}}}} from GT and every detection set."""
     tables = {"gt": densification_errors(densifier, train_arrays, test_gt, real, batch_size, "test/gt")}
     for name in store.detections("test"):

@@ -6,6 +6,7 @@ densifiers see), at most ``max_reference`` evenly spaced rows, with the GT dense
 the same frame. Written as a safetensors checkpoint of kind ``knn``; ``results.json`` holds the test
 split's densification error (px) from every 2D input of the store.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,9 @@ from pipelines.train.hiarm import RESULTS_FILE, training_levels
 MAX_REFERENCE = 100_000
 
 
-def build_knn(store_path: str | Path, out_dir: str | Path, config: Config, input2d: str = "gt",
-              max_reference: int = MAX_REFERENCE) -> dict:
+def build_knn(
+    store_path: str | Path, out_dir: str | Path, config: Config, input2d: str = "gt", max_reference: int = MAX_REFERENCE
+) -> dict:
     """Write the reference bank of the nearest-neighbour densifier; returns {"results", "run_dir", "rows"}."""
     store = PoseStore(store_path)
     if max_reference < 1:
@@ -46,11 +48,26 @@ def build_knn(store_path: str | Path, out_dir: str | Path, config: Config, input
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.toml", dump_toml(config))
     state = {k: v for k, v in module.state_dict().items() if k != "reference_sq"}
-    save_model(out / MODEL_FILE, state, {
-        "kind": "knn", "config": config_to_dict(config), "input2d": input2d, "rows": int(len(rows)),
-        "store": str(store.path.resolve()), "hierarchy_sha256": store.hierarchy_sha256})
+    save_model(
+        out / MODEL_FILE,
+        state,
+        {
+            "kind": "knn",
+            "config": config_to_dict(config),
+            "input2d": input2d,
+            "rows": int(len(rows)),
+            "store": str(store.path.resolve()),
+            "hierarchy_sha256": store.hierarchy_sha256,
+        },
+    )
     real = real_masks(store)
-    results = {"input2d": input2d, "rows": int(len(rows)), "densification": {
-        name: levels_error(module, split_levels(store, "test", name), real) for name in ["gt"] + store.detections("test")}}
+    results = {
+        "input2d": input2d,
+        "rows": int(len(rows)),
+        "densification": {
+            name: levels_error(module, split_levels(store, "test", name), real)
+            for name in ["gt"] + store.detections("test")
+        },
+    }
     write_json_atomic(out / RESULTS_FILE, results)
     return {"results": results, "run_dir": str(out), "rows": int(len(rows))}

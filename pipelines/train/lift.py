@@ -4,9 +4,9 @@ Levels come from a level source (pipelines.models.level_sources: gt | hipart | r
 Inputs are screen-normalised in the loss (VideoPose3D), the target is the root-relative sparse 3D in
 metres, the loss is MPJPE. With ``detector_input.copies`` the training set also holds detector-like
 corrupted copies of every row (their levels densified from the corrupted 2D by the same source); a
-score-aware lifter (``lifter.score_input``) reads the sparse input's detector scores. Half of each batch is mirrored (x -> -x, left/right permutations of every level)
-when ``lifter.flip_augment`` is on. Optimiser and schedule: ``train_lift`` (paper: Adam 1e-3,
-x0.96 every 4 epochs, 25 epochs, batch 256).
+score-aware lifter (``lifter.score_input``) reads the sparse input's detector scores. Half of each batch
+is mirrored (x -> -x, left/right permutations of every level) when ``lifter.flip_augment`` is on.
+Optimiser and schedule: ``train_lift`` (paper: Adam 1e-3, x0.96 every 4 epochs, 25 epochs, batch 256).
 
 A temporal lifter (``lifter.arch = temporal``, ``lifter.frames = T``) trains on windows: one window of
 T rows centred on every training row (pipelines/data/windows.py: rows of one sequence, ends
@@ -15,6 +15,7 @@ edge-replicated, each detector-copy block its own set of sequences), the loss MP
 gathers the rows from per-row tensors. Monitoring scores the centre frame of the windows centred on the
 monitored test rows.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,8 @@ from pipelines.core.rows import evenly_spaced, evenly_spaced_subset
 from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input, sparse_scores
 from pipelines.data.windows import centre_index, centred_windows, sequences
 from pipelines.models.level_sources import GTLevels, make_source
-from pipelines.models.loading import DENSIFIER_KINDS
 from pipelines.models.lifting import flip_perms_from_hierarchy, input_flip_perm, lifter_meta
+from pipelines.models.loading import DENSIFIER_KINDS
 from pipelines.train.detector_input import detector_copies, for_stage
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
@@ -53,8 +54,12 @@ def parse_levels(text: str | tuple | None) -> tuple[int, ...] | None:
         levels = tuple(int(v) for v in (text.split(",") if isinstance(text, str) else text))
     except ValueError:
         raise UserError(f"--levels {text!r}: expected comma-separated joint counts such as 17,48,96") from None
-    if not levels or levels[0] != NUM_SPARSE or len(set(levels)) != len(levels) or any(
-            lv not in ALLOWED_LEVELS for lv in levels):
+    if (
+        not levels
+        or levels[0] != NUM_SPARSE
+        or len(set(levels)) != len(levels)
+        or any(lv not in ALLOWED_LEVELS for lv in levels)
+    ):
         raise UserError(f"--levels {text!r}: expected 17 first, then distinct levels among 48, 96, 192")
     return levels
 
@@ -82,9 +87,17 @@ def resolve_lifter_config(cfg: LifterConfig, levels, dense_source) -> LifterConf
     return dataclasses.replace(cfg, levels=levels, dense_source=source, arch=arch)
 
 
-def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tuple[int, ...],
-                 detector_input: DetectorInputConfig | None = None, fit: str | None = None) -> dict[str, np.ndarray]:
-    """Arrays of one split: x_px (N, sum(levels), 2), scores (N, 17), image_size (N, 2), kp3d (N, 17, 3) root-relative m.
+def split_inputs(
+    store: PoseStore,
+    split: str,
+    input2d: str,
+    source,
+    levels: tuple[int, ...],
+    detector_input: DetectorInputConfig | None = None,
+    fit: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Arrays of one split: x_px (N, sum(levels), 2), scores (N, 17), image_size (N, 2), kp3d (N, 17, 3)
+    root-relative m.
 
     ``detector_input`` with copies: append that many detector-like corrupted copies of every row, their
     levels densified from the corrupted input by the same source (cached)."""
@@ -93,20 +106,30 @@ def split_inputs(store: PoseStore, split: str, input2d: str, source, levels: tup
     if isinstance(source, GTLevels):
         for lv in levels[1:]:
             if not store.has(split, f"kp2d/{LEVEL_NAMES[lv]}"):
-                raise UserError(f"{store.path}: dataset '{split}/kp2d/{LEVEL_NAMES[lv]}' is missing "
-                                f"(needed by --dense-source gt --levels {','.join(map(str, levels))})")
+                raise UserError(
+                    f"{store.path}: dataset '{split}/kp2d/{LEVEL_NAMES[lv]}' is missing "
+                    f"(needed by --dense-source gt --levels {','.join(map(str, levels))})"
+                )
     generated = source.store_levels(store, split, input2d)
     x_px = np.concatenate([sparse] + [generated[lv] for lv in levels[1:]], axis=1).astype(np.float32)
     kp3d = store.read(split, "kp3d/sparse").astype(np.float32) / 1000.0
-    out = {"x_px": x_px, "scores": scores, "image_size": store.read(split, "meta/image_size").astype(np.float32),
-           "kp3d": kp3d - kp3d[:, :1]}
+    out = {
+        "x_px": x_px,
+        "scores": scores,
+        "image_size": store.read(split, "meta/image_size").astype(np.float32),
+        "kp3d": kp3d - kp3d[:, :1],
+    }
     if detector_input is None or detector_input.copies <= 0:
         return out
     moved, moved_scores, rows = detector_copies(store.read(split, "kp2d/sparse"), sparse, scores, detector_input, fit)
     tag = f"{input2d}-copies-{config_hash(detector_input)[:8]}"
     extra = source.levels_of(store, split, moved, moved_scores, rows, tag)
-    copies = {"x_px": np.concatenate([moved] + [extra[lv] for lv in levels[1:]], axis=1).astype(np.float32),
-              "scores": moved_scores, "image_size": out["image_size"][rows], "kp3d": out["kp3d"][rows]}
+    copies = {
+        "x_px": np.concatenate([moved] + [extra[lv] for lv in levels[1:]], axis=1).astype(np.float32),
+        "scores": moved_scores,
+        "image_size": out["image_size"][rows],
+        "kp3d": out["kp3d"][rows],
+    }
     return {k: np.concatenate([out[k], copies[k]]) for k in out}
 
 
@@ -119,13 +142,17 @@ def mirror_random_half(x: torch.Tensor, target: torch.Tensor, scores: torch.Tens
     def pick(flipped, plain):
         return torch.where(mirror.view(-1, *[1] * (plain.ndim - 1)), flipped, plain)
 
-    return (pick(flip_pose(x, in_perm), x), pick(flip_pose(target, H36M_FLIP_PERM), target),
-            pick(scores[..., H36M_FLIP_PERM], scores))
+    return (
+        pick(flip_pose(x, in_perm), x),
+        pick(flip_pose(target, H36M_FLIP_PERM), target),
+        pick(scores[..., H36M_FLIP_PERM], scores),
+    )
 
 
 def make_loss_fn(in_perm: list[int] | None, framing: str = "image"):
     """MPJPE (metres) on normalised inputs (hipart.normalize.lifter_normalize); mirrors a random half of the
     batch when in_perm is set."""
+
     def loss_fn(model, batch):
         x = lifter_normalize(batch["x_px"], batch["image_size"], framing)  # (B, J, 2)
         target, scores = batch["kp3d"], batch["scores"]  # (B, 17, 3), (B, 17)
@@ -134,6 +161,7 @@ def make_loss_fn(in_perm: list[int] | None, framing: str = "image"):
         pred = model(x, scores)
         loss = mpjpe(pred, target).mean()
         return loss, {"mpjpe_mm": float(loss.detach()) * 1000.0}
+
     return loss_fn
 
 
@@ -145,8 +173,11 @@ class FrameRows:
 
     def __init__(self, arrays: dict[str, np.ndarray], framing: str = "image"):
         x_sn = lifter_normalize(torch.from_numpy(arrays["x_px"]), torch.from_numpy(arrays["image_size"]), framing)
-        self.tensors = {"x_sn": x_sn, "scores": torch.from_numpy(arrays["scores"]),
-                        "kp3d": torch.from_numpy(arrays["kp3d"])}
+        self.tensors = {
+            "x_sn": x_sn,
+            "scores": torch.from_numpy(arrays["scores"]),
+            "kp3d": torch.from_numpy(arrays["kp3d"]),
+        }
 
     def __len__(self) -> int:
         return len(self.tensors["x_sn"])
@@ -174,6 +205,7 @@ def training_windows(store: PoseStore, split: str, n_rows: int, frames: int) -> 
 def make_window_loss_fn(rows: FrameRows, in_perm: list[int] | None):
     """The temporal lifter's loss: MPJPE (metres) over every frame of each window of ``batch["window"]``
     (B, T) row indices (seq2seq, MixSTE); a random half of the windows mirrored whole when in_perm is set."""
+
     def loss_fn(model, batch):
         frames = rows.gather(batch["window"])
         x, target, scores = frames["x_sn"], frames["kp3d"], frames["scores"]  # (B, T, J, 2), (B, T, 17, 3), (B, T, 17)
@@ -182,6 +214,7 @@ def make_window_loss_fn(rows: FrameRows, in_perm: list[int] | None):
         pred = model(x, scores)  # (B, T, 17, 3)
         loss = mpjpe(pred, target).mean()
         return loss, {"mpjpe_mm": float(loss.detach()) * 1000.0}
+
     return loss_fn
 
 
@@ -200,6 +233,7 @@ def make_window_eval_fn(rows: FrameRows | None, monitored: np.ndarray | None, ba
             pred = model(frames["x_sn"], frames["scores"]).float()[:, centre]  # (b, 17, 3)
             errors.append(mpjpe(pred, frames["kp3d"][:, centre]).cpu())
         return {"test_mpjpe": float(torch.cat(errors).mean()) * 1000.0}
+
     return eval_fn
 
 
@@ -217,16 +251,29 @@ def make_eval_fn(test: dict[str, np.ndarray] | None, batch_size: int = 1024, fra
             pred = model(lifter_normalize(rows["x_px"], rows["image_size"], framing), rows["scores"]).float()
             errors.append(mpjpe(pred, rows["kp3d"]).cpu())
         return {"test_mpjpe": float(torch.cat(errors).mean()) * 1000.0}
+
     return eval_fn
 
 
-def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, dense_source: str | None = None,
-               hipart: str | Path | None = None, input2d: str = "gt", resume: bool = False,
-               device: str | None = None, levels_cache: Path | None = None) -> dict:
+def train_lift(
+    store: str | Path,
+    out: str | Path,
+    config: Config,
+    levels=None,
+    dense_source: str | None = None,
+    hipart: str | Path | None = None,
+    input2d: str = "gt",
+    resume: bool = False,
+    device: str | None = None,
+    levels_cache: Path | None = None,
+) -> dict:
     """Train a lifter; returns {"run_dir", "checkpoint", "metrics", "params"}.
 
     ``levels_cache``: where generated HiPART levels are cached (default OUT/levels_cache); runs that
-    share a store and a HiARM checkpoint can share one."""
+    share a store and a HiARM checkpoint can share one.
+
+    Long: one stage's recipe: inputs, the single-frame or window task, the model and its metadata, in order.
+    """
 
     out = Path(out)
     device = default_device(device)
@@ -234,15 +281,25 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
     lifter_cfg = resolve_lifter_config(config.lifter, levels, dense_source)
     config = dataclasses.replace(config, lifter=lifter_cfg)
     if lifter_cfg.dense_source == "gt" and any(lv not in pose_store.levels for lv in lifter_cfg.levels):
-        raise UserError(f"{pose_store.path}: store levels {list(pose_store.levels)} lack some of {list(lifter_cfg.levels)}")
+        raise UserError(
+            f"{pose_store.path}: store levels {list(pose_store.levels)} lack some of {list(lifter_cfg.levels)}"
+        )
     if "train" not in pose_store.splits:
         raise UserError(f"{pose_store.path}: split 'train' is missing")
     sparse_input(pose_store, "train", input2d)  # validates --input before anything is written
-    source = make_source(lifter_cfg.dense_source, hipart, device, levels_cache or out / "levels_cache",
-                         config.evaluate.batch_size)
+    source = make_source(
+        lifter_cfg.dense_source, hipart, device, levels_cache or out / "levels_cache", config.evaluate.batch_size
+    )
     perms = flip_perms_from_hierarchy(pose_store.hierarchy)
-    train_arrays = split_inputs(pose_store, "train", input2d, source, lifter_cfg.levels,
-                                for_stage(config.detector_input, "lift"), config.occlusion.detector_fit)
+    train_arrays = split_inputs(
+        pose_store,
+        "train",
+        input2d,
+        source,
+        lifter_cfg.levels,
+        for_stage(config.detector_input, "lift"),
+        config.occlusion.detector_fit,
+    )
     test = None
     if "test" in pose_store.splits and lifter_cfg.eval_rows > 0:
         test = split_inputs(pose_store, "test", input2d, source, lifter_cfg.levels)
@@ -255,13 +312,18 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
         if test is not None:
             seqs = sequences(pose_store, "test")
             monitored = centred_windows(seqs, len(test["x_px"]), lifter_cfg.frames)[
-                evenly_spaced(len(test["x_px"]), lifter_cfg.eval_rows)]
-        eval_fn = make_window_eval_fn(None if test is None else FrameRows(test, lifter_cfg.framing), monitored,
-                                      config.evaluate.batch_size)
+                evenly_spaced(len(test["x_px"]), lifter_cfg.eval_rows)
+            ]
+        eval_fn = make_window_eval_fn(
+            None if test is None else FrameRows(test, lifter_cfg.framing), monitored, config.evaluate.batch_size
+        )
     else:
         loss_fn = make_loss_fn(in_perm, lifter_cfg.framing)
-        eval_fn = make_eval_fn(None if test is None else evenly_spaced_subset(test, lifter_cfg.eval_rows),
-                               config.evaluate.batch_size, lifter_cfg.framing)
+        eval_fn = make_eval_fn(
+            None if test is None else evenly_spaced_subset(test, lifter_cfg.eval_rows),
+            config.evaluate.batch_size,
+            lifter_cfg.framing,
+        )
     groups = None
     if lifter_cfg.arch in ("efficient", "temporal") and len(lifter_cfg.levels) > 1:
         groups = torch.from_numpy(joint_groups(lifter_cfg.levels, pose_store.hierarchy))
@@ -269,12 +331,26 @@ def train_lift(store: str | Path, out: str | Path, config: Config, levels=None, 
     hipart_meta = None
     if lifter_cfg.dense_source in DENSIFIER_KINDS:
         hipart_meta = {"path": str(source.checkpoint.resolve()), "sha256": source.sha256, "kind": source.name}
-    meta = lifter_meta(lifter_cfg, perms, {
-        "config": config_to_dict(config), "input2d": input2d, "hipart": hipart_meta,
-        "store": {"path": str(pose_store.path.resolve()), "sha256": file_sha256(pose_store.path),
-                  "hierarchy_sha256": pose_store.hierarchy_sha256},
-        "flip_augment": in_perm is not None})
+    meta = lifter_meta(
+        lifter_cfg,
+        perms,
+        {
+            "config": config_to_dict(config),
+            "input2d": input2d,
+            "hipart": hipart_meta,
+            "store": {
+                "path": str(pose_store.path.resolve()),
+                "sha256": file_sha256(pose_store.path),
+                "hierarchy_sha256": pose_store.hierarchy_sha256,
+            },
+            "flip_augment": in_perm is not None,
+        },
+    )
     task = TrainTask(name="lift", model=model, train_arrays=train_arrays, loss_fn=loss_fn, eval_fn=eval_fn, meta=meta)
     result = train(task, config.train_lift, out, resume=resume, device=device)
-    return {"run_dir": str(out), "checkpoint": str(out / "model.safetensors"),
-            "params": sum(p.numel() for p in model.parameters()), "result": result}
+    return {
+        "run_dir": str(out),
+        "checkpoint": str(out / "model.safetensors"),
+        "params": sum(p.numel() for p in model.parameters()),
+        "result": result,
+    }

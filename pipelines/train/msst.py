@@ -8,6 +8,7 @@ and codebook usage (perplexity, share of codes used) of both token sets.
 Run directory: the trainer's files (config.toml, metrics.jsonl, model.safetensors, train_state.pt)
 plus ``results.json`` (the final evaluation). :func:`load_msst` rebuilds the model of a checkpoint.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,15 +41,25 @@ def msst_arrays(store: PoseStore, split: str, with_action: bool) -> dict[str, np
     raw = {name: torch.from_numpy(store.read(split, key)) for name, key in LEVEL_KEYS.items()}
     for name, joints in (("dense", 48), ("fine", 96)):
         if raw[name].shape[1] != joints:
-            raise UserError(f"{store.path}: dataset '{split}/{LEVEL_KEYS[name]}' has {raw[name].shape[1]} joints, expected {joints}")
+            raise UserError(
+                f"{store.path}: dataset '{split}/{LEVEL_KEYS[name]}' has {raw[name].shape[1]} joints, expected {joints}"
+            )
     center, scale = pose_frame(raw["sparse"])  # (N, 1, 2), (N, 1, 1)
-    out = {"dense": to_pose_frame(raw["dense"], center, scale), "fine": to_pose_frame(raw["fine"], center, scale),
-           "center": center, "scale": scale, "dense_px": raw["dense"], "fine_px": raw["fine"]}
+    out = {
+        "dense": to_pose_frame(raw["dense"], center, scale),
+        "fine": to_pose_frame(raw["fine"], center, scale),
+        "center": center,
+        "scale": scale,
+        "dense_px": raw["dense"],
+        "fine_px": raw["fine"],
+    }
     out = {k: v.float().numpy() for k, v in out.items()}
     if with_action:
         if not store.has(split, "meta/action"):
-            raise UserError(f"{store.path}: dataset '{split}/meta/action' is missing (Global Alignment needs "
-                            f"action labels; or pass --set msst.ga_weight=0)")
+            raise UserError(
+                f"{store.path}: dataset '{split}/meta/action' is missing (Global Alignment needs "
+                f"action labels; or pass --set msst.ga_weight=0)"
+            )
         out["action"] = store.read(split, "meta/action").astype(np.int64)
     return out
 
@@ -62,7 +73,9 @@ def resolve_msst_config(config: Config, store: PoseStore) -> Config:
 def build_msst(config: Config, store: PoseStore) -> MSST:
     bone_of_dense = torch.from_numpy(store.hierarchy["bone_of_dense"].astype(np.int64))
     if bone_of_dense.min() < 0 or bone_of_dense.max() >= config.msst.n_bones:
-        raise UserError(f"{store.path}: dataset 'hierarchy/bone_of_dense' holds values outside 0..{config.msst.n_bones - 1}")
+        raise UserError(
+            f"{store.path}: dataset 'hierarchy/bone_of_dense' holds values outside 0..{config.msst.n_bones - 1}"
+        )
     return MSST(config.msst, bone_of_dense)
 
 
@@ -71,8 +84,9 @@ def _real_masks(store: PoseStore) -> dict[str, torch.Tensor | None]:
 
 
 @torch.no_grad()
-def evaluate_msst(model: MSST, arrays: dict[str, np.ndarray], batch_size: int = 1024,
-                  real: dict | None = None) -> dict[str, float]:
+def evaluate_msst(
+    model: MSST, arrays: dict[str, np.ndarray], batch_size: int = 1024, real: dict | None = None
+) -> dict[str, float]:
     """Reconstruction 2D mean error (px) of dense and fine poses, and codebook usage, over ``arrays``."""
     model.eval()
     device = next(model.parameters()).device
@@ -81,12 +95,18 @@ def evaluate_msst(model: MSST, arrays: dict[str, np.ndarray], batch_size: int = 
     n = len(arrays["fine"])
     for start in range(0, n, batch_size):
         rows = slice(start, start + batch_size)
-        t = {k: torch.from_numpy(arrays[k][rows]).to(device) for k in ("fine", "center", "scale", "dense_px", "fine_px")}
+        t = {
+            k: torch.from_numpy(arrays[k][rows]).to(device) for k in ("fine", "center", "scale", "dense_px", "fine_px")
+        }
         sparse_idx, dense_idx = model.encode(t["fine"])
         dense_pf, fine_pf = model.decode(sparse_idx, dense_idx)
         for level, pred_pf in (("dense", dense_pf), ("fine", fine_pf)):
             pred_px = from_pose_frame(pred_pf.float(), t["center"], t["scale"])
-            mask = None if real is None or real.get(level) is None else real[level].to(device)[None].expand(pred_px.shape[:2])
+            mask = (
+                None
+                if real is None or real.get(level) is None
+                else real[level].to(device)[None].expand(pred_px.shape[:2])
+            )
             errors[level].append(mean_error_2d(pred_px, t[f"{level}_px"], mask).cpu())
         indices["sparse"].append(sparse_idx.cpu())
         indices["dense"].append(dense_idx.cpu())
@@ -107,11 +127,19 @@ def _loss_fn(recon: str):
         logs["sparse_perplexity"] = codebook_usage(out["sparse_idx"], size)["perplexity"]
         logs["dense_perplexity"] = codebook_usage(out["dense_idx"], size)["perplexity"]
         return loss, logs
+
     return loss_fn
 
 
-def train_msst(store_path: str | Path, out_dir: str | Path, config: Config, resume: bool = False,
-               max_steps: int | None = None, stop_after: int | None = None, device: str | None = None) -> dict:
+def train_msst(
+    store_path: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    resume: bool = False,
+    max_steps: int | None = None,
+    stop_after: int | None = None,
+    device: str | None = None,
+) -> dict:
     """Train MSST on a store.
 
     Returns {"results": final test evaluation (also OUT/results.json), "run_dir", "step", "train": last
@@ -134,11 +162,18 @@ def train_msst(store_path: str | Path, out_dir: str | Path, config: Config, resu
     keep = ["dense", "fine"] + (["action"] if with_action else [])
     monitor = evenly_spaced_subset(test_arrays, config.msst.eval_rows)
     task = TrainTask(
-        name="msst", model=model, train_arrays={k: train_arrays[k] for k in keep},
+        name="msst",
+        model=model,
+        train_arrays={k: train_arrays[k] for k in keep},
         loss_fn=_loss_fn(config.msst.recon_loss),
-        eval_fn=(lambda m: evaluate_msst(m, monitor, config.evaluate.batch_size, real)) if config.msst.eval_rows > 0 else None,
-        meta={"store": str(Path(store_path).resolve()), "hierarchy_sha256": store.hierarchy_sha256,
-              "actions": store.names.get("actions", [])},
+        eval_fn=(lambda m: evaluate_msst(m, monitor, config.evaluate.batch_size, real))
+        if config.msst.eval_rows > 0
+        else None,
+        meta={
+            "store": str(Path(store_path).resolve()),
+            "hierarchy_sha256": store.hierarchy_sha256,
+            "actions": store.names.get("actions", []),
+        },
         config=config,
     )
     result = train(task, config.train_msst, Path(out_dir), resume=resume, stop_after=stop_after, device=device)
@@ -146,9 +181,19 @@ def train_msst(store_path: str | Path, out_dir: str | Path, config: Config, resu
     metrics = result["metrics"]
     if is_main and (len(monitor["fine"]) < len(test_arrays["fine"]) or not metrics):
         metrics = evaluate_msst(model, test_arrays, config.evaluate.batch_size, real)  # the whole test split
-    results = {**metrics, "step": result["step"], "test_rows": len(test_arrays["fine"]),
-               "codebook_size": config.msst.codebook_size}
+    results = {
+        **metrics,
+        "step": result["step"],
+        "test_rows": len(test_arrays["fine"]),
+        "codebook_size": config.msst.codebook_size,
+    }
     if is_main:
         write_json_atomic(Path(out_dir) / RESULTS_FILE, results)
-    return {"results": results, "run_dir": str(out_dir), "step": result["step"], "train": result["train"],
-            "model": model, "is_main": is_main}
+    return {
+        "results": results,
+        "run_dir": str(out_dir),
+        "step": result["step"],
+        "train": result["train"],
+        "model": model,
+        "is_main": is_main,
+    }

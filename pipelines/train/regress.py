@@ -7,6 +7,7 @@ targets are the GT levels in the pose frame of that input; the loss is the L1 er
 joints. At the end the test split's densification error (px) from every 2D input of the store is
 written to ``results.json``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,6 +41,7 @@ def make_loss_fn(real: dict[str, np.ndarray | None]):
             losses[level] = err.mean() if w is None else (err * w.to(err)).sum(1).mean() / w.sum()
         loss = losses["dense"] + losses["fine"]
         return loss, {"l1_dense": float(losses["dense"].detach()), "l1_fine": float(losses["fine"].detach())}
+
     return loss_fn
 
 
@@ -51,11 +53,18 @@ def make_eval_fn(store: PoseStore, input2d: str, real: dict, rows: int = 4096):
     def eval_fn(model):
         errors = levels_error(RegressDensifier(model), test, real)
         return {f"test_{k}": v for k, v in errors.items()}
+
     return eval_fn
 
 
-def train_regress(store_path: str | Path, out_dir: str | Path, config: Config, input2d: str = "gt",
-                  resume: bool = False, device: str | None = None) -> dict:
+def train_regress(
+    store_path: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    input2d: str = "gt",
+    resume: bool = False,
+    device: str | None = None,
+) -> dict:
     """Train the regression densifier; returns {"results", "run_dir", "step"}."""
     store = PoseStore(store_path)
     for split in ("train", "test"):
@@ -68,17 +77,32 @@ def train_regress(store_path: str | Path, out_dir: str | Path, config: Config, i
     train_arrays = pose_frame_targets(training_levels(store, input2d, config, "regress"))
     model = build_seeded(config.train_regress, lambda: LevelRegressor(config.regress, n_dense, n_fine))
     task = TrainTask(
-        name="regress", model=model, train_arrays={k: train_arrays[k] for k in TRAIN_KEYS},
-        loss_fn=make_loss_fn(real), eval_fn=make_eval_fn(store, input2d, real), config=config,
-        meta={"store": str(store.path.resolve()), "hierarchy_sha256": store.hierarchy_sha256, "input2d": input2d,
-              "n_dense": n_dense, "n_fine": n_fine, "params": sum(p.numel() for p in model.parameters())})
+        name="regress",
+        model=model,
+        train_arrays={k: train_arrays[k] for k in TRAIN_KEYS},
+        loss_fn=make_loss_fn(real),
+        eval_fn=make_eval_fn(store, input2d, real),
+        config=config,
+        meta={
+            "store": str(store.path.resolve()),
+            "hierarchy_sha256": store.hierarchy_sha256,
+            "input2d": input2d,
+            "n_dense": n_dense,
+            "n_fine": n_fine,
+            "params": sum(p.numel() for p in model.parameters()),
+        },
+    )
     result = train(task, config.train_regress, Path(out_dir), resume=resume, device=device)
     results = {}
     if result["is_main"]:
         densifier = RegressDensifier(model.eval())
-        results = {"step": result["step"], "input2d": input2d, "densification": {
-            name: levels_error(densifier, split_levels(store, "test", name), real)
-            for name in ["gt"] + store.detections("test")}}
+        results = {
+            "step": result["step"],
+            "input2d": input2d,
+            "densification": {
+                name: levels_error(densifier, split_levels(store, "test", name), real)
+                for name in ["gt"] + store.detections("test")
+            },
+        }
         write_json_atomic(Path(out_dir) / RESULTS_FILE, results)
     return {"results": results, "run_dir": str(out_dir), "step": result["step"]}
-

@@ -22,15 +22,16 @@ A stage hands :func:`train` a :class:`TrainTask` (model, in-memory arrays, loss,
 rank 0 on the unwrapped model in eval mode under ``torch.no_grad()``; it cannot disturb the
 training RNG streams (they are saved and restored around it).
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -60,12 +61,12 @@ def build_seeded(cfg: TrainConfig, build: Callable[[], nn.Module]) -> nn.Module:
 
 @dataclass
 class TrainTask:
-    name: str                     # "msst" | "hiarm" | "lift"; run kind saved in the checkpoint
-    model: nn.Module              # the module trained (wrapped in DDP by the trainer when distributed)
-    train_arrays: dict[str, np.ndarray]   # in-memory training arrays, all of length N
+    name: str  # "msst" | "hiarm" | "lift"; run kind saved in the checkpoint
+    model: nn.Module  # the module trained (wrapped in DDP by the trainer when distributed)
+    train_arrays: dict[str, np.ndarray]  # in-memory training arrays, all of length N
     loss_fn: Callable[[nn.Module, dict[str, Tensor]], tuple[Tensor, dict[str, float]]]
-    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None   # rank 0, unwrapped model, eval mode
-    meta: dict = field(default_factory=dict)   # saved in the checkpoint JSON (configs, store sha, parents)
+    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None  # rank 0, unwrapped model, eval mode
+    meta: dict = field(default_factory=dict)  # saved in the checkpoint JSON (configs, store sha, parents)
     config: Config | None = None  # whole resolved config (config.toml + meta["config"]); else meta["config"]
 
 
@@ -85,12 +86,14 @@ def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -
     raise UserError(f"train.schedule: unknown schedule '{cfg.schedule}' (expected cosine | step | constant)")
 
 
-def batch_rows(n: int, global_batch: int, seed: int, epoch: int, step_in_epoch: int, rank: int, world: int) -> np.ndarray:
+def batch_rows(
+    n: int, global_batch: int, seed: int, epoch: int, step_in_epoch: int, rank: int, world: int
+) -> np.ndarray:
     """Rows of this rank's share of one global batch; the epoch order depends on (seed, epoch) only."""
     order = np.random.default_rng([seed, epoch]).permutation(n)
-    rows = order[step_in_epoch * global_batch:(step_in_epoch + 1) * global_batch]
+    rows = order[step_in_epoch * global_batch : (step_in_epoch + 1) * global_batch]
     local = global_batch // world
-    return rows[rank * local:(rank + 1) * local]
+    return rows[rank * local : (rank + 1) * local]
 
 
 def _check_arrays(arrays: dict[str, np.ndarray]) -> int:
@@ -126,8 +129,14 @@ def _whole_config(task: TrainTask) -> Config | None:
 def _meta(task: TrainTask, cfg: TrainConfig, step: int, epoch: int, metrics: dict) -> dict:
     config = _whole_config(task)
     meta = {k: v for k, v in task.meta.items() if k != "config"}
-    meta.update(kind=task.name, config=config_to_dict(config) if config is not None else None,
-                train=config_to_dict(cfg), step=step, epoch=epoch, metrics=metrics)
+    meta.update(
+        kind=task.name,
+        config=config_to_dict(config) if config is not None else None,
+        train=config_to_dict(cfg),
+        step=step,
+        epoch=epoch,
+        metrics=metrics,
+    )
     return meta
 
 
@@ -158,14 +167,23 @@ class _Run:
         rngs = D.gather_objects(self.info, D.rng_state(self.info.device))
         if self.info.is_main:
             epoch = self.step // self.steps_per_epoch
-            state = {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                     "optimizer": self.optimizer.state_dict(), "step": self.step, "rng": rngs,
-                     "world": self.info.world, "seed": self.cfg.seed, "batch_size": self.cfg.batch_size,
-                     "metrics": self.metrics}
+            state = {
+                "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "optimizer": self.optimizer.state_dict(),
+                "step": self.step,
+                "rng": rngs,
+                "world": self.info.world,
+                "seed": self.cfg.seed,
+                "batch_size": self.cfg.batch_size,
+                "metrics": self.metrics,
+            }
             with atomic_path(self.run_dir / STATE_FILE) as tmp:
                 torch.save(state, tmp)
-            save_model(self.run_dir / MODEL_FILE, self.model.state_dict(),
-                       _meta(self.task, self.cfg, self.step, epoch, self.metrics))
+            save_model(
+                self.run_dir / MODEL_FILE,
+                self.model.state_dict(),
+                _meta(self.task, self.cfg, self.step, epoch, self.metrics),
+            )
         D.barrier(self.info)
 
     def load(self) -> None:
@@ -175,8 +193,10 @@ class _Run:
         except Exception as exc:
             raise UserError(f"{path}: cannot read the train state ({exc})") from None
         if state["seed"] != self.cfg.seed or state["batch_size"] != self.cfg.batch_size:
-            raise UserError(f"{path}: saved with seed {state['seed']} / batch_size {state['batch_size']}, "
-                            f"expected the run's seed {self.cfg.seed} / batch_size {self.cfg.batch_size}")
+            raise UserError(
+                f"{path}: saved with seed {state['seed']} / batch_size {state['batch_size']}, "
+                f"expected the run's seed {self.cfg.seed} / batch_size {self.cfg.batch_size}"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.metrics = state["step"], state["metrics"]
@@ -213,8 +233,15 @@ def _prepare_run_dir(task: TrainTask, run_dir: Path, resume: bool, info: D.DistI
     return has_state and resume
 
 
-def train(task: TrainTask, cfg: TrainConfig, run_dir: Path, resume: bool = False, *,
-          stop_after: int | None = None, device: str | torch.device | None = None) -> dict:
+def train(
+    task: TrainTask,
+    cfg: TrainConfig,
+    run_dir: Path,
+    resume: bool = False,
+    *,
+    stop_after: int | None = None,
+    device: str | torch.device | None = None,
+) -> dict:
     """Train ``task.model`` in place; returns {"step", "epoch", "metrics" (last evaluation), "train" (last
     logs), "is_main" (this process is rank 0), "device"}.
 
@@ -241,14 +268,28 @@ def train(task: TrainTask, cfg: TrainConfig, run_dir: Path, resume: bool = False
             # model weights were seeded by the caller; the training streams (masking, dropout) per rank
             torch.manual_seed(cfg.seed * 1009 + 7 + info.rank)
         _loop(run, task, cfg, n, global_batch, steps_per_epoch, total, stop_after)
-        return {"step": run.step, "epoch": run.step // steps_per_epoch, "metrics": run.metrics, "train": run.last_logs,
-                "is_main": info.is_main, "device": str(info.device)}
+        return {
+            "step": run.step,
+            "epoch": run.step // steps_per_epoch,
+            "metrics": run.metrics,
+            "train": run.last_logs,
+            "is_main": info.is_main,
+            "device": str(info.device),
+        }
     finally:
         D.teardown(info)
 
 
-def _loop(run: _Run, task: TrainTask, cfg: TrainConfig, n: int, global_batch: int, steps_per_epoch: int,
-          total: int, stop_after: int | None) -> None:
+def _loop(
+    run: _Run,
+    task: TrainTask,
+    cfg: TrainConfig,
+    n: int,
+    global_batch: int,
+    steps_per_epoch: int,
+    total: int,
+    stop_after: int | None,
+) -> None:
     info, model = run.info, run.model
     wrapped = model
     if info.world > 1:
@@ -263,8 +304,9 @@ def _loop(run: _Run, task: TrainTask, cfg: TrainConfig, n: int, global_batch: in
         while run.step < end:
             epoch, in_epoch = divmod(run.step, steps_per_epoch)
             rows = batch_rows(n, global_batch, cfg.seed, epoch, in_epoch, info.rank, info.world)
-            batch = {k: torch.from_numpy(np.ascontiguousarray(v[rows])).to(info.device)
-                     for k, v in task.train_arrays.items()}
+            batch = {
+                k: torch.from_numpy(np.ascontiguousarray(v[rows])).to(info.device) for k, v in task.train_arrays.items()
+            }
             lr = lr_at(cfg, run.step, steps_per_epoch, total)
             for group in run.optimizer.param_groups:
                 group["lr"] = lr
@@ -281,17 +323,28 @@ def _loop(run: _Run, task: TrainTask, cfg: TrainConfig, n: int, global_batch: in
                 seconds = max(time.perf_counter() - tick, 1e-9)
                 speed = global_batch * (run.step - tick_step) / seconds
                 tick, tick_step = time.perf_counter(), run.step
-                run.last_logs = {"loss": float(loss.detach()), **{k: float(v) for k, v in logs.items()},
-                                 "lr": lr, "samples_per_s": speed}
+                run.last_logs = {
+                    "loss": float(loss.detach()),
+                    **{k: float(v) for k, v in logs.items()},
+                    "lr": lr,
+                    "samples_per_s": speed,
+                }
                 if info.is_main:
                     _append_metrics(run.run_dir, {"kind": "train", "step": run.step, "epoch": epoch, **run.last_logs})
-                    pbar.update(bar_task, completed=run.step,
-                                status=f"loss {run.last_logs['loss']:.4f} · {speed:,.0f} poses/s")
-            if (cfg.eval_every > 0 and run.step % cfg.eval_every == 0) or (cfg.eval_every == 0 and epoch_done) \
-                    or run.step == total:
+                    pbar.update(
+                        bar_task, completed=run.step, status=f"loss {run.last_logs['loss']:.4f} · {speed:,.0f} poses/s"
+                    )
+            if (
+                (cfg.eval_every > 0 and run.step % cfg.eval_every == 0)
+                or (cfg.eval_every == 0 and epoch_done)
+                or run.step == total
+            ):
                 run.metrics = run.evaluate()
                 if info.is_main and run.metrics:
                     _append_metrics(run.run_dir, {"kind": "eval", "step": run.step, "epoch": epoch, **run.metrics})
-            if (cfg.checkpoint_every > 0 and run.step % cfg.checkpoint_every == 0) \
-                    or (cfg.checkpoint_every == 0 and epoch_done) or run.step == end:
+            if (
+                (cfg.checkpoint_every > 0 and run.step % cfg.checkpoint_every == 0)
+                or (cfg.checkpoint_every == 0 and epoch_done)
+                or run.step == end
+            ):
                 run.save()

@@ -1,4 +1,5 @@
 """`hipart bench compare` on micro sizes: every model and batch measured, ratios to the reference."""
+
 import pytest
 import torch
 
@@ -6,8 +7,19 @@ from pipelines.bench import compare
 from pipelines.bench import registry as bench
 from pipelines.core.config_io import load_config
 
-MICRO = ["hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=1", "hiarm.ph_blocks=1", "msst.codebook_size=16",
-         "msst.enc_dim=16", "msst.dec_dim=16", "msst.code_dim=16", "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2"]
+MICRO = [
+    "hiarm.dim=16",
+    "hiarm.heads=2",
+    "hiarm.gcsab_blocks=1",
+    "hiarm.ph_blocks=1",
+    "msst.codebook_size=16",
+    "msst.enc_dim=16",
+    "msst.dec_dim=16",
+    "msst.code_dim=16",
+    "lifter.dim=16",
+    "lifter.blocks=1",
+    "lifter.heads=2",
+]
 
 
 def test_bench_compare_quick_reports_every_model(monkeypatch):

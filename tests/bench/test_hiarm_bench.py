@@ -1,4 +1,5 @@
 """`hipart bench hiarm` on micro sizes: every decoder variant measured, ratios to classification."""
+
 import torch
 
 from pipelines.bench import registry as bench
@@ -17,8 +18,13 @@ def test_bench_hiarm_quick_reports_every_variant():
     rows = report["rows"]
     assert report["columns"][-2:] == ["poses/s", "x classification"]
     decoders = {r[0] for r in rows}
-    assert decoders == {"classification (PCT-style)", "ARM next-token", "ARM center-to-periphery",
-                        "ARM sparse-to-dense", "ARM both"}
+    assert decoders == {
+        "classification (PCT-style)",
+        "ARM next-token",
+        "ARM center-to-periphery",
+        "ARM sparse-to-dense",
+        "ARM both",
+    }
     assert {r[3] for r in rows} == {1, 64} and all(r[4] > 0 for r in rows)
     for r in rows:
         if r[0].startswith("classification"):
@@ -31,14 +37,23 @@ def test_bench_hiarm_quick_reports_every_variant():
 
 
 def test_bench_pipeline_quick_reports_flops_throughput_and_a_profile(one_thread):
-    sizes = MICRO + ["msst.enc_dim=16", "msst.dec_dim=16", "msst.code_dim=16", "msst.enc_blocks=1",
-                     "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2"]
+    sizes = MICRO + [
+        "msst.enc_dim=16",
+        "msst.dec_dim=16",
+        "msst.code_dim=16",
+        "msst.enc_blocks=1",
+        "lifter.dim=16",
+        "lifter.blocks=1",
+        "lifter.heads=2",
+    ]
     throughput, profile = bench.run(["pipeline"], load_config(None, sizes), quick=True)
     flops = throughput["flops_per_pose"]
     assert all(flops[k] > 0 for k in ("HiARM generate", "MSST decode", "lifter"))
     # end to end = the three stages on the same poses (same FLOPs, up to the lifter's random input)
-    assert abs(flops["end to end"] - sum(flops[k] for k in ("HiARM generate", "MSST decode", "lifter"))) \
+    assert (
+        abs(flops["end to end"] - sum(flops[k] for k in ("HiARM generate", "MSST decode", "lifter")))
         < 0.01 * flops["end to end"]
+    )
     assert {(r[1], r[2]) for r in throughput["rows"]} == {(1, "fp32"), (1, "bf16"), (64, "fp32"), (64, "bf16")}
     assert any(n.startswith("FLOP bound at the measured peak") for n in throughput["notes"])
     assert profile["name"] == "end-to-end profile (fp32, batch 64)"

@@ -1,4 +1,5 @@
 """`hipart bench precision`: quantised and half-precision HiARM weights and Jacobi decoding against eager fp32."""
+
 import pytest
 import torch
 
@@ -14,11 +15,11 @@ def test_precision_bench_reports_token_agreement_accuracy_and_speed(synthetic_st
     rows = {r[0]: r for r in report["rows"]}
     assert set(rows) == {"fp32 (eager greedy)", "int8 dynamic", "fp16 weights", "bf16 weights", "fp32, Jacobi"}
     assert rows["fp32 (eager greedy)"][1:4] == [0.0, 0.0, 0.0] and rows["fp32 (eager greedy)"][7] == 1.0
-    assert rows["fp32, Jacobi"][1:4] == [0.0, 0.0, 0.0]                 # exact by construction
+    assert rows["fp32, Jacobi"][1:4] == [0.0, 0.0, 0.0]  # exact by construction
     assert rows["fp32, Jacobi"][4] == rows["fp32 (eager greedy)"][4]
-    assert rows["int8 dynamic"][1] > 0 and rows["int8 dynamic"][3] > 0   # quantisation does move tokens
+    assert rows["int8 dynamic"][1] > 0 and rows["int8 dynamic"][3] > 0  # quantisation does move tokens
     for r in rows.values():
-        assert r[2] >= r[1] and r[6] > 0 and r[8] > 0                   # a pose differs if any of its tokens does
+        assert r[2] >= r[1] and r[6] > 0 and r[8] > 0  # a pose differs if any of its tokens does
         assert r[5] == pytest.approx(r[4] - rows["fp32 (eager greedy)"][4], abs=0.011)
     assert sum(n.startswith(("int8", "fp16", "bf16")) for n in report["notes"]) == 3
 
@@ -26,9 +27,9 @@ def test_precision_bench_reports_token_agreement_accuracy_and_speed(synthetic_st
 def test_rounded_weights_are_stored_in_half_precision():
     layer = torch.nn.Linear(4, 4)
     with torch.no_grad():
-        layer.weight.fill_(1 + 2 ** -12)                                   # not a bf16 number
+        layer.weight.fill_(1 + 2**-12)  # not a bf16 number
     rounded = precision.rounded(layer, torch.bfloat16)
-    assert torch.all(rounded.weight == 1.0) and torch.all(layer.weight == 1 + 2 ** -12)
+    assert torch.all(rounded.weight == 1.0) and torch.all(layer.weight == 1 + 2**-12)
 
 
 def test_without_the_demo_store_the_bench_says_so(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """`hipart bench train`: every stage's training step measured, FLOPs counted as the formulas give them."""
+
 import dataclasses
 
 import torch
@@ -24,15 +25,23 @@ def test_lifter_flop_formula_matches_the_counter_for_both_architectures():
 def test_train_bench_reports_every_stage_with_backward_flops(one_thread):
     cfg = Config()
     small = dataclasses.replace(
-        cfg, lifter=dataclasses.replace(cfg.lifter, dim=16, blocks=1, heads=2),
+        cfg,
+        lifter=dataclasses.replace(cfg.lifter, dim=16, blocks=1, heads=2),
         msst=dataclasses.replace(cfg.msst, enc_dim=16, enc_blocks=1, dec_dim=16, code_dim=16, codebook_size=32),
         hiarm=dataclasses.replace(cfg.hiarm, dim=16, heads=2, gcsab_blocks=1, ph_blocks=1),
-        train_msst=dataclasses.replace(cfg.train_msst, batch_size=8), train_hiarm=dataclasses.replace(cfg.train_hiarm, batch_size=8),
-        train_lift=dataclasses.replace(cfg.train_lift, batch_size=8))
+        train_msst=dataclasses.replace(cfg.train_msst, batch_size=8),
+        train_hiarm=dataclasses.replace(cfg.train_hiarm, batch_size=8),
+        train_lift=dataclasses.replace(cfg.train_lift, batch_size=8),
+    )
     report = train_bench.run(small, quick=True)[0]
     rows = {row[0]: row for row in report["rows"]}
-    assert list(rows) == ["MSST (stage 1)", "HiARM (stage 2)", "lifter vanilla 17+48+96", "lifter efficient 17+48+96",
-                          "lifter sparse only 17"]
+    assert list(rows) == [
+        "MSST (stage 1)",
+        "HiARM (stage 2)",
+        "lifter vanilla 17+48+96",
+        "lifter efficient 17+48+96",
+        "lifter sparse only 17",
+    ]
     assert all(row[4] > 0 and row[3] > 0 for row in rows.values())
     forward = flops_per_pose(small.lifter) / 1e6
     assert 2.5 * forward < rows["lifter vanilla 17+48+96"][3] < 3.5 * forward  # backward is about twice the forward

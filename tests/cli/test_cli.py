@@ -5,8 +5,21 @@ from hipart.config import Config
 from pipelines.core.config_io import dump_toml, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ["coarsen", "synth", "render", "train-msst", "train-hiarm", "train-lift", "evaluate", "occlude",
-            "predict", "export", "bench", "demo", "info"]
+COMMANDS = [
+    "coarsen",
+    "synth",
+    "render",
+    "train-msst",
+    "train-hiarm",
+    "train-lift",
+    "evaluate",
+    "occlude",
+    "predict",
+    "export",
+    "bench",
+    "demo",
+    "info",
+]
 
 
 def test_help_lists_every_command(cli):
@@ -54,8 +67,12 @@ def test_info_on_missing_file(cli, tmp_path):
 
 
 def test_levels_study_refuses_bad_budgets_seeds_and_shards_in_one_line(cli, tmp_path):
-    for args, word in ((["--budgets", "lots"], "--budgets"), (["--budgets", "0"], "positive"),
-                       (["--seeds", "0,0"], "repeated"), (["--shard", "3/2"], "--shard")):
+    for args, word in (
+        (["--budgets", "lots"], "--budgets"),
+        (["--budgets", "0"], "positive"),
+        (["--seeds", "0,0"], "repeated"),
+        (["--shard", "3/2"], "--shard"),
+    ):
         code, _, err = cli("ablation", "levels", "--out", tmp_path / "out", "--report", tmp_path / "r.md", *args)
         assert code == 2 and word in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir())

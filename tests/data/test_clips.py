@@ -1,4 +1,5 @@
 """DeepMimic clips: the reader on real-format files, its one-line errors, and the retargeting onto the rig."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,7 +29,7 @@ def bones(rig):
 
 
 def test_read_clip_layout_and_quaternion_order(tmp_path):
-    quarter = [np.cos(np.pi / 8), 0.0, np.sin(np.pi / 8), 0.0]   # w, x, y, z: 45 deg about +y
+    quarter = [np.cos(np.pi / 8), 0.0, np.sin(np.pi / 8), 0.0]  # w, x, y, z: 45 deg about +y
     frames = [frame(0.05, (0.1 * i, 0.9, 0.0), root_quat=quarter, knee=(-0.5, -0.25)) for i in range(5)]
     c = clips.read_clip(write_clip(tmp_path / "humanoid3d_test.txt", frames, loop="none"))
     assert c.name == "test" and not c.loop
@@ -40,13 +41,16 @@ def test_read_clip_layout_and_quaternion_order(tmp_path):
     assert clips.FRAME_SIZE == 44
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda fr: fr[2].pop(), "Frames[2]"),
-    (lambda fr: fr[1].__setitem__(34, float("nan")), "left_knee"),
-    (lambda fr: [fr[0].__setitem__(k, 0.0) for k in range(8, 12)], "chest"),
-    (lambda fr: fr[0].__setitem__(0, -1.0), "duration"),
-    (lambda fr: fr.__delitem__(slice(2, None)), "Frames"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda fr: fr[2].pop(), "Frames[2]"),
+        (lambda fr: fr[1].__setitem__(34, float("nan")), "left_knee"),
+        (lambda fr: [fr[0].__setitem__(k, 0.0) for k in range(8, 12)], "chest"),
+        (lambda fr: fr[0].__setitem__(0, -1.0), "duration"),
+        (lambda fr: fr.__delitem__(slice(2, None)), "Frames"),
+    ],
+)
 def test_bad_clip_is_one_line_naming_file_and_field(tmp_path, mutate, field):
     frames = walk_frames(6)
     mutate(frames)
@@ -77,7 +81,9 @@ def test_not_json_and_wrong_loop(tmp_path):
 
 def test_named_clip_without_pybullet(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pybullet_data" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pybullet_data" else real(name, *a)
+    )
     with pytest.raises(UserError, match=r'pip install -e "\.\[synth\]"'):
         clips.resolve_clip("walk")
 
@@ -94,7 +100,7 @@ def test_looping_clip_continues_by_its_cycle_displacement(tmp_path):
     cycle = c.duration
     step = c.root_position[-1, 0] - c.root_position[0, 0]
     s = clips.sample_clip(c, np.array([0.0, cycle - 1e-6, cycle + 1e-6, 2 * cycle]))
-    np.testing.assert_allclose(s.root_position[1], s.root_position[2], atol=1e-4)   # continuous across the seam
+    np.testing.assert_allclose(s.root_position[1], s.root_position[2], atol=1e-4)  # continuous across the seam
     np.testing.assert_allclose(s.root_position[3, 0] - s.root_position[0, 0], 2 * step, atol=1e-9)
     once = clips.read_clip(write_clip(tmp_path / "o.txt", walk_frames(21), loop="none"))
     held = clips.sample_clip(once, np.array([once.duration + 1.0]))
@@ -102,9 +108,14 @@ def test_looping_clip_continues_by_its_cycle_displacement(tmp_path):
 
 
 def _rest_clip(T=2, **angles):
-    c = clips.Clip("rest", False, np.arange(T) * 0.1, np.zeros((T, 3)),
-                   {k: Rotation.identity(T) for k in ("root_rotation",) + clips.SPHERICAL},
-                   {k: np.full(T, angles.get(k, 0.0)) for k in clips.REVOLUTE})
+    c = clips.Clip(
+        "rest",
+        False,
+        np.arange(T) * 0.1,
+        np.zeros((T, 3)),
+        {k: Rotation.identity(T) for k in ("root_rotation",) + clips.SPHERICAL},
+        {k: np.full(T, angles.get(k, 0.0)) for k in clips.REVOLUTE},
+    )
     return c
 
 
@@ -127,8 +138,12 @@ def test_hinges_become_pure_rig_hinges(rig, bones):
     c = _rest_clip(right_elbow=1.0, left_elbow=0.4, right_knee=-1.2, left_knee=-0.3)
     joints_rest = rig["joints_rest"][2].astype(np.float64)
     rot = rt.local_rotvecs(rt.rig_globals(c, rt.rest_corrections(joints_rest, bones)), bones, rig["parents"])
-    expect = {"lowerarm01.R": np.degrees(1.0) - 43, "lowerarm01.L": np.degrees(0.4) - 43,
-              "lowerleg01.R": np.degrees(1.2) - 10, "lowerleg01.L": np.degrees(0.3) - 10}
+    expect = {
+        "lowerarm01.R": np.degrees(1.0) - 43,
+        "lowerarm01.L": np.degrees(0.4) - 43,
+        "lowerleg01.R": np.degrees(1.2) - 10,
+        "lowerleg01.L": np.degrees(0.3) - 10,
+    }
     for bone, a1 in expect.items():
         np.testing.assert_allclose(rotvec_to_angles(bone, rot[0, bones.index(bone)]), [a1, 0, 0], atol=1e-6)
 
@@ -149,7 +164,7 @@ def test_limits_clip_and_count(bones):
     rot[:, knee] = angles_to_rotvec("lowerleg01.L", np.array([[-40.0, 0, 0], [50.0, 0, 0], [-11.0, 0, 0]]))
     out, clamped = rt.apply_limits(rot, bones, {})
     np.testing.assert_allclose(rotvec_to_angles("lowerleg01.L", out[:, knee])[:, 0], [-10, 50, -10], atol=1e-6)
-    assert clamped["lowerleg01.L"] == 1   # -11 is within the 2 deg tolerance, -40 is not
+    assert clamped["lowerleg01.L"] == 1  # -11 is within the 2 deg tolerance, -40 is not
 
 
 def test_retargeted_sequence_is_deterministic_varied_and_within_limits(tmp_path, rig, bones):
@@ -187,15 +202,16 @@ def test_looping_clip_seam_is_blended_continuous(tmp_path):
     """A looping clip that does not end where it starts (the shipped ones jump up to 58 deg) wraps smoothly."""
     frames = []
     for i in range(31):
-        half = 0.5 * i / 30   # the chest turns 1 rad about +y over the clip, then would snap back
-        frames.append(frame(1 / 30, (0.0, 0.85, 0.0), chest=[np.cos(half), 0.0, np.sin(half), 0.0],
-                            elbow=(1.2 * i / 30, 0.0)))
+        half = 0.5 * i / 30  # the chest turns 1 rad about +y over the clip, then would snap back
+        frames.append(
+            frame(1 / 30, (0.0, 0.85, 0.0), chest=[np.cos(half), 0.0, np.sin(half), 0.0], elbow=(1.2 * i / 30, 0.0))
+        )
     c = clips.read_clip(write_clip(tmp_path / "seam.txt", frames))
     t = np.arange(0, 2.5 * c.duration, 0.02)
     s = clips.sample_clip(c, t)
     chest_step = np.degrees((s.rotations["chest"][1:].inv() * s.rotations["chest"][:-1]).magnitude())
     elbow_step = np.abs(np.diff(s.angles["right_elbow"]))
-    assert chest_step.max() < 8.0 and np.degrees(elbow_step.max()) < 10.0   # raw seam: 57 and 69 deg
+    assert chest_step.max() < 8.0 and np.degrees(elbow_step.max()) < 10.0  # raw seam: 57 and 69 deg
     # away from the seam the clip plays as recorded
     mid = np.flatnonzero(np.abs(t - 0.4 * c.duration) < 1e-9)
     np.testing.assert_allclose(s.angles["right_elbow"][mid], 1.2 * 0.4, atol=1e-9)

@@ -1,4 +1,5 @@
 """`hipart coarsen` through the CLI on inputs written in the real layouts (tests/helpers/coarsen_data.py)."""
+
 from __future__ import annotations
 
 import json
@@ -34,14 +35,31 @@ def data(tmp_path_factory):
     positions = write_detections(root / "data_2d_h36m_cpn_ft_h36m_dbb.npz")
     write_pw3d(root / "3dpw")
     write_rig_folder(root / "sample")
-    return {"root": root, "smpl": root / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl", "smpl_dir": smpl_dir,
-            "reg": root / "J_regressor_h36m_correct.npy", "h36m": root / "h36m", "positions": positions,
-            "det": root / "data_2d_h36m_cpn_ft_h36m_dbb.npz", "pw3d": root / "3dpw", "sample": root / "sample"}
+    return {
+        "root": root,
+        "smpl": root / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl",
+        "smpl_dir": smpl_dir,
+        "reg": root / "J_regressor_h36m_correct.npy",
+        "h36m": root / "h36m",
+        "positions": positions,
+        "det": root / "data_2d_h36m_cpn_ft_h36m_dbb.npz",
+        "pw3d": root / "3dpw",
+        "sample": root / "sample",
+    }
 
 
 def h36m_args(data, out, h36m=None, smpl=None):
-    return ["coarsen", "--h36m", h36m or data["h36m"], "--smpl", smpl or data["smpl"], "--joint-regressor",
-            data["reg"], "--out", out]
+    return [
+        "coarsen",
+        "--h36m",
+        h36m or data["h36m"],
+        "--smpl",
+        smpl or data["smpl"],
+        "--joint-regressor",
+        data["reg"],
+        "--out",
+        out,
+    ]
 
 
 def test_h36m_with_detections(cli, data, tmp_path):
@@ -99,7 +117,9 @@ def test_pw3d_sequences(cli, data, tmp_path):
     assert store.names["sequences"] == ["courtyard_backpack_00", "downtown_walking_00"]
     assert occluded[sequence == 0].all() and not occluded[sequence == 1].any()
     kp3d, kp2d = store.read("test", "kp3d/fine"), store.read("test", "kp2d/fine")
-    np.testing.assert_allclose(kp2d, kp3d[..., :2] / kp3d[..., 2:] * [1961.0, 1969.0] + [540.0, 960.0], rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(
+        kp2d, kp3d[..., :2] / kp3d[..., 2:] * [1961.0, 1969.0] + [540.0, 960.0], rtol=1e-4, atol=1e-2
+    )
     assert (store.read("test", "meta/image_size") == [1080, 1920]).all()
 
 
@@ -118,13 +138,14 @@ def test_sample_rig_default_layout_and_levels(cli, data, tmp_path):
     sparse3d, sparse2d = store.read("train", "kp3d/sparse"), store.read("train", "kp2d/sparse")
     cam = cams["S1"]["54138969"]
     rows = store.read("train", "meta/camera") == 1
-    np.testing.assert_allclose(sparse2d[rows], sparse3d[rows][..., :2] / sparse3d[rows][..., 2:] * cam["f"] + cam["c"],
-                               rtol=1e-5, atol=1e-2)
+    np.testing.assert_allclose(
+        sparse2d[rows], sparse3d[rows][..., :2] / sparse3d[rows][..., 2:] * cam["f"] + cam["c"], rtol=1e-5, atol=1e-2
+    )
     assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(cli, data, tmp_path, monkeypatch):
-    from pipelines.data.store import PoseStoreWriter
+    from pipelines.data.store_writer import PoseStoreWriter
 
     full = tmp_path / "full.h5"
     assert cli("coarsen", "--sample", data["sample"], "--out", full, "--set", "coarsen.batch_frames=20")[0] == 0
@@ -221,13 +242,17 @@ def test_sample_detections_with_nan_frames_scores_and_visibility(cli, data, tmp_
                 v = rng.uniform(0, 1, (12, 17))
                 v[1::2] = np.nan
                 if (subject, key, c) == ("S1", "Walking 1", 0):
-                    det[4] = np.nan   # rendered, but the detector found nobody
+                    det[4] = np.nan  # rendered, but the detector found nobody
                 cams.append(det.astype(np.float32))
                 vis.append(v.astype(np.float32))
             positions.setdefault(subject, {})[key] = cams
             visibility.setdefault(subject, {})[key] = vis
-    np.savez_compressed(sample / "detections.npz", positions_2d=positions, visibility=visibility,
-                        metadata={"layout_name": "h36m", "num_joints": 17, "detector": "blazepose", "detect_every": 2})
+    np.savez_compressed(
+        sample / "detections.npz",
+        positions_2d=positions,
+        visibility=visibility,
+        metadata={"layout_name": "h36m", "num_joints": 17, "detector": "blazepose", "detect_every": 2},
+    )
     out = tmp_path / "s.h5"
     code, stdout, err = cli("coarsen", "--sample", sample, "--out", out, "--no-resume")
     assert code == 0, err

@@ -1,4 +1,5 @@
 """Body model, moment regression, camera projection and the allow-list unpickler of `hipart coarsen`."""
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,14 @@ from pipelines.data.regress import MeshRegressor, MomentRegressor, stacked_regre
 
 def test_lbs_two_bone_chain_matches_hand_computation():
     # bone 0 at the origin, bone 1 at (1,0,0); both turn 90 degrees about z
-    model = BodyModel("chain", v_template=np.array([[0.5, 0, 0], [2.0, 0, 0], [1.5, 0, 0]]),
-                      faces=np.zeros((1, 3), int), weights=np.array([[1.0, 0], [0, 1.0], [0.5, 0.5]]),
-                      parents=np.array([-1, 0]), joints_rest=np.array([[0.0, 0, 0], [1.0, 0, 0]]))
+    model = BodyModel(
+        "chain",
+        v_template=np.array([[0.5, 0, 0], [2.0, 0, 0], [1.5, 0, 0]]),
+        faces=np.zeros((1, 3), int),
+        weights=np.array([[1.0, 0], [0, 1.0], [0.5, 0.5]]),
+        parents=np.array([-1, 0]),
+        joints_rest=np.array([[0.0, 0, 0], [1.0, 0, 0]]),
+    )
     pose = torch.tensor([[[0, 0, np.pi / 2], [0, 0, np.pi / 2]]], dtype=torch.float64)
     trans = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
     verts = TorchBodyModel(model, dtype=torch.float64)(pose, None, trans)[0].numpy()
@@ -76,8 +82,9 @@ def test_moment_path_equals_mesh_path(smpl_files, name):
 
 
 def test_projection_of_a_known_point():
-    cam = camera_from_dict({"R": np.eye(3).tolist(), "t": [10, 20, 3000], "f": [1000, 1100], "c": [500, 400],
-                            "size": [1000, 1002]}, "test")
+    cam = camera_from_dict(
+        {"R": np.eye(3).tolist(), "t": [10, 20, 3000], "f": [1000, 1100], "c": [500, 400], "size": [1000, 1002]}, "test"
+    )
     point_cam = cam.to_camera(np.array([100.0, 200.0, 1000.0]))
     np.testing.assert_allclose(point_cam, [110, 220, 4000])
     # x = fx X / Z + cx, y = fy Y / Z + cy
@@ -97,7 +104,9 @@ def test_safe_pickle_refuses_code_and_accepts_data(tmp_path):
     path = tmp_path / "ok.pkl"
     import scipy.sparse as sp
 
-    path.write_bytes(pickle.dumps({"a": [np.arange(3), (1.5, "x")], "b": sp.csr_matrix(np.eye(2)), "c": {1}}, protocol=2))
+    path.write_bytes(
+        pickle.dumps({"a": [np.arange(3), (1.5, "x")], "b": sp.csr_matrix(np.eye(2)), "c": {1}}, protocol=2)
+    )
     data = safe_load(path)
     np.testing.assert_array_equal(data["a"][0], np.arange(3))
     assert data["b"].shape == (2, 2) and data["c"] == {1}

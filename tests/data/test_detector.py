@@ -1,5 +1,6 @@
 """The BlazePose detector: keypoint layouts and missed frames (no MediaPipe needed), and real detections
 of sample-corpus people rendered with ``pipelines.data.render`` (skipped without the ``detect`` extra)."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,19 @@ from pipelines.data import detector as D
 LIMBS = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]  # H36M hips, knees, ankles, shoulders, elbows, wrists
 # (subject, action, row in motions.npz, camera): four cameras, four actions, train and test subjects
 # (subject, action, sub-action, frame, camera): one frame per camera
-FRAMES = (("S1", "ArmsCrossed", 1, 189, "54138969"), ("S9", "ReachAcross", 1, 57, "55011271"),
-          ("S11", "Sitting", 1, 129, "58860488"), ("S7", "Phoning", 1, 180, "60457274"))
+FRAMES = (
+    ("S1", "ArmsCrossed", 1, 189, "54138969"),
+    ("S9", "ReachAcross", 1, 57, "55011271"),
+    ("S11", "Sitting", 1, 129, "58860488"),
+    ("S7", "Phoning", 1, 180, "60457274"),
+)
 CROP = 512
 
 
 def landmarks(*lead: int) -> np.ndarray:
     """(*lead, 33, 3) distinct hand-made landmarks: x = 10 i + batch offset, y = 1000 - 7 i, score = i / 40."""
     i = np.arange(D.NUM_LANDMARKS, dtype=np.float64)
-    one = np.stack([10 * i, 1000 - 7 * i, i / 40], axis=1)                 # (33, 3)
+    one = np.stack([10 * i, 1000 - 7 * i, i / 40], axis=1)  # (33, 3)
     offset = np.arange(int(np.prod(lead))).reshape(lead + (1, 1)) * np.array([1000.0, 0, 0])
     return one + offset
 
@@ -34,9 +39,25 @@ def test_coco_layout_is_one_to_one_in_coco_order():
     lm = landmarks(1)[0]
     coco = D.coco17_from_blazepose(lm)
     assert coco.shape == (17, 3)
-    expected = {"nose": 0, "l_eye": 2, "r_eye": 5, "l_ear": 7, "r_ear": 8, "l_shoulder": 11, "r_shoulder": 12,
-                "l_elbow": 13, "r_elbow": 14, "l_wrist": 15, "r_wrist": 16, "l_hip": 23, "r_hip": 24,
-                "l_knee": 25, "r_knee": 26, "l_ankle": 27, "r_ankle": 28}
+    expected = {
+        "nose": 0,
+        "l_eye": 2,
+        "r_eye": 5,
+        "l_ear": 7,
+        "r_ear": 8,
+        "l_shoulder": 11,
+        "r_shoulder": 12,
+        "l_elbow": 13,
+        "r_elbow": 14,
+        "l_wrist": 15,
+        "r_wrist": 16,
+        "l_hip": 23,
+        "r_hip": 24,
+        "l_knee": 25,
+        "r_knee": 26,
+        "l_ankle": 27,
+        "r_ankle": 28,
+    }
     for j, name in enumerate(COCO_NAMES):
         np.testing.assert_array_equal(coco[j], lm[expected[name]])
 
@@ -44,9 +65,21 @@ def test_coco_layout_is_one_to_one_in_coco_order():
 def test_h36m_limbs_keep_sides_and_scores():
     lm = landmarks(1)[0]
     h36m = D.h36m17_from_blazepose(lm)
-    expected = {"RHip": 24, "RKnee": 26, "RAnkle": 28, "LHip": 23, "LKnee": 25, "LAnkle": 27,
-                "LShoulder": 11, "LElbow": 13, "LWrist": 15, "RShoulder": 12, "RElbow": 14, "RWrist": 16,
-                "Neck/Nose": 0}
+    expected = {
+        "RHip": 24,
+        "RKnee": 26,
+        "RAnkle": 28,
+        "LHip": 23,
+        "LKnee": 25,
+        "LAnkle": 27,
+        "LShoulder": 11,
+        "LElbow": 13,
+        "LWrist": 15,
+        "RShoulder": 12,
+        "RElbow": 14,
+        "RWrist": 16,
+        "Neck/Nose": 0,
+    }
     for name, source in expected.items():
         np.testing.assert_array_equal(h36m[H36M_NAMES.index(name)], lm[source])
 
@@ -60,7 +93,7 @@ def test_h36m_derived_joints_exact():
     np.testing.assert_allclose(h36m[8], [*thorax, 0.7])
     np.testing.assert_allclose(h36m[7], [*((pelvis + thorax) / 2), 0.5])
     np.testing.assert_allclose(h36m[10], [*(ears + D.HEAD_RAISE * (ears - thorax)), 0.6])
-    assert np.linalg.norm(h36m[10, :2] - thorax) > np.linalg.norm(ears - thorax)   # beyond the ears
+    assert np.linalg.norm(h36m[10, :2] - thorax) > np.linalg.norm(ears - thorax)  # beyond the ears
 
 
 def test_layouts_keep_leading_dims_and_refuse_other_shapes():
@@ -81,7 +114,7 @@ def test_fill_missed_holds_the_last_detection_with_score_zero():
     filled, missed = D.fill_missed(np.stack([miss, a, miss, miss, b, miss]))
     np.testing.assert_array_equal(missed, [True, False, True, True, False, True])
     np.testing.assert_array_equal(filled[[1, 4]], np.stack([a, b]))
-    for t, source in ((0, a), (2, a), (3, a), (5, b)):                       # the next one only at the start
+    for t, source in ((0, a), (2, a), (3, a), (5, b)):  # the next one only at the start
         np.testing.assert_array_equal(filled[t, :, :2], source[:, :2])
         assert (filled[t, :, 2] == 0).all()
 
@@ -98,7 +131,7 @@ def test_fill_missed_edge_cases():
 
 
 def test_missing_mediapipe_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mediapipe", None)                    # import mediapipe -> ImportError
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # import mediapipe -> ImportError
     with pytest.raises(UserError) as info:
         D.require_detector()
     assert str(info.value) == 'detect: MediaPipe is not installed; install the extra: pip install -e ".[detect]"'
@@ -116,8 +149,8 @@ def _render(rig: dict, motions: dict, cameras: dict, row: int, camera_id: str, s
     subject = str(motions["subject"][row])
     index = [str(s) for s in rig["subjects"]].index(subject)
     rotations, translation = motions["rotations"][row : row + 1], motions["translation"][row : row + 1]
-    verts = lbs.posed_vertices(rig, index, rotations, translation)[0] * 1000.0     # (V, 3) world mm
-    joints = lbs.sparse_joints(rig, index, rotations, translation)[0] * 1000.0     # (17, 3) world mm
+    verts = lbs.posed_vertices(rig, index, rotations, translation)[0] * 1000.0  # (V, 3) world mm
+    joints = lbs.sparse_joints(rig, index, rotations, translation)[0] * 1000.0  # (17, 3) world mm
     full = camera_from_dict(cameras[subject][camera_id], camera_id)
     crop, _ = R.crop_camera(full, full.project(full.to_camera(verts)), CROP, scale=1.4)
     rng = np.random.default_rng(seed)
@@ -134,13 +167,18 @@ def renders():
     with np.load(SAMPLE_DIR / "motions.npz") as f:
         motions = {k: f[k] for k in f.files}
     cameras = json.loads((SAMPLE_DIR / "cameras.json").read_text())
+
     def row(subject, action, subaction, frame):
-        match = (motions["subject"] == subject) & (motions["action"] == action) & \
-                (motions["subaction"] == subaction) & (motions["frame"] == frame)
+        match = (
+            (motions["subject"] == subject)
+            & (motions["action"] == action)
+            & (motions["subaction"] == subaction)
+            & (motions["frame"] == frame)
+        )
         return int(np.flatnonzero(match)[0])
 
     shots = [_render(rig, motions, cameras, row(*key[:4]), key[4], seed) for seed, key in enumerate(FRAMES)]
-    rows = [row("S5", "walk", 1, f) for f in range(20, 40, 5)]              # 0.1 s apart in one sequence
+    rows = [row("S5", "walk", 1, f) for f in range(20, 40, 5)]  # 0.1 s apart in one sequence
     walk = [_render(rig, motions, cameras, row, "55011271", 10) for row in rows]
     return shots, walk
 

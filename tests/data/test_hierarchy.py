@@ -1,4 +1,5 @@
 """HEM hierarchy (pipelines/data/hem.py, pipelines/data/hierarchy.py): exact and pose2mesh modes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,13 +14,27 @@ from pipelines.data.hierarchy import build_hierarchy, involution_from_assignment
 from pipelines.data.store import hierarchy_sha256
 
 # A crude T-pose body in metres (Z up, +X = the body's left), H36M-17 order.
-BODY_JOINTS = np.array([
-    [0, 0, 0], [-0.12, 0, 0], [-0.12, 0, -0.45], [-0.12, 0, -0.9],  # pelvis, right leg
-    [0.12, 0, 0], [0.12, 0, -0.45], [0.12, 0, -0.9],  # left leg
-    [0, 0, 0.25], [0, 0, 0.5], [0, 0, 0.62], [0, 0, 0.78],  # spine, thorax, neck, head
-    [0.2, 0, 0.5], [0.45, 0, 0.5], [0.7, 0, 0.5],  # left arm
-    [-0.2, 0, 0.5], [-0.45, 0, 0.5], [-0.7, 0, 0.5],  # right arm
-])
+BODY_JOINTS = np.array(
+    [
+        [0, 0, 0],
+        [-0.12, 0, 0],
+        [-0.12, 0, -0.45],
+        [-0.12, 0, -0.9],  # pelvis, right leg
+        [0.12, 0, 0],
+        [0.12, 0, -0.45],
+        [0.12, 0, -0.9],  # left leg
+        [0, 0, 0.25],
+        [0, 0, 0.5],
+        [0, 0, 0.62],
+        [0, 0, 0.78],  # spine, thorax, neck, head
+        [0.2, 0, 0.5],
+        [0.45, 0, 0.5],
+        [0.7, 0, 0.5],  # left arm
+        [-0.2, 0, 0.5],
+        [-0.45, 0, 0.5],
+        [-0.7, 0, 0.5],  # right arm
+    ]
+)
 
 
 def voxel_surface(occupied: np.ndarray, origin: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +55,7 @@ def voxel_surface(occupied: np.ndarray, origin: np.ndarray, size: float) -> tupl
                 corners.append(corner)
             quads.append(len(cells))
     n = sum(quads)
-    stacked = np.concatenate([np.stack(corners[4 * i:4 * i + 4], 1) for i in range(len(quads))])  # (n, 4, 3)
+    stacked = np.concatenate([np.stack(corners[4 * i : 4 * i + 4], 1) for i in range(len(quads))])  # (n, 4, 3)
     lattice, index = np.unique(stacked.reshape(-1, 3), axis=0, return_inverse=True)
     index = index.reshape(n, 4)
     faces = np.concatenate([index[:, [0, 1, 2]], index[:, [0, 2, 3]]])
@@ -94,9 +109,16 @@ def clusters(weights: np.ndarray) -> list[frozenset]:
 
 
 def check_basic_shapes(h: dict, num_vertices: int):
-    expected = {"fine_from_vertex": ((96, num_vertices), np.float32), "dense_from_fine": ((48, 96), np.float32),
-                "fine_real": ((96,), np.bool_), "dense_real": ((48,), np.bool_), "bone_of_dense": ((48,), np.int32),
-                "bone_order": ((16,), np.int32), "fine_flip": ((96,), np.int32), "dense_flip": ((48,), np.int32)}
+    expected = {
+        "fine_from_vertex": ((96, num_vertices), np.float32),
+        "dense_from_fine": ((48, 96), np.float32),
+        "fine_real": ((96,), np.bool_),
+        "dense_real": ((48,), np.bool_),
+        "bone_of_dense": ((48,), np.int32),
+        "bone_order": ((16,), np.int32),
+        "fine_flip": ((96,), np.int32),
+        "dense_flip": ((48,), np.int32),
+    }
     assert set(h) == set(expected)
     for name, (shape, dtype) in expected.items():
         assert h[name].shape == shape and h[name].dtype == dtype, name
@@ -112,6 +134,7 @@ def check_basic_shapes(h: dict, num_vertices: int):
 
 
 # ----------------------------------------------------------------------------- exact mode
+
 
 @pytest.mark.parametrize("mesh", ["sphere", "body"])
 def test_exact_counts_shapes_and_connectivity(exact, mesh, sphere, body):
@@ -218,6 +241,7 @@ def test_involution_from_assignment_splits_cycles():
 
 # ----------------------------------------------------------------------------- pose2mesh mode
 
+
 def test_pose2mesh_shapes_and_fake_nodes(p2m, sphere):
     faces, vertices, _ = sphere
     check_basic_shapes(p2m, len(vertices))
@@ -248,8 +272,9 @@ def test_pose2mesh_points_are_recursive_pairwise_averages(p2m, sphere):
     levels = [points]
     for _ in range(len(parents)):
         pairs = levels[-1].reshape(-1, 2, 3)
-        levels.append(np.where(np.isnan(pairs[:, 0]), pairs[:, 1],
-                               np.where(np.isnan(pairs[:, 1]), pairs[:, 0], pairs.mean(1))))
+        levels.append(
+            np.where(np.isnan(pairs[:, 0]), pairs[:, 1], np.where(np.isnan(pairs[:, 1]), pairs[:, 0], pairs.mean(1)))
+        )
     fine_ref, dense_ref = levels[-3], levels[-2]
     fine = p2m["fine_from_vertex"].astype(np.float64) @ vertices
     dense = p2m["dense_from_fine"].astype(np.float64) @ fine

@@ -1,4 +1,5 @@
 """The CPU mesh renderer (pipelines/data/render.py) on hand-made geometry and the sample corpus, and `hipart render`."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ def quad(corners_px, z) -> tuple[np.ndarray, np.ndarray]:
 def test_triangle_covers_exactly_the_pixel_centres_inside():
     tri_px = np.array([[2.2, 2.3], [12.1, 2.3], [2.2, 12.4]])
     depth, face = R.rasterize(unproject(tri_px, 1000.0), [[0, 1, 2]], F, C, 16, 16)
-    j, i = np.mgrid[0:16, 0:16] + 0.5                                    # pixel centres (y, x)
+    j, i = np.mgrid[0:16, 0:16] + 0.5  # pixel centres (y, x)
     inside = (i >= 2.2) & (j >= 2.3) & ((i - 2.2) / 9.9 + (j - 2.3) / 10.1 <= 1)
     assert inside.sum() > 30 and np.array_equal(face >= 0, inside)
     assert np.all(face[inside] == 0) and np.all(face[~inside] == -1)
@@ -63,29 +64,29 @@ def test_nearer_quad_wins_where_quads_overlap(near_first):
     faces = np.concatenate([parts[0][1], parts[1][1] + 4])
     depth, face = R.rasterize(verts, faces, F, C, 16, 16)
     near_faces = {0, 1} if near_first else {2, 3}
-    assert set(np.unique(face[2:10, 2:10]).tolist()) <= near_faces          # overlap 6..10 included
+    assert set(np.unique(face[2:10, 2:10]).tolist()) <= near_faces  # overlap 6..10 included
     assert np.allclose(depth[2:10, 2:10], 1000.0, atol=1e-3)
     assert np.allclose(depth[10:14, 10:14], 2000.0, atol=1e-3) and not set(face[10:14, 10:14].ravel()) & near_faces
 
 
 def test_depth_is_perspective_correct_on_a_slanted_plane():
     px = np.array([[-4.0, -4.0], [20.0, -4.0], [20.0, 20.0], [-4.0, 20.0]])
-    ray = np.column_stack([(px - C) / F, np.ones(4)])                   # (4, 3) camera rays with Z = 1
-    plane = lambda r: 1000.0 / (1 - 0.5 * r[..., 0] - 0.3 * r[..., 1])   # Z on Z = 1000 + 0.5 X + 0.3 Y
+    ray = np.column_stack([(px - C) / F, np.ones(4)])  # (4, 3) camera rays with Z = 1
+    plane = lambda r: 1000.0 / (1 - 0.5 * r[..., 0] - 0.3 * r[..., 1])  # Z on Z = 1000 + 0.5 X + 0.3 Y
     verts = ray * plane(ray)[:, None]
     depth, face = R.rasterize(verts, [[0, 1, 2], [0, 2, 3]], F, C, 16, 16)
     j, i = np.mgrid[0:16, 0:16] + 0.5
     centre_rays = np.stack([(i - C[0]) / F[0], (j - C[1]) / F[1]], -1)
     assert (face >= 0).all()
     assert np.abs(depth - plane(centre_rays)).max() < 1e-3
-    assert np.ptp(depth) > 50                                            # the plane really is slanted
+    assert np.ptp(depth) > 50  # the plane really is slanted
 
 
 def triangle_soup(seed: int = 0, n: int = 300):
     rng = np.random.default_rng(seed)
     centres = np.column_stack([rng.uniform(-300, 300, (n, 2)), rng.uniform(900, 1100, n)])
     verts = (centres[:, None] + rng.normal(0, 60, (n, 3, 3))).reshape(-1, 3)
-    verts[3::9, 2] = verts[0::9, 2]                                      # some exact depth ties
+    verts[3::9, 2] = verts[0::9, 2]  # some exact depth ties
     return verts, np.arange(3 * n).reshape(n, 3)
 
 
@@ -100,7 +101,7 @@ def test_rasterize_is_deterministic_and_independent_of_chunking(monkeypatch):
     assert all(a.tobytes() == b.tobytes() for a, b in zip(first, chunked))
     assert (first[1] >= 0).mean() > 0.3
     plane = unproject([[-4.0, -4.0], [20.0, -4.0], [20.0, 20.0], [-4.0, 20.0]], [1000.0, 1200.0, 1400.0, 1200.0])
-    monkeypatch.setattr(R, "CHUNK_PAIRS", 40)                            # each face's box splits into bands
+    monkeypatch.setattr(R, "CHUNK_PAIRS", 40)  # each face's box splits into bands
     banded = R.rasterize(plane, [[0, 1, 2], [0, 2, 3]], F, C, 16, 16)
     monkeypatch.setattr(R, "CHUNK_PAIRS", 1 << 22)
     whole = R.rasterize(plane, [[0, 1, 2], [0, 2, 3]], F, C, 16, 16)
@@ -109,8 +110,13 @@ def test_rasterize_is_deterministic_and_independent_of_chunking(monkeypatch):
 
 def test_crop_camera_round_trip():
     rng = np.random.default_rng(3)
-    camera = Camera(R=np.eye(3), t=np.array([10.0, -20.0, 3000.0]), f=np.array([1100.0, 1090.0]),
-                    c=np.array([500.0, 510.0]), size=(1000, 1000))
+    camera = Camera(
+        R=np.eye(3),
+        t=np.array([10.0, -20.0, 3000.0]),
+        f=np.array([1100.0, 1090.0]),
+        c=np.array([500.0, 510.0]),
+        size=(1000, 1000),
+    )
     points = rng.normal(0, 400, (50, 3))
     full = camera.project(camera.to_camera(points))
     crop, box = R.crop_camera(camera, full, 256, scale=1.25)
@@ -139,10 +145,10 @@ def test_sphere_behind_a_quad_is_hidden_and_in_front_visible(z, expect_visible):
     result = R.render_mesh(verts, faces, camera, np.zeros((64, 64, 3), np.uint8))
     visible = R.vertex_visibility(camera.to_camera(verts), result.depth, camera)
     regressor = np.zeros((1, len(verts)))
-    regressor[0, 4:] = 1.0 / len(ball)                                   # the ball's centre
+    regressor[0, 4:] = 1.0 / len(ball)  # the ball's centre
     score = R.joint_visibility(visible, regressor)
     if expect_visible:
-        assert 0.3 < score[0] < 0.7 and not R.hidden_mask(score)[0]     # its near half is seen
+        assert 0.3 < score[0] < 0.7 and not R.hidden_mask(score)[0]  # its near half is seen
     else:
         assert score[0] == 0 and R.hidden_mask(score)[0] and not visible[4:].any()
 
@@ -194,7 +200,7 @@ def test_sample_crop_render_and_visibility(sample_mesh):
     covered = result.face_index >= 0
     assert 0.05 < covered.mean() < 0.6 and result.camera is crop
     visible = R.vertex_visibility(cam, result.depth, crop)
-    assert 0.2 < visible.mean() < 0.8                                    # roughly the front half
+    assert 0.2 < visible.mean() < 0.8  # roughly the front half
     scores = R.joint_visibility(visible, rig["sparse_regressor"])
     assert scores.shape == (17,) and ((scores >= 0) & (scores <= 1)).all() and np.median(scores) > R.VISIBLE_THRESHOLD
 
@@ -205,8 +211,8 @@ def test_body_part_colors_follow_the_dominant_bone():
     index[:, 0] = np.arange(len(names))
     colors = R.body_part_colors(index, names, np.random.default_rng(0))
     assert colors.shape == (8, 3) and ((colors >= 0) & (colors <= 1)).all()
-    assert np.allclose(colors[1], colors[3])                             # shirt: spine, upper arm
-    assert np.allclose(colors[2], colors[4])                             # skin: head, forearm
+    assert np.allclose(colors[1], colors[3])  # shirt: spine, upper arm
+    assert np.allclose(colors[2], colors[4])  # skin: head, forearm
     assert np.allclose(colors[5], colors[6]) and np.allclose(colors[0], colors[5])  # trousers: legs, pelvis
     assert not np.allclose(colors[1], colors[2]) and not np.allclose(colors[7], colors[5])
 
@@ -246,7 +252,7 @@ def test_cli_render_writes_images_depth_and_json(cli, rig_store, tmp_path):
         depth = Image.open(tmp_path / f"row_{row}_depth.png")
         assert image.size == (64, 64) and image.mode == "RGB" and depth.mode == "I;16"
         values = np.asarray(depth)
-        assert (values == 0).any() and 3000 < values[values > 0].mean() < 7000     # mm, cameras 4.5 m away
+        assert (values == 0).any() and 3000 < values[values > 0].mean() < 7000  # mm, cameras 4.5 m away
     summary = json.loads((tmp_path / "render.json").read_text())
     assert [r["row"] for r in summary["rows"]] == [0, 2]
     record = summary["rows"][0]
@@ -257,8 +263,11 @@ def test_cli_render_errors_are_one_line(cli, rig_store, tmp_path, synthetic_stor
     folder, store = rig_store
     empty = tmp_path / "empty"
     empty.mkdir()
-    for args, text in ((["--rows", "99999"], "out of range"), (["--textures", empty], "no texture images"),
-                       (["--split", "val"], "--split")):
+    for args, text in (
+        (["--rows", "99999"], "out of range"),
+        (["--textures", empty], "no texture images"),
+        (["--split", "val"], "--split"),
+    ):
         code, out, err = cli("render", "--store", store, "--sample", folder, "--out", tmp_path / "o", *args)
         assert code == 2 and text in err and len(err.strip().splitlines()) == 1 and "Traceback" not in out + err
     code, _, err = cli("render", "--store", synthetic_store, "--out", tmp_path / "o")

@@ -1,4 +1,5 @@
 """Validates the committed sample corpus (sample_data/), no Anny needed."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ def cameras():
 
 @pytest.fixture(scope="module")
 def detections():
-    with np.load(ROOT / "detections.npz", allow_pickle=True) as f:   # our own committed file
+    with np.load(ROOT / "detections.npz", allow_pickle=True) as f:  # our own committed file
         return f["positions_2d"].item(), f["metadata"].item(), f["visibility"].item()
 
 
@@ -55,8 +56,9 @@ def sparse_world(rig, motions):
     out = np.empty((len(motions["frame"]), 17, 3))
     for s, subject in enumerate(str(s) for s in rig["subjects"]):
         idx = motions["subject"] == subject
-        out[idx] = lbs.sparse_joints(rig, s, motions["rotations"][idx].astype(np.float64),
-                                     motions["translation"][idx].astype(np.float64))
+        out[idx] = lbs.sparse_joints(
+            rig, s, motions["rotations"][idx].astype(np.float64), motions["translation"][idx].astype(np.float64)
+        )
     return out
 
 
@@ -81,13 +83,13 @@ def test_rig_schema(rig):
 
 def test_sparse_regressor_places_h36m_joints(rig):
     """Rest-pose joints: pelvis between the hips, limbs in order down the body, left on +x."""
-    j = rig["sparse_regressor"].astype(np.float64) @ rig["template"].mean(0).astype(np.float64)   # (17, 3)
+    j = rig["sparse_regressor"].astype(np.float64) @ rig["template"].mean(0).astype(np.float64)  # (17, 3)
     np.testing.assert_allclose(j[0], (j[1] + j[4]) / 2, atol=0.01)
-    assert j[4, 0] > 0.05 and j[1, 0] < -0.05 and j[11, 0] > 0.1 and j[14, 0] < -0.1   # left is +x
+    assert j[4, 0] > 0.05 and j[1, 0] < -0.05 and j[11, 0] > 0.1 and j[14, 0] < -0.1  # left is +x
     for chain in ([1, 2, 3], [4, 5, 6], [0, 7, 8, 9], [11, 12]):
         assert (np.diff(j[chain, 2]) < 0).all() if chain[0] in (1, 4, 11) else (np.diff(j[chain, 2]) > 0).all()
     assert j[10, 2] > j[9, 2] > j[8, 2] > j[11, 2] - 0.05
-    assert j[9, 1] < j[10, 1] - 0.02   # the nose is in front (the body faces -y)
+    assert j[9, 1] < j[10, 1] - 0.02  # the nose is in front (the body faces -y)
 
 
 def test_motions_layout(motions, rig):
@@ -141,21 +143,26 @@ def test_feet_on_floor_and_speed_bounded(motions, sparse_world, rig):
     ids = np.arange(0, rig["template"].shape[1], 16)
     for (subject, action, _), idx in sequences(motions).items():
         ankles = sparse_world[idx][:, [3, 6], 2]
-        step = np.linalg.norm(np.diff(sparse_world[idx], axis=0), axis=-1)   # m per frame at 50 fps
+        step = np.linalg.norm(np.diff(sparse_world[idx], axis=0), axis=-1)  # m per frame at 50 fps
         assert ankles.min() > 0.0
-        if action[0].isupper():   # keyframed: the lower foot on the floor in every frame
+        if action[0].isupper():  # keyframed: the lower foot on the floor in every frame
             assert ankles.min(1).max() < 0.35
-            assert step.max() < 0.12   # 6 m/s: faster than any joint of these actions
-        else:                     # motion capture: the lowest point of the sequence on the floor
-            verts = lbs.posed_vertices(rig, subjects.index(subject), motions["rotations"][idx].astype(np.float64),
-                                       motions["translation"][idx].astype(np.float64), ids)
+            assert step.max() < 0.12  # 6 m/s: faster than any joint of these actions
+        else:  # motion capture: the lowest point of the sequence on the floor
+            verts = lbs.posed_vertices(
+                rig,
+                subjects.index(subject),
+                motions["rotations"][idx].astype(np.float64),
+                motions["translation"][idx].astype(np.float64),
+                ids,
+            )
             assert -1e-3 < verts[..., 2].min() < 0.01
-            assert step.max() < 0.4    # 20 m/s: a kicking foot, not a jump in the data
+            assert step.max() < 0.4  # 20 m/s: a kicking foot, not a jump in the data
 
 
 def test_cameras(cameras):
     assert list(cameras) == SUBJECTS
-    for subject, cams in cameras.items():
+    for _subject, cams in cameras.items():
         assert list(cams) == list(C.CAMERA_IDS)
         for cam_id, cam in cams.items():
             R, t = np.array(cam["R"]), np.array(cam["t"])
@@ -201,9 +208,9 @@ def test_detections_are_blazepose_on_every_4th_frame(detections, motions, camera
             errors.append(np.linalg.norm(det[hit, :, :2] - C.project(cam, sparse_world[idx][hit]), axis=-1).ravel())
             hidden.append(hidden_mask(vis[hit]).ravel())
     errors, hidden = np.concatenate(errors), np.concatenate(hidden)
-    assert found / images > 0.95                                  # the real detector finds the rendered person
-    assert np.median(errors[~hidden]) < 15.0                      # a few px at ~1000 px images
-    assert errors[hidden].mean() > 1.2 * errors[~hidden].mean()   # hidden joints are detected worse
+    assert found / images > 0.95  # the real detector finds the rendered person
+    assert np.median(errors[~hidden]) < 15.0  # a few px at ~1000 px images
+    assert errors[hidden].mean() > 1.2 * errors[~hidden].mean()  # hidden joints are detected worse
     assert 0.03 < hidden.mean() < 0.4
 
 

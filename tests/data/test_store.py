@@ -6,7 +6,8 @@ from helpers.synthetic import ACTIONS, hierarchy, split_arrays, write_synthetic_
 
 from hipart.normalize import pose_frame, screen_normalize, to_pose_frame
 from pipelines.core.errors import UserError
-from pipelines.data.store import PoseStore, PoseStoreWriter, real_masks, sparse_input
+from pipelines.data.store import PoseStore, real_masks, sparse_input
+from pipelines.data.store_writer import PoseStoreWriter
 
 
 def test_round_trip_is_bit_exact(tmp_path):
@@ -36,12 +37,15 @@ def corrupt(path, fn):
         fn(f)
 
 
-@pytest.mark.parametrize("damage,needle", [
-    (lambda f: f.attrs.__setitem__("version", 2), "'version'"),
-    (lambda f: f.attrs.__setitem__("schema", "other"), "'schema'"),
-    (lambda f: f.__delitem__("test/kp3d/sparse"), "test/kp3d/sparse"),
-    (lambda f: f.__delitem__("hierarchy/bone_order"), "hierarchy/bone_order"),
-])
+@pytest.mark.parametrize(
+    "damage,needle",
+    [
+        (lambda f: f.attrs.__setitem__("version", 2), "'version'"),
+        (lambda f: f.attrs.__setitem__("schema", "other"), "'schema'"),
+        (lambda f: f.__delitem__("test/kp3d/sparse"), "test/kp3d/sparse"),
+        (lambda f: f.__delitem__("hierarchy/bone_order"), "hierarchy/bone_order"),
+    ],
+)
 def test_bad_stores_are_refused(tmp_path, damage, needle):
     path = write_synthetic_store(tmp_path / "s.h5", 64, 32)
     corrupt(path, damage)

@@ -1,4 +1,5 @@
 """`hipart synth`: limits round trip, the missing-extra message, and (with Anny) the generator itself."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,9 @@ def test_limits_round_trip_and_mirror():
             rotvec = angles_to_rotvec(name + side, angles)
             np.testing.assert_allclose(rotvec_to_angles(name + side, rotvec), angles, atol=1e-6)
         if name == "upperarm01":
-            np.testing.assert_allclose(angles_to_rotvec("upperarm01.R", angles), mirror_rotvec(angles_to_rotvec("upperarm01.L", angles)))
+            np.testing.assert_allclose(
+                angles_to_rotvec("upperarm01.R", angles), mirror_rotvec(angles_to_rotvec("upperarm01.L", angles))
+            )
 
 
 def test_limit_axes_are_anatomical():
@@ -55,15 +58,25 @@ def generated(tmp_path_factory):
     clip = write_clip(tmp_path_factory.mktemp("clips") / "humanoid3d_stroll.txt", walk_frames(21))
     detector = "blazepose" if importlib.util.find_spec("mediapipe") else "noise"
     dirs = [tmp_path_factory.mktemp(f"synth{i}") for i in range(2)]
-    for workers, d in enumerate(dirs, 1):   # one worker, then two: the files must not depend on it
-        run_synth(d, seed=3, options=SynthOptions(frames_per_sequence=12, clips=(str(clip),), detector=detector,
-                                                  detect_every=6, workers=workers),
-                  subjects=("S1", "S9"), actions=("Walking", "Sitting", "PickUp"))
-    if detector == "blazepose":   # a third run reuses the first's observations: the same files, none detected
+    for workers, d in enumerate(dirs, 1):  # one worker, then two: the files must not depend on it
+        run_synth(
+            d,
+            seed=3,
+            options=SynthOptions(
+                frames_per_sequence=12, clips=(str(clip),), detector=detector, detect_every=6, workers=workers
+            ),
+            subjects=("S1", "S9"),
+            actions=("Walking", "Sitting", "PickUp"),
+        )
+    if detector == "blazepose":  # a third run reuses the first's observations: the same files, none detected
         dirs.append(tmp_path_factory.mktemp("synth_reused"))
-        result = run_synth(dirs[2], seed=3, options=SynthOptions(frames_per_sequence=12, clips=(str(clip),),
-                                                                detect_every=6, reuse=str(dirs[0])),
-                           subjects=("S1", "S9"), actions=("Walking", "Sitting", "PickUp"))
+        result = run_synth(
+            dirs[2],
+            seed=3,
+            options=SynthOptions(frames_per_sequence=12, clips=(str(clip),), detect_every=6, reuse=str(dirs[0])),
+            subjects=("S1", "S9"),
+            actions=("Walking", "Sitting", "PickUp"),
+        )
         assert result.observed["reused"] == result.observed["images"] > 0
     return dirs
 
@@ -73,7 +86,9 @@ def test_same_seed_byte_identical(generated):
     assert _digest(a) == _digest(b) and len(_digest(a)) == 3
     assert all(_digest(a) == _digest(c) for c in generated[2:])
     assert (a / "cameras.json").read_bytes() == (b / "cameras.json").read_bytes()
-    untimed = lambda d: [line for line in (d / "README.md").read_text().splitlines() if not line.startswith("Measured time")]
+    untimed = lambda d: [
+        line for line in (d / "README.md").read_text().splitlines() if not line.startswith("Measured time")
+    ]
     assert untimed(a) == untimed(b)
     with np.load(a / "motions.npz") as m:
         assert m["rotations"].shape == (2 * 4 * 2 * 12, 20, 3)
@@ -95,7 +110,7 @@ def test_detections_from_renders(generated):
     assert ((vis[[0, 6]] >= 0) & (vis[[0, 6]] <= 1)).all()
     found = [v[[0, 6]] for cams in positions.values() for vv in cams.values() for v in vv]
     found = np.concatenate(found)
-    assert np.isfinite(found[:, 0, 0]).mean() > 0.9   # BlazePose finds the rendered person
+    assert np.isfinite(found[:, 0, 0]).mean() > 0.9  # BlazePose finds the rendered person
     text = (generated[0] / "README.md").read_text()
     assert "| joint | hidden | error visible | error hidden |" in text and "| stroll |" in text
 
@@ -128,9 +143,18 @@ def test_lbs_matches_anny(generated):
     # exact convention: the same LBS with all of Anny's (folded) weights matches to the quantisation
     fold = R.fold_map(labels, list(model.bone_parents))
     full_index = fold[model.vertex_bone_indices.numpy()]
-    full = lbs.skin(rig["template"][1].astype(np.float64), full_index, model.vertex_bone_weights.numpy(),
-                    rig["joints_rest"][1].astype(np.float64), g_rot, joints) + trans[:, None]
-    assert np.abs(full - anny_vertices).max() < 1e-4   # float32 storage and quantisation only
+    full = (
+        lbs.skin(
+            rig["template"][1].astype(np.float64),
+            full_index,
+            model.vertex_bone_weights.numpy(),
+            rig["joints_rest"][1].astype(np.float64),
+            g_rot,
+            joints,
+        )
+        + trans[:, None]
+    )
+    assert np.abs(full - anny_vertices).max() < 1e-4  # float32 storage and quantisation only
     # the stored 4-weight truncation: small on average and on the sparse joints
     ours = lbs.posed_vertices(rig, 1, rot, trans)
     err = np.linalg.norm(ours - anny_vertices, axis=-1)

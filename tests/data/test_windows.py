@@ -1,4 +1,5 @@
 """Sequences of a store and the frame windows cut from them: borders, cameras, edge replication."""
+
 import numpy as np
 import pytest
 from helpers.synthetic import write_synthetic_store

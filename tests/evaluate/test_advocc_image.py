@@ -1,4 +1,5 @@
 """Image-level AdvOcc: rendered rows of a sample-corpus store, BlazePose per patch position, the cache."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +14,8 @@ from pipelines.core.errors import UserError
 from pipelines.core.paths import SAMPLE_DIR
 from pipelines.data.store import PoseStore
 from pipelines.evaluate import image_occlusion as io
-from pipelines.evaluate.advocc import evaluate_advocc, load_detections
+from pipelines.evaluate.advocc import evaluate_advocc
+from pipelines.evaluate.advocc_data import load_detections
 from pipelines.evaluate.occlusion import grid_offsets, person_crops
 from pipelines.evaluate.occlusion_set import read_occlusion_set
 
@@ -28,8 +30,23 @@ def store(tmp_path_factory):
     from hipart_cli.main import main
 
     out = tmp_path_factory.mktemp("image_store") / "poses.h5"
-    assert main(["coarsen", "--sample", str(SAMPLE_DIR), "--train-every", "1000", "--test-every", "1000",
-                 "--out", str(out), "--no-resume"]) == 0
+    assert (
+        main(
+            [
+                "coarsen",
+                "--sample",
+                str(SAMPLE_DIR),
+                "--train-every",
+                "1000",
+                "--test-every",
+                "1000",
+                "--out",
+                str(out),
+                "--no-resume",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -79,8 +96,12 @@ def test_rendered_rows_are_detected_at_every_position_and_cached(store, blazepos
     assert (np.linalg.norm(found["clean"][..., :2] - gt, axis=-1).mean(1) < 0.1 * size).all()  # full-image px
     missed = found["missed"]
     held = np.broadcast_to(found["clean"][:, None, :, :2], found["keypoints"][..., :2].shape)
-    assert (found["keypoints"][missed][..., :2] == held[missed]).all() and (found["keypoints"][missed][..., 2] == 0).all()
-    checked = load_detections(path, 80, PoseStore(store).rows("test"), positions)  # the --detections-per-position format
+    assert (found["keypoints"][missed][..., :2] == held[missed]).all() and (
+        found["keypoints"][missed][..., 2] == 0
+    ).all()
+    checked = load_detections(
+        path, 80, PoseStore(store).rows("test"), positions
+    )  # the --detections-per-position format
     assert checked["keypoints"].shape == (2, positions, 17, 2) and "clean" in checked
     again = Counting()
     assert io.image_detections(store, 80, config.occlusion, detector=again) == path and again.calls == 0
@@ -91,8 +112,11 @@ def test_cache_key_follows_seed_size_and_textures(store, tmp_path):
     shutil.copytree(SAMPLE_DIR / "textures" / "dtd", textures)
     first = Counting()
     base = io.image_detections(store, 80, occ(tmp_path).occlusion, detector=first)
-    variants = {"seed": (80, occ(tmp_path, seed=7)), "size": (40, occ(tmp_path)),
-                "textures": (80, occ(tmp_path, textures=str(textures)))}
+    variants = {
+        "seed": (80, occ(tmp_path, seed=7)),
+        "size": (40, occ(tmp_path)),
+        "textures": (80, occ(tmp_path, textures=str(textures))),
+    }
     paths = {base}
     for name, (size, config) in variants.items():
         counting = Counting()
@@ -103,7 +127,9 @@ def test_cache_key_follows_seed_size_and_textures(store, tmp_path):
     assert len(paths) == 4
     (textures / "images" / "banded" / "banded_0001.jpg").unlink()  # the folder changed: recomputed
     changed = Counting()
-    assert io.image_detections(store, 80, occ(tmp_path, textures=str(textures)).occlusion, detector=changed) not in paths
+    assert (
+        io.image_detections(store, 80, occ(tmp_path, textures=str(textures)).occlusion, detector=changed) not in paths
+    )
     assert changed.calls == 34
 
 
@@ -143,26 +169,54 @@ def test_evaluate_and_occlude_at_image_level(store, blazepose, cli, tmp_path_fac
     with pytest.raises(UserError, match="not both"):
         evaluate_advocc([model], ["tiny"], PoseStore(store), 80, config, tmp_path, cached, image_level=True)
     out = tmp_path / "occ80.h5"
-    sets = [a for k, v in (("stride", STRIDE), ("input2d", INPUT), ("image_cache", config.occlusion.image_cache))
-            for a in ("--set", f"occlusion.{k}={v}")]
+    sets = [
+        a
+        for k, v in (("stride", STRIDE), ("input2d", INPUT), ("image_cache", config.occlusion.image_cache))
+        for a in ("--set", f"occlusion.{k}={v}")
+    ]
     code, _, err = cli("occlude", "--store", store, "--size", 80, "--out", out, "--render", "--max-samples", 2, *sets)
     assert code == 0, err
     data = read_occlusion_set(out)
     assert data["attrs"]["model"] == "image:blazepose" and data["score"].shape == (2, 16, 17)
-    assert np.array_equal(data["occluded2d"], found["keypoints"][..., :2]) and np.array_equal(data["missed"], found["missed"])
+    assert np.array_equal(data["occluded2d"], found["keypoints"][..., :2]) and np.array_equal(
+        data["missed"], found["missed"]
+    )
     assert np.array_equal(data["clean2d"], found["clean"][..., :2]) and np.array_equal(data["rows"], found["rows"])
 
 
 def test_bad_input_is_one_line(cli, store, synthetic_store, tmp_path):
     (tmp_path / "empty" / "images").mkdir(parents=True)
     out = tmp_path / "occ.h5"
-    for args, text in (([store, "--textures", tmp_path / "empty"], "no texture images"),
-                       ([synthetic_store], "not from a rig corpus"),
-                       ([store, "--images", tmp_path], "not both")):
-        code, stdout, stderr = cli("occlude", "--store", *args[:1], "--size", 80, "--out", out, "--render", *args[1:],
-                                   "--set", f"occlusion.image_cache={tmp_path / 'cache'}")
+    for args, text in (
+        ([store, "--textures", tmp_path / "empty"], "no texture images"),
+        ([synthetic_store], "not from a rig corpus"),
+        ([store, "--images", tmp_path], "not both"),
+    ):
+        code, stdout, stderr = cli(
+            "occlude",
+            "--store",
+            *args[:1],
+            "--size",
+            80,
+            "--out",
+            out,
+            "--render",
+            *args[1:],
+            "--set",
+            f"occlusion.image_cache={tmp_path / 'cache'}",
+        )
         assert code == 2 and text in stderr and len(stderr.strip().splitlines()) == 1, (args, stderr)
         assert not out.exists() and not (tmp_path / "occ.h5.tmp").exists() and "Traceback" not in stdout + stderr
-    code, _, stderr = cli("evaluate", "--protocol", "h36m", "--image-level", "--checkpoint", tmp_path / "none",
-                          "--store", store, "--out", tmp_path / "e")
+    code, _, stderr = cli(
+        "evaluate",
+        "--protocol",
+        "h36m",
+        "--image-level",
+        "--checkpoint",
+        tmp_path / "none",
+        "--store",
+        store,
+        "--out",
+        tmp_path / "e",
+    )
     assert code == 2 and "only for advocc" in stderr

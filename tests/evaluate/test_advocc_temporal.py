@@ -1,4 +1,5 @@
 """AdvOcc for temporal lifters: the patch held on the person over the window, scored on the centre frame."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,12 @@ class FrameOracle:
 
     def frame_poses(self, sparse2d_px) -> np.ndarray:
         x = np.asarray(sparse2d_px, np.float32)
-        match = np.array([next(self.index[(j, *x[b, j].tolist())] for j in range(17)
-                               if (j, *x[b, j].tolist()) in self.index) for b in range(len(x))])
+        match = np.array(
+            [
+                next(self.index[(j, *x[b, j].tolist())] for j in range(17) if (j, *x[b, j].tolist()) in self.index)
+                for b in range(len(x))
+            ]
+        )
         shift = (x - self.clean[match]).mean(1)  # (B, 2)
         out = self.gt3d[match] + 10 * np.concatenate([shift, np.zeros((len(x), 1))], -1)[:, None]
         out[:, 0] = 0
@@ -97,9 +102,17 @@ def brute_force(store, config, frames: int, size: int = 80) -> np.ndarray:
 @pytest.fixture(scope="module")
 def sequence_store(tmp_path_factory):
     """Test rows in a few long sequences (one subject, action, camera each), so windows reach other frames."""
-    path = write_store(tmp_path_factory.mktemp("seq") / "s.h5", n_train=8, n_test=24, extra_test={
-        "meta/action": np.repeat([0, 1, 2], 8).astype(np.int32), "meta/subaction": np.ones(24, np.int32),
-        "meta/camera": np.ones(24, np.int32), "meta/frame": np.tile(np.arange(8), 3).astype(np.int32)})
+    path = write_store(
+        tmp_path_factory.mktemp("seq") / "s.h5",
+        n_train=8,
+        n_test=24,
+        extra_test={
+            "meta/action": np.repeat([0, 1, 2], 8).astype(np.int32),
+            "meta/subaction": np.ones(24, np.int32),
+            "meta/camera": np.ones(24, np.int32),
+            "meta/frame": np.tile(np.arange(8), 3).astype(np.int32),
+        },
+    )
     return PoseStore(path)
 
 
@@ -119,8 +132,14 @@ def test_worst_cases_match_a_pair_by_pair_construction(sequence_store, tmp_path,
 def test_a_patch_elsewhere_in_the_window_counts(sequence_store, tmp_path):
     """Held over the window, the occluder moves a temporal answer where the centre frame alone is untouched."""
     config = occ_config(model="uniform", max_samples=24, heatmap_samples=0)
-    evaluate_advocc([WindowOracle(sequence_store, 5), FrameOracle(sequence_store)], ["window", "frame"],
-                    sequence_store, 80, config, tmp_path)
+    evaluate_advocc(
+        [WindowOracle(sequence_store, 5), FrameOracle(sequence_store)],
+        ["window", "frame"],
+        sequence_store,
+        80,
+        config,
+        tmp_path,
+    )
     errors = np.load(tmp_path / "advocc80_errors.npz")
     window, frame = errors["table_mpjpe_0"], errors["table_mpjpe_1"]
     clean_window = errors["clean_mpjpe_0"][:, None]
@@ -134,8 +153,14 @@ def test_a_patch_elsewhere_in_the_window_counts(sequence_store, tmp_path):
 
 def test_one_frame_windows_equal_the_single_frame_protocol(sequence_store, tmp_path):
     config = occ_config(model="detector", max_samples=24, heatmap_samples=0)
-    result = evaluate_advocc([WindowOracle(sequence_store, 1), FrameOracle(sequence_store)], ["t1", "frame"],
-                             sequence_store, 80, config, tmp_path)
+    result = evaluate_advocc(
+        [WindowOracle(sequence_store, 1), FrameOracle(sequence_store)],
+        ["t1", "frame"],
+        sequence_store,
+        80,
+        config,
+        tmp_path,
+    )
     errors = np.load(tmp_path / "advocc80_errors.npz")
     for key in ("table_mpjpe", "table_pa_mpjpe", "worst_mpjpe", "worst_err2d", "clean_mpjpe"):
         np.testing.assert_allclose(errors[f"{key}_0"], errors[f"{key}_1"], rtol=1e-5, atol=1e-4, err_msg=key)
@@ -145,6 +170,13 @@ def test_one_frame_windows_equal_the_single_frame_protocol(sequence_store, tmp_p
 def test_per_position_detections_are_refused_for_a_temporal_lifter(sequence_store, tmp_path):
     np.savez(tmp_path / "det.npz", keypoints=np.zeros((4, 256, 17, 2)), rows=np.arange(4))
     with pytest.raises(UserError, match="temporal lifter") as err:
-        evaluate_advocc([WindowOracle(sequence_store, 5)], ["w"], sequence_store, 80, occ_config(), tmp_path / "out",
-                        tmp_path / "det.npz")
+        evaluate_advocc(
+            [WindowOracle(sequence_store, 5)],
+            ["w"],
+            sequence_store,
+            80,
+            occ_config(),
+            tmp_path / "out",
+            tmp_path / "det.npz",
+        )
     assert "\n" not in str(err.value) and not (tmp_path / "out").exists()

@@ -1,4 +1,5 @@
 """The calibrated detector model of AdvOcc: draws per (sample, joint), derived joints, the fit's round trip."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,28 @@ TRUE = dm.DetectorParams(scale=0.07, dof=2.5, swap=0.08, snap=0.12, score_a=1.5,
 
 def poses(n: int, seed: int = 0) -> np.ndarray:
     """(n, 17, 2) px: a standing skeleton (about 300 px tall) jittered and moved per sample."""
-    template = np.array([[0, 0], [-20, 0], [-22, 80], [-24, 160], [20, 0], [22, 80], [24, 160], [0, -50], [0, -100],
-                         [0, -120], [0, -140], [35, -95], [55, -40], [60, 10], [-35, -95], [-55, -40], [-60, 10]], float)
+    template = np.array(
+        [
+            [0, 0],
+            [-20, 0],
+            [-22, 80],
+            [-24, 160],
+            [20, 0],
+            [22, 80],
+            [24, 160],
+            [0, -50],
+            [0, -100],
+            [0, -120],
+            [0, -140],
+            [35, -95],
+            [55, -40],
+            [60, 10],
+            [-35, -95],
+            [-55, -40],
+            [-60, 10],
+        ],
+        float,
+    )
     rng = np.random.default_rng(seed)
     return template + rng.normal(0, 8, (n, 17, 2)) + rng.uniform(200, 800, (n, 1, 2))
 
@@ -28,15 +49,15 @@ def test_draws_are_per_sample_and_joint_and_identical_across_positions():
     clean = poses(20)
     draws = dm.draw(TRUE, 0, np.arange(100, 120), dm.person_size(clean))
     occluded = np.zeros((20, 3, 17), bool)
-    occluded[:, 0, 13] = occluded[:, 1, [12, 13]] = occluded[:, 2, 13] = True   # three positions hide the wrist
+    occluded[:, 0, 13] = occluded[:, 1, [12, 13]] = occluded[:, 2, 13] = True  # three positions hide the wrist
     out, score = dm.apply(clean, occluded, draws)
     assert np.array_equal(out[:, 0, 13], out[:, 1, 13]) and np.array_equal(out[:, 0, 13], out[:, 2, 13])
     assert np.array_equal(score[:, 0, 13], score[:, 2, 13]) and (score[:, 0, 13] < 1).all()
-    assert not np.allclose(out[:, 0, 13], clean[:, 13])                          # it did move
+    assert not np.allclose(out[:, 0, 13], clean[:, 13])  # it did move
     untouched = np.ones(17, bool)
     untouched[[0, 7, 8, 12, 13]] = False
-    assert np.array_equal(out[:, 1][:, untouched], clean[:, untouched])         # visible joints keep the clean 2D
-    again = dm.draw(TRUE, 0, np.arange(110, 120), dm.person_size(clean[10:]))   # a row draws the same in any subset
+    assert np.array_equal(out[:, 1][:, untouched], clean[:, untouched])  # visible joints keep the clean 2D
+    again = dm.draw(TRUE, 0, np.arange(110, 120), dm.person_size(clean[10:]))  # a row draws the same in any subset
     assert np.array_equal(again.offset, draws.offset[10:]) and np.array_equal(again.base, draws.base[10:])
 
 
@@ -44,14 +65,14 @@ def test_pelvis_thorax_and_spine_follow_their_sources():
     clean = poses(50, seed=1)
     draws = dm.draw(TRUE, 3, np.arange(50), dm.person_size(clean))
     occluded = np.zeros((50, 2, 17), bool)
-    occluded[:, 0, [0, 1, 4]] = True                                            # pelvis with both hips
-    occluded[:, 1, 0] = True                                                    # the pelvis alone
+    occluded[:, 0, [0, 1, 4]] = True  # pelvis with both hips
+    occluded[:, 1, 0] = True  # the pelvis alone
     out, score = dm.apply(clean, occluded, draws)
     shift = (out[:, 0, 1] - clean[:, 1] + out[:, 0, 4] - clean[:, 4]) / 2
     np.testing.assert_allclose(out[:, 0, 0], clean[:, 0] + shift)
-    np.testing.assert_allclose(out[:, 0, 7], clean[:, 7] + shift / 2)            # spine: mid(pelvis, thorax)
+    np.testing.assert_allclose(out[:, 0, 7], clean[:, 7] + shift / 2)  # spine: mid(pelvis, thorax)
     np.testing.assert_allclose(score[:, 0, 0], np.minimum(score[:, 0, 1], score[:, 0, 4]))
-    assert np.array_equal(out[:, 1], clean) and (score[:, 1] == 1).all()        # hips seen: nothing moves
+    assert np.array_equal(out[:, 1], clean) and (score[:, 1] == 1).all()  # hips seen: nothing moves
 
 
 def test_kinds_follow_the_probabilities():
@@ -72,9 +93,15 @@ def simulated(params: dm.DetectorParams, n: int, seed: int = 0) -> dict:
     draws = dm.draw(params, seed, np.arange(n), sizes)
     out, score = dm.apply(clean, np.ones((n, 1, 17), bool), draws)
     joints = np.asarray(dm.PRIMARY)
-    return {"observed": out[:, 0, joints].reshape(-1, 2), "clean": np.repeat(clean, len(joints), 0),
-            "joint": np.tile(joints, n), "size": np.repeat(sizes, len(joints)), "score": score[:, 0, joints].ravel(),
-            "visible_shift": np.zeros(1), "visible_score": np.ones(1)}
+    return {
+        "observed": out[:, 0, joints].reshape(-1, 2),
+        "clean": np.repeat(clean, len(joints), 0),
+        "joint": np.tile(joints, n),
+        "size": np.repeat(sizes, len(joints)),
+        "score": score[:, 0, joints].ravel(),
+        "visible_shift": np.zeros(1),
+        "visible_score": np.ones(1),
+    }
 
 
 def test_fit_recovers_known_parameters():
@@ -101,13 +128,24 @@ def test_observations_of_an_image_level_set_and_the_refit_round_trip(tmp_path):
     block = occlude_block(gt, gt, rows, 80, cfg)
     missed = np.zeros(block["visible"].shape[:2], bool)
     missed[::7, 3] = True
-    found = {"keypoints": np.concatenate([block["occluded2d"], block["score"][..., None]], -1), "missed": missed,
-             "clean": np.concatenate([gt, np.ones((600, 17, 1))], -1), "clean_missed": rows % 50 == 0}
+    found = {
+        "keypoints": np.concatenate([block["occluded2d"], block["score"][..., None]], -1),
+        "missed": missed,
+        "clean": np.concatenate([gt, np.ones((600, 17, 1))], -1),
+        "clean_missed": rows % 50 == 0,
+    }
     obs = detector_fit.observations(found, gt, 80, cfg)
-    hidden = ~block["visible"] & np.isin(np.arange(17), dm.PRIMARY) & ~missed[..., None] & ~found["clean_missed"][:, None, None]
+    hidden = (
+        ~block["visible"]
+        & np.isin(np.arange(17), dm.PRIMARY)
+        & ~missed[..., None]
+        & ~found["clean_missed"][:, None, None]
+    )
     assert len(obs["joint"]) == hidden.sum() > 2000
     fitted = detector_fit.fit(obs)["params"]
-    assert fitted["scale"] == pytest.approx(TRUE.scale, rel=0.1) and fitted["swap"] == pytest.approx(TRUE.swap, abs=0.03)
+    assert fitted["scale"] == pytest.approx(TRUE.scale, rel=0.1) and fitted["swap"] == pytest.approx(
+        TRUE.swap, abs=0.03
+    )
     assert select_rows(600, 0).tolist() == rows.tolist()
 
 

@@ -24,7 +24,9 @@ def _oracle(store_path, split="test", offset_mm=None):
 
 def test_perfect_predictions_score_zero(tmp_path):
     store = write_store(tmp_path / "s.h5")
-    results = evaluate("h36m", [], store, tmp_path / "out", Config(), models=[wrap(_oracle(store), PERMS, name="oracle")])
+    results = evaluate(
+        "h36m", [], store, tmp_path / "out", Config(), models=[wrap(_oracle(store), PERMS, name="oracle")]
+    )
     m = results["models"][0]
     assert m["frames"] == 32 and m["mpjpe_overall"] < 1e-3 and m["pa_mpjpe_overall"] < 1e-3
     assert m["flip"]["mpjpe_overall"] < 1e-3 and m["flip"]["mpjpe"]["average"] < 1e-3
@@ -38,11 +40,22 @@ def test_per_action_table_matches_hand_computation(tmp_path):
     action = np.array([0, 1, 2, 3, 4, 2], np.int32)
     store = write_store(tmp_path / "s.h5", n_test=6, names=names, extra_test={"meta/action": action})
     offsets = np.array([10.0, 20.0, 40.0, 17.0, 34.0, 80.0])
-    results = evaluate("h36m", [], store, tmp_path / "out", Config(), flip=False,
-                       models=[wrap(_oracle(store, offset_mm=offsets), PERMS)])
+    results = evaluate(
+        "h36m",
+        [],
+        store,
+        tmp_path / "out",
+        Config(),
+        flip=False,
+        models=[wrap(_oracle(store, offset_mm=offsets), PERMS)],
+    )
     per_frame = offsets * 16 / 17  # 16 of 17 joints are off by the offset; the root is exact
-    expected = {"Walking": (per_frame[0] + per_frame[1]) / 2, "Eating": (per_frame[2] + per_frame[5]) / 2,
-                "SittingDown": per_frame[3], "Sitting": per_frame[4]}
+    expected = {
+        "Walking": (per_frame[0] + per_frame[1]) / 2,
+        "Eating": (per_frame[2] + per_frame[5]) / 2,
+        "SittingDown": per_frame[3],
+        "Sitting": per_frame[4],
+    }
     table = results["models"][0]["mpjpe"]
     for action_name, value in expected.items():
         assert table[action_name] == pytest.approx(value, abs=1e-3)
@@ -95,23 +108,63 @@ def test_3dpw_protocols_use_14_joints_and_the_occluded_sequences(tmp_path):
 
 def test_evaluate_cli_errors_compare_and_plot(cli, tmp_path):
     store = write_store(tmp_path / "s.h5", n_train=64, n_test=16)
-    code, _, err = cli("train-lift", "--store", store, "--out", tmp_path / "run", "--levels", "17",
-                       "--set", "lifter.dim=16", "--set", "lifter.blocks=1", "--set", "lifter.heads=2",
-                       "--set", "train_lift.batch_size=32", "--set", "train_lift.max_steps=1")
+    code, _, err = cli(
+        "train-lift",
+        "--store",
+        store,
+        "--out",
+        tmp_path / "run",
+        "--levels",
+        "17",
+        "--set",
+        "lifter.dim=16",
+        "--set",
+        "lifter.blocks=1",
+        "--set",
+        "lifter.heads=2",
+        "--set",
+        "train_lift.batch_size=32",
+        "--set",
+        "train_lift.max_steps=1",
+    )
     assert code == 0, err
-    code, _, err = cli("evaluate", "--protocol", "h37m", "--checkpoint", tmp_path / "run", "--store", store,
-                       "--out", tmp_path / "bad")
+    code, _, err = cli(
+        "evaluate", "--protocol", "h37m", "--checkpoint", tmp_path / "run", "--store", store, "--out", tmp_path / "bad"
+    )
     assert code == 2 and "h37m" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
-    code, _, err = cli("evaluate", "--protocol", "h36m", "--checkpoint", tmp_path / "nope", "--store", store,
-                       "--out", tmp_path / "bad")
+    code, _, err = cli(
+        "evaluate", "--protocol", "h36m", "--checkpoint", tmp_path / "nope", "--store", store, "--out", tmp_path / "bad"
+    )
     assert code == 2 and "nope" in err
-    code, _, err = cli("evaluate", "--protocol", "h36m", "--checkpoint", tmp_path / "run", "--store", store,
-                       "--out", tmp_path / "first", "--no-flip")
+    code, _, err = cli(
+        "evaluate",
+        "--protocol",
+        "h36m",
+        "--checkpoint",
+        tmp_path / "run",
+        "--store",
+        store,
+        "--out",
+        tmp_path / "first",
+        "--no-flip",
+    )
     assert code == 0, err
     first = json.loads((tmp_path / "first" / "results.json").read_text())
     assert first["models"][0]["flip"] is None
-    code, out, err = cli("evaluate", "--protocol", "h36m", "--checkpoint", tmp_path / "run", "--store", store,
-                         "--out", tmp_path / "second", "--compare", tmp_path / "first", "--plot")
+    code, out, err = cli(
+        "evaluate",
+        "--protocol",
+        "h36m",
+        "--checkpoint",
+        tmp_path / "run",
+        "--store",
+        store,
+        "--out",
+        tmp_path / "second",
+        "--compare",
+        tmp_path / "first",
+        "--plot",
+    )
     assert code == 0, err
     second = json.loads((tmp_path / "second" / "results.json").read_text())
     assert second["compared"][0]["name"] == "run (first)" and second["models"][0]["flip"] is not None

@@ -1,4 +1,5 @@
 """AdvOcc: patch grid, visibility, detector models, textures, occlusion sets, worst-case evaluation."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,7 @@ from hipart.config import Config
 from pipelines.core.errors import UserError
 from pipelines.data.store import PoseStore
 from pipelines.data.textures import draw_textures, load_textures, texture_patch
-from pipelines.evaluate import advocc
+from pipelines.evaluate import advocc, advocc_data, advocc_summary
 from pipelines.evaluate.advocc import evaluate_advocc, worst_case
 from pipelines.evaluate.occlusion import (
     apply_detector_model,
@@ -77,14 +78,22 @@ def test_person_crop_and_patch_scaling():
 
 def test_joint_exactly_inside_or_outside_the_patch():
     boxes = np.array([[[10.0, 20.0, 50.0, 60.0]]])  # (1, 1, 4)
-    joints = {(10, 20): True, (30, 40): True, (49.999, 59.999): True, (50, 40): False, (30, 60): False,
-              (9.999, 40): False, (30, 19.999): False, (50, 60): False}
+    joints = {
+        (10, 20): True,
+        (30, 40): True,
+        (49.999, 59.999): True,
+        (50, 40): False,
+        (30, 60): False,
+        (9.999, 40): False,
+        (30, 19.999): False,
+        (50, 60): False,
+    }
     kp = np.zeros((1, 17, 2))
     kp[0, : len(joints)] = list(joints)
-    kp[0, len(joints):] = (200, 200)
+    kp[0, len(joints) :] = (200, 200)
     occluded = occluded_joints(kp, boxes)[0, 0]
     assert occluded[: len(joints)].tolist() == list(joints.values())
-    assert not occluded[len(joints):].any()
+    assert not occluded[len(joints) :].any()
 
 
 def test_detector_models():
@@ -115,8 +124,12 @@ def test_worst_case_picks_the_maximum_of_a_known_table():
 # -- textures -----------------------------------------------------------------------------------------
 def test_textures_from_a_dtd_folder(tmp_path):
     lib = load_textures(write_dtd(tmp_path / "dtd"))
-    assert lib.names == ("banded/banded_0000.jpg", "banded/banded_0001.jpg", "dotted/dotted_0000.jpg",
-                         "zigzagged/zigzagged_0000.jpg")
+    assert lib.names == (
+        "banded/banded_0000.jpg",
+        "banded/banded_0001.jpg",
+        "dotted/dotted_0000.jpg",
+        "zigzagged/zigzagged_0000.jpg",
+    )
     assert lib.resized.tolist() == [[258, 224], [299, 224], [224, 400], [224, 224]]  # short side -> 224
     texture, offset = draw_textures(lib, 80, seed=3, row=7, positions=400)
     assert set(texture.tolist()) == {0, 1, 2, 3}
@@ -165,8 +178,21 @@ def test_seeded_set_is_reproducible(synthetic_store, dtd, tmp_path):
 
 def test_cli_occlude_without_images(cli, synthetic_store, dtd, tmp_path):
     out = tmp_path / "occ80.h5"
-    code, stdout, _ = cli("occlude", "--store", synthetic_store, "--size", 80, "--out", out, "--textures", dtd,
-                          "--max-samples", 10, "--set", "occlusion.model=gaussian")
+    code, stdout, _ = cli(
+        "occlude",
+        "--store",
+        synthetic_store,
+        "--size",
+        80,
+        "--out",
+        out,
+        "--textures",
+        dtd,
+        "--max-samples",
+        10,
+        "--set",
+        "occlusion.model=gaussian",
+    )
     assert code == 0, stdout
     data = read_occlusion_set(out)
     assert data["visible"].shape == (10, 256, 17) and data["attrs"]["model"] == "gaussian"
@@ -175,13 +201,16 @@ def test_cli_occlude_without_images(cli, synthetic_store, dtd, tmp_path):
     code, stdout, _ = cli("info", out)
     assert code == 0 and "occlusion set" in stdout and "gaussian" in stdout
     from pipelines.report.info import describe
+
     summary = describe(out)
     assert (summary["samples"], summary["positions"], summary["size"], summary["joints"]) == (10, 256, 80, 17)
     assert summary["hidden_joints_pct"] == pytest.approx(100 * (1 - data["visible"].mean()), abs=0.01)
 
 
-@pytest.mark.parametrize("args, message", [(("--size", 50), "unknown AdvOcc patch size"),
-                                           (("--size", 40, "--textures", "EMPTY"), "no texture images")])
+@pytest.mark.parametrize(
+    "args, message",
+    [(("--size", 50), "unknown AdvOcc patch size"), (("--size", 40, "--textures", "EMPTY"), "no texture images")],
+)
 def test_cli_errors_are_one_line_and_write_nothing(cli, synthetic_store, tmp_path, args, message):
     (tmp_path / "empty" / "images").mkdir(parents=True)
     args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
@@ -199,13 +228,30 @@ def test_cli_occlude_with_images(cli, synthetic_store, dtd, tmp_path):
     images = tmp_path / "images"
     rng = np.random.default_rng(2)
     for i in range(len(rows)):
-        path = images / subjects[meta["subject"][i]] / (
-            f"{actions[meta['action'][i]]}_{meta['subaction'][i]}.{meta['camera'][i]}") / f"{meta['frame'][i]:06d}.jpg"
+        path = (
+            images
+            / subjects[meta["subject"][i]]
+            / (f"{actions[meta['action'][i]]}_{meta['subaction'][i]}.{meta['camera'][i]}")
+            / f"{meta['frame'][i]:06d}.jpg"
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(90, 110, (1000, 1000, 3), dtype=np.uint8)).save(path)
     out = tmp_path / "occ80.h5"
-    code, _, stderr = cli("occlude", "--store", synthetic_store, "--size", 80, "--out", out, "--textures", dtd,
-                          "--max-samples", 2, "--images", images)
+    code, _, stderr = cli(
+        "occlude",
+        "--store",
+        synthetic_store,
+        "--size",
+        80,
+        "--out",
+        out,
+        "--textures",
+        dtd,
+        "--max-samples",
+        2,
+        "--images",
+        images,
+    )
     assert code == 0, stderr
     data = read_occlusion_set(out)
     crops = tmp_path / "occ80_crops"
@@ -222,8 +268,21 @@ def test_cli_occlude_with_images(cli, synthetic_store, dtd, tmp_path):
     assert np.abs(occluded[120:, 120:] - clean[120:, 120:]).mean() < 3  # untouched outside the patch
     os_missing = tmp_path / "none"
     os_missing.mkdir()
-    code, _, stderr = cli("occlude", "--store", synthetic_store, "--size", 80, "--out", tmp_path / "x.h5",
-                          "--textures", dtd, "--max-samples", 2, "--images", os_missing)
+    code, _, stderr = cli(
+        "occlude",
+        "--store",
+        synthetic_store,
+        "--size",
+        80,
+        "--out",
+        tmp_path / "x.h5",
+        "--textures",
+        dtd,
+        "--max-samples",
+        2,
+        "--images",
+        os_missing,
+    )
     assert code == 2 and "not found" in stderr and not (tmp_path / "x.h5").exists()
 
 
@@ -243,8 +302,16 @@ class LookupOracle:
         x = np.asarray(sparse2d_px, np.float32)
         told = np.ones(x.shape[:2], bool) if visible is None else np.asarray(visible)
         self.calls.append(len(x))
-        match = np.array([next(self.index[(j, *x[b, j].tolist())] for j in range(17)
-                               if told[b, j] and (j, *x[b, j].tolist()) in self.index) for b in range(len(x))])
+        match = np.array(
+            [
+                next(
+                    self.index[(j, *x[b, j].tolist())]
+                    for j in range(17)
+                    if told[b, j] and (j, *x[b, j].tolist()) in self.index
+                )
+                for b in range(len(x))
+            ]
+        )
         shift = ((x - self.clean[match]) * told[..., None]).sum(1) / told.sum(1, keepdims=True)  # (B, 2)
         out = self.gt3d[match] + np.concatenate([shift, np.zeros((len(x), 1))], -1)[:, None] * 10
         out[:, 0] = 0
@@ -263,8 +330,9 @@ def test_drop_with_a_mask_aware_model_changes_nothing(synthetic_store, tmp_path)
     assert (tmp_path / "advocc40_heatmap.png").stat().st_size > 0
 
 
-def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detections(synthetic_store, dtd, tmp_path,
-                                                                                      monkeypatch):
+def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detections(
+    synthetic_store, dtd, tmp_path, monkeypatch
+):
     store = PoseStore(synthetic_store)
     config = occ_config(model="uniform", max_samples=16, heatmap_samples=0)
     models = [LookupOracle(store), LookupOracle(store)]
@@ -281,8 +349,9 @@ def test_evaluate_reports_mean_of_per_sample_worst_and_reads_per_position_detect
         clean = errors[f"clean_{metric}_0"].mean()
         assert result["models"][0][f"degradation_{metric}_pct"] == pytest.approx(100 * (expected - clean) / clean)
     monkeypatch.setattr(advocc, "FULL_TABLES", 0)  # large sets keep only the heatmap samples' tables
-    bounded = evaluate_advocc(models[:1], ["a"], store, 80, occ_config(model="uniform", max_samples=16, heatmap_samples=2),
-                              tmp_path / "b")
+    bounded = evaluate_advocc(
+        models[:1], ["a"], store, 80, occ_config(model="uniform", max_samples=16, heatmap_samples=2), tmp_path / "b"
+    )
     assert bounded["models"][0]["advocc_mpjpe"] == pytest.approx(result["models"][0]["advocc_mpjpe"])
     assert np.load(tmp_path / "b" / "advocc80_errors.npz")["table_mpjpe_0"].shape == (2, 256)
     assert result["grid"] == 16 and result["samples"] == 16 and result["tables"][0][2][1][0] == "b"
@@ -337,8 +406,9 @@ def test_bench_advocc_quick(cli):
     (report,) = bench_advocc.run(dataclasses.replace(Config(), lifter=lifter), quick=True)
     assert report["name"] == "advocc" and [r[0] for r in report["rows"]] == ["@40", "@40", "@80", "@80"]
     assert all(r[3] in (400, 256) and 0 < r[4] <= r[2] * r[3] and r[6] > 0 for r in report["rows"])
-    code, stdout, _ = cli("bench", "advocc", "--quick", "--set", "lifter.dim=32", "--set", "lifter.blocks=1",
-                          "--set", "lifter.heads=2")
+    code, stdout, _ = cli(
+        "bench", "advocc", "--quick", "--set", "lifter.dim=32", "--set", "lifter.blocks=1", "--set", "lifter.heads=2"
+    )
     assert code == 0 and "pairs/s" in stdout
 
 
@@ -372,16 +442,19 @@ def test_a_gt_level_lifter_is_refused(synthetic_store, tmp_path):
 
 def test_paper_degradations_are_the_papers_table():
     """+61 % / +85 % for HiPART, +228 % VideoPose3D and +94 % Di2Pose at @80 (3DPW, MPJPE)."""
-    at40, at80 = advocc.paper_degradation_pct(40), advocc.paper_degradation_pct(80)
+    at40, at80 = advocc_summary.paper_degradation_pct(40), advocc_summary.paper_degradation_pct(80)
     assert {k: round(v) for k, v in at40.items()} == {"HiPART (paper, 3DPW)": 61}
-    assert {k: round(v) for k, v in at80.items()} == {"HiPART (paper, 3DPW)": 85, "VideoPose3D (paper, 3DPW)": 228,
-                                                      "Di2Pose (paper, 3DPW)": 94}
+    assert {k: round(v) for k, v in at80.items()} == {
+        "HiPART (paper, 3DPW)": 85,
+        "VideoPose3D (paper, 3DPW)": 228,
+        "Di2Pose (paper, 3DPW)": 94,
+    }
 
 
 def test_protocol_joints_follow_the_store_source():
     from types import SimpleNamespace
 
-    name, joints = advocc.protocol_joints(SimpleNamespace(source="3dpw:3DPW"))
+    name, joints = advocc_data.protocol_joints(SimpleNamespace(source="3dpw:3DPW"))
     assert "14" in name and joints.sum() == 14 and not joints[0] and not joints[7]  # no pelvis, no spine
-    name, joints = advocc.protocol_joints(SimpleNamespace(source="h36m:annotations"))
+    name, joints = advocc_data.protocol_joints(SimpleNamespace(source="h36m:annotations"))
     assert "17" in name and joints.all()

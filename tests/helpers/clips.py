@@ -1,4 +1,5 @@
 """DeepMimic humanoid3d clip files written by the tests, in the real layout (44 numbers a frame)."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,21 @@ from pathlib import Path
 
 import numpy as np
 
-IDENTITY = [1.0, 0.0, 0.0, 0.0]   # w, x, y, z
+IDENTITY = [1.0, 0.0, 0.0, 0.0]  # w, x, y, z
 
 
-def frame(duration=1 / 30, root=(0.0, 0.85, 0.0), root_quat=IDENTITY, chest=IDENTITY, neck=IDENTITY,
-          hip=(IDENTITY, IDENTITY), knee=(0.0, 0.0), ankle=(IDENTITY, IDENTITY), shoulder=(IDENTITY, IDENTITY),
-          elbow=(0.0, 0.0)) -> list[float]:
+def frame(
+    duration=1 / 30,
+    root=(0.0, 0.85, 0.0),
+    root_quat=IDENTITY,
+    chest=IDENTITY,
+    neck=IDENTITY,
+    hip=(IDENTITY, IDENTITY),
+    knee=(0.0, 0.0),
+    ankle=(IDENTITY, IDENTITY),
+    shoulder=(IDENTITY, IDENTITY),
+    elbow=(0.0, 0.0),
+) -> list[float]:
     """One frame; paired fields are (right, left), in the file's order."""
     out = [duration, *root, *root_quat, *chest, *neck]
     for side in (0, 1):

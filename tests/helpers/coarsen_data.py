@@ -6,6 +6,7 @@ style protocol 2 with chumpy ``Ch`` objects (a fake ``chumpy.ch`` module exists 
 and a scipy sparse ``J_regressor``. Plus a Pose2Mesh Human3.6M subject, a 3DPW sequence pickle, a
 VideoPose3D detections npz and a hipart-rig sample folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,34 @@ import scipy.sparse as sp
 import trimesh
 
 SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
-JOINTS = np.array([  # SMPL-like rest joints, metres, y up
-    [0, .9, 0], [.1, .85, 0], [-.1, .85, 0], [0, 1., 0], [.1, .5, 0], [-.1, .5, 0], [0, 1.15, 0], [.1, .1, 0],
-    [-.1, .1, 0], [0, 1.25, 0], [.1, .03, .1], [-.1, .03, .1], [0, 1.5, 0], [.08, 1.42, 0], [-.08, 1.42, 0],
-    [0, 1.65, 0], [.18, 1.42, 0], [-.18, 1.42, 0], [.45, 1.42, 0], [-.45, 1.42, 0], [.7, 1.42, 0],
-    [-.7, 1.42, 0], [.78, 1.42, 0], [-.78, 1.42, 0]])
+JOINTS = np.array(
+    [  # SMPL-like rest joints, metres, y up
+        [0, 0.9, 0],
+        [0.1, 0.85, 0],
+        [-0.1, 0.85, 0],
+        [0, 1.0, 0],
+        [0.1, 0.5, 0],
+        [-0.1, 0.5, 0],
+        [0, 1.15, 0],
+        [0.1, 0.1, 0],
+        [-0.1, 0.1, 0],
+        [0, 1.25, 0],
+        [0.1, 0.03, 0.1],
+        [-0.1, 0.03, 0.1],
+        [0, 1.5, 0],
+        [0.08, 1.42, 0],
+        [-0.08, 1.42, 0],
+        [0, 1.65, 0],
+        [0.18, 1.42, 0],
+        [-0.18, 1.42, 0],
+        [0.45, 1.42, 0],
+        [-0.45, 1.42, 0],
+        [0.7, 1.42, 0],
+        [-0.7, 1.42, 0],
+        [0.78, 1.42, 0],
+        [-0.78, 1.42, 0],
+    ]
+)
 # H36M-17 joints as SMPL-joint targets (mean of the listed joints)
 H36M_FROM_SMPL = [[0], [2], [5], [8], [1], [4], [7], [3, 6], [12], [12, 15], [15], [16], [18], [20], [17], [19], [21]]
 CAMERA_NAMES = ("54138969", "55011271", "58860488", "60457274")
@@ -56,7 +80,7 @@ def nearest_regressor(verts: np.ndarray, targets: np.ndarray, k: int = 8) -> np.
 
 def skinning_weights(verts: np.ndarray, joints: np.ndarray, top: int = 4) -> np.ndarray:
     d2 = ((verts[:, None] - joints[None]) ** 2).sum(-1)
-    w = np.exp(-d2 / (2 * 0.12 ** 2)) + 1e-12
+    w = np.exp(-d2 / (2 * 0.12**2)) + 1e-12
     cut = np.sort(w, 1)[:, -top][:, None]
     w = np.where(w >= cut, w, 0.0)
     return w / w.sum(1, keepdims=True)
@@ -72,10 +96,14 @@ def smpl_arrays(seed: int = 0, pose_blend: bool = True) -> dict:
     verts, faces = body_mesh()
     V = len(verts)
     data = {
-        "v_template": verts, "f": faces.astype(np.uint32), "weights": skinning_weights(verts, JOINTS),
+        "v_template": verts,
+        "f": faces.astype(np.uint32),
+        "weights": skinning_weights(verts, JOINTS),
         "kintree_table": np.array([[4294967295] + SMPL_PARENTS[1:], list(range(24))], dtype=np.int64),
         "J_regressor": sp.csc_matrix(nearest_regressor(verts, JOINTS)),
-        "shapedirs": rng.normal(0, 0.01, (V, 3, 10)), "bs_style": "lbs", "bs_type": "lrotmin",
+        "shapedirs": rng.normal(0, 0.01, (V, 3, 10)),
+        "bs_style": "lbs",
+        "bs_type": "lrotmin",
     }
     if pose_blend:
         data["posedirs"] = rng.normal(0, 0.005, (V, 3, 207))
@@ -125,35 +153,63 @@ def write_h36m(root: Path, subjects=(1, 9), frames: int = 10, seed: int = 0, reg
         for sub in (1, 2):
             for f in range(frames):
                 for cam in range(1, 5):
-                    images.append({"id": len(images), "file_name": f"s_{s:02d}_act_02_subact_{sub:02d}_ca_{cam:02d}/{f:06d}.jpg",
-                                   "width": 1000, "height": 1002 if cam in (1, 4) else 1000, "subject": s,
-                                   "action_name": "Directions", "action_idx": 2, "subaction_idx": sub, "cam_idx": cam,
-                                   "frame_idx": f})
-                joints.setdefault("2", {}).setdefault(str(sub), {})[str(f)] = (rng.normal(0, 300, (17, 3)) + [0, 0, 900]).tolist()
+                    images.append(
+                        {
+                            "id": len(images),
+                            "file_name": f"s_{s:02d}_act_02_subact_{sub:02d}_ca_{cam:02d}/{f:06d}.jpg",
+                            "width": 1000,
+                            "height": 1002 if cam in (1, 4) else 1000,
+                            "subject": s,
+                            "action_name": "Directions",
+                            "action_idx": 2,
+                            "subaction_idx": sub,
+                            "cam_idx": cam,
+                            "frame_idx": f,
+                        }
+                    )
+                joints.setdefault("2", {}).setdefault(str(sub), {})[str(f)] = (
+                    rng.normal(0, 300, (17, 3)) + [0, 0, 900]
+                ).tolist()
                 if sub == 2 and f == 3:
                     continue
                 params.setdefault("2", {}).setdefault(str(sub), {})[str(f)] = {
-                    "pose": rng.normal(0, 0.2, 72).tolist(), "shape": rng.normal(0, 1, 10).tolist(),
-                    "trans": rng.normal(0, 0.1, 3).tolist()}
-        data = {"images": images, "annotations": [{"id": i, "image_id": i, "bbox": [0, 0, 10, 10]} for i in range(len(images))]}
+                    "pose": rng.normal(0, 0.2, 72).tolist(),
+                    "shape": rng.normal(0, 1, 10).tolist(),
+                    "trans": rng.normal(0, 0.1, 3).tolist(),
+                }
+        data = {
+            "images": images,
+            "annotations": [{"id": i, "image_id": i, "bbox": [0, 0, 10, 10]} for i in range(len(images))],
+        }
         (ann / f"Human36M_subject{s}_data.json").write_text(json.dumps(data))
-        (ann / f"Human36M_subject{s}_camera.json").write_text(json.dumps({str(c + 1): look_camera(c) for c in range(4)}))
+        (ann / f"Human36M_subject{s}_camera.json").write_text(
+            json.dumps({str(c + 1): look_camera(c) for c in range(4)})
+        )
         (ann / f"Human36M_subject{s}_joint_3d.json").write_text(json.dumps(joints))
         (ann / f"Human36M_subject{s}_smpl_param.json").write_text(json.dumps(params))
     return root
 
 
-def write_detections(path: Path, subjects=("S1", "S9"), keys=("Directions", "Directions 1"), frames: int = 10,
-                     seed: int = 0) -> dict:
+def write_detections(
+    path: Path, subjects=("S1", "S9"), keys=("Directions", "Directions 1"), frames: int = 10, seed: int = 0
+) -> dict:
     rng = np.random.default_rng(seed)
-    positions = {s: {k: [rng.uniform(0, 1000, (frames, 17, 2)).astype(np.float32) for _ in range(4)] for k in keys}
-                 for s in subjects}
-    metadata = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+    positions = {
+        s: {k: [rng.uniform(0, 1000, (frames, 17, 2)).astype(np.float32) for _ in range(4)] for k in keys}
+        for s in subjects
+    }
+    metadata = {
+        "layout_name": "h36m",
+        "num_joints": 17,
+        "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
+    }
     np.savez_compressed(path, positions_2d=positions, metadata=metadata)
     return positions
 
 
-def write_pw3d(root: Path, names=("courtyard_backpack_00", "downtown_walking_00"), frames: int = 8, seed: int = 0) -> Path:
+def write_pw3d(
+    root: Path, names=("courtyard_backpack_00", "downtown_walking_00"), frames: int = 8, seed: int = 0
+) -> Path:
     """sequenceFiles/test/<name>.pkl, Python-2 style dicts with the 3DPW keys; 2 actors in the first."""
     rng = np.random.default_rng(seed)
     folder = root / "sequenceFiles" / "test"
@@ -167,17 +223,21 @@ def write_pw3d(root: Path, names=("courtyard_backpack_00", "downtown_walking_00"
         valid = [np.ones(frames, bool) for _ in range(actors)]
         valid[0][2] = False
         data = {
-            "sequence": name, "betas": [rng.normal(0, 1, 12) for _ in range(actors)],
+            "sequence": name,
+            "betas": [rng.normal(0, 1, 12) for _ in range(actors)],
             "poses": [rng.normal(0, 0.2, (frames, 72)) for _ in range(actors)],
             "trans": [rng.normal(0, 0.1, (frames, 3)) + [0.4 * a, 0, 0] for a in range(actors)],
             "poses_60Hz": [rng.normal(0, 0.2, (2 * frames, 72)) for _ in range(actors)],
             "trans_60Hz": [np.zeros((2 * frames, 3)) for _ in range(actors)],
             "betas_clothed": [np.zeros(10) for _ in range(actors)],
             "v_template_clothed": [np.zeros((4, 3)) for _ in range(actors)],
-            "genders": ["m", "f"][:actors], "texture_maps": [np.zeros((2, 2, 3), np.uint8) for _ in range(actors)],
+            "genders": ["m", "f"][:actors],
+            "texture_maps": [np.zeros((2, 2, 3), np.uint8) for _ in range(actors)],
             "poses2d": [rng.uniform(0, 1000, (frames, 3, 18)) for _ in range(actors)],
             "jointPositions": [rng.normal(0, 1, (frames, 72)) for _ in range(actors)],
-            "campose_valid": valid, "img_frame_ids": np.arange(frames), "cam_poses": cam,
+            "campose_valid": valid,
+            "img_frame_ids": np.arange(frames),
+            "cam_poses": cam,
             "cam_intrinsics": np.array([[1961.0, 0, 540.0], [0, 1969.0, 960.0], [0, 0, 1]]),
         }
         python2_pickle(data, folder / f"{name}.pkl")
@@ -195,17 +255,30 @@ def write_rig_folder(folder: Path, seed: int = 0, frames: int = 12) -> Path:
     weight = np.take_along_axis(w, index, 1)
     subjects = ["S1", "S9"]
     templates = np.stack([verts @ z_up * s for s in (1.0, 1.05)])
-    np.savez(folder / "rig.npz", schema=np.array("hipart-rig"), version=np.array(1), template=templates.astype(np.float32),
-             faces=faces.astype(np.int32), lbs_index=index.astype(np.int32), lbs_weight=weight.astype(np.float32),
-             parents=np.array(SMPL_PARENTS, np.int32), joints_rest=np.stack([JOINTS @ z_up * s for s in (1.0, 1.05)]).astype(np.float32),
-             sparse_regressor=h36m_regressor(verts).astype(np.float32), subjects=np.array(subjects))
+    np.savez(
+        folder / "rig.npz",
+        schema=np.array("hipart-rig"),
+        version=np.array(1),
+        template=templates.astype(np.float32),
+        faces=faces.astype(np.int32),
+        lbs_index=index.astype(np.int32),
+        lbs_weight=weight.astype(np.float32),
+        parents=np.array(SMPL_PARENTS, np.int32),
+        joints_rest=np.stack([JOINTS @ z_up * s for s in (1.0, 1.05)]).astype(np.float32),
+        sparse_regressor=h36m_regressor(verts).astype(np.float32),
+        subjects=np.array(subjects),
+    )
     seqs = [("S1", "Walking", 1), ("S1", "Sitting", 1), ("S9", "Walking", 1)]
     n = frames * len(seqs)
-    np.savez(folder / "motions.npz", rotations=rng.normal(0, 0.2, (n, 24, 3)).astype(np.float32),
-             translation=rng.normal(0, 0.2, (n, 3)).astype(np.float32),
-             subject=np.repeat([s for s, _, _ in seqs], frames), action=np.repeat([a for _, a, _ in seqs], frames),
-             subaction=np.repeat([b for _, _, b in seqs], frames).astype(np.int32),
-             frame=np.tile(np.arange(frames), len(seqs)).astype(np.int32))
+    np.savez(
+        folder / "motions.npz",
+        rotations=rng.normal(0, 0.2, (n, 24, 3)).astype(np.float32),
+        translation=rng.normal(0, 0.2, (n, 3)).astype(np.float32),
+        subject=np.repeat([s for s, _, _ in seqs], frames),
+        action=np.repeat([a for _, a, _ in seqs], frames),
+        subaction=np.repeat([b for _, _, b in seqs], frames).astype(np.int32),
+        frame=np.tile(np.arange(frames), len(seqs)).astype(np.int32),
+    )
     cams = {}
     for s in subjects:
         cams[s] = {}

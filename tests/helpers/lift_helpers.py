@@ -1,4 +1,5 @@
 """Helpers of the lifting tests: tiny configs, stores with flip permutations, hand-made models."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,26 +12,46 @@ from helpers.synthetic import ACTIONS, SUBJECTS, hierarchy, split_arrays
 from hipart.config import Config, LifterConfig
 from hipart.metrics import flip_pose
 from hipart.skeleton import H36M_FLIP_PERM
-from pipelines.data.store import PoseStoreWriter
+from pipelines.data.store_writer import PoseStoreWriter
 from pipelines.models.level_sources import GTLevels, NoLevels
 from pipelines.models.lifting import LiftingModel
 
 TINY_CHAIN = [  # --set overrides: MSST, HiARM and lifter a few steps each, for the whole chain
-    "msst.enc_dim=16", "msst.enc_blocks=1", "msst.dec_dim=16", "msst.code_dim=16", "msst.codebook_size=32",
-    "msst.eval_rows=0", "train_msst.batch_size=64", "train_msst.max_steps=3",
-    "hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=1", "hiarm.ph_blocks=1", "hiarm.dropout=0.0",
-    "train_hiarm.batch_size=64", "train_hiarm.max_steps=3",
-    "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2", "lifter.dropout=0.0", "lifter.eval_rows=0",
-    "train_lift.batch_size=64", "train_lift.max_steps=3"]
+    "msst.enc_dim=16",
+    "msst.enc_blocks=1",
+    "msst.dec_dim=16",
+    "msst.code_dim=16",
+    "msst.codebook_size=32",
+    "msst.eval_rows=0",
+    "train_msst.batch_size=64",
+    "train_msst.max_steps=3",
+    "hiarm.dim=16",
+    "hiarm.heads=2",
+    "hiarm.gcsab_blocks=1",
+    "hiarm.ph_blocks=1",
+    "hiarm.dropout=0.0",
+    "train_hiarm.batch_size=64",
+    "train_hiarm.max_steps=3",
+    "lifter.dim=16",
+    "lifter.blocks=1",
+    "lifter.heads=2",
+    "lifter.dropout=0.0",
+    "lifter.eval_rows=0",
+    "train_lift.batch_size=64",
+    "train_lift.max_steps=3",
+]
 
 
 def tiny_config(levels=(17,), source="none", epochs=1, max_steps=0, dim=32, blocks=2) -> Config:
     cfg = Config()
     return dataclasses.replace(
-        cfg, lifter=LifterConfig(levels=tuple(levels), dim=dim, blocks=blocks, heads=2, dropout=0.0,
-                                 dense_source=source, eval_rows=256),
-        train_lift=dataclasses.replace(cfg.train_lift, batch_size=128, epochs=epochs, max_steps=max_steps,
-                                       lr=2e-3, lr_decay_every=1000),
+        cfg,
+        lifter=LifterConfig(
+            levels=tuple(levels), dim=dim, blocks=blocks, heads=2, dropout=0.0, dense_source=source, eval_rows=256
+        ),
+        train_lift=dataclasses.replace(
+            cfg.train_lift, batch_size=128, epochs=epochs, max_steps=max_steps, lr=2e-3, lr_decay_every=1000
+        ),
     )
 
 
@@ -42,8 +63,9 @@ def level_flips() -> dict[str, np.ndarray]:
     return {"dense_flip": dense, "fine_flip": fine}
 
 
-def write_store(path, n_train=64, n_test=32, seed=1, flips=True, extra_test: dict | None = None,
-                names: dict | None = None):
+def write_store(
+    path, n_train=64, n_test=32, seed=1, flips=True, extra_test: dict | None = None, names: dict | None = None
+):
     rng = np.random.default_rng(seed)
     h = hierarchy() | (level_flips() if flips else {})
     with PoseStoreWriter(path, source="lift-test", hierarchy=h) as writer:
@@ -62,6 +84,7 @@ class OracleLifter(nn.Module):
     def __init__(self, sparse2d: np.ndarray, kp3d_mm: np.ndarray, size: np.ndarray, levels=(17,)):
         super().__init__()
         from hipart.normalize import screen_normalize
+
         self.cfg = LifterConfig(levels=tuple(levels))
         self.keys = screen_normalize(torch.tensor(sparse2d), torch.tensor(size, dtype=torch.float32))
         target = torch.tensor(kp3d_mm / 1000.0, dtype=torch.float32)

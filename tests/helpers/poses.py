@@ -1,4 +1,5 @@
 """Plausible H36M-17 poses in camera space for the world-space and file-format tests."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,11 +8,28 @@ from scipy.spatial.transform import Rotation
 from hipart.skeleton import H36M_PARENTS
 
 # a standing person in the camera's axes (x right, y down, z forward), facing the camera, mm
-BONES_MM = np.array([
-    (0, 0, 0), (-130, 0, 0), (0, 450, 0), (0, 440, 0), (130, 0, 0), (0, 450, 0), (0, 440, 0),
-    (0, -230, 0), (0, -250, 0), (0, -110, -60), (0, -115, 0), (150, 0, 0), (0, 280, 0), (0, 250, 0),
-    (-150, 0, 0), (0, 280, 0), (0, 250, 0),
-], np.float64)
+BONES_MM = np.array(
+    [
+        (0, 0, 0),
+        (-130, 0, 0),
+        (0, 450, 0),
+        (0, 440, 0),
+        (130, 0, 0),
+        (0, 450, 0),
+        (0, 440, 0),
+        (0, -230, 0),
+        (0, -250, 0),
+        (0, -110, -60),
+        (0, -115, 0),
+        (150, 0, 0),
+        (0, 280, 0),
+        (0, 250, 0),
+        (-150, 0, 0),
+        (0, 280, 0),
+        (0, 250, 0),
+    ],
+    np.float64,
+)
 
 
 def chain(bones: np.ndarray) -> np.ndarray:

@@ -5,17 +5,36 @@ Sparse 3D poses come from a fixed-length H36M-17 skeleton with random joint rota
 pushed off it by the neighbouring bones), so they are learnable from the sparse 2D the way the real
 mesh levels are. Cameras use Human3.6M-like intrinsics.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from hipart.skeleton import H36M_BONES, H36M_PARENTS, bone_order_center_to_periphery
-from pipelines.data.store import PoseStoreWriter
+from pipelines.data.store_writer import PoseStoreWriter
 
-REST = np.array([  # (17, 3) mm, y down like a camera looking at a standing person
-    [0, 0, 0], [-130, 0, 0], [-130, 440, 0], [-130, 880, 0], [130, 0, 0], [130, 440, 0], [130, 880, 0],
-    [0, -230, 0], [0, -480, 0], [0, -570, -30], [0, -680, 0], [170, -450, 0], [170, -180, 0], [170, 60, 0],
-    [-170, -450, 0], [-170, -180, 0], [-170, 60, 0]], dtype=np.float64)
+REST = np.array(
+    [  # (17, 3) mm, y down like a camera looking at a standing person
+        [0, 0, 0],
+        [-130, 0, 0],
+        [-130, 440, 0],
+        [-130, 880, 0],
+        [130, 0, 0],
+        [130, 440, 0],
+        [130, 880, 0],
+        [0, -230, 0],
+        [0, -480, 0],
+        [0, -570, -30],
+        [0, -680, 0],
+        [170, -450, 0],
+        [170, -180, 0],
+        [170, 60, 0],
+        [-170, -450, 0],
+        [-170, -180, 0],
+        [-170, 60, 0],
+    ],
+    dtype=np.float64,
+)
 ACTIONS = ["Directions", "Eating", "Sitting", "SittingDown", "Walking"]
 SUBJECTS = ["S1", "S5", "S9"]
 
@@ -57,7 +76,9 @@ def sample_poses(rng: np.random.Generator, n: int) -> np.ndarray:
     glob = np.zeros((n, 17, 3, 3))
     for j, p in enumerate(H36M_PARENTS):
         if p < 0:
-            glob[:, j] = _rot(np.concatenate([np.zeros((n, 1)), rng.uniform(-np.pi, np.pi, (n, 1)), np.zeros((n, 1))], -1))
+            glob[:, j] = _rot(
+                np.concatenate([np.zeros((n, 1)), rng.uniform(-np.pi, np.pi, (n, 1)), np.zeros((n, 1))], -1)
+            )
             continue
         glob[:, j] = glob[:, p] @ local[:, j]
         out[:, j] = out[:, p] + np.einsum("nij,j->ni", glob[:, p] @ local[:, j], REST[j] - REST[p])
@@ -90,10 +111,14 @@ def split_arrays(rng: np.random.Generator, n: int, subjects: list[int], detectio
 
 def hierarchy() -> dict[str, np.ndarray]:
     fine_w, dense_w, bone_of_dense = level_weights()
-    return {"fine_from_sparse": fine_w.astype(np.float32), "dense_from_fine": dense_w.astype(np.float32),
-            "bone_of_dense": bone_of_dense.astype(np.int32),
-            "bone_order": np.asarray(bone_order_center_to_periphery(), np.int32),
-            "fine_real": np.ones(96, bool), "dense_real": np.ones(48, bool)}
+    return {
+        "fine_from_sparse": fine_w.astype(np.float32),
+        "dense_from_fine": dense_w.astype(np.float32),
+        "bone_of_dense": bone_of_dense.astype(np.int32),
+        "bone_order": np.asarray(bone_order_center_to_periphery(), np.int32),
+        "fine_real": np.ones(96, bool),
+        "dense_real": np.ones(48, bool),
+    }
 
 
 def write_synthetic_store(path, n_train: int = 2048, n_test: int = 512, seed: int = 0, detections: bool = True):

@@ -1,4 +1,5 @@
 """The level-efficient lifter: its joint groups, shapes, cost, flip behaviour and use of the levels."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """HiARM model: schedules, cached vs uncached generation, teacher forcing vs generation, causality."""
+
 import dataclasses
 
 import pytest

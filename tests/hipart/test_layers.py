@@ -1,4 +1,5 @@
 """hipart/layers.py: PCT Mixer formula, the shared attention (causal, one-query path, row groups) and its KV cache."""
+
 import torch
 import torch.nn.functional as F
 
@@ -76,7 +77,11 @@ def test_the_lifter_and_hiarm_share_the_attention_module():
     from hipart.lifter import Lifter
 
     lifter = Lifter(LifterConfig(dim=16, heads=2, blocks=1))
-    hiarm = HiARM(HiARMConfig(dim=16, heads=2, gcsab_blocks=1, ph_blocks=1), MSSTConfig(),
-                  [b // 3 for b in range(48)], list(range(16)))
+    hiarm = HiARM(
+        HiARMConfig(dim=16, heads=2, gcsab_blocks=1, ph_blocks=1),
+        MSSTConfig(),
+        [b // 3 for b in range(48)],
+        list(range(16)),
+    )
     kinds = {type(m) for model in (lifter, hiarm) for m in model.modules() if "Attention" in type(m).__name__}
     assert kinds == {Attention}

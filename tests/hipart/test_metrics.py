@@ -37,7 +37,9 @@ def reference_pa_mpjpe(pred, gt):
 
 
 def reference_mpjpe(pred, gt):
-    return np.array([np.mean([np.linalg.norm((p[j] - p[0]) - (g[j] - g[0])) for j in range(len(p))]) for p, g in zip(pred, gt)])
+    return np.array(
+        [np.mean([np.linalg.norm((p[j] - p[0]) - (g[j] - g[0])) for j in range(len(p))]) for p, g in zip(pred, gt)]
+    )
 
 
 def test_pa_mpjpe_of_similarity_copy_is_zero():
@@ -129,5 +131,6 @@ def test_procrustes_fitted_on_the_scored_joints_ignores_the_others():
     fitted = pa_mpjpe(pred, gt, mask=visible, fit_on_mask=True)
     torch.testing.assert_close(pa_mpjpe(wild, gt, mask=visible, fit_on_mask=True), fitted)
     assert (pa_mpjpe(wild, gt, mask=visible) > 10 * fitted).all()  # aligned on all joints, the wild ones pull
-    torch.testing.assert_close(pa_mpjpe(pred, gt, mask=torch.ones(4, 17, dtype=torch.bool), fit_on_mask=True),
-                               pa_mpjpe(pred, gt))
+    torch.testing.assert_close(
+        pa_mpjpe(pred, gt, mask=torch.ones(4, 17, dtype=torch.bool), fit_on_mask=True), pa_mpjpe(pred, gt)
+    )

@@ -1,4 +1,5 @@
 """The temporal (MixSTE-style) lifter: shapes, tokens shared with the efficient lifter, use of neighbouring frames."""
+
 import pytest
 import torch
 from helpers.lift_helpers import level_flips

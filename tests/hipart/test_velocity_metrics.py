@@ -1,4 +1,5 @@
 """MPJVE and the acceleration error: zero for perfect predictions, hand-computed values on a tiny sequence."""
+
 import numpy as np
 import torch
 

@@ -1,4 +1,5 @@
 """The model shipped in the package: found without a checkpoint, checked by sha256, packed from a lift run."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,19 @@ def test_the_shipped_model_is_complete_and_lifts_keypoints_without_a_checkpoint(
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("predict", "--input", path, "--format", "h36m", "--out", tmp_path / "default.npz")
     assert code == 0, err
-    code, _, err = cli("predict", "--input", path, "--format", "h36m", "--out", tmp_path / "explicit.npz",
-                       "--checkpoint", lift, "--hipart", densifier)
+    code, _, err = cli(
+        "predict",
+        "--input",
+        path,
+        "--format",
+        "h36m",
+        "--out",
+        tmp_path / "explicit.npz",
+        "--checkpoint",
+        lift,
+        "--hipart",
+        densifier,
+    )
     assert code == 0, err
     with np.load(tmp_path / "default.npz") as a, np.load(tmp_path / "explicit.npz") as b:
         assert np.isfinite(a["kp3d"]).all() and a["dense2d"].shape == (4, 48, 2)
@@ -65,15 +77,23 @@ def test_pack_copies_the_chain_and_the_copy_predicts_the_same(synthetic_store, t
     config = load_config(None, TINY_CHAIN)
     train_msst(synthetic_store, runs / "msst", config)
     train_hiarm(synthetic_store, runs / "msst", runs / "hiarm", config, input2d="noisy")
-    train_lift(synthetic_store, runs / "lift", config, levels="17,48,96", dense_source="hipart", hipart=runs / "hiarm",
-               input2d="noisy", device="cpu")
+    train_lift(
+        synthetic_store,
+        runs / "lift",
+        config,
+        levels="17,48,96",
+        dense_source="hipart",
+        hipart=runs / "hiarm",
+        input2d="noisy",
+        device="cpu",
+    )
     _, kp = _keypoints(tmp_path)
     size = np.array([1000, 1000], np.float32)
     before = load_lifting_model(runs / "lift").predict(kp.astype(np.float32), size)
     manifest = default_model.pack(runs / "lift", tmp_path / "packed", {"demo_mpjpe": 1.0})
     assert [f["path"].split("/")[0] for f in manifest["files"]] == ["lift", "hiarm", "msst"]
     assert manifest["figures"] == {"demo_mpjpe": 1.0}
-    shutil.rmtree(runs)                                  # the copy stands alone: links resolve inside it
+    shutil.rmtree(runs)  # the copy stands alone: links resolve inside it
     lift, densifier = default_model.shipped(tmp_path / "packed")
     after = load_lifting_model(lift, hipart=densifier).predict(kp.astype(np.float32), size)
     for key in ("kp3d", "dense2d", "fine2d"):

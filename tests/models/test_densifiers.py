@@ -1,4 +1,5 @@
 """The comparison densifiers (regression, nearest neighbour) as level sources, and detector-aware input."""
+
 import dataclasses
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import torch
 from helpers.lift_helpers import tiny_config
 
-from hipart.config import Config, DetectorInputConfig, HiARMConfig, LifterConfig, MSSTConfig, RegressConfig
+from hipart.config import DetectorInputConfig, HiARMConfig, LifterConfig, MSSTConfig, RegressConfig
 from hipart.hiarm import HiARM
 from hipart.level_regressor import LevelRegressor, RegressDensifier
 from hipart.lifter import Lifter
@@ -16,16 +17,26 @@ from hipart.normalize import pose_frame, to_pose_frame
 from hipart.skeleton import H36M_FLIP_PERM
 from pipelines.core.checkpoint import read_meta
 from pipelines.data.store import PoseStore, sparse_input, sparse_scores
-from pipelines.models.lifting import load_lifting_model
 from pipelines.evaluate.densification import row_errors
+from pipelines.models.lifting import load_lifting_model
 from pipelines.models.loading import load_level_densifier
 from pipelines.models.tokens import split_levels
 from pipelines.report.densifiers import densifier_table
 from pipelines.train.detector_input import corrupted_copy, detector_copies
 from pipelines.train.lift import train_lift
 
-TINY_REGRESS = ["--set", "regress.dim=32", "--set", "regress.blocks=1", "--set", "train_regress.max_steps=6",
-                "--set", "train_regress.batch_size=64", "--set", "detector_input.copies=1"]
+TINY_REGRESS = [
+    "--set",
+    "regress.dim=32",
+    "--set",
+    "regress.blocks=1",
+    "--set",
+    "train_regress.max_steps=6",
+    "--set",
+    "train_regress.batch_size=64",
+    "--set",
+    "detector_input.copies=1",
+]
 
 
 def test_nearest_densifier_returns_the_nearest_reference_levels_in_the_query_frame():
@@ -57,8 +68,12 @@ def test_regressor_shapes_and_scores_change_its_output():
 
 
 def test_score_aware_hiarm_and_lifter_read_the_scores():
-    hiarm = HiARM(HiARMConfig(dim=16, heads=2, gcsab_blocks=1, ph_blocks=1, dropout=0.0, score_input=True),
-                  MSSTConfig(codebook_size=8), [b for b in range(16) for _ in range(3)], list(range(16))).eval()
+    hiarm = HiARM(
+        HiARMConfig(dim=16, heads=2, gcsab_blocks=1, ph_blocks=1, dropout=0.0, score_input=True),
+        MSSTConfig(codebook_size=8),
+        [b for b in range(16) for _ in range(3)],
+        list(range(16)),
+    ).eval()
     x, idx_s, idx_d = torch.randn(2, 17, 2), torch.zeros(2, 16, dtype=torch.long), torch.zeros(2, 48, dtype=torch.long)
     low = torch.ones(2, 17)
     low[:, 5] = 0.0
@@ -106,14 +121,25 @@ def test_detector_copies_move_only_hidden_joints_and_are_deterministic(synthetic
 
 
 def test_build_knn_and_train_regress_feed_a_lifter(cli, synthetic_store, tmp_path):
-    code, out, err = cli("build-knn", "--store", synthetic_store, "--out", tmp_path / "knn", "--input", "noisy",
-                         "--max-reference", "500")
+    code, out, err = cli(
+        "build-knn", "--store", synthetic_store, "--out", tmp_path / "knn", "--input", "noisy", "--max-reference", "500"
+    )
     assert code == 0, err
     assert read_meta(tmp_path / "knn")["kind"] == "knn" and "dense (48) px" in out
     code, _, err = cli("build-knn", "--store", synthetic_store, "--out", tmp_path / "knn")
     assert code == 2 and "already holds" in err and len(err.strip().splitlines()) == 1
-    code, _, err = cli("train-regress", "--store", synthetic_store, "--out", tmp_path / "reg", "--input", "noisy",
-                       *TINY_REGRESS, "--set", "regress.score_input=true")
+    code, _, err = cli(
+        "train-regress",
+        "--store",
+        synthetic_store,
+        "--out",
+        tmp_path / "reg",
+        "--input",
+        "noisy",
+        *TINY_REGRESS,
+        "--set",
+        "regress.score_input=true",
+    )
     assert code == 0, err
     reg = load_level_densifier(tmp_path / "reg")
     assert isinstance(reg, RegressDensifier) and reg.regressor.cfg.score_input
@@ -124,8 +150,14 @@ def test_build_knn_and_train_regress_feed_a_lifter(cli, synthetic_store, tmp_pat
     cfg = tiny_config(levels=(17, 48, 96), source="regress", max_steps=2, dim=16, blocks=1)
     for source, ckpt in (("regress", tmp_path / "reg"), ("knn", tmp_path / "knn")):
         run = tmp_path / f"lift-{source}"
-        train_lift(synthetic_store, run, dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, dense_source=source)),
-                   hipart=ckpt, input2d="noisy", device="cpu")
+        train_lift(
+            synthetic_store,
+            run,
+            dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, dense_source=source)),
+            hipart=ckpt,
+            input2d="noisy",
+            device="cpu",
+        )
         assert sorted(p.name.split("_levels_")[0] for p in (run / "levels_cache").glob("*.npz")) == [source, source]
         assert read_meta(run)["hipart"]["kind"] == source
     # the lifter reads the levels: another densifier behind the same lifter changes its 3D
@@ -140,17 +172,38 @@ def test_build_knn_and_train_regress_feed_a_lifter(cli, synthetic_store, tmp_pat
 
     # the per-action densification table: one row per densifier and level, averages over the actions
     table = densifier_table(synthetic_store, "noisy", {"knn": tmp_path / "knn", "regress": tmp_path / "reg"})
-    assert [r[:2] for r in table["rows"]] == [["knn", "dense"], ["knn", "fine"], ["regress", "dense"], ["regress", "fine"]]
+    assert [r[:2] for r in table["rows"]] == [
+        ["knn", "dense"],
+        ["knn", "fine"],
+        ["regress", "dense"],
+        ["regress", "fine"],
+    ]
     assert all(len(r) == len(table["actions"]) + 3 for r in table["rows"])
-    knn_dense = row_errors(load_level_densifier(tmp_path / "knn"), split_levels(PoseStore(synthetic_store), "test", "noisy"),
-                           {"dense": None, "fine": None})["dense"]
+    knn_dense = row_errors(
+        load_level_densifier(tmp_path / "knn"),
+        split_levels(PoseStore(synthetic_store), "test", "noisy"),
+        {"dense": None, "fine": None},
+    )["dense"]
     assert table["rows"][0][-1] == pytest.approx(np.mean([r for r in table["rows"][0][2:-1]]))
     assert min(table["rows"][0][2:-1]) <= knn_dense.mean() <= max(table["rows"][0][2:-1])
 
 
 def test_level_source_bad_input_is_one_line(cli, synthetic_store, tmp_path):
-    common = ("train-lift", "--store", synthetic_store, "--levels", "17,48,96", "--input", "noisy",
-              "--set", "lifter.dim=16", "--set", "lifter.blocks=1", "--set", "train_lift.max_steps=1")
+    common = (
+        "train-lift",
+        "--store",
+        synthetic_store,
+        "--levels",
+        "17,48,96",
+        "--input",
+        "noisy",
+        "--set",
+        "lifter.dim=16",
+        "--set",
+        "lifter.blocks=1",
+        "--set",
+        "train_lift.max_steps=1",
+    )
     code, _, err = cli(*common, "--out", tmp_path / "a", "--dense-source", "regress", "--densifier", tmp_path / "none")
     assert code == 2 and "not found" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "a").exists()
     code, _, err = cli(*common, "--out", tmp_path / "b", "--dense-source", "knn")

@@ -3,6 +3,7 @@
 The ONNX graph must give the eager torch path's tokens exactly and its 3D / levels to float32
 rounding, on random and on store inputs; wrong inputs fail with one line and write nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,30 @@ from pipelines.train.lift import train_lift
 from pipelines.train.msst import train_msst
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-TINY = ["msst.enc_dim=16", "msst.enc_blocks=1", "msst.dec_dim=16", "msst.code_dim=16", "msst.codebook_size=32",
-        "msst.eval_rows=0", "train_msst.batch_size=64", "train_msst.max_steps=30",
-        "hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=2", "hiarm.ph_blocks=1", "hiarm.dropout=0.0",
-        "train_hiarm.batch_size=64", "train_hiarm.max_steps=30",
-        "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2", "lifter.dropout=0.0", "lifter.eval_rows=0",
-        "train_lift.batch_size=64", "train_lift.max_steps=20"]
+TINY = [
+    "msst.enc_dim=16",
+    "msst.enc_blocks=1",
+    "msst.dec_dim=16",
+    "msst.code_dim=16",
+    "msst.codebook_size=32",
+    "msst.eval_rows=0",
+    "train_msst.batch_size=64",
+    "train_msst.max_steps=30",
+    "hiarm.dim=16",
+    "hiarm.heads=2",
+    "hiarm.gcsab_blocks=2",
+    "hiarm.ph_blocks=1",
+    "hiarm.dropout=0.0",
+    "train_hiarm.batch_size=64",
+    "train_hiarm.max_steps=30",
+    "lifter.dim=16",
+    "lifter.blocks=1",
+    "lifter.heads=2",
+    "lifter.dropout=0.0",
+    "lifter.eval_rows=0",
+    "train_lift.batch_size=64",
+    "train_lift.max_steps=20",
+]
 MM, PX = 1e-3, 1e-3  # float32 rounding of values up to ~1e3 after a dozen layers, not a model difference
 
 
@@ -36,8 +55,16 @@ def runs(synthetic_store, tmp_path_factory):
     config = load_config(None, TINY)
     train_msst(synthetic_store, root / "msst", config)
     train_hiarm(synthetic_store, root / "msst", root / "hiarm", config, input2d="noisy")
-    train_lift(synthetic_store, root / "lift-hipart", config, levels="17,48,96", dense_source="hipart",
-               hipart=root / "hiarm", input2d="noisy", device="cpu")
+    train_lift(
+        synthetic_store,
+        root / "lift-hipart",
+        config,
+        levels="17,48,96",
+        dense_source="hipart",
+        hipart=root / "hiarm",
+        input2d="noisy",
+        device="cpu",
+    )
     train_lift(synthetic_store, root / "lift-sparse", config, levels="17", dense_source="none", device="cpu")
     train_lift(synthetic_store, root / "lift-gt", config, levels="17,48,96", dense_source="gt", device="cpu")
     return root
@@ -90,10 +117,24 @@ def test_predict_onnx_backend_equals_torch(cli, runs, tmp_path):
 def test_a_gt_levels_lifter_is_refused_by_export_and_predict(cli, runs, tmp_path):
     """Bare sparse 2D cannot feed a lifter trained on GT dense/fine levels: one rule, one message."""
     code, _, err = cli("export", "--checkpoint", runs / "lift-gt", "--out", tmp_path / "gt.onnx")
-    assert code == 2 and "--dense-source gt" in err and "a graph from sparse 2D" in err and len(err.strip().splitlines()) == 1
+    assert (
+        code == 2
+        and "--dense-source gt" in err
+        and "a graph from sparse 2D" in err
+        and len(err.strip().splitlines()) == 1
+    )
     np.savez(tmp_path / "kp.npz", keypoints=np.full((2, 17, 3), 500, np.float32))
-    code, _, err = cli("predict", "--input", tmp_path / "kp.npz", "--format", "h36m", "--checkpoint", runs / "lift-gt",
-                       "--out", tmp_path / "a.npz")
+    code, _, err = cli(
+        "predict",
+        "--input",
+        tmp_path / "kp.npz",
+        "--format",
+        "h36m",
+        "--checkpoint",
+        runs / "lift-gt",
+        "--out",
+        tmp_path / "a.npz",
+    )
     assert code == 2 and "bare keypoints" in err
     assert not list(tmp_path.glob("gt.onnx*")) and not (tmp_path / "a.npz").exists()
 
@@ -127,8 +168,10 @@ def test_standard_ops_graph_is_plain_onnx_and_matches_torch_too(cli, runs, tmp_p
     assert "standard operators" in stdout
     domains = {path: {n.domain for n in onnx.load(str(path)).graph.node} for path in (fused, standard)}
     assert "com.microsoft" in domains[fused] and domains[standard] <= {"", "ai.onnx"}
-    meta = {path: json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}["hipart"])["operators"]
-            for path in (fused, standard)}
+    meta = {
+        path: json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}["hipart"])["operators"]
+        for path in (fused, standard)
+    }
     assert meta == {fused: "onnxruntime-fused", standard: "standard"}
     module = end_to_end(load_lifting_model(runs / "lift-hipart"))
     sparse = np.random.default_rng(6).uniform(200, 800, (12, 17, 2)).astype(np.float32)
@@ -137,8 +180,9 @@ def test_standard_ops_graph_is_plain_onnx_and_matches_torch_too(cli, runs, tmp_p
         assert diff["tokens_differing"] == 0.0 and diff["max_abs_kp3d_mm"] < MM, (path.name, diff)
 
 
-def test_export_of_the_comparison_densifiers_matches_torch_and_refuses_score_aware_models(cli, runs, synthetic_store,
-                                                                                         tmp_path):
+def test_export_of_the_comparison_densifiers_matches_torch_and_refuses_score_aware_models(
+    cli, runs, synthetic_store, tmp_path
+):
     from pipelines.train.knn import build_knn
     from pipelines.train.regress import train_regress
 
@@ -150,8 +194,16 @@ def test_export_of_the_comparison_densifiers_matches_torch_and_refuses_score_awa
     size = np.tile(np.array([[1000, 1000]], np.float32), (7, 1))
     for source in ("regress", "knn"):
         run = tmp_path / f"lift-{source}"
-        train_lift(synthetic_store, run, config, levels="17,48,96", dense_source=source,
-                   hipart=tmp_path / ("reg" if source == "regress" else "knn"), input2d="noisy", device="cpu")
+        train_lift(
+            synthetic_store,
+            run,
+            config,
+            levels="17,48,96",
+            dense_source=source,
+            hipart=tmp_path / ("reg" if source == "regress" else "knn"),
+            input2d="noisy",
+            device="cpu",
+        )
         code, _, err = cli("export", "--checkpoint", run, "--out", tmp_path / f"{source}.onnx")
         assert code == 0, err
         diff = compare(end_to_end(load_lifting_model(run)), session(tmp_path / f"{source}.onnx"), sparse, size)

@@ -1,4 +1,5 @@
 """The .trc, .bvh and .csv writers, each read back by a parser of its own written here."""
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,10 @@ FPS = 30.0
 
 def _track(n: int = 12, missing=(4,), bridged=None) -> Track:
     rng = np.random.default_rng(5)
-    kp3d = random_poses(n, seed=3) + np.stack([rng.uniform(-800, 800, n), rng.uniform(-300, 300, n),
-                                               rng.uniform(3000, 6000, n)], -1)[:, None]
+    kp3d = (
+        random_poses(n, seed=3)
+        + np.stack([rng.uniform(-800, 800, n), rng.uniform(-300, 300, n), rng.uniform(3000, 6000, n)], -1)[:, None]
+    )
     kp3d[list(missing)] = np.nan
     return Track(kp3d.astype(np.float32), FPS, frame=np.arange(n) + 10, bridged=bridged)
 
@@ -29,6 +32,7 @@ def _y_up_m(points_mm: np.ndarray) -> np.ndarray:
 
 
 # --- TRC -------------------------------------------------------------------------------------
+
 
 def _read_trc(path):
     lines = path.read_text().split("\n")
@@ -43,20 +47,29 @@ def test_trc_header_markers_and_metres(tmp_path):
     write_track(tmp_path / "poses.trc", track)
     first, header, markers, axes, rows = _read_trc(tmp_path / "poses.trc")
     assert first == ["PathFileType", "4", "(X/Y/Z)", "poses.trc"]
-    assert header == {"DataRate": "30", "CameraRate": "30", "NumFrames": "12", "NumMarkers": "17", "Units": "m",
-                      "OrigDataRate": "30", "OrigDataStartFrame": "11", "OrigNumFrames": "12"}
+    assert header == {
+        "DataRate": "30",
+        "CameraRate": "30",
+        "NumFrames": "12",
+        "NumMarkers": "17",
+        "Units": "m",
+        "OrigDataRate": "30",
+        "OrigDataStartFrame": "11",
+        "OrigNumFrames": "12",
+    }
     assert markers == FILE_NAMES and axes[2:5] == ["X1", "Y1", "Z1"] and axes[-1] == "Z17"
     assert len(rows) == 12 and all(len(row) == 2 + 51 for row in rows)
-    assert [int(r[0]) for r in rows] == list(range(11, 23))                    # TRC frames count from 1
+    assert [int(r[0]) for r in rows] == list(range(11, 23))  # TRC frames count from 1
     np.testing.assert_allclose([float(r[1]) for r in rows], np.arange(10, 22) / FPS, atol=1e-6)
-    assert rows[4][2:] == [""] * 51                                             # a frame without a person
+    assert rows[4][2:] == [""] * 51  # a frame without a person
     values = np.array([[float(v) for v in r[2:]] for i, r in enumerate(rows) if i != 4]).reshape(-1, 17, 3)
     expected = _y_up_m(np.delete(track.kp3d_cam.astype(np.float64), 4, axis=0))
     np.testing.assert_allclose(values, expected, atol=1e-6)
-    assert (values[:, H36M_NAMES.index("Head"), 1] > values[:, 0, 1]).all()     # y up: the head above the pelvis
+    assert (values[:, H36M_NAMES.index("Head"), 1] > values[:, 0, 1]).all()  # y up: the head above the pelvis
 
 
 # --- CSV -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bridged", [None, np.array([False] * 6 + [True] + [False] * 5)])
 def test_csv_rows_in_camera_millimetres(tmp_path, bridged):
@@ -79,11 +92,14 @@ def test_csv_rows_in_camera_millimetres(tmp_path, bridged):
 
 # --- BVH -------------------------------------------------------------------------------------
 
+
 def _axis_rotation(axis: str, degrees: float) -> np.ndarray:
     c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
-    return {"X": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
-            "Y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
-            "Z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])}[axis]
+    return {
+        "X": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
+        "Y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
+        "Z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]),
+    }[axis]
 
 
 def _read_bvh(path):
@@ -96,8 +112,8 @@ def _read_bvh(path):
         if word in ("ROOT", "JOINT"):
             joints.append({"name": tokens[i + 1], "parent": stack[-1] if stack else -1, "end": None})
             i += 2
-        elif word == "End":                                    # "End Site { OFFSET x y z }"
-            joints[stack[-1]]["end"] = np.array([float(v) for v in tokens[i + 4:i + 7]])
+        elif word == "End":  # "End Site { OFFSET x y z }"
+            joints[stack[-1]]["end"] = np.array([float(v) for v in tokens[i + 4 : i + 7]])
             i += 8
         elif word == "{":
             stack.append(len(joints) - 1)
@@ -106,23 +122,23 @@ def _read_bvh(path):
             stack.pop()
             i += 1
         elif word == "OFFSET":
-            joints[stack[-1]]["offset"] = np.array([float(v) for v in tokens[i + 1:i + 4]])
+            joints[stack[-1]]["offset"] = np.array([float(v) for v in tokens[i + 1 : i + 4]])
             i += 4
         else:
             assert word == "CHANNELS"
             count = int(tokens[i + 1])
-            joints[stack[-1]]["channels"] = tokens[i + 2:i + 2 + count]
+            joints[stack[-1]]["channels"] = tokens[i + 2 : i + 2 + count]
             i += 2 + count
-    assert tokens[i + 1] == "Frames:" and tokens[i + 3:i + 5] == ["Frame", "Time:"]
+    assert tokens[i + 1] == "Frames:" and tokens[i + 3 : i + 5] == ["Frame", "Time:"]
     frames, frame_time = int(tokens[i + 2]), float(tokens[i + 5])
-    motion = np.array([float(v) for v in tokens[i + 6:]]).reshape(frames, -1)
+    motion = np.array([float(v) for v in tokens[i + 6 :]]).reshape(frames, -1)
     return joints, frame_time, motion
 
 
 def _forward_kinematics(joints, values: np.ndarray) -> dict[str, np.ndarray]:
     """One MOTION row -> world position of every joint by name."""
     world, rotation, at = {}, [], 0
-    for k, joint in enumerate(joints):
+    for _k, joint in enumerate(joints):
         local, translation = np.eye(3), np.zeros(3)
         for channel in joint["channels"]:
             if channel.endswith("position"):
@@ -155,24 +171,30 @@ def test_bvh_forward_kinematics_reproduce_every_bone(tmp_path):
     joints, frame_time, motion = _read_bvh(tmp_path / "poses.bvh")
     names = [j["name"] for j in joints]
     assert names[0] == "Pelvis" and joints[0]["channels"] == [
-        "Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation"]
+        "Xposition",
+        "Yposition",
+        "Zposition",
+        "Zrotation",
+        "Xrotation",
+        "Yrotation",
+    ]
     assert set(FILE_NAMES) <= set(names)
     assert all(j["channels"] == ["Zrotation", "Xrotation", "Yrotation"] for j in joints[1:])
     assert {j["name"] for j in joints if j["end"] is not None} == {"RAnkle", "LAnkle", "Head", "LWrist", "RWrist"}
     assert frame_time == pytest.approx(1 / FPS) and len(motion) == 40
 
-    expected = _y_up_m(track.kp3d_cam.astype(np.float64))                        # (40, 17, 3) m
+    expected = _y_up_m(track.kp3d_cam.astype(np.float64))  # (40, 17, 3) m
     lengths = {}
     for f in range(40):
         world = _forward_kinematics(joints, motion[f])
-        fk = np.stack([world[name] for name in FILE_NAMES])                     # (17, 3)
-        source = f if f not in (0, 4, 5) else {0: 1, 4: 3, 5: 3}[f]           # missing frames hold a pose
-        assert _bone_angles(fk, expected[source]).max() < 0.1                  # degrees
-        np.testing.assert_allclose(fk[0], expected[source, 0], atol=1e-4)      # the pelvis where it was
+        fk = np.stack([world[name] for name in FILE_NAMES])  # (17, 3)
+        source = f if f not in (0, 4, 5) else {0: 1, 4: 3, 5: 3}[f]  # missing frames hold a pose
+        assert _bone_angles(fk, expected[source]).max() < 0.1  # degrees
+        np.testing.assert_allclose(fk[0], expected[source, 0], atol=1e-4)  # the pelvis where it was
         for j, p in enumerate(H36M_PARENTS[1:], start=1):
             lengths.setdefault(j, []).append(np.linalg.norm(fk[j] - fk[p]))
     present = np.delete(expected, [0, 4, 5], axis=0)
-    for j, p in enumerate(H36M_PARENTS[1:], start=1):                          # one length per bone: the median
+    for j, p in enumerate(H36M_PARENTS[1:], start=1):  # one length per bone: the median
         median = np.median(np.linalg.norm(present[:, j] - present[:, p], axis=-1))
         np.testing.assert_allclose(lengths[j], median, atol=2e-6)
 
@@ -186,7 +208,7 @@ def test_bvh_rest_pose_is_a_t_pose_and_a_t_pose_needs_no_rotation(tmp_path):
     name = FILE_NAMES.index
     assert joints_m[name("Head"), 1] > joints_m[name("Thorax"), 1] > joints_m[0, 1] > joints_m[name("RAnkle"), 1]
     assert joints_m[name("LWrist"), 0] > joints_m[name("LShoulder"), 0] > 0 > joints_m[name("RWrist"), 0]
-    np.testing.assert_allclose(joints_m[name("LWrist"), 1], joints_m[name("LShoulder"), 1])   # arms level
+    np.testing.assert_allclose(joints_m[name("LWrist"), 1], joints_m[name("LShoulder"), 1])  # arms level
     # the rest pose, written back as a track, animates with zero rotations
     t_pose_mm = joints_m * np.array([1.0, -1.0, -1.0]) * 1000.0 + np.array([0.0, 0.0, 4000.0])
     write_track(tmp_path / "rest.bvh", Track(np.stack([t_pose_mm] * 2), FPS))

@@ -5,6 +5,7 @@ levels and tokens; ONNX Runtime must give the eager torch path's tokens exactly 
 to float32 rounding, at any batch size, with fused and with standard attention. Inputs of another
 shape (a wrong window length, single frames) fail in one line.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,12 +26,32 @@ from pipelines.train.msst import train_msst
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FRAMES = 5
-TINY = ["msst.enc_dim=16", "msst.enc_blocks=1", "msst.dec_dim=16", "msst.code_dim=16", "msst.codebook_size=32",
-        "msst.eval_rows=0", "train_msst.batch_size=64", "train_msst.max_steps=30",
-        "hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=2", "hiarm.ph_blocks=1", "hiarm.dropout=0.0",
-        "train_hiarm.batch_size=64", "train_hiarm.max_steps=30",
-        "lifter.dim=16", "lifter.blocks=1", "lifter.heads=2", "lifter.dropout=0.0", "lifter.eval_rows=0",
-        "train_lift.batch_size=64", "train_lift.max_steps=5", "lifter.arch=temporal", f"lifter.frames={FRAMES}"]
+TINY = [
+    "msst.enc_dim=16",
+    "msst.enc_blocks=1",
+    "msst.dec_dim=16",
+    "msst.code_dim=16",
+    "msst.codebook_size=32",
+    "msst.eval_rows=0",
+    "train_msst.batch_size=64",
+    "train_msst.max_steps=30",
+    "hiarm.dim=16",
+    "hiarm.heads=2",
+    "hiarm.gcsab_blocks=2",
+    "hiarm.ph_blocks=1",
+    "hiarm.dropout=0.0",
+    "train_hiarm.batch_size=64",
+    "train_hiarm.max_steps=30",
+    "lifter.dim=16",
+    "lifter.blocks=1",
+    "lifter.heads=2",
+    "lifter.dropout=0.0",
+    "lifter.eval_rows=0",
+    "train_lift.batch_size=64",
+    "train_lift.max_steps=5",
+    "lifter.arch=temporal",
+    f"lifter.frames={FRAMES}",
+]
 MM, PX = 1e-3, 1e-3  # float32 rounding of values up to ~1e3 after a dozen layers, not a model difference
 
 
@@ -45,8 +66,16 @@ def runs(tmp_path_factory):
     train_msst(store, root / "msst", config)
     train_hiarm(store, root / "msst", root / "hiarm", config, input2d="noisy")
     train_lift(store, root / "sparse", config, levels="17", dense_source="none", device="cpu")
-    train_lift(store, root / "hipart", config, levels="17,48,96", dense_source="hipart", hipart=root / "hiarm",
-               input2d="noisy", device="cpu")
+    train_lift(
+        store,
+        root / "hipart",
+        config,
+        levels="17,48,96",
+        dense_source="hipart",
+        hipart=root / "hiarm",
+        input2d="noisy",
+        device="cpu",
+    )
     return root
 
 
@@ -102,24 +131,43 @@ def test_inputs_of_another_shape_fail_in_one_line(cli, runs, tmp_path):
     assert cli("export", "--checkpoint", runs / "sparse", "--out", out)[0] == 0
     sess = session(out)
     sparse, size = _windows(2, seed=0)
-    for bad_sparse, bad_size, says in ((sparse[:, :FRAMES - 1], size, f"{FRAMES}-frame windows"),  # wrong T
-                                       (sparse[:, 0], size, "(B, 5, 17, 2)"),  # single frames
-                                       (sparse, size[:1], "batch size")):
+    for bad_sparse, bad_size, says in (
+        (sparse[:, : FRAMES - 1], size, f"{FRAMES}-frame windows"),  # wrong T
+        (sparse[:, 0], size, "(B, 5, 17, 2)"),  # single frames
+        (sparse, size[:1], "batch size"),
+    ):
         with pytest.raises(UserError, match=says.replace("(", r"\(").replace(")", r"\)")) as err:
             run_session(sess, bad_sparse, bad_size)
         assert "\n" not in str(err.value)
     # `hipart predict --backend onnx` lifts single frames: it refuses a window graph the same way
     np.savez(tmp_path / "kp.npz", keypoints=np.full((3, 17, 3), 500, np.float32))
-    code, _, err = cli("predict", "--input", tmp_path / "kp.npz", "--format", "h36m", "--checkpoint", out,
-                       "--backend", "onnx", "--out", tmp_path / "a.npz")
+    code, _, err = cli(
+        "predict",
+        "--input",
+        tmp_path / "kp.npz",
+        "--format",
+        "h36m",
+        "--checkpoint",
+        out,
+        "--backend",
+        "onnx",
+        "--out",
+        tmp_path / "a.npz",
+    )
     assert code == 2 and "5-frame windows" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "a.npz").exists()
 
 
 def test_a_score_aware_temporal_lifter_is_refused(cli, runs, tmp_path):
     store = runs / "poses.h5"
-    train_lift(store, tmp_path / "aware", load_config(None, TINY + ["lifter.score_input=true"]), levels="17",
-               dense_source="none", device="cpu")
+    train_lift(
+        store,
+        tmp_path / "aware",
+        load_config(None, TINY + ["lifter.score_input=true"]),
+        levels="17",
+        dense_source="none",
+        device="cpu",
+    )
     code, _, err = cli("export", "--checkpoint", tmp_path / "aware", "--out", tmp_path / "aware.onnx")
     assert code == 2 and "scores" in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.glob("aware.onnx*"))

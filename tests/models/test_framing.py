@@ -1,4 +1,5 @@
 """Canonical framing: the lifter sees each person framed as in training, whatever the camera or image size."""
+
 import numpy as np
 import pytest
 from helpers.lift_helpers import train_tiny_lifter
@@ -27,12 +28,12 @@ def test_where_and_how_large_a_person_stands_no_longer_matters(lifter):
     rng = np.random.default_rng(0)
     poses = np.stack([_pose(rng, (300, 400), 200), _pose(rng, (900, 1500), 900)])  # small / large, any image
     moved = poses.copy()
-    moved[..., :2] = poses[..., :2] * 1.7 + np.float32([40, -90])                  # the same people, reframed
+    moved[..., :2] = poses[..., :2] * 1.7 + np.float32([40, -90])  # the same people, reframed
     a = lift_keypoints(lifter, poses, np.float32([1080, 1920]))
     b = lift_keypoints(lifter, moved, np.float32([640, 480]))
     np.testing.assert_allclose(a["kp3d"], b["kp3d"], atol=1e-3)
     image = lift_keypoints(lifter, moved, np.float32([640, 480]), framing="image")
-    assert np.abs(image["kp3d"] - b["kp3d"]).max() > 1.0                           # image framing does depend on it
+    assert np.abs(image["kp3d"] - b["kp3d"]).max() > 1.0  # image framing does depend on it
 
 
 def test_a_pose_already_framed_canonically_lifts_the_same_either_way(lifter):
@@ -58,7 +59,7 @@ def test_levels_come_back_in_image_pixels():
 def test_a_video_persons_scale_is_steadied_and_gaps_stay_empty():
     scale = np.array([1.0, 1.0, 5.0, 1.0, np.nan, 1.0, 1.0])
     out = framing.steady(scale, window=3)
-    assert out[2] == 1.0 and np.isnan(out[4]) and out[0] == 1.0        # an outlier frame (arms raised) is ignored
+    assert out[2] == 1.0 and np.isnan(out[4]) and out[0] == 1.0  # an outlier frame (arms raised) is ignored
     with np.errstate(all="ignore"):
         assert np.isnan(framing.framing_scale(np.full((1, 17, 2), np.nan))).all()
 
@@ -76,22 +77,35 @@ def test_a_canonically_trained_lifter_ignores_camera_framing_on_every_path(tmp_p
     poses = np.stack([_pose(rng, (300, 400), 200), _pose(rng, (900, 1500), 900)])[..., :2]
     a = model.predict(poses, np.float32([1080, 1920]))["kp3d"]
     b = model.predict(poses * 0.5 + 30, np.float32([640, 480]))["kp3d"]
-    np.testing.assert_allclose(a, b, atol=1e-3)                       # the model frames its input itself
-    exported = EndToEnd(None, model.lifter).eval()                    # the graph hipart export writes
+    np.testing.assert_allclose(a, b, atol=1e-3)  # the model frames its input itself
+    exported = EndToEnd(None, model.lifter).eval()  # the graph hipart export writes
     with torch.no_grad():
         c = exported(torch.from_numpy(poses), torch.tensor([[1080.0, 1920.0]] * 2))[0].numpy()
     np.testing.assert_allclose(a, c, atol=1e-3)
-    lifter = load_lifter(run, load_config(None, []))                  # predict's two framings agree here
+    lifter = load_lifter(run, load_config(None, []))  # predict's two framings agree here
     kp = np.concatenate([poses, np.ones((2, 17, 1))], -1).astype(np.float32)
-    np.testing.assert_allclose(lift_keypoints(lifter, kp, np.float32([1080, 1920]))["kp3d"],
-                               lift_keypoints(lifter, kp, np.float32([1080, 1920]), framing="image")["kp3d"],
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        lift_keypoints(lifter, kp, np.float32([1080, 1920]))["kp3d"],
+        lift_keypoints(lifter, kp, np.float32([1080, 1920]), framing="image")["kp3d"],
+        atol=1e-3,
+    )
 
 
 def test_an_unknown_framing_is_refused(tmp_path, cli):
     from helpers.lift_helpers import write_store
 
     store = write_store(tmp_path / "s.h5", n_train=32, n_test=8)
-    code, _, err = cli("train-lift", "--store", store, "--out", tmp_path / "run", "--levels", "17",
-                       "--set", "lifter.framing=crop", "--set", "train_lift.max_steps=1")
+    code, _, err = cli(
+        "train-lift",
+        "--store",
+        store,
+        "--out",
+        tmp_path / "run",
+        "--levels",
+        "17",
+        "--set",
+        "lifter.framing=crop",
+        "--set",
+        "train_lift.max_steps=1",
+    )
     assert code == 2 and "lifter.framing" in err and not (tmp_path / "run").exists()

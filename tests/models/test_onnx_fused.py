@@ -4,6 +4,7 @@ Eager, the fused form must give the unfused model's tokens exactly and its logit
 rounding; traced, each attention must become one com.microsoft.Attention node that ONNX Runtime
 runs to the same tokens; and leaving the context must restore the plain blocks.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -27,8 +28,12 @@ BONE_OF_DENSE = torch.arange(16).repeat_interleave(3)
 
 def hiarm(seed=0) -> HiARM:
     torch.manual_seed(seed)
-    model = HiARM(HiARMConfig(dim=32, heads=4, gcsab_blocks=2, ph_blocks=2, lsab_blocks=1), MSSTConfig(codebook_size=48),
-                  BONE_OF_DENSE, bone_order_center_to_periphery()).eval()
+    model = HiARM(
+        HiARMConfig(dim=32, heads=4, gcsab_blocks=2, ph_blocks=2, lsab_blocks=1),
+        MSSTConfig(codebook_size=48),
+        BONE_OF_DENSE,
+        bone_order_center_to_periphery(),
+    ).eval()
     with torch.no_grad():  # larger random weights than the init, so logits are far from ties
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -79,8 +84,15 @@ def test_fused_lifter_equals_the_plain_one_eager_and_traced(tmp_path):
 def _export(module, path, example, name="sparse_pf"):
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, str(path), input_names=[name], dynamic_axes={name: {0: "b"}},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            input_names=[name],
+            dynamic_axes={name: {0: "b"}},
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 def test_traced_fused_attention_runs_on_onnx_runtime_with_the_same_tokens(tmp_path):

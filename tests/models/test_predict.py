@@ -15,9 +15,12 @@ def lifter_run(tmp_path_factory):
     from helpers.lift_helpers import tiny_config
 
     from pipelines.train.lift import train_lift
+
     root = tmp_path_factory.mktemp("predict")
     store = write_store(root / "s.h5", n_train=64, n_test=16)
-    train_lift(store, root / "run", tiny_config(levels=(17,), source="none", max_steps=2, dim=16, blocks=1), device="cpu")
+    train_lift(
+        store, root / "run", tiny_config(levels=(17,), source="none", max_steps=2, dim=16, blocks=1), device="cpu"
+    )
     return root / "run"
 
 
@@ -73,8 +76,21 @@ def test_fill_invisible_uses_the_nearest_visible_ancestor():
 def test_predict_coco_json_to_npz_and_json(cli, tmp_path, lifter_run):
     rng = np.random.default_rng(1)
     src = _write_coco_json(tmp_path / "kp.json", [_coco_pose(rng) for _ in range(3)])
-    code, out, err = cli("predict", "--input", src, "--format", "coco", "--checkpoint", lifter_run,
-                         "--out", tmp_path / "pred.npz", "--image-size", "1000,1000", "--min-score", "0.6")
+    code, out, err = cli(
+        "predict",
+        "--input",
+        src,
+        "--format",
+        "coco",
+        "--checkpoint",
+        lifter_run,
+        "--out",
+        tmp_path / "pred.npz",
+        "--image-size",
+        "1000,1000",
+        "--min-score",
+        "0.6",
+    )
     assert code == 0, err
     with np.load(tmp_path / "pred.npz") as npz:
         kp3d = npz["kp3d"]
@@ -82,8 +98,9 @@ def test_predict_coco_json_to_npz_and_json(cli, tmp_path, lifter_run):
         assert npz["visible"].shape == (3, 17) and npz["sparse2d"].shape == (3, 17, 2)
         assert "dense2d" not in npz.files  # a sparse-only lifter has no dense levels
         assert list(npz["image_id"]) == ["100", "101", "102"]
-    code, out, err = cli("predict", "--input", src, "--format", "coco", "--checkpoint", lifter_run,
-                         "--out", tmp_path / "pred.json")
+    code, out, err = cli(
+        "predict", "--input", src, "--format", "coco", "--checkpoint", lifter_run, "--out", tmp_path / "pred.json"
+    )
     assert code == 0, err
     records = json.loads((tmp_path / "pred.json").read_text())
     assert len(records) == 3 and records[0]["image_id"] == 100 and np.asarray(records[0]["kp3d"]).shape == (17, 3)
@@ -92,8 +109,17 @@ def test_predict_coco_json_to_npz_and_json(cli, tmp_path, lifter_run):
 def test_predict_h36m_npz(cli, tmp_path, lifter_run):
     kp = np.random.default_rng(2).uniform(300, 700, (4, 17, 2)).astype(np.float32)
     np.savez(tmp_path / "kp.npz", keypoints=kp, image_size=np.array([1000, 1000]))
-    code, _, err = cli("predict", "--input", tmp_path / "kp.npz", "--format", "h36m", "--checkpoint", lifter_run,
-                       "--out", tmp_path / "pred.npz")
+    code, _, err = cli(
+        "predict",
+        "--input",
+        tmp_path / "kp.npz",
+        "--format",
+        "h36m",
+        "--checkpoint",
+        lifter_run,
+        "--out",
+        tmp_path / "pred.npz",
+    )
     assert code == 0, err
     assert np.load(tmp_path / "pred.npz")["kp3d"].shape == (4, 17, 3)
 

@@ -1,5 +1,6 @@
 """`hipart predict --input` keypoints to the camera-space outputs and the files other programs open,
 with a real (tiny) lifter."""
+
 from __future__ import annotations
 
 import csv
@@ -47,7 +48,7 @@ def test_keypoints_to_files(cli, tmp_path, keypoints, lifter_run, suffix):
     if suffix == ".csv":
         rows = list(csv.DictReader(text.splitlines()))
         assert len(rows) == 5 and rows[0]["missing"] == "0" and float(rows[0]["Pelvis_z"]) != 0.0
-        assert float(rows[1]["time_s"]) == pytest.approx(0.04)                  # the nominal 25 fps
+        assert float(rows[1]["time_s"]) == pytest.approx(0.04)  # the nominal 25 fps
     elif suffix == ".trc":
         assert text.split("\n")[2].split("\t")[:4] == ["25", "25", "5", "17"]
     else:

@@ -1,6 +1,7 @@
 """`hipart predict --images / --video` on rendered sample-corpus people: BlazePose 2D against the exact
 projections, root-relative 3D, a frame without a person kept as a missing row, the drawings, and
 one-line refusals of bad input that leave nothing behind. Detection needs the ``detect`` extra."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,7 +22,7 @@ from pipelines.core.paths import SAMPLE_DIR
 cv2 = pytest.importorskip("cv2")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ROWS = range(8924, 8949, 5)        # S6 Walking in motions.npz, 0.1 s apart
+ROWS = range(8924, 8949, 5)  # S6 Walking in motions.npz, 0.1 s apart
 CAMERA = "55011271"
 FPS = 10.0
 
@@ -29,11 +30,12 @@ FPS = 10.0
 @dataclass
 class Clip:
     """Rendered frames of one walking person and a last frame of plain noise, as files."""
-    jpg_dir: Path            # f000.jpg ... f004.jpg and f005.png (the noise frame)
-    png_files: list[Path]    # the same frames as PNG
-    video: Path              # the same frames as an mp4 at FPS
-    gt: np.ndarray           # (5, 17, 2) exact projections of the person's joints, px
-    height: np.ndarray       # (5,) the person's height in the image, px
+
+    jpg_dir: Path  # f000.jpg ... f004.jpg and f005.png (the noise frame)
+    png_files: list[Path]  # the same frames as PNG
+    video: Path  # the same frames as an mp4 at FPS
+    gt: np.ndarray  # (5, 17, 2) exact projections of the person's joints, px
+    height: np.ndarray  # (5,) the person's height in the image, px
 
 
 def _frame(rig, motions, cameras, colors, row: int):
@@ -72,7 +74,7 @@ def clip(tmp_path_factory) -> Clip:
     for i, image in enumerate(images):
         if i < len(shots):
             Image.fromarray(image).save(root / "jpg" / f"f{i:03d}.jpg", quality=95)
-        else:                                                            # a folder may mix the image types
+        else:  # a folder may mix the image types
             Image.fromarray(image).save(root / "jpg" / f"f{i:03d}.png")
         Image.fromarray(image).save(root / "png" / f"f{i:03d}.png")
     h, w = images[0].shape[:2]
@@ -80,8 +82,13 @@ def clip(tmp_path_factory) -> Clip:
     for image in images:
         writer.write(image[..., ::-1].copy())
     writer.release()
-    return Clip(root / "jpg", sorted((root / "png").iterdir()), root / "clip.mp4",
-                np.stack([s[1] for s in shots]), np.array([s[2] for s in shots]))
+    return Clip(
+        root / "jpg",
+        sorted((root / "png").iterdir()),
+        root / "clip.mp4",
+        np.stack([s[1] for s in shots]),
+        np.array([s[2] for s in shots]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +111,16 @@ def hipart_run(synthetic_store, tmp_path_factory) -> Path:
     try:
         train_msst(synthetic_store, root / "msst", config)
         train_hiarm(synthetic_store, root / "msst", root / "hiarm", config, input2d="noisy")
-        train_lift(synthetic_store, root / "lift", config, levels="17,48,96", dense_source="hipart",
-                   hipart=root / "hiarm", input2d="noisy", device="cpu")
+        train_lift(
+            synthetic_store,
+            root / "lift",
+            config,
+            levels="17,48,96",
+            dense_source="hipart",
+            hipart=root / "hiarm",
+            input2d="noisy",
+            device="cpu",
+        )
     finally:
         torch.set_num_threads(before)
     return root / "lift"
@@ -127,23 +142,26 @@ def _check_2d(sparse2d: np.ndarray, clip: Clip, what: str) -> None:
     people = len(sparse2d)
     error = np.linalg.norm(sparse2d - clip.gt[:people], axis=-1).mean(1)  # (people,) px
     share = error / clip.height[:people]
-    print(f"{what}: detected 2D joints {error.mean():.1f} px from the exact projections "
-          f"({100 * share.mean():.1f} % of the person's {clip.height.mean():.0f} px height)")
+    print(
+        f"{what}: detected 2D joints {error.mean():.1f} px from the exact projections "
+        f"({100 * share.mean():.1f} % of the person's {clip.height.mean():.0f} px height)"
+    )
     assert share.mean() < 0.10
 
 
 def _check_poses(npz, people: int) -> None:
     kp3d, missing = npz["kp3d"], npz["missing"]
     assert kp3d.shape == (people + 1, 17, 3) and missing.tolist() == [False] * people + [True]
-    assert np.isfinite(kp3d[:people]).all() and np.all(kp3d[:people, 0] == 0)   # root-relative
+    assert np.isfinite(kp3d[:people]).all() and np.all(kp3d[:people, 0] == 0)  # root-relative
     assert np.isnan(kp3d[people]).all() and np.isnan(npz["sparse2d"][people]).all()
     assert not npz["visible"][people].any()
 
 
 def test_images_folder_hipart_levels_and_drawings(cli, tmp_path, clip, hipart_run, detect_extra):
     out, drawn = tmp_path / "poses.npz", tmp_path / "drawn"
-    code, stdout, err = cli("predict", "--images", clip.jpg_dir, "--checkpoint", hipart_run, "--out", out,
-                            "--render-out", drawn)
+    code, stdout, err = cli(
+        "predict", "--images", clip.jpg_dir, "--checkpoint", hipart_run, "--out", out, "--render-out", drawn
+    )
     assert code == 0, err
     assert "6 frames lifted, 1 without a person" in stdout and "detection" in stdout and "rendering" in stdout
     with np.load(out) as npz:
@@ -161,7 +179,7 @@ def test_images_folder_hipart_levels_and_drawings(cli, tmp_path, clip, hipart_ru
 
 def test_image_files_sparse_only_to_json(cli, tmp_path, clip, sparse_run, detect_extra):
     out = tmp_path / "poses.json"
-    files = clip.png_files[:2] + clip.png_files[-1:]                    # loose files after --images, as a glob gives
+    files = clip.png_files[:2] + clip.png_files[-1:]  # loose files after --images, as a glob gives
     code, _, err = cli("predict", "--images", *files, "--checkpoint", sparse_run, "--out", out, "--min-score", "0.5")
     assert code == 0, err
     document = json.loads(out.read_text())
@@ -175,8 +193,9 @@ def test_image_files_sparse_only_to_json(cli, tmp_path, clip, sparse_run, detect
 
 def test_video_tracks_keeps_frame_numbers_and_draws_an_mp4(cli, tmp_path, clip, hipart_run, detect_extra):
     out, drawn = tmp_path / "video.npz", tmp_path / "drawn"
-    code, stdout, err = cli("predict", "--video", clip.video, "--checkpoint", hipart_run, "--out", out,
-                            "--render-out", drawn)
+    code, stdout, err = cli(
+        "predict", "--video", clip.video, "--checkpoint", hipart_run, "--out", out, "--render-out", drawn
+    )
     assert code == 0, err
     assert "1 without a person" in stdout
     with np.load(out) as npz:
@@ -192,7 +211,7 @@ def test_video_tracks_keeps_frame_numbers_and_draws_an_mp4(cli, tmp_path, clip, 
 
 
 def test_no_checkpoint_uses_the_shipped_model_from_any_folder(cli, tmp_path, clip, monkeypatch, detect_extra):
-    monkeypatch.chdir(tmp_path)                                           # no runs/ here: nothing but the package
+    monkeypatch.chdir(tmp_path)  # no runs/ here: nothing but the package
     code, _, err = cli("predict", "--video", clip.video, "--out", tmp_path / "poses.npz")
     assert code == 0, err
     with np.load(tmp_path / "poses.npz") as npz:
@@ -213,12 +232,12 @@ def _bad_input(case: str, tmp_path: Path, clip: Clip, monkeypatch) -> tuple[list
         (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
         return ["--video", tmp_path / "cut.mp4"], "not a readable video"
     if case == "video ends early":
-        _skip_without_detector()                                         # the end shows only once frames are read
+        _skip_without_detector()  # the end shows only once frames are read
         writer = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (256, 256))
         for path in clip.png_files * 4:
             writer.write(np.asarray(Image.open(path))[..., ::-1].copy())
         writer.release()
-        data = (tmp_path / "whole.avi").read_bytes()                     # the AVI header keeps its frame count
+        data = (tmp_path / "whole.avi").read_bytes()  # the AVI header keeps its frame count
         (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
         return ["--video", tmp_path / "cut.avi"], "of its 24 frames (truncated or damaged)"
     if case == "not an image":
@@ -226,7 +245,7 @@ def _bad_input(case: str, tmp_path: Path, clip: Clip, monkeypatch) -> tuple[list
         (tmp_path / "photo.jpg").write_text("this is text, not a JPEG\n")
         return ["--images", clip.png_files[0], tmp_path / "photo.jpg"], "photo.jpg: not a readable image"
     if case == "no detect extra":
-        monkeypatch.setitem(sys.modules, "mediapipe", None)             # import mediapipe -> ImportError
+        monkeypatch.setitem(sys.modules, "mediapipe", None)  # import mediapipe -> ImportError
         return ["--images", clip.jpg_dir], "install the extra"
     if case == "two images, one drawing":
         (tmp_path / "twins").mkdir()
@@ -238,8 +257,19 @@ def _bad_input(case: str, tmp_path: Path, clip: Clip, monkeypatch) -> tuple[list
     return ["--images", clip.jpg_dir, "--input", tmp_path / "kp.json", "--format", "coco"], "cannot be combined"
 
 
-@pytest.mark.parametrize("case", ["empty folder", "garbage video", "truncated video", "video ends early",
-                                  "not an image", "no detect extra", "two images, one drawing", "images and input"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "empty folder",
+        "garbage video",
+        "truncated video",
+        "video ends early",
+        "not an image",
+        "no detect extra",
+        "two images, one drawing",
+        "images and input",
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, clip, sparse_run, monkeypatch, case):
     args, expected = _bad_input(case, tmp_path, clip, monkeypatch)
     out, drawn = tmp_path / "out" / "poses.npz", tmp_path / "out" / "drawn"
@@ -258,21 +288,30 @@ def test_video_with_a_temporal_lifter_bridges_a_gap(cli, tmp_path, clip, detect_
         if not ok:
             break
         images.append(image)
-    order = [0, 1, 5, 2, 3]                                               # the noise frame between two people
+    order = [0, 1, 5, 2, 3]  # the noise frame between two people
     h, w = images[0].shape[:2]
     writer = cv2.VideoWriter(str(tmp_path / "gap.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (w, h))
     for i in order:
         writer.write(images[i])
     writer.release()
     out = tmp_path / "gap.npz"
-    code, stdout, err = cli("predict", "--video", tmp_path / "gap.mp4", "--checkpoint", temporal,
-                            "--out", out, "--render-out", tmp_path / "drawn")
+    code, stdout, err = cli(
+        "predict",
+        "--video",
+        tmp_path / "gap.mp4",
+        "--checkpoint",
+        temporal,
+        "--out",
+        out,
+        "--render-out",
+        tmp_path / "drawn",
+    )
     assert code == 0, err
     assert "0 without a person" in stdout and "1 bridged" in stdout
     with np.load(out) as npz:
         assert npz["bridged"].tolist() == [False, False, True, False, False]
         assert not npz["missing"].any() and np.isfinite(npz["kp3d"]).all()
-        between = (npz["sparse2d"][1] + npz["sparse2d"][3]) / 2                # linear interpolation of 2D
+        between = (npz["sparse2d"][1] + npz["sparse2d"][3]) / 2  # linear interpolation of 2D
         np.testing.assert_allclose(npz["sparse2d"][2], between, atol=1e-3)
     assert (tmp_path / "drawn" / "gap.mp4").is_file()
 
@@ -282,7 +321,7 @@ def _two_people(clip: Clip, tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
     frame keeps the left one only. -> the video, a folder with the first frame as a JPEG, GT (6, 2, 17, 2)."""
     frames = [np.asarray(Image.open(clip.png_files[i]).convert("RGB")) for i in range(6)]
     w = frames[0].shape[1]
-    order = [(i, (i + 2) % 5) for i in range(5)] + [(0, 5)]                # 5: the noise frame
+    order = [(i, (i + 2) % 5) for i in range(5)] + [(0, 5)]  # 5: the noise frame
     images = [np.concatenate([frames[a], frames[b]], axis=1) for a, b in order]
     gt = np.stack([np.stack([clip.gt[a], clip.gt[b % 5] + [w, 0]]) for a, b in order])
     video = tmp_path / "two.mp4"
@@ -298,14 +337,15 @@ def _two_people(clip: Clip, tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
 def test_several_people_are_found_tracked_and_written_per_person(cli, tmp_path, clip, sparse_run, detect_extra):
     video, folder, gt = _two_people(clip, tmp_path)
     out = tmp_path / "two.npz"
-    code, stdout, err = cli("predict", "--video", video, "--checkpoint", sparse_run, "--out", out,
-                            "--render-out", tmp_path / "drawn")
+    code, stdout, err = cli(
+        "predict", "--video", video, "--checkpoint", sparse_run, "--out", out, "--render-out", tmp_path / "drawn"
+    )
     assert code == 0, err
     assert "2 people (ids 0, 1)" in stdout
     with np.load(out) as npz:
         assert npz["person"].tolist() == [0, 1] * 6 and npz["frame"].tolist() == np.repeat(np.arange(6), 2).tolist()
         sparse = npz["sparse2d"].reshape(6, 2, 17, 2)
-        assert npz["missing"].tolist() == [False] * 11 + [True]           # the right person leaves at the end
+        assert npz["missing"].tolist() == [False] * 11 + [True]  # the right person leaves at the end
         height = clip.height.mean()
         error = np.linalg.norm(sparse[:5] - gt[:5], axis=-1).mean(-1)  # (5, 2): each id stays on its person
         assert (error < 0.1 * height).all(), error
@@ -317,23 +357,34 @@ def test_several_people_are_found_tracked_and_written_per_person(cli, tmp_path, 
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.glob("two*.trc")) == ["two.person0.trc", "two.person1.trc"]
     # an image: people numbered left to right, one JSON record each
-    code, _, err = cli("predict", "--images", folder, "--checkpoint", sparse_run, "--out", tmp_path / "two.json",
-                       "--max-people", "2")
+    code, _, err = cli(
+        "predict", "--images", folder, "--checkpoint", sparse_run, "--out", tmp_path / "two.json", "--max-people", "2"
+    )
     assert code == 0, err
     document = json.loads((tmp_path / "two.json").read_text())
     assert document["people"] == [0, 1] and [p["person"] for p in document["poses"]] == [0, 1]
     found = np.array([p["sparse2d"] for p in document["poses"]])
     assert (np.linalg.norm(found - gt[0], axis=-1).mean(-1) < 0.1 * clip.height.mean()).all()
-    code, _, err = cli("predict", "--images", folder, "--checkpoint", sparse_run, "--out", tmp_path / "one.json",
-                       "--max-people", "1")
+    code, _, err = cli(
+        "predict", "--images", folder, "--checkpoint", sparse_run, "--out", tmp_path / "one.json", "--max-people", "1"
+    )
     assert code == 0 and len(json.loads((tmp_path / "one.json").read_text())["poses"]) == 1
 
 
 def test_real_footage_report_measures_coverage_and_jitter(tmp_path, clip, sparse_run, detect_extra):
     from pipelines.recipes import real_footage
 
-    code = real_footage.main([str(clip.video), "--out", str(tmp_path / "rf"), "--checkpoint", str(sparse_run),
-                              "--picture", str(tmp_path / "still.png")])
+    code = real_footage.main(
+        [
+            str(clip.video),
+            "--out",
+            str(tmp_path / "rf"),
+            "--checkpoint",
+            str(sparse_run),
+            "--picture",
+            str(tmp_path / "still.png"),
+        ]
+    )
     assert code == 0
     (result,) = json.loads((tmp_path / "rf" / "real_footage.json").read_text())
     assert result["frames"] == 6 and result["frames_with_person_pct"] == pytest.approx(500 / 6)
@@ -353,9 +404,9 @@ def test_jitter_is_the_mean_second_difference_per_person():
 
     t = np.arange(6, dtype=np.float64)
     kp3d = np.zeros((12, 17, 3))
-    kp3d[0::2, :, 0] = (t ** 2)[:, None]             # person 0: constant acceleration 2 mm/frame^2
-    kp3d[1::2, :, 1] = (3 * t)[:, None]              # person 1: constant speed
-    kp3d[1 + 2 * 3] = np.nan                         # person 1 missing at frame 3: triples through it skipped
+    kp3d[0::2, :, 0] = (t**2)[:, None]  # person 0: constant acceleration 2 mm/frame^2
+    kp3d[1::2, :, 1] = (3 * t)[:, None]  # person 1: constant speed
+    kp3d[1 + 2 * 3] = np.nan  # person 1 missing at frame 3: triples through it skipped
     result = jitter(kp3d, np.tile([0, 1], 6))
     assert result[0] == pytest.approx(2.0) and result[1] == pytest.approx(0.0)
 

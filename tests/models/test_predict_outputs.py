@@ -3,6 +3,7 @@ chosen by --out, and one-line refusals that leave nothing behind. The detector a
 stand-ins here (tests/models/test_predict_media.py runs BlazePose and real lifters): the 'lifter'
 back-projects the 2D onto a plane DEPTH mm in front of the camera, so the camera-space root it
 implies is known exactly."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ FOCAL, DEPTH, SIZE, FPS = 1000.0, 4000.0, (640, 480), 30.0
 
 def flat_lifter(sparse, size, visible, scores=None) -> dict:
     """(N, 17, 2) px -> the joints on the plane z = DEPTH, relative to the pelvis (mm)."""
-    rays = (sparse - size[:, None, :] / 2) / FOCAL * DEPTH                   # (N, 17, 2)
+    rays = (sparse - size[:, None, :] / 2) / FOCAL * DEPTH  # (N, 17, 2)
     kp3d = np.concatenate([rays, np.zeros(rays.shape[:2] + (1,))], -1)
     return {"kp3d": (kp3d - kp3d[:, :1]).astype(np.float32), "dense2d": None, "fine2d": None}
 
@@ -29,7 +30,7 @@ def flat_lifter(sparse, size, visible, scores=None) -> dict:
 def _seen(n: int = 40, missing=(10, 11), noise: float = 0.0) -> Seen:
     rng = np.random.default_rng(0)
     t = np.arange(n)[:, None, None] / FPS
-    base = rng.uniform(200, 400, (1, 17, 2)) + 15 * np.sin(2 * np.pi * 0.5 * t)   # (n, 17, 2): a sway
+    base = rng.uniform(200, 400, (1, 17, 2)) + 15 * np.sin(2 * np.pi * 0.5 * t)  # (n, 17, 2): a sway
     xy = base + rng.normal(0, noise, base.shape)
     kp = np.concatenate([xy, np.full((n, 17, 1), 0.9)], -1).astype(np.float32)
     kp[list(missing)] = np.nan
@@ -57,10 +58,10 @@ def test_smoothing_calms_the_2d_and_3d_and_keeps_the_gaps():
     noisy, raw = _seen(noise=3.0), _seen(noise=3.0)
     arrays, _ = lift_and_place(flat_lifter, noisy, 0.0, FPS, OneEuro(), FOCAL, "image")
     unsmoothed, _ = lift_and_place(flat_lifter, raw, 0.0, FPS, None, FOCAL, "image")
-    jitter = lambda x: np.abs(np.diff(x[12:], n=2, axis=0)).mean()   # the run after the gap
+    jitter = lambda x: np.abs(np.diff(x[12:], n=2, axis=0)).mean()  # the run after the gap
     for key in ("sparse2d", "kp3d", "kp3d_cam"):
         assert jitter(arrays[key]) < 0.5 * jitter(unsmoothed[key]), key
-    assert (arrays["kp3d"][~noisy.missing, 0] == 0).all()                      # still root-relative
+    assert (arrays["kp3d"][~noisy.missing, 0] == 0).all()  # still root-relative
     for key in ("sparse2d", "kp3d", "root_cam"):
         assert np.isnan(arrays[key][[10, 11]]).all() and np.isfinite(arrays[key][12:]).all()
     # the first frame of each run is taken as detected: the filter restarts after the gap
@@ -69,8 +70,10 @@ def test_smoothing_calms_the_2d_and_3d_and_keeps_the_gaps():
 
 # --- through the command line, with the detector and lifter replaced --------------------------
 
+
 class FakeVideo:
     """Stands in for VideoReader: the frames are never read, the detections are given."""
+
     def __init__(self, path):
         self.path, self.fps, self.frame_count, self.size = Path(path), FPS, 40, SIZE
 
@@ -90,8 +93,18 @@ def stand_ins(monkeypatch, tmp_path):
 
 
 def _predict(cli, tmp_path, out: str, *more):
-    return cli("predict", "--video", tmp_path / "clip.mp4", "--checkpoint", tmp_path / "none", "--out",
-               tmp_path / "out" / out, "--framing", "image", *more)
+    return cli(
+        "predict",
+        "--video",
+        tmp_path / "clip.mp4",
+        "--checkpoint",
+        tmp_path / "none",
+        "--out",
+        tmp_path / "out" / out,
+        "--framing",
+        "image",
+        *more,
+    )
 
 
 def test_video_npz_and_json_record_the_filter_and_the_camera(cli, tmp_path, stand_ins):
@@ -110,7 +123,7 @@ def test_video_npz_and_json_record_the_filter_and_the_camera(cli, tmp_path, stan
     assert document["smoothing"] is None
     pose = document["poses"][0]
     assert len(pose["root_cam"]) == 3 and np.asarray(pose["kp3d_cam"]).shape == (17, 3)
-    assert document["poses"][10]["root_cam"] is None                            # a frame without a person
+    assert document["poses"][10]["root_cam"] is None  # a frame without a person
     # default focal length: 55 degrees across the 640 px width
     assert pose["focal_px"] == pytest.approx(320 / np.tan(np.radians(27.5)), abs=0.01)
 
@@ -129,8 +142,9 @@ def test_video_to_files_people_open(cli, tmp_path, stand_ins, suffix):
 def test_images_are_never_smoothed(cli, tmp_path, stand_ins):
     stand_ins["seen"] = _seen(noise=3.0)
     raw = stand_ins["seen"].kp.copy()
-    code, _, err = cli("predict", "--images", tmp_path, "--checkpoint", tmp_path / "none", "--out",
-                       tmp_path / "out" / "poses.npz")
+    code, _, err = cli(
+        "predict", "--images", tmp_path, "--checkpoint", tmp_path / "none", "--out", tmp_path / "out" / "poses.npz"
+    )
     assert code == 0, err
     with np.load(tmp_path / "out" / "poses.npz") as npz:
         np.testing.assert_array_equal(npz["sparse2d"], raw[..., :2])
@@ -144,16 +158,20 @@ def _nobody(stand_ins):
 def _detection_must_not_run(stand_ins, monkeypatch):
     def refuse(source, total):
         raise AssertionError("the input should have been refused before detection")
+
     monkeypatch.setattr(media, "detect", refuse)
 
 
-@pytest.mark.parametrize("case, args, expected", [
-    ("unknown suffix", ["poses.txt"], "unknown output type '.txt', expected .npz, .json, .trc, .bvh or .csv"),
-    ("zero focal", ["poses.npz", "--focal-px", "0"], "--focal-px 0.0: expected a positive focal length"),
-    ("negative focal", ["poses.bvh", "--focal-px", "-800"], "--focal-px -800.0"),
-    ("zero cutoff", ["poses.npz", "--smooth-min-cutoff", "0"], "--smooth-min-cutoff 0.0"),
-    ("nobody in the video", ["poses.trc"], "BlazePose found nobody in any of its 40 frames; nothing written"),
-])
+@pytest.mark.parametrize(
+    "case, args, expected",
+    [
+        ("unknown suffix", ["poses.txt"], "unknown output type '.txt', expected .npz, .json, .trc, .bvh or .csv"),
+        ("zero focal", ["poses.npz", "--focal-px", "0"], "--focal-px 0.0: expected a positive focal length"),
+        ("negative focal", ["poses.bvh", "--focal-px", "-800"], "--focal-px -800.0"),
+        ("zero cutoff", ["poses.npz", "--smooth-min-cutoff", "0"], "--smooth-min-cutoff 0.0"),
+        ("nobody in the video", ["poses.trc"], "BlazePose found nobody in any of its 40 frames; nothing written"),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, stand_ins, monkeypatch, case, args, expected):
     if case == "nobody in the video":
         _nobody(stand_ins)
@@ -167,6 +185,15 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, stand_ins, monk
 
 def test_smoothing_options_are_refused_for_images(cli, tmp_path, stand_ins, monkeypatch):
     _detection_must_not_run(stand_ins, monkeypatch)
-    code, _, err = cli("predict", "--images", tmp_path, "--checkpoint", tmp_path / "none", "--out",
-                       tmp_path / "poses.npz", "--smooth-beta", "2")
+    code, _, err = cli(
+        "predict",
+        "--images",
+        tmp_path,
+        "--checkpoint",
+        tmp_path / "none",
+        "--out",
+        tmp_path / "poses.npz",
+        "--smooth-beta",
+        "2",
+    )
     assert code == 2 and "apply to --video" in err and not (tmp_path / "poses.npz").exists()

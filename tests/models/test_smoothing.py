@@ -1,5 +1,6 @@
 """The One Euro filter: still tracks pass unchanged, jitter drops while a moving signal is followed,
 gaps restart the filter and switching it off leaves every array as lifted."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,23 +20,25 @@ def _jitter(track: np.ndarray) -> float:
 def test_a_constant_track_comes_back_unchanged():
     track = np.broadcast_to(np.array([0.3, -1.2, 4.0]), (50, 3))
     np.testing.assert_array_equal(one_euro(track, FPS, OneEuro()), track)
-    assert (one_euro(np.zeros((20, 17, 3)), FPS, OneEuro()) == 0).all()   # a root-relative pelvis stays at 0
+    assert (one_euro(np.zeros((20, 17, 3)), FPS, OneEuro()) == 0).all()  # a root-relative pelvis stays at 0
 
 
 def test_a_noisy_sine_shakes_less_and_stays_close():
     t = np.arange(int(6 * FPS)) / FPS
-    clean = 0.1 * np.sin(2 * np.pi * 0.5 * t)                           # a joint swinging 10 cm at 0.5 Hz
-    noisy = clean + np.random.default_rng(0).normal(0, 0.01, len(t))   # 1 cm of lifter jitter
+    clean = 0.1 * np.sin(2 * np.pi * 0.5 * t)  # a joint swinging 10 cm at 0.5 Hz
+    noisy = clean + np.random.default_rng(0).normal(0, 0.01, len(t))  # 1 cm of lifter jitter
     smoothed = one_euro(noisy, FPS, OneEuro())
-    print(f"jitter {_jitter(noisy):.4f} -> {_jitter(smoothed):.4f}, mean error "
-          f"{np.abs(noisy - clean).mean():.4f} -> {np.abs(smoothed - clean).mean():.4f}")
+    print(
+        f"jitter {_jitter(noisy):.4f} -> {_jitter(smoothed):.4f}, mean error "
+        f"{np.abs(noisy - clean).mean():.4f} -> {np.abs(smoothed - clean).mean():.4f}"
+    )
     assert _jitter(smoothed) < 0.5 * _jitter(noisy)
-    assert np.abs(smoothed - clean).mean() < 0.01                      # within the noise's own size
+    assert np.abs(smoothed - clean).mean() < 0.01  # within the noise's own size
     assert np.abs(smoothed - clean).mean() < np.abs(noisy - clean).mean()
 
 
 def test_a_gap_restarts_the_filter():
-    values = np.concatenate([np.zeros(10), np.full(3, np.nan), np.ones(10)])[:, None]   # (23, 1)
+    values = np.concatenate([np.zeros(10), np.full(3, np.nan), np.ones(10)])[:, None]  # (23, 1)
     missing = np.isnan(values[:, 0])
     assert [r.tolist() for r in runs(missing)] == [list(range(10)), list(range(13, 23))]
     smoothed = smooth_runs(values, missing, FPS, OneEuro())

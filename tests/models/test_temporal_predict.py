@@ -1,6 +1,7 @@
 """A temporal lifter behind `hipart predict`: video frames lifted from the window around each one, the
 gaps between detections bridged and marked, and single frames refused with one line. The detector is
 not needed here: the frames' detections are given (tests/models/test_predict_media.py runs BlazePose)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,8 +53,9 @@ def test_video_frames_are_lifted_from_their_windows(temporal_run):
     # the same as the model over the run of frames 1..7, each from the window centred on it
     model = load_lifting_model(temporal_run)
     span = np.arange(7)
-    expected = model.predict(seen.kp[1:8, :, :2], np.full((7, 2), 1000.0), scores=seen.kp[1:8, :, 2],
-                             windows=centred_windows([span], 7, 5))["kp3d"]
+    expected = model.predict(
+        seen.kp[1:8, :, :2], np.full((7, 2), 1000.0), scores=seen.kp[1:8, :, 2], windows=centred_windows([span], 7, 5)
+    )["kp3d"]
     np.testing.assert_allclose(arrays["kp3d"][1:8], expected, atol=1e-4)
     # a frame's pose depends on its neighbours: moving frame 2's input moves frame 3's pose
     moved = _seen([0, 4, 8])
@@ -69,7 +71,8 @@ def test_single_frames_are_refused_by_a_temporal_lifter(cli, temporal_run, tmp_p
         load_lifter(temporal_run, load_config(None, []))
     keypoints = tmp_path / "kp.npz"
     np.savez(keypoints, keypoints=np.random.default_rng(0).uniform(300, 700, (4, 17, 3)).astype(np.float32))
-    code, _, err = cli("predict", "--input", keypoints, "--format", "h36m", "--checkpoint", temporal_run,
-                       "--out", tmp_path / "out.npz")
+    code, _, err = cli(
+        "predict", "--input", keypoints, "--format", "h36m", "--checkpoint", temporal_run, "--out", tmp_path / "out.npz"
+    )
     assert code == 2 and "temporal lifter" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out.npz").exists()

@@ -1,11 +1,12 @@
 """`hipart demo` and `hipart ablation` end to end on the committed sample corpus, at a few steps per stage."""
+
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from pipelines.core.config_io import load_config
 from pipelines.core.paths import TINY_CONFIG
@@ -13,26 +14,47 @@ from pipelines.recipes.ablation import ABLATIONS, run_ablation
 from pipelines.recipes.demo import run_demo
 
 # every stage, a few optimiser steps each, on every 100th sample camera-frame
-MICRO = ("demo.train_every=100", "demo.test_every=100", "train_msst.max_steps=3", "train_msst.warmup_steps=1",
-         "train_hiarm.max_steps=3", "train_hiarm.warmup_steps=1", "train_lift.max_steps=3",
-         "train_lift.warmup_steps=1", "train_regress.max_steps=3", "train_regress.warmup_steps=1", "msst.eval_rows=128", "lifter.eval_rows=128", "occlusion.max_samples=2",
-         "evaluate.n_plot_samples=1")
+MICRO = (
+    "demo.train_every=100",
+    "demo.test_every=100",
+    "train_msst.max_steps=3",
+    "train_msst.warmup_steps=1",
+    "train_hiarm.max_steps=3",
+    "train_hiarm.warmup_steps=1",
+    "train_lift.max_steps=3",
+    "train_lift.warmup_steps=1",
+    "train_regress.max_steps=3",
+    "train_regress.warmup_steps=1",
+    "msst.eval_rows=128",
+    "lifter.eval_rows=128",
+    "occlusion.max_samples=2",
+    "evaluate.n_plot_samples=1",
+)
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     announced = []
-    result = run_demo(load_config(TINY_CONFIG, MICRO), out,
-                      on_stage=lambda k, n, name, reused: announced.append((k, n, name, reused)))
+    result = run_demo(
+        load_config(TINY_CONFIG, MICRO), out, on_stage=lambda k, n, name, reused: announced.append((k, n, name, reused))
+    )
     return out, result, announced
 
 
 def test_demo_runs_every_stage_and_tabulates_every_lifter(demo_run, one_thread):
     out, result, announced = demo_run
-    assert [a[2] for a in announced] == ["coarsen", "train-msst", "train-hiarm", "train-regress",
-                                         "train-lift sparse-only", "train-lift HiPART",
-                                         "train-lift regression densifier", "evaluate", "evaluate AdvOcc@80"]
+    assert [a[2] for a in announced] == [
+        "coarsen",
+        "train-msst",
+        "train-hiarm",
+        "train-regress",
+        "train-lift sparse-only",
+        "train-lift HiPART",
+        "train-lift regression densifier",
+        "evaluate",
+        "evaluate AdvOcc@80",
+    ]
     assert not any(a[3] for a in announced)
     table = result["table"]
     assert [row[0] for row in table["rows"]] == ["sparse-only", "HiPART", "regression densifier"]
@@ -67,19 +89,31 @@ def test_stage2_ablation_reuses_the_demo_and_tabulates_every_variant(demo_run, o
     out, demo, _ = demo_run
     announced = []
     report = tmp_path / "stage2.md"
-    result = run_ablation("stage2", out, report, TINY_CONFIG, MICRO, speed_batch=16,
-                          on_stage=lambda k, n, name, reused: announced.append((name, reused)))
+    result = run_ablation(
+        "stage2",
+        out,
+        report,
+        TINY_CONFIG,
+        MICRO,
+        speed_batch=16,
+        on_stage=lambda k, n, name, reused: announced.append((name, reused)),
+    )
     reused = {name for name, r in announced if r}
     # the store, the demo's MSST, sparse-only lifter, default-order HiARM and its lifter are the demo's
-    assert {"coarsen", "train-msst", "train-lift sparse-only", "train-hiarm [ARM both (default)]",
-            "train-lift HiPART [ARM both (default)]"} <= reused
+    assert {
+        "coarsen",
+        "train-msst",
+        "train-lift sparse-only",
+        "train-hiarm [ARM both (default)]",
+        "train-lift HiPART [ARM both (default)]",
+    } <= reused
     assert not any(r for name, r in announced if "next-token" in name or "classification" in name)
     labels = [row[0] for row in result["rows"]]
     assert labels[1:] == [v.label for v in ABLATIONS["stage2"]]
     demo_hipart = demo["table"]["rows"][1][1]
     both = result["rows"][-1]
     assert both[3] == "reference" and float(both[1]) == pytest.approx(demo_hipart, abs=0.051)
-    assert result["rows"][1][-1] == "1.00x" and float(result["rows"][1][-5]) > 0   # speed vs classification
+    assert result["rows"][1][-1] == "1.00x" and float(result["rows"][1][-5]) > 0  # speed vs classification
     text = report.read_text()
     assert text.startswith("# Stage-2 (HiARM) ablation") and "| ARM next-token |" in text and "| 43.6 |" in text
     assert json.loads(report.with_suffix(".json").read_text())["rows"] == result["rows"]
@@ -88,20 +122,23 @@ def test_stage2_ablation_reuses_the_demo_and_tabulates_every_variant(demo_run, o
 def test_hierarchy_figure_from_the_demo_runs(demo_run, one_thread, tmp_path):
     from pipelines.data.store import PoseStore
     from pipelines.report.figure import pick_rows, render
+
     out, _, _ = demo_run
     png = render(out / "store" / "sample.h5", out / "hiarm", tmp_path / "hierarchy.png", n=3)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.tmp*"))
     store = PoseStore(out / "store" / "sample.h5")
     rows = pick_rows(store, "test", 3)
     actions = store.read("test", "meta/action")[rows]
-    assert len(set(actions.tolist())) == 3   # one frame from each of three different actions
+    assert len(set(actions.tolist())) == 3  # one frame from each of three different actions
 
 
 def test_levels_study_trains_every_arm_budget_and_seed_in_two_workers_and_reuses_them(demo_run, one_thread, tmp_path):
     from pipelines.recipes.levels_study import ARMS, Study, run_levels_study
+
     out, _, _ = demo_run
-    study = Study(out, tmp_path / "levels.md", TINY_CONFIG, MICRO, budgets=(512, 1024), seeds=(0, 1),
-                  vanilla_budgets=(512,))
+    study = Study(
+        out, tmp_path / "levels.md", TINY_CONFIG, MICRO, budgets=(512, 1024), seeds=(0, 1), vanilla_budgets=(512,)
+    )
     result = run_levels_study(study, jobs=2)
     assert (tmp_path / "logs" / "worker-1.log").is_file()
     for arm in ARMS:
@@ -114,17 +151,26 @@ def test_levels_study_trains_every_arm_budget_and_seed_in_two_workers_and_reuses
     assert text.startswith("# Levels study") and "| detected 2D + HiPART 48/96, efficient lifter |" in text
     assert "| detected 2D + regression 48/96, efficient lifter |" in text and "nearest-neighbour 48/96" in text
     # the detected-2D arms a user could run are also scored under AdvOcc, the oracle and GT-2D arms are not
-    assert set(result["advocc"]) == {"study-det-sparse", "study-det-hipart-vanilla", "study-det-hipart-efficient",
-                                     "study-det-regress-efficient", "study-det-knn-efficient"}
+    assert set(result["advocc"]) == {
+        "study-det-sparse",
+        "study-det-hipart-vanilla",
+        "study-det-hipart-efficient",
+        "study-det-regress-efficient",
+        "study-det-knn-efficient",
+    }
     assert all(len(v) == 2 for v in result["advocc"]["study-det-regress-efficient"].values()) and "AdvOcc@80" in text
     assert json.loads((tmp_path / "levels.json").read_text())["mpjpe"] == result["mpjpe"]
     densification = json.loads((tmp_path / "levels-densification.json").read_text())
-    assert [r[:2] for r in densification["rows"]] == [[n, lv] for n in ("hipart", "regress", "knn") for lv in ("dense", "fine")]
+    assert [r[:2] for r in densification["rows"]] == [
+        [n, lv] for n in ("hipart", "regress", "knn") for lv in ("dense", "fine")
+    ]
     assert all(0 < r[-1] < 1e3 for r in densification["rows"])
     before = {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")}
     assert len(before) == 7 * 2 * 2 + 2 * 2  # sparse and efficient arms at both budgets, vanilla at one
     again = run_levels_study(study, jobs=1)
-    assert again["mpjpe"] == result["mpjpe"] and {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")} == before
+    assert (
+        again["mpjpe"] == result["mpjpe"] and {p: p.stat().st_mtime_ns for p in out.glob("study-*/done.json")} == before
+    )
 
 
 def test_stage2_ablation_over_two_seeds_reports_mean_and_std(demo_run, one_thread, tmp_path):
@@ -143,11 +189,20 @@ def test_stage2_ablation_over_two_seeds_reports_mean_and_std(demo_run, one_threa
 
 def test_temporal_study_trains_single_frame_and_temporal_arms_and_reuses_them(demo_run, one_thread, tmp_path):
     from pipelines.recipes.temporal_study import ARMS, METRICS, TemporalStudy, run_temporal_study
+
     out, _, _ = demo_run
     # test rows 8 camera-frames apart, so the sequences are long enough for velocity and acceleration
-    study = TemporalStudy(out, tmp_path / "temporal.md", TINY_CONFIG,
-                          MICRO + ("demo.test_every=8", "occlusion.max_samples=4"), frames=3, budget=512,
-                          window_budget=256, window_batch=16, seeds=(0, 1))
+    study = TemporalStudy(
+        out,
+        tmp_path / "temporal.md",
+        TINY_CONFIG,
+        MICRO + ("demo.test_every=8", "occlusion.max_samples=4"),
+        frames=3,
+        budget=512,
+        window_budget=256,
+        window_batch=16,
+        seeds=(0, 1),
+    )
     result = run_temporal_study(study)
     for arm in ARMS:
         for metric in METRICS + ("advocc_mpjpe",):

@@ -1,4 +1,5 @@
 """The stage runner behind `hipart demo` / `hipart ablation`: reuse by config hash, links, --force."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ def _stages(calls: list, config: Config, fail_second: bool = False):
         value = int((dirs["a"] / "value.txt").read_text())
         return {"double": 2 * value, "path": out}
 
-    return [Stage("first", "a", ("msst",), (), first, config=config),
-            Stage("second", "b", ("lifter",), ("a",), second)]
+    return [Stage("first", "a", ("msst",), (), first, config=config), Stage("second", "b", ("lifter",), ("a",), second)]
 
 
 def test_finished_stages_are_reused_and_changes_redo_only_what_depends_on_them(tmp_path):
@@ -33,7 +33,7 @@ def test_finished_stages_are_reused_and_changes_redo_only_what_depends_on_them(t
     dirs, summaries, log = run_stages(_stages(calls, config), config, tmp_path)
     assert calls == ["first", "second"]
     assert summaries["b"]["double"] == 2 * config.msst.enc_dim
-    assert summaries["b"]["path"] == str(dirs["b"])          # summaries are made JSON-safe
+    assert summaries["b"]["path"] == str(dirs["b"])  # summaries are made JSON-safe
     assert json.loads((dirs["b"] / DONE).read_text())["summary"] == summaries["b"]
     assert (tmp_path / "a").resolve() == dirs["a"].resolve() and (tmp_path / "b").is_symlink()
 
@@ -54,7 +54,7 @@ def test_finished_stages_are_reused_and_changes_redo_only_what_depends_on_them(t
     var_dirs, var_summaries, _ = run_stages(_stages(calls, variant), config, tmp_path, link=False)
     assert calls == ["first", "second"] and var_dirs["a"] != dirs["a"] and var_dirs["b"] != dirs["b"]
     assert var_summaries["b"]["double"] == 16
-    assert (tmp_path / "a").resolve() == dirs["a"].resolve()   # link=False leaves the links alone
+    assert (tmp_path / "a").resolve() == dirs["a"].resolve()  # link=False leaves the links alone
 
 
 def test_force_redoes_everything_and_a_failed_stage_is_not_marked_done(tmp_path):
@@ -62,7 +62,7 @@ def test_force_redoes_everything_and_a_failed_stage_is_not_marked_done(tmp_path)
     with pytest.raises(RuntimeError):
         run_stages(_stages(calls, config, fail_second=True), config, tmp_path)
     dirs, _, log = run_stages(_stages(calls, config), config, tmp_path)
-    assert calls == ["first", "second", "second"]            # first reused, failed second redone
+    assert calls == ["first", "second", "second"]  # first reused, failed second redone
     assert [entry["reused"] for entry in log] == [True, False]
     calls.clear()
     run_stages(_stages(calls, config), config, tmp_path, force=True)

@@ -1,4 +1,5 @@
 """HiARM training on a synthetic store with a briefly trained tiny MSST: errors, checkpoints, CLI."""
+
 import json
 import shutil
 
@@ -16,11 +17,27 @@ from pipelines.models.tokens import split_targets
 from pipelines.train.hiarm import train_hiarm
 from pipelines.train.msst import train_msst
 
-MSST_TINY = ["msst.enc_dim=32", "msst.enc_blocks=1", "msst.dec_dim=32", "msst.code_dim=32",
-             "msst.codebook_size=128", "train_msst.batch_size=32", "train_msst.warmup_steps=20",
-             "train_msst.lr=2e-3", "train_msst.max_steps=120"]
-HIARM_TINY = ["hiarm.dim=32", "hiarm.heads=4", "hiarm.gcsab_blocks=2", "hiarm.ph_blocks=1", "hiarm.dropout=0.0",
-              "train_hiarm.batch_size=64", "train_hiarm.warmup_steps=20", "train_hiarm.lr=3e-3"]
+MSST_TINY = [
+    "msst.enc_dim=32",
+    "msst.enc_blocks=1",
+    "msst.dec_dim=32",
+    "msst.code_dim=32",
+    "msst.codebook_size=128",
+    "train_msst.batch_size=32",
+    "train_msst.warmup_steps=20",
+    "train_msst.lr=2e-3",
+    "train_msst.max_steps=120",
+]
+HIARM_TINY = [
+    "hiarm.dim=32",
+    "hiarm.heads=4",
+    "hiarm.gcsab_blocks=2",
+    "hiarm.ph_blocks=1",
+    "hiarm.dropout=0.0",
+    "train_hiarm.batch_size=64",
+    "train_hiarm.warmup_steps=20",
+    "train_hiarm.lr=3e-3",
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,7 +88,9 @@ def test_load_densifier_round_trip(hiarm_run, synthetic_store):
     train = split_targets(store, "train", "gt", densifier.msst)
     test = split_targets(store, "test", "gt", densifier.msst)
     errors = densification_errors(densifier, train, test, real_masks(store))
-    assert errors["hiarm"]["dense_px"] == pytest.approx(result["results"]["densification"]["gt"]["hiarm"]["dense_px"], rel=1e-5)
+    assert errors["hiarm"]["dense_px"] == pytest.approx(
+        result["results"]["densification"]["gt"]["hiarm"]["dense_px"], rel=1e-5
+    )
     sparse_px = torch.from_numpy(store.read("test", "kp2d/sparse")[:8])
     dense, fine = densifier(sparse_px)
     assert dense.shape == (8, 48, 2) and fine.shape == (8, 96, 2) and torch.isfinite(fine).all()
@@ -100,25 +119,55 @@ def test_load_densifier_refuses_a_changed_or_missing_msst(hiarm_run, msst_run, t
 
 def test_cli_train_hiarm_end_to_end(cli, synthetic_store, msst_run, tmp_path):
     sets = [a for s in HIARM_TINY + ["hiarm.order=sparse-to-dense"] for a in ("--set", s)]
-    code, out, err = cli("train-hiarm", "--store", synthetic_store, "--msst", msst_run, "--out", tmp_path / "run",
-                         "--input", "noisy", "--max-steps", 6, *sets)
+    code, out, err = cli(
+        "train-hiarm",
+        "--store",
+        synthetic_store,
+        "--msst",
+        msst_run,
+        "--out",
+        tmp_path / "run",
+        "--input",
+        "noisy",
+        "--max-steps",
+        6,
+        *sets,
+    )
     assert code == 0, err
     assert "MSST reconstruction (ceiling)" in out and "mean pose" in out
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["input2d"] == "noisy" and results["order"] == "sparse-to-dense" and results["step"] == 6
     assert load_model(tmp_path / "run")[1]["input2d"] == "noisy"
-    code, out, err = cli("train-hiarm", "--store", synthetic_store, "--msst", msst_run, "--out", tmp_path / "run",
-                         "--input", "noisy", "--max-steps", 6, "--resume", *sets)  # a finished run just reports
+    code, out, err = cli(
+        "train-hiarm",
+        "--store",
+        synthetic_store,
+        "--msst",
+        msst_run,
+        "--out",
+        tmp_path / "run",
+        "--input",
+        "noisy",
+        "--max-steps",
+        6,
+        "--resume",
+        *sets,
+    )  # a finished run just reports
     assert code == 0, err
     assert "mean pose" in out
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--input", "nope"], "no detections 'nope'"),
-    (["--set", "hiarm.order=random"], "hiarm.order"),
-    (["--set", "hiarm.framework=diffusion"], "hiarm.framework"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--input", "nope"], "no detections 'nope'"),
+        (["--set", "hiarm.order=random"], "hiarm.order"),
+        (["--set", "hiarm.framework=diffusion"], "hiarm.framework"),
+    ],
+)
 def test_cli_user_errors(cli, synthetic_store, msst_run, tmp_path, args, message):
-    code, out, err = cli("train-hiarm", "--store", synthetic_store, "--msst", msst_run, "--out", tmp_path / "run", *args)
+    code, out, err = cli(
+        "train-hiarm", "--store", synthetic_store, "--msst", msst_run, "--out", tmp_path / "run", *args
+    )
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "run" / "model.safetensors").exists()

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 import torch
@@ -52,19 +51,58 @@ def test_trained_lifter_beats_the_mean_pose(synthetic_store, tmp_path):
 
 def test_train_lift_cli_gt_and_none(cli, tmp_path):
     store = write_store(tmp_path / "s.h5", n_train=128, n_test=32)
-    common = ["--store", store, "--set", "lifter.dim=16", "--set", "lifter.blocks=1", "--set", "lifter.heads=2",
-              "--set", "train_lift.batch_size=64", "--set", "train_lift.epochs=1", "--set", "lifter.eval_rows=16"]
-    code, out, err = cli("train-lift", *common, "--out", tmp_path / "gt", "--levels", "17,48,96", "--dense-source", "gt")
+    common = [
+        "--store",
+        store,
+        "--set",
+        "lifter.dim=16",
+        "--set",
+        "lifter.blocks=1",
+        "--set",
+        "lifter.heads=2",
+        "--set",
+        "train_lift.batch_size=64",
+        "--set",
+        "train_lift.epochs=1",
+        "--set",
+        "lifter.eval_rows=16",
+    ]
+    code, out, err = cli(
+        "train-lift", *common, "--out", tmp_path / "gt", "--levels", "17,48,96", "--dense-source", "gt"
+    )
     assert code == 0, err
     meta = read_meta(tmp_path / "gt")
-    assert meta["kind"] == "lift" and meta["lifter"]["levels"] == [17, 48, 96] and meta["lifter"]["dense_source"] == "gt"
+    assert (
+        meta["kind"] == "lift" and meta["lifter"]["levels"] == [17, 48, 96] and meta["lifter"]["dense_source"] == "gt"
+    )
     assert set(meta["flip_perms"]) == {"17", "48", "96"} and meta["store"]["sha256"]
-    code, out, err = cli("train-lift", *common, "--out", tmp_path / "none", "--levels", "17", "--dense-source", "none",
-                         "--input", "noisy")
+    code, out, err = cli(
+        "train-lift",
+        *common,
+        "--out",
+        tmp_path / "none",
+        "--levels",
+        "17",
+        "--dense-source",
+        "none",
+        "--input",
+        "noisy",
+    )
     assert code == 0, err
     assert read_meta(tmp_path / "none")["input2d"] == "noisy"
-    code, out, err = cli("evaluate", "--protocol", "h36m", "--checkpoint", tmp_path / "gt", "--checkpoint",
-                         tmp_path / "none", "--store", store, "--out", tmp_path / "eval")
+    code, out, err = cli(
+        "evaluate",
+        "--protocol",
+        "h36m",
+        "--checkpoint",
+        tmp_path / "gt",
+        "--checkpoint",
+        tmp_path / "none",
+        "--store",
+        store,
+        "--out",
+        tmp_path / "eval",
+    )
     assert code == 0, err
     assert (tmp_path / "eval" / "results.md").read_text().count("| gt |") >= 1
     # a second fresh run into the same directory is refused; a bad level set is a one-line user error
@@ -78,6 +116,7 @@ def test_train_lift_cli_gt_and_none(cli, tmp_path):
 
 class _FakeDensifier(nn.Module):
     """Stands in for hipart.densify.Densifier: dense/fine = fixed offsets of the pelvis; counts calls."""
+
     calls = 0
 
     def forward(self, sparse_px, scores=None):

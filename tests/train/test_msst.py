@@ -1,4 +1,5 @@
 """Stage 1 (MSST): model shapes, quantizer, training on a synthetic store, checkpoints, resume, DDP, CLI."""
+
 import json
 import os
 import subprocess
@@ -19,8 +20,17 @@ from pipelines.models.loading import load_msst
 from pipelines.train.msst import build_msst, evaluate_msst, msst_arrays, resolve_msst_config, train_msst
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["msst.enc_dim=32", "msst.enc_blocks=1", "msst.dec_dim=32", "msst.code_dim=32", "msst.codebook_size=128",
-        "train_msst.batch_size=32", "train_msst.warmup_steps=20", "train_msst.lr=2e-3", "train_msst.log_every=20"]
+TINY = [
+    "msst.enc_dim=32",
+    "msst.enc_blocks=1",
+    "msst.dec_dim=32",
+    "msst.code_dim=32",
+    "msst.codebook_size=128",
+    "train_msst.batch_size=32",
+    "train_msst.warmup_steps=20",
+    "train_msst.lr=2e-3",
+    "train_msst.log_every=20",
+]
 BONES = torch.arange(48) // 3
 
 
@@ -85,7 +95,7 @@ def test_quantizer_kmeans_ema_dead_codes_and_usage():
     used_before = set(idx.tolist())
     vq.update(z, idx)
     # codes k-means left without members are dead and re-seeded with batch vectors
-    assert all(torch.cdist(vq.embed[i:i + 1], z).min() < 1e-5 for i in range(8) if i not in used_before)
+    assert all(torch.cdist(vq.embed[i : i + 1], z).min() < 1e-5 for i in range(8) if i not in used_before)
     # EMA moves a code towards the mean of its members
     shifted = z + torch.tensor([1.0, 0.0])
     idx2 = vq.nearest(shifted)
@@ -137,6 +147,7 @@ def test_checkpoint_reloads_to_identical_outputs(trained, synthetic_store):
     assert all(torch.equal(x, y) for x, y in zip(model.decode(*idx), loaded.decode(*idx)))
     with pytest.raises(UserError, match="expected 'msst'"):
         from pipelines.core.checkpoint import save_model
+
         save_model(run.parent / "other.safetensors", {"w": torch.zeros(1)}, {"kind": "lift"})
         load_msst(run.parent / "other.safetensors")
 
@@ -165,8 +176,18 @@ def test_torchrun_two_ranks_keep_identical_codebooks(synthetic_store, tmp_path):
     (tmp_path / "worker.py").write_text(WORKER)
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [str(ROOT / ".venv/bin/torchrun"), "--standalone", "--nproc_per_node", "2", str(tmp_path / "worker.py"),
-           str(synthetic_store), str(run), *TINY, "train_msst.max_steps=12", "train_msst.batch_size=32"]
+    cmd = [
+        str(ROOT / ".venv/bin/torchrun"),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(tmp_path / "worker.py"),
+        str(synthetic_store),
+        str(run),
+        *TINY,
+        "train_msst.max_steps=12",
+        "train_msst.batch_size=32",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [torch.load(run / f"rank{r}.pt", weights_only=True) for r in range(2)]
@@ -177,8 +198,16 @@ def test_torchrun_two_ranks_keep_identical_codebooks(synthetic_store, tmp_path):
 
 
 def test_cli_train_msst(cli, synthetic_store, tmp_path):
-    code, out, err = cli("train-msst", "--store", synthetic_store, "--out", tmp_path / "run", "--max-steps", 4,
-                         *[a for s in TINY for a in ("--set", s)])
+    code, out, err = cli(
+        "train-msst",
+        "--store",
+        synthetic_store,
+        "--out",
+        tmp_path / "run",
+        "--max-steps",
+        4,
+        *[a for s in TINY for a in ("--set", s)],
+    )
     assert code == 0, err
     assert "fine (96)" in out and "perplexity" in out
     assert json.loads((tmp_path / "run" / "results.json").read_text())["step"] == 4
@@ -200,15 +229,19 @@ def test_store_without_fine_level_is_a_user_error(synthetic_store, tmp_path):
 
 def test_bench_params_counts_weights_and_codebooks_apart():
     from pipelines.bench.params import run
+
     report = run(Config(), quick=True)[0]
     rows = {r[0]: r[1:] for r in report["rows"]}
     model = MSST(Config().msst, BONES)
     assert rows["MSST (all)"] == [sum(p.numel() for p in model.parameters()), 2 * 2048 * 128]
-    assert rows["MSST encoder side (training only)"][0] + rows["MSST decoder side (inference)"][0] == rows["MSST (all)"][0]
+    assert (
+        rows["MSST encoder side (training only)"][0] + rows["MSST decoder side (inference)"][0] == rows["MSST (all)"][0]
+    )
 
 
 def test_part_info_nce_rewards_matching_parts():
     from hipart.msst import part_info_nce
+
     torch.manual_seed(0)
     x = torch.randn(32, 16, 8)
     matched = part_info_nce(x, x + 0.01 * torch.randn_like(x), 0.07)

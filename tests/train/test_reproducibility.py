@@ -4,6 +4,7 @@ Same seed twice -> identical weights; another seed -> different weights; SIGKILL
 then ``--resume`` -> identical to the uninterrupted run. ``hipart coarsen`` killed and resumed ->
 an identical store.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,21 +24,56 @@ from safetensors.torch import load_file
 from pipelines.data.store import PoseStore
 
 ROOT = Path(__file__).resolve().parents[2]
-MSST = ["msst.enc_dim=16", "msst.enc_blocks=1", "msst.dec_dim=16", "msst.dec_blocks=1", "msst.code_dim=16",
-        "msst.codebook_size=32", "msst.eval_rows=64", "train_msst.batch_size=32", "train_msst.warmup_steps=5",
-        "train_msst.max_steps=160", "train_msst.checkpoint_every=10", "train_msst.eval_every=80"]
-HIARM = ["hiarm.dim=16", "hiarm.heads=2", "hiarm.gcsab_blocks=1", "hiarm.ph_blocks=1", "hiarm.dropout=0.1",
-         "train_hiarm.batch_size=32", "train_hiarm.warmup_steps=5", "train_hiarm.max_steps=160",
-         "train_hiarm.checkpoint_every=10", "train_hiarm.eval_every=80"]
-LIFT = ["lifter.dim=16", "lifter.blocks=1", "lifter.heads=2", "lifter.dropout=0.1", "lifter.eval_rows=64",
-        "train_lift.batch_size=32", "train_lift.warmup_steps=5", "train_lift.max_steps=300",
-        "train_lift.checkpoint_every=10", "train_lift.eval_every=100"]
+MSST = [
+    "msst.enc_dim=16",
+    "msst.enc_blocks=1",
+    "msst.dec_dim=16",
+    "msst.dec_blocks=1",
+    "msst.code_dim=16",
+    "msst.codebook_size=32",
+    "msst.eval_rows=64",
+    "train_msst.batch_size=32",
+    "train_msst.warmup_steps=5",
+    "train_msst.max_steps=160",
+    "train_msst.checkpoint_every=10",
+    "train_msst.eval_every=80",
+]
+HIARM = [
+    "hiarm.dim=16",
+    "hiarm.heads=2",
+    "hiarm.gcsab_blocks=1",
+    "hiarm.ph_blocks=1",
+    "hiarm.dropout=0.1",
+    "train_hiarm.batch_size=32",
+    "train_hiarm.warmup_steps=5",
+    "train_hiarm.max_steps=160",
+    "train_hiarm.checkpoint_every=10",
+    "train_hiarm.eval_every=80",
+]
+LIFT = [
+    "lifter.dim=16",
+    "lifter.blocks=1",
+    "lifter.heads=2",
+    "lifter.dropout=0.1",
+    "lifter.eval_rows=64",
+    "train_lift.batch_size=32",
+    "train_lift.warmup_steps=5",
+    "train_lift.max_steps=300",
+    "train_lift.checkpoint_every=10",
+    "train_lift.eval_every=100",
+]
 
 
 def hipart_process(*args) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.Popen([sys.executable, "-m", "hipart_cli.main", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hipart_cli.main", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def hipart(*args) -> str:
@@ -107,25 +143,69 @@ def msst_run(synthetic_store, tmp_path_factory) -> Path:
 
 
 def test_train_msst_seeds_and_resumes(synthetic_store, tmp_path):
-    check_stage(lambda out, seed: with_sets(["train-msst", "--store", synthetic_store, "--out", out,
-                                             "--seed", seed], MSST), tmp_path, 160)
+    check_stage(
+        lambda out, seed: with_sets(["train-msst", "--store", synthetic_store, "--out", out, "--seed", seed], MSST),
+        tmp_path,
+        160,
+    )
 
 
 def test_train_hiarm_seeds_and_resumes(synthetic_store, msst_run, tmp_path):
-    check_stage(lambda out, seed: with_sets(["train-hiarm", "--store", synthetic_store, "--msst", msst_run,
-                                             "--input", "noisy", "--out", out, "--seed", seed], HIARM), tmp_path, 160)
+    check_stage(
+        lambda out, seed: with_sets(
+            [
+                "train-hiarm",
+                "--store",
+                synthetic_store,
+                "--msst",
+                msst_run,
+                "--input",
+                "noisy",
+                "--out",
+                out,
+                "--seed",
+                seed,
+            ],
+            HIARM,
+        ),
+        tmp_path,
+        160,
+    )
 
 
 def test_train_lift_seeds_and_resumes(synthetic_store, tmp_path):
-    check_stage(lambda out, seed: with_sets(["train-lift", "--store", synthetic_store, "--levels", "17,48,96",
-                                             "--dense-source", "gt", "--input", "noisy", "--out", out,
-                                             "--seed", seed], LIFT), tmp_path, 300)
+    check_stage(
+        lambda out, seed: with_sets(
+            [
+                "train-lift",
+                "--store",
+                synthetic_store,
+                "--levels",
+                "17,48,96",
+                "--dense-source",
+                "gt",
+                "--input",
+                "noisy",
+                "--out",
+                out,
+                "--seed",
+                seed,
+            ],
+            LIFT,
+        ),
+        tmp_path,
+        300,
+    )
 
 
 def test_seed_option_is_recorded_in_the_run(synthetic_store, tmp_path):
     out = tmp_path / "run"
-    hipart(*with_sets(["train-lift", "--store", synthetic_store, "--levels", "17", "--out", out, "--seed", 7],
-                      LIFT + ["train_lift.max_steps=5"]))
+    hipart(
+        *with_sets(
+            ["train-lift", "--store", synthetic_store, "--levels", "17", "--out", out, "--seed", 7],
+            LIFT + ["train_lift.max_steps=5"],
+        )
+    )
     assert "seed = 7" in (out / "config.toml").read_text().split("[train_lift]")[1].split("[")[0]
 
 
@@ -134,8 +214,9 @@ def test_coarsen_killed_and_resumed_gives_an_identical_store(tmp_path):
     sets = ["--set", "coarsen.batch_frames=20"]
     hipart("coarsen", "--sample", sample, "--out", tmp_path / "full.h5", *sets)
     out = tmp_path / "resumed.h5"
-    kill_after_first_checkpoint(["coarsen", "--sample", sample, "--out", out, *sets],
-                                out.with_name(out.name + ".tmp.log.json"))  # the first flushed block
+    kill_after_first_checkpoint(
+        ["coarsen", "--sample", sample, "--out", out, *sets], out.with_name(out.name + ".tmp.log.json")
+    )  # the first flushed block
     assert not out.exists()
     stdout = hipart("coarsen", "--sample", sample, "--out", out, *sets)
     resumed = re.search(r"resumed rows\D*(\d+)", stdout)

@@ -1,4 +1,5 @@
 """Training and evaluating the temporal lifter: windows, whole-window mirroring, centre-frame evaluation."""
+
 import dataclasses
 
 import numpy as np
@@ -30,7 +31,9 @@ LEVELS = (17, 48, 96)
 def temporal_config(levels=(17,), source="none", frames=5, max_steps=3, **train):
     cfg = tiny_config(levels=levels, source=source, max_steps=max_steps, dim=16, blocks=1)
     lifter = dataclasses.replace(cfg.lifter, arch="temporal", frames=frames, eval_rows=32)
-    return dataclasses.replace(cfg, lifter=lifter, train_lift=dataclasses.replace(cfg.train_lift, batch_size=32, **train))
+    return dataclasses.replace(
+        cfg, lifter=lifter, train_lift=dataclasses.replace(cfg.train_lift, batch_size=32, **train)
+    )
 
 
 class EchoLifter(nn.Module):
@@ -134,8 +137,13 @@ def test_train_with_levels_and_detector_copies(source, tmp_path, monkeypatch, on
     store = write_store(tmp_path / "s.h5", n_train=64, n_test=32)
     cfg = temporal_config(LEVELS, source, frames=3, max_steps=2)
     cfg = dataclasses.replace(cfg, detector_input=dataclasses.replace(cfg.detector_input, copies=1))
-    train_lift(store, tmp_path / "run", cfg, device="cpu",
-               hipart=tmp_path / "hiarm.safetensors" if source == "hipart" else None)
+    train_lift(
+        store,
+        tmp_path / "run",
+        cfg,
+        device="cpu",
+        hipart=tmp_path / "hiarm.safetensors" if source == "hipart" else None,
+    )
     model = load_lifting_model(tmp_path / "run")
     assert model.is_temporal and model.frames == 3 and model.levels == LEVELS
     assert model.lifter.groups.shape[0] == 17 and model.lifter.groups.shape[1] > 0
@@ -145,17 +153,55 @@ def test_train_with_levels_and_detector_copies(source, tmp_path, monkeypatch, on
 
 def test_train_lift_cli_with_a_temporal_lifter(cli, tmp_path):
     store = write_store(tmp_path / "s.h5", n_train=64, n_test=32)
-    common = ["--store", store, "--set", "lifter.dim=16", "--set", "lifter.blocks=1", "--set", "lifter.heads=2",
-              "--set", "train_lift.batch_size=32", "--set", "train_lift.max_steps=1", "--set", "lifter.eval_rows=8",
-              "--set", "lifter.arch=temporal", "--set", "lifter.frames=27"]
+    common = [
+        "--store",
+        store,
+        "--set",
+        "lifter.dim=16",
+        "--set",
+        "lifter.blocks=1",
+        "--set",
+        "lifter.heads=2",
+        "--set",
+        "train_lift.batch_size=32",
+        "--set",
+        "train_lift.max_steps=1",
+        "--set",
+        "lifter.eval_rows=8",
+        "--set",
+        "lifter.arch=temporal",
+        "--set",
+        "lifter.frames=27",
+    ]
     code, _, err = cli("train-lift", *common, "--out", tmp_path / "run", "--levels", "17")
     assert code == 0, err
     assert read_meta(tmp_path / "run")["lifter"]["frames"] == 27
-    code, _, err = cli("evaluate", "--protocol", "h36m", "--checkpoint", tmp_path / "run", "--store", store,
-                       "--out", tmp_path / "eval", "--no-flip")
+    code, _, err = cli(
+        "evaluate",
+        "--protocol",
+        "h36m",
+        "--checkpoint",
+        tmp_path / "run",
+        "--store",
+        store,
+        "--out",
+        tmp_path / "eval",
+        "--no-flip",
+    )
     assert code == 0, err
-    code, out, err = cli("evaluate", "--protocol", "advocc80", "--checkpoint", tmp_path / "run", "--store", store,
-                         "--out", tmp_path / "advocc", "--set", "occlusion.max_samples=4")
+    code, out, err = cli(
+        "evaluate",
+        "--protocol",
+        "advocc80",
+        "--checkpoint",
+        tmp_path / "run",
+        "--store",
+        store,
+        "--out",
+        tmp_path / "advocc",
+        "--set",
+        "occlusion.max_samples=4",
+    )
     assert code == 0, err  # the occluder held over each 27-frame window
     assert "AdvOcc@80" in out and (tmp_path / "advocc" / "advocc80_errors.npz").is_file()
     code, _, err = cli("train-lift", *common, "--out", tmp_path / "bad", "--set", "lifter.frames=0", "--levels", "17")

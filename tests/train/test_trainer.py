@@ -1,4 +1,5 @@
 """The shared trainer (pipelines/train/trainer.py) on a toy model: resume equality, run-dir contents."""
+
 import json
 
 import numpy as np
@@ -43,7 +44,7 @@ def make_task(crash_at: int | None = None) -> TrainTask:
 
     def eval_fn(model):
         torch.rand(3)  # evaluation must not disturb the training RNG streams
-        return {"mse": float((model(torch.from_numpy(x))[:, ] - torch.from_numpy(y)).pow(2).mean())}
+        return {"mse": float((model(torch.from_numpy(x))[:,] - torch.from_numpy(y)).pow(2).mean())}
 
     return TrainTask("toy", Toy(), {"x": x, "y": y}, loss_fn, eval_fn, meta={"store": "none"}, config=Config())
 
@@ -81,8 +82,8 @@ def test_crash_and_resume_from_last_checkpoint_equals_uninterrupted(tmp_path):
     assert load_model(tmp_path / "crash")[1]["step"] == 10  # steps 11-12 are lost and redone
     train(make_task(), cfg, tmp_path / "crash", resume=True)
     assert_bit_equal(weights(tmp_path / "full"), weights(tmp_path / "crash"))
-    steps = [json.loads(l)["step"] for l in (tmp_path / "crash" / "metrics.jsonl").read_text().splitlines()]
-    full_steps = [json.loads(l)["step"] for l in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "crash" / "metrics.jsonl").read_text().splitlines()]
+    full_steps = [json.loads(line)["step"] for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert steps == full_steps  # the replayed steps are logged once
 
 
@@ -97,11 +98,11 @@ def test_run_dir_contents(tmp_path):
     saved = torch.load(run / STATE_FILE, weights_only=True)
     assert saved["step"] == 30 and saved["optimizer"]["state"]
     assert load_config(run / "config.toml") == Config()
-    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    assert {l["kind"] for l in lines} == {"train", "eval"}
-    assert [l["step"] for l in lines if l["kind"] == "eval"] == [6, 12, 18, 24, 30]
-    evals = [l["mse"] for l in lines if l["kind"] == "eval"]
-    assert evals[-1] < evals[0] and all(l["samples_per_s"] > 0 for l in lines if l["kind"] == "train")
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {record["kind"] for record in records} == {"train", "eval"}
+    assert [record["step"] for record in records if record["kind"] == "eval"] == [6, 12, 18, 24, 30]
+    evals = [record["mse"] for record in records if record["kind"] == "eval"]
+    assert evals[-1] < evals[0] and all(record["samples_per_s"] > 0 for record in records if record["kind"] == "train")
     assert not list(run.glob("*.tmp"))
 
 

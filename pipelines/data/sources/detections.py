@@ -16,6 +16,7 @@ Action keys: the rig uses ``"{action} {subaction}"`` exactly. Human3.6M (Pose2Me
 ``TakingPhoto``/``WalkingDog``): the first sorted key is sub-action 1 ("Directions" before
 "Directions 1").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -61,22 +62,33 @@ class Detections:
         cams = self.positions[seq.subject][key]
         where = f"{self.path}: positions_2d['{seq.subject}']['{key}']"
         if not isinstance(cams, (list, tuple)) or len(cams) < view.camera:
-            raise UserError(f"{where} has {len(cams) if isinstance(cams, (list, tuple)) else 'no'} cameras, "
-                            f"expected a list of at least {view.camera}")
+            raise UserError(
+                f"{where} has {len(cams) if isinstance(cams, (list, tuple)) else 'no'} cameras, "
+                f"expected a list of at least {view.camera}"
+            )
         arr = np.asarray(cams[view.camera - 1])
         where = f"{where}[{view.camera - 1}]"
         if arr.ndim != 3 or arr.shape[1:] not in ((17, 2), (17, 3)):
             raise UserError(f"{where} has shape {arr.shape}, expected (T, 17, 2) pixels")
         if len(arr) != view.video_frames:
-            raise UserError(f"{where} has {len(arr)} frames, but the source's sequence {seq.subject} {seq.action} "
-                            f"{seq.subaction} camera {view.camera} has {view.video_frames}; lengths must match")
+            raise UserError(
+                f"{where} has {len(arr)} frames, but the source's sequence {seq.subject} {seq.action} "
+                f"{seq.subaction} camera {view.camera} has {view.video_frames}; lengths must match"
+            )
         rows = arr[view.det_index].astype(np.float32)
         if np.isinf(rows).any():
             raise UserError(f"{where} contains infinite values")
         if self.visibility is not None:
             vis = np.asarray(self.visibility[seq.subject][key][view.camera - 1], np.float32)[view.det_index]
-            rows = np.concatenate([rows if rows.shape[-1] == 3 else np.concatenate(
-                [rows, np.ones(rows.shape[:2] + (1,), np.float32)], -1), vis[..., None]], -1)
+            rows = np.concatenate(
+                [
+                    rows
+                    if rows.shape[-1] == 3
+                    else np.concatenate([rows, np.ones(rows.shape[:2] + (1,), np.float32)], -1),
+                    vis[..., None],
+                ],
+                -1,
+            )
         # a NaN frame has no detection: the row is left out, as a missing sequence is
         found = ~np.isnan(rows[..., :2]).any(axis=(1, 2))
         if not found.all():
@@ -96,8 +108,10 @@ def load_detections(path, name: str | None, source) -> Detections:
         raise UserError(f"{path}: 'positions_2d' must be a dict subject -> dict action -> list of (T, 17, 2) arrays")
     missing = [s for s in source.subjects if s not in positions]
     if missing:
-        raise UserError(f"{path}: positions_2d has subjects {', '.join(map(str, sorted(positions))) or 'none'}, "
-                        f"expected the source's {', '.join(missing)}")
+        raise UserError(
+            f"{path}: positions_2d has subjects {', '.join(map(str, sorted(positions))) or 'none'}, "
+            f"expected the source's {', '.join(missing)}"
+        )
     metadata = _metadata(path)
     if name is None:
         name = str(metadata.get("detector") or path.stem.removeprefix("data_2d_h36m_").removeprefix("data_2d_"))
@@ -126,8 +140,12 @@ def _visibility(path: Path, positions: dict) -> dict | None:
     for subject, keys in positions.items():
         for key, cams in keys.items():
             have = vis.get(subject, {}).get(key) if isinstance(vis, dict) else None
-            if have is None or len(have) != len(cams) or any(
-                    np.shape(v) != np.shape(c)[:2] for v, c in zip(have, cams)):
-                raise UserError(f"{path}: visibility['{subject}']['{key}'] must be {len(cams)} arrays (T, 17) "
-                                f"like positions_2d")
+            if (
+                have is None
+                or len(have) != len(cams)
+                or any(np.shape(v) != np.shape(c)[:2] for v, c in zip(have, cams))
+            ):
+                raise UserError(
+                    f"{path}: visibility['{subject}']['{key}'] must be {len(cams)} arrays (T, 17) like positions_2d"
+                )
     return vis

@@ -9,6 +9,7 @@ when any |beta| > 3, mesh_world = SMPL + trans (metres) -> mm -> ``X_cam = R X +
 SMPL parameters or 3D joints are skipped and counted; the mesh-regressed sparse joints go to
 ``kp3d/sparse_mesh``.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,23 @@ from pipelines.data.bodymodel import load_smpl
 from pipelines.data.camera import camera_from_dict
 from pipelines.data.sources.base import Sequence, Source, View, keep_every, split_of
 
-ACTIONS = ["Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases", "Sitting",
-           "SittingDown", "Smoking", "Photo", "Waiting", "Walking", "WalkDog", "WalkTogether"]
+ACTIONS = [
+    "Directions",
+    "Discussion",
+    "Eating",
+    "Greeting",
+    "Phoning",
+    "Posing",
+    "Purchases",
+    "Sitting",
+    "SittingDown",
+    "Smoking",
+    "Photo",
+    "Waiting",
+    "Walking",
+    "WalkDog",
+    "WalkTogether",
+]
 REGRESSOR_NAME = "J_regressor_h36m_correct.npy"
 IMAGE_FIELDS = ("action_idx", "subaction_idx", "cam_idx", "frame_idx", "width", "height")
 
@@ -40,8 +56,11 @@ def read_json(path: Path):
 
 def load_joint_regressor(explicit, folders, vertices: int) -> np.ndarray:
     """The 17 x V H36M regressor: the given file, else J_regressor_h36m_correct.npy in one of the folders."""
-    path = Path(explicit) if explicit else next((Path(f) / REGRESSOR_NAME for f in folders
-                                                 if (Path(f) / REGRESSOR_NAME).is_file()), None)
+    path = (
+        Path(explicit)
+        if explicit
+        else next((Path(f) / REGRESSOR_NAME for f in folders if (Path(f) / REGRESSOR_NAME).is_file()), None)
+    )
     if path is None:
         raise UserError(f"{REGRESSOR_NAME} not found in {', '.join(map(str, folders))}; pass --joint-regressor NPY")
     if not path.is_file():
@@ -67,15 +86,20 @@ def _images(path: Path) -> np.ndarray:
 
 
 def _subjects(ann: Path) -> list[str]:
-    found = sorted((int(m.group(1)) for p in ann.glob("Human36M_subject*_data.json")
-                    if (m := re.fullmatch(r"Human36M_subject(\d+)_data\.json", p.name))))
+    found = sorted(
+        int(m.group(1))
+        for p in ann.glob("Human36M_subject*_data.json")
+        if (m := re.fullmatch(r"Human36M_subject(\d+)_data\.json", p.name))
+    )
     if not found:
         raise UserError(f"{ann}: no Human36M_subject{{S}}_data.json found (expected the Pose2Mesh annotations folder)")
     for s in found:
         for suffix in ("camera", "joint_3d", "smpl_param"):
             if not (ann / f"Human36M_subject{s}_{suffix}.json").is_file():
-                raise UserError(f"{ann / f'Human36M_subject{s}_{suffix}.json'}: annotation file not found "
-                                f"(subject {s} has a data file)")
+                raise UserError(
+                    f"{ann / f'Human36M_subject{s}_{suffix}.json'}: annotation file not found "
+                    f"(subject {s} has a data file)"
+                )
     return [f"S{s}" for s in found]
 
 
@@ -95,7 +119,9 @@ def _params(smpl: dict, joints: dict, key: tuple, where: tuple[Path, Path], K: i
         except (KeyError, TypeError, ValueError):
             raise UserError(f"{where[0]}: ['{a}']['{s}']['{f}'] field '{name}' is missing or not numeric") from None
         if (size and arr.size != size) or not np.isfinite(arr).all():
-            raise UserError(f"{where[0]}: ['{a}']['{s}']['{f}'] field '{name}' must be {size or 'finite'} finite numbers")
+            raise UserError(
+                f"{where[0]}: ['{a}']['{s}']['{f}'] field '{name}' must be {size or 'finite'} finite numbers"
+            )
         out.append(arr)
     joint = np.asarray(joint, dtype=np.float64)
     if joint.shape != (17, 3) or not np.isfinite(joint).all():
@@ -137,12 +163,32 @@ def _subject_sequences(ann: Path, subject: str, images: np.ndarray, cameras: dic
             mine = rows[rows[:, 2] == cam]
             have = np.flatnonzero(np.isin(kept, mine[:, 3]))
             c = cameras[str(cam)]
-            views.append(View(camera=cam, R=c.R, t=c.t, f=c.f, c=c.c, size=(int(mine[0, 4]), int(mine[0, 5])),
-                              rows=have, det_index=kept[have], video_frames=len(mine)))
-        yield Sequence(split=split_of(subject), model="smpl", subject=subject, action=ACTIONS[act - 2], subaction=sub,
-                       frame=kept, pose=np.stack([p[0] for p in params]), betas=np.stack([p[1] for p in params]),
-                       trans=np.stack([p[2] for p in params]), joints_world_mm=np.stack([p[3] for p in params]),
-                       views=views)
+            views.append(
+                View(
+                    camera=cam,
+                    R=c.R,
+                    t=c.t,
+                    f=c.f,
+                    c=c.c,
+                    size=(int(mine[0, 4]), int(mine[0, 5])),
+                    rows=have,
+                    det_index=kept[have],
+                    video_frames=len(mine),
+                )
+            )
+        yield Sequence(
+            split=split_of(subject),
+            model="smpl",
+            subject=subject,
+            action=ACTIONS[act - 2],
+            subaction=sub,
+            frame=kept,
+            pose=np.stack([p[0] for p in params]),
+            betas=np.stack([p[1] for p in params]),
+            trans=np.stack([p[2] for p in params]),
+            joints_world_mm=np.stack([p[3] for p in params]),
+            views=views,
+        )
 
 
 def h36m_source(folder, smpl, joint_regressor=None, train_every: int = 1, test_every: int = 1) -> Source:
@@ -164,9 +210,18 @@ def h36m_source(folder, smpl, joint_regressor=None, train_every: int = 1, test_e
     every = {"train": train_every, "test": test_every}
     total = sum(int(keep_every(images[s][:, 3], every[split_of(s)]).sum()) for s in subjects)
     K = model.weights.shape[1]
-    src = Source(kind="h36m", description=f"h36m:{folder.name}", models={"smpl": model}, sparse_regressor=regressor,
-                 faces=model.faces, rest_vertices=model.v_template, subjects=subjects, actions=list(ACTIONS),
-                 sequences=lambda: None, total_frames=total)
+    src = Source(
+        kind="h36m",
+        description=f"h36m:{folder.name}",
+        models={"smpl": model},
+        sparse_regressor=regressor,
+        faces=model.faces,
+        rest_vertices=model.v_template,
+        subjects=subjects,
+        actions=list(ACTIONS),
+        sequences=lambda: None,
+        total_frames=total,
+    )
 
     def sequences():
         for s in subjects:

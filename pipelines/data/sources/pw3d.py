@@ -8,6 +8,7 @@ the H36M regressor. Meta: ``sequence`` (index into ``/sequences``), ``occluded``
 the 3DPW-Occ list of Zhang et al. 2020), ``subject`` = actor, ``action`` = sequence name without its
 number, ``camera`` 0. Image size: 1080x1920 portrait when cy > cx, else 1920x1080.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,12 +24,29 @@ from pipelines.data.sources.h36m import load_joint_regressor
 
 SPLITS = {"train": "train", "validation": "val", "test": "test"}
 SEQUENCE_KEYS = ("sequence", "betas", "poses", "trans", "genders", "cam_poses", "cam_intrinsics", "campose_valid")
-SMPL_NAMES = {"f": ("basicModel_f_lbs_10_207_0_v1.0.0.pkl", "SMPL_FEMALE.pkl"),
-              "m": ("basicmodel_m_lbs_10_207_0_v1.0.0.pkl", "basicModel_m_lbs_10_207_0_v1.0.0.pkl", "SMPL_MALE.pkl")}
-OCCLUDED = ("courtyard_backpack", "courtyard_basketball", "courtyard_bodyScannerMotions", "courtyard_box",
-            "courtyard_golf", "courtyard_jacket", "courtyard_laceShoe", "downtown_stairs", "flat_guitar",
-            "flat_packBags", "outdoors_climbing", "outdoors_crosscountry", "outdoors_fencing", "outdoors_freestyle",
-            "outdoors_golf", "outdoors_parcours", "outdoors_slalom")
+SMPL_NAMES = {
+    "f": ("basicModel_f_lbs_10_207_0_v1.0.0.pkl", "SMPL_FEMALE.pkl"),
+    "m": ("basicmodel_m_lbs_10_207_0_v1.0.0.pkl", "basicModel_m_lbs_10_207_0_v1.0.0.pkl", "SMPL_MALE.pkl"),
+}
+OCCLUDED = (
+    "courtyard_backpack",
+    "courtyard_basketball",
+    "courtyard_bodyScannerMotions",
+    "courtyard_box",
+    "courtyard_golf",
+    "courtyard_jacket",
+    "courtyard_laceShoe",
+    "downtown_stairs",
+    "flat_guitar",
+    "flat_packBags",
+    "outdoors_climbing",
+    "outdoors_crosscountry",
+    "outdoors_fencing",
+    "outdoors_freestyle",
+    "outdoors_golf",
+    "outdoors_parcours",
+    "outdoors_slalom",
+)
 
 
 def find_smpl(folder: Path, gender: str) -> Path:
@@ -38,8 +56,10 @@ def find_smpl(folder: Path, gender: str) -> Path:
     for name in SMPL_NAMES[gender]:
         if name.lower() in by_lower:
             return by_lower[name.lower()]
-    raise UserError(f"{folder}: no {'female' if gender == 'f' else 'male'} SMPL model (expected one of "
-                    f"{', '.join(SMPL_NAMES[gender])})")
+    raise UserError(
+        f"{folder}: no {'female' if gender == 'f' else 'male'} SMPL model (expected one of "
+        f"{', '.join(SMPL_NAMES[gender])})"
+    )
 
 
 def _check(data, path: Path) -> dict:
@@ -77,10 +97,15 @@ def _views(data: dict, path: Path, rows: np.ndarray, N: int) -> list[View]:
     cam = np.asarray(data["cam_poses"], np.float64)
     K = np.asarray(data["cam_intrinsics"], np.float64)
     if cam.shape != (N, 4, 4) or K.shape != (3, 3) or not (np.isfinite(cam).all() and np.isfinite(K).all()):
-        raise UserError(f"{path}: 'cam_poses' {cam.shape} / 'cam_intrinsics' {K.shape}, expected finite (N, 4, 4) / (3, 3)")
+        raise UserError(
+            f"{path}: 'cam_poses' {cam.shape} / 'cam_intrinsics' {K.shape}, expected finite (N, 4, 4) / (3, 3)"
+        )
     size = (1080, 1920) if K[1, 2] > K[0, 2] else (1920, 1080)
-    return [View(camera=0, R=cam[:, :3, :3], t=cam[:, :3, 3] * 1000.0, f=K[[0, 1], [0, 1]], c=K[:2, 2], size=size,
-                 rows=rows)]
+    return [
+        View(
+            camera=0, R=cam[:, :3, :3], t=cam[:, :3, 3] * 1000.0, f=K[[0, 1], [0, 1]], c=K[:2, 2], size=size, rows=rows
+        )
+    ]
 
 
 def pw3d_source(folder, smpl_dir, joint_regressor=None, train_every: int = 1, test_every: int = 1) -> Source:
@@ -98,9 +123,18 @@ def pw3d_source(folder, smpl_dir, joint_regressor=None, train_every: int = 1, te
     names = [p.stem for _, p in files]
     actions = list(dict.fromkeys(re.sub(r"_\d+$", "", n) for n in names))
     every = {"train": train_every, "val": test_every, "test": test_every}
-    src = Source(kind="pw3d", description=f"3dpw:{folder.name}", models=models, sparse_regressor=regressor,
-                 faces=models["f"].faces, rest_vertices=(models["f"].v_template + models["m"].v_template) / 2,
-                 subjects=[], actions=actions, sequences=lambda: None, sequence_names=names)
+    src = Source(
+        kind="pw3d",
+        description=f"3dpw:{folder.name}",
+        models=models,
+        sparse_regressor=regressor,
+        faces=models["f"].faces,
+        rest_vertices=(models["f"].v_template + models["m"].v_template) / 2,
+        subjects=[],
+        actions=actions,
+        sequences=lambda: None,
+        sequence_names=names,
+    )
 
     def sequences():
         for index, (split, path) in enumerate(files):
@@ -109,10 +143,19 @@ def pw3d_source(folder, smpl_dir, joint_regressor=None, train_every: int = 1, te
                 gender, pose, betas, trans, rows, frames = _actor(data, path, i, every[split], src.skipped)
                 if f"actor{i}" not in src.subjects:
                     src.subjects.append(f"actor{i}")
-                yield Sequence(split=split, model=gender, subject=f"actor{i}", action=re.sub(r"_\d+$", "", path.stem),
-                               subaction=i, frame=frames.astype(np.int64), pose=pose, betas=betas, trans=trans,
-                               views=_views(data, path, rows, len(pose)),
-                               meta={"sequence": index, "occluded": path.stem.startswith(OCCLUDED)})
+                yield Sequence(
+                    split=split,
+                    model=gender,
+                    subject=f"actor{i}",
+                    action=re.sub(r"_\d+$", "", path.stem),
+                    subaction=i,
+                    frame=frames.astype(np.int64),
+                    pose=pose,
+                    betas=betas,
+                    trans=trans,
+                    views=_views(data, path, rows, len(pose)),
+                    meta={"sequence": index, "occluded": path.stem.startswith(OCCLUDED)},
+                )
 
     src.sequences = sequences
     return src

@@ -6,6 +6,7 @@ about 0.9 m above the floor. Pose2Mesh convention: X_cam = R X_world_mm + t, x =
 y points down. A camera that would not see the mesh of every frame (every CAMERA_VERTEX_STRIDE-th vertex of
 the generator, at least MARGIN_PX inside the image) moves back until it does.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,7 @@ INTRINSICS = {
     "60457274": (1145.511, 1144.774, 514.968, 501.882, 1000, 1002),
 }
 AZIMUTHS = (45.0, 135.0, 225.0, 315.0)
-MARGIN_PX = 10.0     # every vertex at least this far inside the image
+MARGIN_PX = 10.0  # every vertex at least this far inside the image
 
 
 def look_at(position: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ URDF is aligned with the world at rest (all joint origins have rpy = 0), with th
 A named clip (``walk``) resolves to ``pybullet_data/data/motions/humanoid3d_walk.txt`` of the
 installed ``pybullet`` package (zlib licence); any other argument is taken as a file path.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,16 +26,28 @@ from pipelines.core.errors import UserError
 
 # (field, size) in frame order; 44 numbers in all
 LAYOUT = (
-    ("duration", 1), ("root_position", 3), ("root_rotation", 4), ("chest", 4), ("neck", 4),
-    ("right_hip", 4), ("right_knee", 1), ("right_ankle", 4), ("right_shoulder", 4), ("right_elbow", 1),
-    ("left_hip", 4), ("left_knee", 1), ("left_ankle", 4), ("left_shoulder", 4), ("left_elbow", 1),
+    ("duration", 1),
+    ("root_position", 3),
+    ("root_rotation", 4),
+    ("chest", 4),
+    ("neck", 4),
+    ("right_hip", 4),
+    ("right_knee", 1),
+    ("right_ankle", 4),
+    ("right_shoulder", 4),
+    ("right_elbow", 1),
+    ("left_hip", 4),
+    ("left_knee", 1),
+    ("left_ankle", 4),
+    ("left_shoulder", 4),
+    ("left_elbow", 1),
 )
 FRAME_SIZE = sum(n for _, n in LAYOUT)
 SPHERICAL = tuple(name for name, n in LAYOUT[3:] if n == 4)
 REVOLUTE = tuple(name for name, n in LAYOUT[3:] if n == 1)
 MIN_FRAMES = 4
 CLIP_PREFIX = "humanoid3d_"
-SEAM_BLEND_S = 0.25       # a looping clip's last quarter second blends into its first pose
+SEAM_BLEND_S = 0.25  # a looping clip's last quarter second blends into its first pose
 
 
 @dataclass
@@ -43,10 +56,10 @@ class Clip:
 
     name: str
     loop: bool
-    times: np.ndarray                  # (T,) s from the first frame
-    root_position: np.ndarray          # (T, 3) m, DeepMimic world (Y up)
-    rotations: dict                    # field -> Rotation (root_rotation and spherical joints)
-    angles: dict                       # field -> (T,) rad (knees, elbows)
+    times: np.ndarray  # (T,) s from the first frame
+    root_position: np.ndarray  # (T, 3) m, DeepMimic world (Y up)
+    rotations: dict  # field -> Rotation (root_rotation and spherical joints)
+    angles: dict  # field -> (T,) rad (knees, elbows)
 
     @property
     def duration(self) -> float:
@@ -61,8 +74,10 @@ def resolve_clip(name_or_path: str) -> Path:
             raise UserError(f"{path}: clip file not found")
         return path
     if importlib.util.find_spec("pybullet_data") is None:
-        raise UserError(f"--clips {name_or_path}: a clip named by name needs pybullet's motion data; install the "
-                        f'extra: pip install -e ".[synth]" (pybullet), or give the clip file\'s path')
+        raise UserError(
+            f"--clips {name_or_path}: a clip named by name needs pybullet's motion data; install the "
+            f'extra: pip install -e ".[synth]" (pybullet), or give the clip file\'s path'
+        )
     import pybullet_data
 
     motions = Path(pybullet_data.getDataPath()) / "data" / "motions"
@@ -83,7 +98,7 @@ def _frames(path: Path) -> tuple[np.ndarray, bool]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: not a DeepMimic clip (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("Frames"), list):
-        raise UserError(f"{path}: field 'Frames' is missing (expected a DeepMimic clip: {{\"Loop\", \"Frames\"}})")
+        raise UserError(f'{path}: field \'Frames\' is missing (expected a DeepMimic clip: {{"Loop", "Frames"}})')
     loop = data.get("Loop", "none")
     if loop not in ("wrap", "none"):
         raise UserError(f"{path}: field 'Loop' is {loop!r}, expected 'wrap' or 'none'")
@@ -93,8 +108,10 @@ def _frames(path: Path) -> tuple[np.ndarray, bool]:
     for i, frame in enumerate(frames):
         if not isinstance(frame, list) or len(frame) != FRAME_SIZE:
             n = len(frame) if isinstance(frame, list) else "no"
-            raise UserError(f"{path}: field 'Frames[{i}]' has {n} numbers, expected {FRAME_SIZE} "
-                            f"(the humanoid3d layout: {', '.join(name for name, _ in LAYOUT)})")
+            raise UserError(
+                f"{path}: field 'Frames[{i}]' has {n} numbers, expected {FRAME_SIZE} "
+                f"(the humanoid3d layout: {', '.join(name for name, _ in LAYOUT)})"
+            )
     try:
         return np.asarray(frames, dtype=np.float64), loop == "wrap"
     except (TypeError, ValueError):
@@ -111,10 +128,12 @@ def _check_fields(path: Path, values: np.ndarray) -> dict[str, np.ndarray]:
             raise UserError(f"{path}: field '{name}' is NaN or infinite (first in frame {bad[0]})")
         if n == 4:
             norm = np.linalg.norm(block, axis=1)
-            bad = np.flatnonzero((norm < 0.5) | (norm > 2.0))   # shipped clips drift to 0.78; normalised
+            bad = np.flatnonzero((norm < 0.5) | (norm > 2.0))  # shipped clips drift to 0.78; normalised
             if len(bad):
-                raise UserError(f"{path}: field '{name}' is not a unit quaternion (w, x, y, z) in frame {bad[0]} "
-                                f"(norm {norm[bad[0]]:.3f})")
+                raise UserError(
+                    f"{path}: field '{name}' is not a unit quaternion (w, x, y, z) in frame {bad[0]} "
+                    f"(norm {norm[bad[0]]:.3f})"
+                )
         fields[name] = block[:, 0] if n == 1 else block
     if (fields["duration"][:-1] <= 0).any():
         bad = int(np.flatnonzero(fields["duration"][:-1] <= 0)[0])
@@ -128,10 +147,16 @@ def read_clip(path: str | Path) -> Clip:
     values, loop = _frames(path)
     fields = _check_fields(path, values)
     times = np.concatenate([[0.0], np.cumsum(fields["duration"][:-1])])
-    quat = lambda wxyz: Rotation.from_quat(wxyz[:, [1, 2, 3, 0]])     # scipy is scalar-last
+    quat = lambda wxyz: Rotation.from_quat(wxyz[:, [1, 2, 3, 0]])  # scipy is scalar-last
     rotations = {name: quat(fields[name]) for name in ("root_rotation",) + SPHERICAL}
-    return Clip(name=clip_name(path), loop=loop, times=times, root_position=fields["root_position"],
-                rotations=rotations, angles={name: fields[name] for name in REVOLUTE})
+    return Clip(
+        name=clip_name(path),
+        loop=loop,
+        times=times,
+        root_position=fields["root_position"],
+        rotations=rotations,
+        angles={name: fields[name] for name in REVOLUTE},
+    )
 
 
 def _yaw(rotation: Rotation) -> np.ndarray:
@@ -168,8 +193,14 @@ def sample_clip(clip: Clip, times: np.ndarray) -> Clip:
         start = clip.root_position[0] * [1, 0, 1]
         position = start + offsets[cycle.astype(int)] + spin.apply(position - start)
         rotations["root_rotation"] = spin * rotations["root_rotation"]
-    return Clip(name=clip.name, loop=clip.loop, times=np.asarray(times, np.float64), root_position=position,
-                rotations=rotations, angles=angles)
+    return Clip(
+        name=clip.name,
+        loop=clip.loop,
+        times=np.asarray(times, np.float64),
+        root_position=position,
+        rotations=rotations,
+        angles=angles,
+    )
 
 
 def _close_seam(clip: Clip, local: np.ndarray, turn: float, rotations: dict, angles: dict, position: np.ndarray):
@@ -181,11 +212,11 @@ def _close_seam(clip: Clip, local: np.ndarray, turn: float, rotations: dict, ang
     """
     blend = min(SEAM_BLEND_S, clip.duration / 4)
     w = np.clip((local - (clip.duration - blend)) / blend, 0.0, 1.0)
-    w = w * w * (3 - 2 * w)                                                 # (T,)
+    w = w * w * (3 - 2 * w)  # (T,)
     next_root = Rotation.from_rotvec([0.0, turn, 0.0]) * clip.rotations["root_rotation"][:1]
     for name, r in clip.rotations.items():
         first = next_root if name == "root_rotation" else r[:1]
-        gap = (r[-1:].inv() * first).as_rotvec()                            # (1, 3)
+        gap = (r[-1:].inv() * first).as_rotvec()  # (1, 3)
         rotations[name] = rotations[name] * Rotation.from_rotvec(w[:, None] * gap)
     for name, a in clip.angles.items():
         angles[name] = angles[name] + w * (a[0] - a[-1])

@@ -5,6 +5,7 @@ Writes into the output folder: rig.npz (hipart-rig v1), motions.npz, cameras.jso
 comes from one seed, split into independent streams per component, so the same seed gives the same
 bytes.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -29,12 +30,13 @@ from pipelines.data.synth.observe import detector_report, load_previous, observe
 SUBJECTS = ("S1", "S5", "S6", "S7", "S8", "S9", "S11")
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 SUBACTIONS = (1, 2)
-ROTATION_STEP = 2.0 ** -14      # rad, quantisation of the stored rotations
-TRANSLATION_STEP = 2.0 ** -16   # m
-CAMERA_VERTEX_STRIDE = 16       # every n-th vertex checked for visibility when placing the cameras
+ROTATION_STEP = 2.0**-14  # rad, quantisation of the stored rotations
+TRANSLATION_STEP = 2.0**-16  # m
+CAMERA_VERTEX_STRIDE = 16  # every n-th vertex checked for visibility when placing the cameras
 H36M_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 METADATA = {
-    "layout_name": "h36m", "num_joints": 17,
+    "layout_name": "h36m",
+    "num_joints": 17,
     "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
 }
 
@@ -43,12 +45,12 @@ METADATA = {
 class SynthResult:
     out: Path
     seed: int
-    frames: dict = field(default_factory=dict)      # split -> frames
-    files_mb: dict = field(default_factory=dict)    # file -> size in MB
+    frames: dict = field(default_factory=dict)  # split -> frames
+    files_mb: dict = field(default_factory=dict)  # file -> size in MB
     seconds: float = 0.0
-    clamped: dict = field(default_factory=dict)     # (clip, bone) -> frames clipped by the joint limits
+    clamped: dict = field(default_factory=dict)  # (clip, bone) -> frames clipped by the joint limits
     clip_frames: dict = field(default_factory=dict)  # clip -> frames over all subjects and sub-actions
-    observed: dict = field(default_factory=dict)    # the detector's report (detector_report)
+    observed: dict = field(default_factory=dict)  # the detector's report (detector_report)
 
 
 def require_anny() -> None:
@@ -79,13 +81,22 @@ def make_motions(rig: dict, subjects, actions, n_frames: int, rng: np.random.Gen
                 c = motions.sequence_controls(action, n_frames, style, rng)
                 rot = quantize(motions.rotations_from_controls(c, bones), ROTATION_STEP)
                 trans = motions.floor_translation(c, rot.astype(np.float64), rig, s, foot_vertices)
-                sequences.append({"subject": subject, "subject_index": s, "action": action, "subaction": sub,
-                                  "rotations": rot, "translation": quantize(trans, TRANSLATION_STEP)})
+                sequences.append(
+                    {
+                        "subject": subject,
+                        "subject_index": s,
+                        "action": action,
+                        "subaction": sub,
+                        "rotations": rot,
+                        "translation": quantize(trans, TRANSLATION_STEP),
+                    }
+                )
     return sequences
 
 
-def make_clip_motions(rig: dict, subjects, clips: list, n_frames: int, rng: np.random.Generator,
-                      result: SynthResult) -> list[dict]:
+def make_clip_motions(
+    rig: dict, subjects, clips: list, n_frames: int, rng: np.random.Generator, result: SynthResult
+) -> list[dict]:
     """One sequence per (subject, clip, sub-action), retargeted with its own variation; counts the
     frames per clip and, per (clip, bone), those whose angles the joint limits clipped, in ``result``."""
     bones = tuple(str(b) for b in rig["bone_names"])
@@ -106,8 +117,16 @@ def make_clip_motions(rig: dict, subjects, clips: list, n_frames: int, rng: np.r
                 for bone, frames in r.clamped.items():
                     result.clamped[(clip.name, bone)] = result.clamped.get((clip.name, bone), 0) + frames
                 result.clip_frames[clip.name] = result.clip_frames.get(clip.name, 0) + len(rot)
-                sequences.append({"subject": subject, "subject_index": s, "action": clip.name, "subaction": sub,
-                                  "rotations": rot, "translation": quantize(trans, TRANSLATION_STEP)})
+                sequences.append(
+                    {
+                        "subject": subject,
+                        "subject_index": s,
+                        "action": clip.name,
+                        "subaction": sub,
+                        "rotations": rot,
+                        "translation": quantize(trans, TRANSLATION_STEP),
+                    }
+                )
     return sequences
 
 
@@ -116,9 +135,14 @@ def make_cameras(rig: dict, sequences: list[dict], rng: np.random.Generator, bar
     ids = np.arange(0, rig["template"].shape[1], CAMERA_VERTEX_STRIDE)
     for s, subject in enumerate(str(x) for x in rig["subjects"]):
         own = [q for q in sequences if q["subject"] == subject]
-        points = np.concatenate([
-            lbs.posed_vertices(rig, s, q["rotations"].astype(np.float64), q["translation"].astype(np.float64), ids
-                               ).reshape(-1, 3) for q in own])
+        points = np.concatenate(
+            [
+                lbs.posed_vertices(
+                    rig, s, q["rotations"].astype(np.float64), q["translation"].astype(np.float64), ids
+                ).reshape(-1, 3)
+                for q in own
+            ]
+        )
         # the hull's corners suffice: a projected convex set stays inside the image with its corners
         points = points[ConvexHull(points).vertices]
         centre = (points[:, :2].min(0) + points[:, :2].max(0)) / 2
@@ -132,8 +156,9 @@ def make_detections(rig: dict, sequences: list[dict], cameras: dict, rng: np.ran
     """positions_2d[subject]["action sub"] -> 4 x (T, 17, 2) noisy px; also the exact projections."""
     detections, exact = {}, {}
     for q in sequences:
-        joints = lbs.sparse_joints(rig, q["subject_index"], q["rotations"].astype(np.float64),
-                                   q["translation"].astype(np.float64))
+        joints = lbs.sparse_joints(
+            rig, q["subject_index"], q["rotations"].astype(np.float64), q["translation"].astype(np.float64)
+        )
         key = f"{q['action']} {q['subaction']}"
         cams = [cameras[q["subject"]][cid] for cid in C.CAMERA_IDS]
         gt = [C.project(cam, joints) for cam in cams]
@@ -155,20 +180,31 @@ def motions_arrays(sequences: list[dict]) -> dict:
     }
 
 
-DEFAULT_CLIPS = ("walk", "run", "jump", "kick", "punch", "spin", "spinkick", "dance_a", "crawl", "roll",
-                 "getup_facedown")
+DEFAULT_CLIPS = (
+    "walk",
+    "run",
+    "jump",
+    "kick",
+    "punch",
+    "spin",
+    "spinkick",
+    "dance_a",
+    "crawl",
+    "roll",
+    "getup_facedown",
+)
 DETECTORS = ("blazepose", "noise")
 
 
 @dataclass
 class SynthOptions:
-    frames_per_sequence: int = 200       # at 50 fps; a one-shot clip plays once and may be shorter
+    frames_per_sequence: int = 200  # at 50 fps; a one-shot clip plays once and may be shorter
     preview: bool = False
-    clips: tuple = DEFAULT_CLIPS         # DeepMimic clip names or files, each an action of its own
-    detector: str = "blazepose"          # "blazepose": the real detector on renders; "noise": the noise model
-    detect_every: int = 4                # blazepose runs on every n-th frame of every view
-    workers: int = 2                     # processes rendering and detecting
-    reuse: str | None = None             # a corpus folder made before: its unchanged frames are not re-detected
+    clips: tuple = DEFAULT_CLIPS  # DeepMimic clip names or files, each an action of its own
+    detector: str = "blazepose"  # "blazepose": the real detector on renders; "noise": the noise model
+    detect_every: int = 4  # blazepose runs on every n-th frame of every view
+    workers: int = 2  # processes rendering and detecting
+    reuse: str | None = None  # a corpus folder made before: its unchanged frames are not re-detected
 
 
 def check_options(o: SynthOptions) -> list:
@@ -190,8 +226,9 @@ def check_options(o: SynthOptions) -> list:
     return clips
 
 
-def run_synth(out: Path, seed: int = 0, options: SynthOptions | None = None, subjects=SUBJECTS,
-              actions=A.ACTIONS) -> SynthResult:
+def run_synth(
+    out: Path, seed: int = 0, options: SynthOptions | None = None, subjects=SUBJECTS, actions=A.ACTIONS
+) -> SynthResult:
     """Generate the corpus into `out` (see the module docstring).
 
     Long: one progress bar over the stages, each a call; the files are written at the end only.
@@ -219,8 +256,16 @@ def run_synth(out: Path, seed: int = 0, options: SynthOptions | None = None, sub
             n_images = sum(4 * len(range(0, len(q["rotations"]), o.detect_every)) for q in sequences)
             det_task = bars.add_task("render + detect", total=n_images, status=f"{o.workers} workers")
             previous = load_previous(o.reuse, rig, seed) if o.reuse else None
-            seen = observe(rig, sequences, cameras, o.detect_every, seed, o.workers,
-                           lambda n: bars.update(det_task, advance=n), previous)
+            seen = observe(
+                rig,
+                sequences,
+                cameras,
+                o.detect_every,
+                seed,
+                o.workers,
+                lambda n: bars.update(det_task, advance=n),
+                previous,
+            )
             detections, visibility = seen.detections, seen.visibility
             result.observed = detector_report(seen, exact)
         else:

@@ -1,4 +1,5 @@
 """Deterministic writers: the same arrays always give the same bytes (fixed zip timestamps)."""
+
 from __future__ import annotations
 
 import zipfile

@@ -47,15 +47,16 @@ Mapping of the clinical active ranges of motion (docs/protocols.md section 8) on
 - root: the global orientation, unlimited. Every other bone of the rig is folded into its parent
   (identity rotation) and has zero range.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-EULER_SEQUENCE = "XYZ"              # intrinsic; the middle angle stays inside (-90, 90) for uniqueness
-SHOULDER_REST_ABDUCTION = 42.0      # deg, upper arm in Anny's rest A-pose (41.7 measured)
-ELBOW_REST_FLEXION = 43.0           # deg, elbow in the rest pose
-KNEE_REST_FLEXION = 10.0            # deg, knee in the rest pose
+EULER_SEQUENCE = "XYZ"  # intrinsic; the middle angle stays inside (-90, 90) for uniqueness
+SHOULDER_REST_ABDUCTION = 42.0  # deg, upper arm in Anny's rest A-pose (41.7 measured)
+ELBOW_REST_FLEXION = 43.0  # deg, elbow in the rest pose
+KNEE_REST_FLEXION = 10.0  # deg, knee in the rest pose
 # hinge axes measured on Anny 0.6.2's default body at rest (left side), positive = flexion
 ELBOW_HINGE = (-0.7460, -0.0657, -0.6627)
 ELBOW_UPPER_ARM = (0.6648, -0.0162, -0.7468)
@@ -72,7 +73,7 @@ def _frame(axis1, hint3) -> np.ndarray:
 
 
 _WORLD = np.eye(3)
-_LIMB = np.diag([-1.0, -1.0, 1.0])   # flexion about -x, abduction (left) about -y, external rotation +z
+_LIMB = np.diag([-1.0, -1.0, 1.0])  # flexion about -x, abduction (left) about -y, external rotation +z
 _SPINE = ((-5.0, 16.0), (-7.0, 7.0), (-9.0, 9.0))
 _NECK = ((-15.0, 12.5), (-11.25, 11.25), (-20.0, 20.0))
 _HINGE_ONLY = ((0.0, 0.0), (0.0, 0.0))

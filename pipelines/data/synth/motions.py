@@ -7,6 +7,7 @@ interpolated with minimum-jerk segments (zero velocity and acceleration at keyfr
 turned into per-bone Euler angles, clipped to the anatomical limits (limits.py) and converted to
 local-ref rotation vectors. The root height puts the lower foot on the floor (z = 0) in every frame.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,11 +26,11 @@ from pipelines.data.synth.limits import (
 FPS = 50
 SPINE = ("spine05", "spine04", "spine03", "spine02", "spine01")
 NECK = ("neck01", "neck02", "neck03", "head")
-STYLE_SIGMA = 4.0          # deg, per-subject offset of every control
-KEY_SIGMA = 3.0            # deg, per-repetition noise of each keyframe value
-AMPLITUDE = (0.85, 1.1)    # per-repetition scale of each keyframe's departure from STAND
-TIME_JITTER = 0.03         # fraction of the sequence, per interior keyframe
-SWAY_DEG = 2.0             # amplitude of the slow sway on trunk, neck and shoulders
+STYLE_SIGMA = 4.0  # deg, per-subject offset of every control
+KEY_SIGMA = 3.0  # deg, per-repetition noise of each keyframe value
+AMPLITUDE = (0.85, 1.1)  # per-repetition scale of each keyframe's departure from STAND
+TIME_JITTER = 0.03  # fraction of the sequence, per interior keyframe
+SWAY_DEG = 2.0  # amplitude of the slow sway on trunk, neck and shoulders
 SWAY_CONTROLS = ("trunk_flex", "trunk_lat", "neck_flex", "neck_rot", "L_sh_flex", "R_sh_flex")
 
 
@@ -37,7 +38,7 @@ def minimum_jerk(times: np.ndarray, values: np.ndarray, t: np.ndarray) -> np.nda
     """Piecewise minimum-jerk interpolation of keyframes (K,) -> samples at t (T,)."""
     seg = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)
     s = np.clip((t - times[seg]) / (times[seg + 1] - times[seg]), 0.0, 1.0)
-    blend = s ** 3 * (10 - 15 * s + 6 * s * s)
+    blend = s**3 * (10 - 15 * s + 6 * s * s)
     return values[seg] + (values[seg + 1] - values[seg]) * blend
 
 
@@ -83,9 +84,13 @@ def sequence_controls(action: str, n_frames: int, style: dict, rng: np.random.Ge
     """All controls (T,) of one sequence, including heading, floor position and sway."""
     t = np.arange(n_frames) / FPS
     if action == "Walking":
-        c = A.walking_controls(t, period=rng.uniform(1.0, 1.2) * style["_tempo"],
-                               speed=rng.uniform(0.8, 1.0), radius=rng.uniform(0.6, 0.8),
-                               stride=rng.uniform(0.85, 1.1))
+        c = A.walking_controls(
+            t,
+            period=rng.uniform(1.0, 1.2) * style["_tempo"],
+            speed=rng.uniform(0.8, 1.0),
+            radius=rng.uniform(0.6, 0.8),
+            stride=rng.uniform(0.85, 1.1),
+        )
         for name in A.CONTROLS:
             if name not in ("x", "y", "yaw"):
                 c[name] = c[name] + 0.5 * style[name]
@@ -108,7 +113,8 @@ def bone_angles(c: dict) -> dict[str, np.ndarray]:
     out.update({b: neck / len(NECK) for b in NECK})
     for s in "LR":
         out[f"upperarm01.{s}"] = np.stack(
-            [c[f"{s}_sh_flex"], c[f"{s}_sh_abd"] - SHOULDER_REST_ABDUCTION, c[f"{s}_sh_rot"]], -1)
+            [c[f"{s}_sh_flex"], c[f"{s}_sh_abd"] - SHOULDER_REST_ABDUCTION, c[f"{s}_sh_rot"]], -1
+        )
         out[f"lowerarm01.{s}"] = np.stack([c[f"{s}_elbow"] - ELBOW_REST_FLEXION, zero, zero], -1)
         out[f"upperleg01.{s}"] = np.stack([c[f"{s}_hip_flex"], c[f"{s}_hip_abd"], c[f"{s}_hip_rot"]], -1)
         out[f"lowerleg01.{s}"] = np.stack([c[f"{s}_knee"] - KNEE_REST_FLEXION, zero, zero], -1)
@@ -131,12 +137,13 @@ def rotations_from_controls(c: dict, bone_names: tuple[str, ...]) -> np.ndarray:
     return rot
 
 
-def floor_translation(c: dict, rotations: np.ndarray, rig: dict, subject_index: int,
-                      foot_vertices: np.ndarray) -> np.ndarray:
+def floor_translation(
+    c: dict, rotations: np.ndarray, rig: dict, subject_index: int, foot_vertices: np.ndarray
+) -> np.ndarray:
     """(T, 3) root translation: floor position from the controls, height so the lower foot touches z=0."""
     joints_rest = rig["joints_rest"][subject_index].astype(np.float64)
     g_rot, joints = forward_kinematics(rotations, joints_rest, rig["parents"])
-    bones = rig["lbs_index"][foot_vertices, 0]                     # dominant (foot) bone of each vertex
+    bones = rig["lbs_index"][foot_vertices, 0]  # dominant (foot) bone of each vertex
     offset = rig["template"][subject_index][foot_vertices].astype(np.float64) - joints_rest[bones]
     heights = np.einsum("tvj,vj->tv", g_rot[:, bones, 2, :], offset) + joints[:, bones, 2]
     return np.stack([c["x"], c["y"], -heights.min(1)], -1)

@@ -10,6 +10,7 @@ Per (sequence, camera), in pixels at Human3.6M's ~1000 px resolution:
   (uniform range) away in a random direction;
 then clipped to the image.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,4 +43,4 @@ def detect(gt_px: np.ndarray, image_size: tuple[int, int], rng: np.random.Genera
     out = out + jump * outlier[..., None]
     w, h = image_size
     out = np.clip(out, 0.0, [w - 1.0, h - 1.0])
-    return (np.round(out * 4) / 4).astype(np.float32)   # quarter pixels: far below the noise, compresses well
+    return (np.round(out * 4) / 4).astype(np.float32)  # quarter pixels: far below the noise, compresses well

@@ -10,6 +10,7 @@ full-image pixels. A frame where BlazePose finds nobody stays NaN and is counted
 image draws its background from its own seed (seed, subject, sequence, camera, frame), so the result
 does not depend on the number of worker processes.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -33,18 +34,18 @@ from pipelines.data.synth import lbs
 
 CROP_SIZE = 256
 CROP_SCALE = 1.25
-SCORE_STEP = 2.0 ** -8        # detector scores and visibility stored on this grid
+SCORE_STEP = 2.0**-8  # detector scores and visibility stored on this grid
 PIXEL_STEP = 0.25
 
-_worker: dict = {}            # per process: rig, colours, detector
+_worker: dict = {}  # per process: rig, colours, detector
 
 
 @dataclass
 class Observations:
-    detections: dict = field(default_factory=dict)   # subject -> key -> 4 x (T, 17, 3) px + score, NaN if none
-    visibility: dict = field(default_factory=dict)   # subject -> key -> 4 x (T, 17) score, NaN if not rendered
+    detections: dict = field(default_factory=dict)  # subject -> key -> 4 x (T, 17, 3) px + score, NaN if none
+    visibility: dict = field(default_factory=dict)  # subject -> key -> 4 x (T, 17) score, NaN if not rendered
     images: int = 0
-    reused: int = 0           # of them taken over unchanged from a previous corpus (--reuse)
+    reused: int = 0  # of them taken over unchanged from a previous corpus (--reuse)
     missed: int = 0
     seconds: float = 0.0
 
@@ -52,8 +53,9 @@ class Observations:
 def subject_colors(rig: dict, seed: int) -> list[np.ndarray]:
     """One outfit per subject (the same clothes in every sequence, as in a capture studio)."""
     bones = [str(b) for b in rig["bone_names"]]
-    return [body_part_colors(rig["lbs_index"], bones, np.random.default_rng([seed, s]))
-            for s in range(len(rig["subjects"]))]
+    return [
+        body_part_colors(rig["lbs_index"], bones, np.random.default_rng([seed, s])) for s in range(len(rig["subjects"]))
+    ]
 
 
 def _init(rig: dict, colors: list, seed: int) -> None:
@@ -61,12 +63,13 @@ def _init(rig: dict, colors: list, seed: int) -> None:
 
     from pipelines.data.detector import BlazePose
 
-    torch.set_num_threads(1)   # one image per process: intra-op threads only contend with the other workers
+    torch.set_num_threads(1)  # one image per process: intra-op threads only contend with the other workers
     _worker.update(rig=rig, colors=colors, seed=seed, detector=BlazePose(video=False, complexity=1))
 
 
-def observe_frame(rig, colors, detector, seed_key, subject_index, rotations, translation, camera,
-                  with_box: bool = False) -> tuple:
+def observe_frame(
+    rig, colors, detector, seed_key, subject_index, rotations, translation, camera, with_box: bool = False
+) -> tuple:
     """One camera-frame -> (detection (17, 3) full-image px + score, or None; visibility (17,); crop
     image[; crop box]). Without a detector only the render and the visibility are made."""
     from pipelines.data.detector import h36m17_from_blazepose
@@ -81,7 +84,7 @@ def observe_frame(rig, colors, detector, seed_key, subject_index, rotations, tra
     found = detector.detect(render.image) if detector is not None else None
     det = None
     if found is not None:
-        det = h36m17_from_blazepose(found)                                 # (17, 3) crop px + score
+        det = h36m17_from_blazepose(found)  # (17, 3) crop px + score
         det[:, :2] = crop_to_image(det[:, :2], box, CROP_SIZE)
     return (det, scores, render.image, box) if with_box else (det, scores, render.image)
 
@@ -94,8 +97,9 @@ def _view(task) -> tuple:
     vis = np.full((len(frames), 17), np.nan, np.float32)
     for i, frame in enumerate(frames):
         key = [w["seed"], s, q_index, cam_index, int(frame)]
-        found, scores, _ = observe_frame(w["rig"], w["colors"], w["detector"], key, s, rotations[i], translation[i],
-                                         camera)
+        found, scores, _ = observe_frame(
+            w["rig"], w["colors"], w["detector"], key, s, rotations[i], translation[i], camera
+        )
         vis[i] = scores
         if found is not None:
             det[i] = found
@@ -106,7 +110,7 @@ def _view(task) -> tuple:
 class Previous:
     """A corpus made before with the same rig and seed: its frames that have not changed are reused."""
 
-    runs: list           # per sequence index: (subject, action, subaction, rotations (T,K,3), translation (T,3))
+    runs: list  # per sequence index: (subject, action, subaction, rotations (T,K,3), translation (T,3))
     cameras: dict
     detections: dict
     visibility: dict
@@ -133,12 +137,17 @@ def load_previous(folder, rig: dict, seed: int) -> Previous:
         raise UserError(f"{where}: not a sample corpus folder ({exc})") from None
     meta = load_npz_object(folder / "detections.npz", "metadata")
     if not same_rig or meta.get("seed") != seed or meta.get("detector") != "blazepose":
-        raise UserError(f"{where}: made with another rig, seed or detector (needs the same rig, --seed {seed}, "
-                        f"blazepose)")
+        raise UserError(
+            f"{where}: made with another rig, seed or detector (needs the same rig, --seed {seed}, blazepose)"
+        )
     keys = list(zip(m["subject"].tolist(), m["action"].tolist(), m["subaction"].tolist()))
     runs = [(*keys[a], m["rotations"][a:b], m["translation"][a:b]) for a, b in sequence_runs(m)]
-    return Previous(runs, cameras, load_npz_object(folder / "detections.npz", "positions_2d"),
-                    load_npz_object(folder / "detections.npz", "visibility"))
+    return Previous(
+        runs,
+        cameras,
+        load_npz_object(folder / "detections.npz", "positions_2d"),
+        load_npz_object(folder / "detections.npz", "visibility"),
+    )
 
 
 def _reusable(prev: Previous | None, q_index: int, q: dict, cam_id: str, frames: np.ndarray):
@@ -147,8 +156,9 @@ def _reusable(prev: Previous | None, q_index: int, q: dict, cam_id: str, frames:
     if prev is None or q_index >= len(prev.runs):
         return none, None, None
     subject, action, sub, rot, trans = prev.runs[q_index]
-    if (subject, action, sub) != (q["subject"], q["action"], q["subaction"]) or \
-            prev.cameras.get(subject, {}).get(cam_id) != q["camera_entries"][cam_id]:
+    if (subject, action, sub) != (q["subject"], q["action"], q["subaction"]) or prev.cameras.get(subject, {}).get(
+        cam_id
+    ) != q["camera_entries"][cam_id]:
         return none, None, None
     inside = frames < len(rot)
     same = inside.copy()
@@ -168,12 +178,30 @@ def _tasks(sequences: list[dict], cameras: dict, every: int, prev: Previous | No
             entry = cameras[q["subject"]][cam_id]
             same, det, vis = _reusable(prev, q_index, {**q, "camera_entries": cameras[q["subject"]]}, cam_id, frames)
             todo = frames[~same]
-            yield (q_index, q["subject_index"], cam_index, entry, todo, q["rotations"][todo].astype(np.float64),
-                   q["translation"][todo].astype(np.float64)), (frames, same, det, vis)
+            yield (
+                (
+                    q_index,
+                    q["subject_index"],
+                    cam_index,
+                    entry,
+                    todo,
+                    q["rotations"][todo].astype(np.float64),
+                    q["translation"][todo].astype(np.float64),
+                ),
+                (frames, same, det, vis),
+            )
 
 
-def observe(rig: dict, sequences: list[dict], cameras: dict, every: int, seed: int, workers: int = 2,
-            advance=None, previous: Previous | None = None) -> Observations:
+def observe(
+    rig: dict,
+    sequences: list[dict],
+    cameras: dict,
+    every: int,
+    seed: int,
+    workers: int = 2,
+    advance=None,
+    previous: Previous | None = None,
+) -> Observations:
     """Render and detect every ``every``-th frame of every view (``workers`` processes), reusing the
     unchanged frames of ``previous``; see the module doc."""
     start = time.perf_counter()
@@ -227,8 +255,15 @@ def detector_report(seen: Observations, exact: dict) -> dict:
     err, hid, all_hidden = np.concatenate(err), np.concatenate(split), np.concatenate(hidden)
     per_joint = lambda mask: np.array([err[mask[:, j], j].mean() if mask[:, j].any() else np.nan for j in range(17)])
     return {
-        "images": seen.images, "reused": seen.reused, "missed": seen.missed, "miss_rate": seen.missed / max(seen.images, 1),
-        "hidden_rate": all_hidden.mean(0), "error_visible": per_joint(~hid), "error_hidden": per_joint(hid),
-        "mean_visible": float(err[~hid].mean()), "mean_hidden": float(err[hid].mean()) if hid.any() else float("nan"),
-        "seconds": seen.seconds, "ms_per_image": 1000 * seen.seconds / max(seen.images, 1),
+        "images": seen.images,
+        "reused": seen.reused,
+        "missed": seen.missed,
+        "miss_rate": seen.missed / max(seen.images, 1),
+        "hidden_rate": all_hidden.mean(0),
+        "error_visible": per_joint(~hid),
+        "error_hidden": per_joint(hid),
+        "mean_visible": float(err[~hid].mean()),
+        "mean_hidden": float(err[hid].mean()) if hid.any() else float("nan"),
+        "seconds": seen.seconds,
+        "ms_per_image": 1000 * seen.seconds / max(seen.images, 1),
     }

@@ -1,4 +1,5 @@
 """Contact sheet of the corpus: one row per action, renders with the GT skeleton and BlazePose's."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,9 @@ def _skeleton(ax, joints_px: np.ndarray, style: str, lw: float) -> None:
             ax.plot(joints_px[[p, j], 0], joints_px[[p, j], 1], style, color=colour, lw=lw)
 
 
-def render_preview(path: Path, rig: dict, sequences: list[dict], cameras: dict, exact: dict, actions,
-                   detector=None) -> None:
+def render_preview(
+    path: Path, rig: dict, sequences: list[dict], cameras: dict, exact: dict, actions, detector=None
+) -> None:
     """PNG at `path`: the first subject, sub-action 1, first camera, frames evenly spaced; the render
     (observe.py's crop), the exact joints (thin dashed) and, with a detector, its joints (solid)."""
     import matplotlib
@@ -37,7 +39,7 @@ def render_preview(path: Path, rig: dict, sequences: list[dict], cameras: dict, 
     subject = str(rig["subjects"][0])
     camera = camera_from_dict(cameras[subject][C.CAMERA_IDS[0]], "cameras")
     colors = subject_colors(rig, 0)
-    rows = (len(actions) + 1) // 2   # two actions side by side keep the sheet readable and small
+    rows = (len(actions) + 1) // 2  # two actions side by side keep the sheet readable and small
     fig, axes = plt.subplots(rows, 2 * COLUMNS, figsize=(2 * COLUMNS * 0.9, rows * 0.9), dpi=80, squeeze=False)
     if len(actions) % 2:
         for ax in axes[rows - 1, COLUMNS:]:
@@ -49,8 +51,9 @@ def render_preview(path: Path, rig: dict, sequences: list[dict], cameras: dict, 
         for col, f in enumerate(frames):
             ax = axes[row, first + col]
             rot, trans = q["rotations"][f].astype(np.float64), q["translation"][f].astype(np.float64)
-            found, _, image, box = observe_frame(rig, colors, detector, [0, index, col], q["subject_index"], rot,
-                                                 trans, camera, with_box=True)
+            found, _, image, box = observe_frame(
+                rig, colors, detector, [0, index, col], q["subject_index"], rot, trans, camera, with_box=True
+            )
             ax.imshow(image)
             _skeleton(ax, image_to_crop(exact[subject][f"{action} 1"][0][f], box, CROP_SIZE), "--", 0.6)
             if found is not None:
@@ -64,7 +67,5 @@ def render_preview(path: Path, rig: dict, sequences: list[dict], cameras: dict, 
     fig.canvas.draw()
     sheet = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
     plt.close(fig)
-    with atomic_path(path) as tmp:   # a 128-colour palette: a tenth of the bytes of full colour
+    with atomic_path(path) as tmp:  # a 128-colour palette: a tenth of the bytes of full colour
         sheet.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(tmp, format="png")
-
-

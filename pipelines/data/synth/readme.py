@@ -1,4 +1,5 @@
 """sample_data/README.md, written by the generator so it always matches the files next to it."""
+
 from __future__ import annotations
 
 from pipelines.core.atomic import write_text_atomic
@@ -6,8 +7,25 @@ from pipelines.data.render import VISIBLE_THRESHOLD
 from pipelines.data.synth import noise
 from pipelines.data.synth.observe import CROP_SIZE
 
-JOINTS = ("pelvis", "R hip", "R knee", "R ankle", "L hip", "L knee", "L ankle", "spine", "thorax", "neck/nose",
-          "head", "L shoulder", "L elbow", "L wrist", "R shoulder", "R elbow", "R wrist")
+JOINTS = (
+    "pelvis",
+    "R hip",
+    "R knee",
+    "R ankle",
+    "L hip",
+    "L knee",
+    "L ankle",
+    "spine",
+    "thorax",
+    "neck/nose",
+    "head",
+    "L shoulder",
+    "L elbow",
+    "L wrist",
+    "R shoulder",
+    "R elbow",
+    "R wrist",
+)
 
 
 def command_line(result, o) -> str:
@@ -21,7 +39,7 @@ def clamp_table(result, clips) -> str:
     """Share of each clip's frames in which a bone's retargeted angles were clipped (a two-sided bone
     counts its left and right frames: the share is of both)."""
     side = lambda b: b.removesuffix(".L").removesuffix(".R")
-    bones = list(dict.fromkeys(side(b) for _, b in result.clamped))   # rig order
+    bones = list(dict.fromkeys(side(b) for _, b in result.clamped))  # rig order
     sides = {b: sum(1 for _, x in result.clamped if side(x) == b) // max(len(clips), 1) for b in bones}
     head = "| clip | frames | " + " | ".join(bones) + " |\n|---|---|" + "---|" * len(bones)
     rows = []
@@ -31,23 +49,28 @@ def clamp_table(result, clips) -> str:
             if name == clip.name:
                 counts[side(bone)] += n
         frames = result.clip_frames.get(clip.name, 0)
-        rows.append(f"| {clip.name} | {frames} | " + " | ".join(
-            f"{100 * counts[b] / max(frames * sides[b], 1):.0f} %" for b in bones) + " |")
+        rows.append(
+            f"| {clip.name} | {frames} | "
+            + " | ".join(f"{100 * counts[b] / max(frames * sides[b], 1):.0f} %" for b in bones)
+            + " |"
+        )
     return head + "\n" + "\n".join(rows)
 
 
 def detector_section(report: dict, o) -> str:
     if not report:
-        return ("- `detections.npz`: the noise model's detections (`--detector noise`, "
-                "`pipelines/data/synth/noise.py`).")
-    rows = "\n".join(f"| {name} | {100 * report['hidden_rate'][j]:.1f} % | {report['error_visible'][j]:.1f} | "
-                     f"{report['error_hidden'][j]:.1f} |" for j, name in enumerate(JOINTS))
+        return "- `detections.npz`: the noise model's detections (`--detector noise`, `pipelines/data/synth/noise.py`)."
+    rows = "\n".join(
+        f"| {name} | {100 * report['hidden_rate'][j]:.1f} % | {report['error_visible'][j]:.1f} | "
+        f"{report['error_hidden'][j]:.1f} |"
+        for j, name in enumerate(JOINTS)
+    )
     return f"""Real detections (BlazePose, MediaPipe 0.10.21, `static_image_mode`, model complexity 1) on
-{report['images']} rendered camera-frames (every {o.detect_every}th frame of every view, {CROP_SIZE} px crops):
-missed {report['missed']} ({100 * report['miss_rate']:.2f} %); mean 2D error {report['mean_visible']:.1f} px on
-visible joints and {report['mean_hidden']:.1f} px on hidden ones (a joint is hidden when under
+{report["images"]} rendered camera-frames (every {o.detect_every}th frame of every view, {CROP_SIZE} px crops):
+missed {report["missed"]} ({100 * report["miss_rate"]:.2f} %); mean 2D error {report["mean_visible"]:.1f} px on
+visible joints and {report["mean_hidden"]:.1f} px on hidden ones (a joint is hidden when under
 {100 * VISIBLE_THRESHOLD:.0f} % of the surface that supports it is visible in the depth map).
-Measured time: {report['ms_per_image']:.0f} ms wall per image with {o.workers} workers{_reused(report)}.
+Measured time: {report["ms_per_image"]:.0f} ms wall per image with {o.workers} workers{_reused(report)}.
 
 Per joint (error in px at ~1000 px images):
 
@@ -72,7 +95,9 @@ def write_readme(path, result, phenotypes, o, anny_version, actions, clips, subj
     rows = "\n".join(
         f"| {s} | {'train' if s in ('S1', 'S5', 'S6', 'S7', 'S8') else 'test'} | "
         + " | ".join(f"{phenotypes[s][k]:.3f}" for k in ("gender", "age", "muscle", "weight", "height", "proportions"))
-        + " |" for s in subjects)
+        + " |"
+        for s in subjects
+    )
     files = "\n".join(f"| `{name}` | {mb:.2f} |" for name, mb in result.files_mb.items())
     preview = "![contact sheet](preview.png)\n" if "preview.png" in result.files_mb else ""
     text = f"""# sample_data: a licence-free Human3.6M-like corpus
@@ -98,7 +123,8 @@ The same seed regenerates byte-identical files; in this README only the two "Mea
 |---|---|---|---|---|---|---|---|
 {rows}
 
-- {len(actions) + len(clips)} actions x 2 sub-actions per subject ({n_seq} sequences, up to {frames_per_sequence} frames at 50 fps):
+- {len(actions) + len(clips)} actions x 2 sub-actions per subject ({n_seq} sequences, up to \
+{frames_per_sequence} frames at 50 fps):
   - keyframed: {", ".join(actions)}; per-subject style and per-repetition variation, every joint
     rotation inside the anatomical limits documented in `pipelines/data/synth/limits.py`;
   - motion capture: {", ".join(c.name for c in clips)}: DeepMimic's humanoid clips retargeted onto the
@@ -107,8 +133,8 @@ The same seed regenerates byte-identical files; in this README only the two "Mea
     (x0.9-1.1), a left/right mirror, a curved path (radius 1.2-1.8 m, one lap at most) and a
     subject's own angle offsets (3 deg), so no test frame replays a training frame. A looping
     clip fills the sequence, a one-shot clip plays once.
-- Frames: {result.frames.get('train', 0)} train, {result.frames.get('test', 0)} test; x 4 cameras =
-  {4 * result.frames.get('train', 0)} train and {4 * result.frames.get('test', 0)} test camera-frames.
+- Frames: {result.frames.get("train", 0)} train, {result.frames.get("test", 0)} test; x 4 cameras =
+  {4 * result.frames.get("train", 0)} train and {4 * result.frames.get("test", 0)} test camera-frames.
 
 Retargeted angles outside the joint limits are clipped; the share of each clip's frames where a bone
 was clipped by more than 2 deg (over subjects and sub-actions; left and right bones together):

@@ -22,6 +22,7 @@ flexion is negative about +z); foot <- ankle. Local rotations follow as ``G_pare
 written as the anatomical Euler angles of limits.py, given the subject's style offsets, clipped to
 the joint limits and counted where the clip moves an angle by more than ``CLAMP_TOLERANCE_DEG``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,21 +43,21 @@ from pipelines.data.synth.limits import (
     rotvec_to_angles,
 )
 
-AXES = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])   # DeepMimic -> rig axes
-DEEPMIMIC_LEG_M = 0.25 * (1.686184 + 1.639480)   # hip-knee-ankle in humanoid.urdf (loaded at scale 0.25)
+AXES = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # DeepMimic -> rig axes
+DEEPMIMIC_LEG_M = 0.25 * (1.686184 + 1.639480)  # hip-knee-ankle in humanoid.urdf (loaded at scale 0.25)
 CLAMP_TOLERANCE_DEG = 2.0
 SPINE = ("spine05", "spine04", "spine03", "spine02", "spine01")
 NECK = ("neck01", "neck02", "neck03", "head")
-_DOWN = np.array([0.0, 0.0, -1.0])               # a hanging DeepMimic limb in rig axes
-_ELBOW_AXIS = AXES @ [0.0, 0.0, 1.0]             # DeepMimic elbow flexion: positive about +z
-_KNEE_AXIS = AXES @ [0.0, 0.0, -1.0]             # DeepMimic knee flexion: negative about +z
+_DOWN = np.array([0.0, 0.0, -1.0])  # a hanging DeepMimic limb in rig axes
+_ELBOW_AXIS = AXES @ [0.0, 0.0, 1.0]  # DeepMimic elbow flexion: positive about +z
+_KNEE_AXIS = AXES @ [0.0, 0.0, -1.0]  # DeepMimic knee flexion: negative about +z
 _AXES = Rotation.from_matrix(AXES)
 
 
 @dataclass
 class Retargeted:
-    rotations: np.ndarray                        # (T, K, 3) local rotation vectors, rig bone order
-    translation: np.ndarray                      # (T, 3) m, root position before the floor offset
+    rotations: np.ndarray  # (T, K, 3) local rotation vectors, rig bone order
+    translation: np.ndarray  # (T, 3) m, root position before the floor offset
     clamped: dict = field(default_factory=dict)  # bone -> frames with an angle clipped beyond tolerance
 
 
@@ -76,20 +77,28 @@ def rest_corrections(joints_rest: np.ndarray, bones: tuple[str, ...]) -> dict[st
     for s in "LR":
         mirror = (lambda v: np.asarray(v, float)) if s == "L" else (lambda v: mirror_rotvec(np.asarray(v, float)))
         elbow, knee = mirror(ELBOW_HINGE), mirror(KNEE_HINGE)
-        arm = Rotation.from_matrix(_frame(_ELBOW_AXIS, _DOWN) @ _frame(
-            elbow, j[f"lowerarm01.{s}"] - j[f"upperarm01.{s}"]).T)
-        leg = Rotation.from_matrix(_frame(_KNEE_AXIS, _DOWN) @ _frame(
-            knee, j[f"lowerleg01.{s}"] - j[f"upperleg01.{s}"]).T)
+        arm = Rotation.from_matrix(
+            _frame(_ELBOW_AXIS, _DOWN) @ _frame(elbow, j[f"lowerarm01.{s}"] - j[f"upperarm01.{s}"]).T
+        )
+        leg = Rotation.from_matrix(
+            _frame(_KNEE_AXIS, _DOWN) @ _frame(knee, j[f"lowerleg01.{s}"] - j[f"upperleg01.{s}"]).T
+        )
         out[f"upperarm01.{s}"] = arm
-        out[f"lowerarm01.{s}"] = arm * Rotation.from_rotvec(-np.radians(ELBOW_REST_FLEXION) * elbow / np.linalg.norm(elbow))
+        out[f"lowerarm01.{s}"] = arm * Rotation.from_rotvec(
+            -np.radians(ELBOW_REST_FLEXION) * elbow / np.linalg.norm(elbow)
+        )
         out[f"upperleg01.{s}"] = leg
-        out[f"lowerleg01.{s}"] = leg * Rotation.from_rotvec(-np.radians(KNEE_REST_FLEXION) * knee / np.linalg.norm(knee))
+        out[f"lowerleg01.{s}"] = leg * Rotation.from_rotvec(
+            -np.radians(KNEE_REST_FLEXION) * knee / np.linalg.norm(knee)
+        )
     return out
 
 
 def leg_length(joints_rest: np.ndarray, bones: tuple[str, ...]) -> float:
     j = {b: joints_rest[i] for i, b in enumerate(bones)}
-    return float(np.linalg.norm(j["lowerleg01.L"] - j["upperleg01.L"]) + np.linalg.norm(j["foot.L"] - j["lowerleg01.L"]))
+    return float(
+        np.linalg.norm(j["lowerleg01.L"] - j["upperleg01.L"]) + np.linalg.norm(j["foot.L"] - j["lowerleg01.L"])
+    )
 
 
 def _scaled(rotation: Rotation, amplitude: float) -> Rotation:
@@ -123,8 +132,12 @@ def rig_globals(clip: Clip, corrections: dict, amplitude: float = 1.0) -> dict[s
     for i, bone in enumerate(NECK):
         g[bone] = dm["chest"] * Rotation.from_rotvec(neck * (i + 1) / len(NECK))
     for s, side in (("L", "left"), ("R", "right")):
-        for bone, body in (("upperarm01", "shoulder"), ("lowerarm01", "elbow"), ("upperleg01", "hip"),
-                           ("lowerleg01", "knee")):
+        for bone, body in (
+            ("upperarm01", "shoulder"),
+            ("lowerarm01", "elbow"),
+            ("upperleg01", "hip"),
+            ("lowerleg01", "knee"),
+        ):
             g[f"{bone}.{s}"] = dm[f"{side}_{body}"] * corrections[f"{bone}.{s}"]
         g[f"foot.{s}"] = dm[f"{side}_ankle"] * corrections[f"upperleg01.{s}"]
     return g
@@ -141,8 +154,10 @@ def local_rotvecs(globals_: dict[str, Rotation], bones: tuple[str, ...], parents
 
 def mirrored(rotations: np.ndarray, bones: tuple[str, ...]) -> np.ndarray:
     """The left/right mirror image of a motion (reflection x -> -x, sides swapped)."""
-    swap = [bones.index(b[:-1] + ("R" if b[-1] == "L" else "L")) if b.endswith((".L", ".R")) else i
-            for i, b in enumerate(bones)]
+    swap = [
+        bones.index(b[:-1] + ("R" if b[-1] == "L" else "L")) if b.endswith((".L", ".R")) else i
+        for i, b in enumerate(bones)
+    ]
     return mirror_rotvec(rotations[:, swap])
 
 
@@ -166,22 +181,27 @@ def apply_limits(rotations: np.ndarray, bones: tuple[str, ...], style: dict[str,
 class Variation:
     """How one sequence departs from the clip as recorded, so no two sequences replay the same frames."""
 
-    speed: float          # time warp: clip seconds per real second
-    amplitude: float      # scale of every joint excursion from the straight rest pose
-    mirror: bool          # left/right mirror image
-    heading: float        # rad about the vertical at the first frame
-    turn_radius: float    # m: a travelling clip curves on this radius, so it stays in the cameras' view
-    turn_sign: float      # +1 left, -1 right
-    phase: float          # s into a looping clip where the sequence starts
-    offset: np.ndarray    # (2,) m floor position of the path's centre
+    speed: float  # time warp: clip seconds per real second
+    amplitude: float  # scale of every joint excursion from the straight rest pose
+    mirror: bool  # left/right mirror image
+    heading: float  # rad about the vertical at the first frame
+    turn_radius: float  # m: a travelling clip curves on this radius, so it stays in the cameras' view
+    turn_sign: float  # +1 left, -1 right
+    phase: float  # s into a looping clip where the sequence starts
+    offset: np.ndarray  # (2,) m floor position of the path's centre
 
     @classmethod
     def draw(cls, clip: Clip, rng: np.random.Generator) -> Variation:
-        return cls(speed=float(rng.uniform(0.8, 1.25)), amplitude=float(rng.uniform(0.9, 1.1)),
-                   mirror=bool(rng.random() < 0.5), heading=float(rng.uniform(0, 2 * np.pi)),
-                   turn_radius=float(rng.uniform(1.2, 1.8)), turn_sign=float(rng.choice([-1.0, 1.0])),
-                   phase=float(rng.uniform(0, clip.duration)) if clip.loop else 0.0,
-                   offset=rng.uniform(-0.15, 0.15, 2))
+        return cls(
+            speed=float(rng.uniform(0.8, 1.25)),
+            amplitude=float(rng.uniform(0.9, 1.1)),
+            mirror=bool(rng.random() < 0.5),
+            heading=float(rng.uniform(0, 2 * np.pi)),
+            turn_radius=float(rng.uniform(1.2, 1.8)),
+            turn_sign=float(rng.choice([-1.0, 1.0])),
+            phase=float(rng.uniform(0, clip.duration)) if clip.loop else 0.0,
+            offset=rng.uniform(-0.15, 0.15, 2),
+        )
 
 
 def clip_style(bones: tuple[str, ...], rng: np.random.Generator, sigma_deg: float = 3.0) -> dict[str, np.ndarray]:
@@ -191,9 +211,9 @@ def clip_style(bones: tuple[str, ...], rng: np.random.Generator, sigma_deg: floa
 
 def steer(position: np.ndarray, root: np.ndarray, t: np.ndarray, v: Variation) -> tuple[np.ndarray, np.ndarray]:
     """Turn the path by the heading and a steady turn rate; (T, 3) positions and (T, 3) root rotvecs."""
-    step = np.diff(position[:, :2], axis=0)                                 # (T-1, 2)
+    step = np.diff(position[:, :2], axis=0)  # (T-1, 2)
     speed = np.linalg.norm(step, axis=1).sum() / max(t[-1] - t[0], 1e-9)
-    yaw = v.heading + v.turn_sign * speed / v.turn_radius * (t - t[0])      # (T,)
+    yaw = v.heading + v.turn_sign * speed / v.turn_radius * (t - t[0])  # (T,)
     c, s = np.cos(yaw[1:]), np.sin(yaw[1:])
     turned = np.stack([c * step[:, 0] - s * step[:, 1], s * step[:, 0] + c * step[:, 1]], -1)
     xy = np.concatenate([np.zeros((1, 2)), np.cumsum(turned, axis=0)])
@@ -202,8 +222,16 @@ def steer(position: np.ndarray, root: np.ndarray, t: np.ndarray, v: Variation) -
     return np.concatenate([xy, position[:, 2:]], 1), (yaw_rot * Rotation.from_rotvec(root)).as_rotvec()
 
 
-def retarget_sequence(clip: Clip, n_frames: int, fps: int, joints_rest: np.ndarray, bones: tuple[str, ...],
-                      parents: np.ndarray, style: dict, v: Variation) -> Retargeted:
+def retarget_sequence(
+    clip: Clip,
+    n_frames: int,
+    fps: int,
+    joints_rest: np.ndarray,
+    bones: tuple[str, ...],
+    parents: np.ndarray,
+    style: dict,
+    v: Variation,
+) -> Retargeted:
     """Up to ``n_frames`` at ``fps`` on one subject (root height not yet on the floor), one lap at most."""
     t = np.arange(n_frames) / fps
     sampled = sample_clip(clip, v.phase + t * v.speed)

@@ -13,6 +13,7 @@ fingers, eyes, twist bones, clavicles, pelvis bones) keeps an identity delta, so
 its nearest kept ancestor's and its skinning weights are folded into that ancestor without changing
 the mesh. Each vertex then keeps its 4 largest weights, renormalised.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,9 +22,26 @@ from pipelines.data.synth.regressor import build_sparse_regressor
 
 # The animated bones, parents first. Anny label == rig label.
 RIG_BONES = (
-    "root", "spine05", "spine04", "spine03", "spine02", "spine01", "neck01", "neck02", "neck03", "head",
-    "upperarm01.L", "lowerarm01.L", "upperarm01.R", "lowerarm01.R",
-    "upperleg01.L", "lowerleg01.L", "foot.L", "upperleg01.R", "lowerleg01.R", "foot.R",
+    "root",
+    "spine05",
+    "spine04",
+    "spine03",
+    "spine02",
+    "spine01",
+    "neck01",
+    "neck02",
+    "neck03",
+    "head",
+    "upperarm01.L",
+    "lowerarm01.L",
+    "upperarm01.R",
+    "lowerarm01.R",
+    "upperleg01.L",
+    "lowerleg01.L",
+    "foot.L",
+    "upperleg01.R",
+    "lowerleg01.R",
+    "foot.R",
 )
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 # Human3.6M's subjects: S1, S5, S7 are women, the others men.
@@ -52,7 +70,7 @@ def load_anny():
     import anny  # the optional extra; callers check it is installed
 
     model = anny.Anny(skinning_method="lbs")
-    model.reference_bone_orientations = None   # local-ref deltas relative to the rest A-pose
+    model.reference_bone_orientations = None  # local-ref deltas relative to the rest A-pose
     return model
 
 
@@ -60,7 +78,7 @@ def fold_map(bone_labels: list[str], bone_parents: list[int]) -> np.ndarray:
     """Anny bone index -> index in RIG_BONES of itself or its nearest kept ancestor."""
     rig_index = {label: i for i, label in enumerate(RIG_BONES)}
     out = np.empty(len(bone_labels), dtype=np.int64)
-    for b, label in enumerate(bone_labels):
+    for b, _label in enumerate(bone_labels):
         a = b
         while bone_labels[a] not in rig_index:
             a = bone_parents[a]
@@ -76,7 +94,7 @@ def reduce_weights(indices: np.ndarray, weights: np.ndarray, fold: np.ndarray):
     order = np.argsort(-dense, axis=1, kind="stable")[:, :WEIGHTS_PER_VERTEX]
     top = np.take_along_axis(dense, order, axis=1)
     top /= top.sum(1, keepdims=True)
-    order[top == 0] = 0   # unused slots point at the root with weight 0
+    order[top == 0] = 0  # unused slots point at the root with weight 0
     return order.astype(np.int32), top.astype(np.float32)
 
 
@@ -89,7 +107,7 @@ def bake_subjects(model, phenotypes: dict[str, dict[str, float]]):
         out = model(phenotype_kwargs={k: values[:, i] for i, k in enumerate(PHENOTYPES)})
     labels = list(model.bone_labels)
     keep = [labels.index(b) for b in RIG_BONES]
-    heads = out["bone_poses"][:, :, :3, 3].numpy()                          # (S, 104, 3)
+    heads = out["bone_poses"][:, :, :3, 3].numpy()  # (S, 104, 3)
     return out["vertices"].numpy(), heads[:, keep], dict(zip(labels, heads.mean(0)))
 
 
@@ -100,17 +118,23 @@ def build_rig(model, subjects: list[str], rng: np.random.Generator) -> tuple[dic
     labels, parents = list(model.bone_labels), list(model.bone_parents)
     fold = fold_map(labels, parents)
     lbs_index, lbs_weight = reduce_weights(
-        model.vertex_bone_indices.cpu().numpy(), model.vertex_bone_weights.cpu().numpy(), fold)
+        model.vertex_bone_indices.cpu().numpy(), model.vertex_bone_weights.cpu().numpy(), fold
+    )
     rig_parents = np.array([-1] + [int(fold[parents[labels.index(b)]]) for b in RIG_BONES[1:]], np.int32)
     faces = model.faces.cpu().numpy().astype(np.int32)
     mean_template = templates.mean(0)
     rig = {
-        "schema": np.array("hipart-rig"), "version": np.array(1, np.int32),
-        "template": quantize(templates, 2.0 ** -16), "faces": faces,
-        "lbs_index": lbs_index, "lbs_weight": lbs_weight, "parents": rig_parents,
-        "joints_rest": quantize(joints, 2.0 ** -16),
+        "schema": np.array("hipart-rig"),
+        "version": np.array(1, np.int32),
+        "template": quantize(templates, 2.0**-16),
+        "faces": faces,
+        "lbs_index": lbs_index,
+        "lbs_weight": lbs_weight,
+        "parents": rig_parents,
+        "joints_rest": quantize(joints, 2.0**-16),
         "sparse_regressor": build_sparse_regressor(mean_template, mean_heads),
-        "subjects": np.array(subjects), "bone_names": np.array(RIG_BONES),
+        "subjects": np.array(subjects),
+        "bone_names": np.array(RIG_BONES),
     }
     return rig, phenotypes
 

@@ -4,6 +4,7 @@ Stand-ins for the Describable Textures Dataset used by the AdvOcc occlusion prot
 categories drawn procedurally (seeded), with random colours, frequencies and orientations, written as
 small JPEGs; `dtd/labels/test1.txt` lists every image, as DTD's test split file does.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,9 +43,11 @@ def pattern(category: str, rng: np.random.Generator) -> np.ndarray:
         return ((np.abs(u % period) < 3) | (np.abs(v % period) < 3)).astype(float)
     if category == "dotted":
         du, dv = (u % period) - period / 2, (v % period) - period / 2
-        return (du ** 2 + dv ** 2 < (period / 4) ** 2).astype(float)
+        return (du**2 + dv**2 < (period / 4) ** 2).astype(float)
     if category == "zigzagged":
-        return (np.sin(2 * np.pi * (u + period / 2 * np.abs((v % period) / period - 0.5) * 4) / period) > 0).astype(float)
+        return (np.sin(2 * np.pi * (u + period / 2 * np.abs((v % period) / period - 0.5) * 4) / period) > 0).astype(
+            float
+        )
     if category == "blotchy":
         return (_smooth_noise(rng, 24) > 0.5).astype(float) * 0.7 + 0.3 * _smooth_noise(rng, 6)
     if category == "marbled":

@@ -3,6 +3,7 @@
 ``.trc`` (OpenSim / Pose2Sim markers), ``.bvh`` (a skeleton animation for Blender and the like) and
 ``.csv`` (a table). Each writer reads a ``Track`` and writes its file atomically.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

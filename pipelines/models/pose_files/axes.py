@@ -5,6 +5,7 @@ frame turned 180 degrees about its x axis: X = x (the camera's right), Y = -y (u
 scene towards the camera). That is a rotation, so the frame stays right-handed, and a person facing
 the camera faces +Z, the way BVH skeletons usually face. Positions are in metres.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -15,6 +15,7 @@ thorax get the least-squares rotation of their three bones. A BVH cannot leave a
 frame without a person repeats the last pose before it (the first pose, before the first
 detection); ``missing`` in the other outputs says which.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,14 +46,14 @@ def global_rotations(skeleton: list[BvhJoint], positions: np.ndarray) -> np.ndar
     rotations = np.empty((n, len(skeleton), 3, 3))
     for k, joint in enumerate(skeleton):
         above = np.broadcast_to(np.eye(3), (n, 3, 3)) if joint.parent < 0 else rotations[:, joint.parent]
-        bones = positions[:, list(joint.aims)] - positions[:, [joint.at]]          # (N, A, 3)
-        if not joint.aims:                         # a leaf: nothing to aim, it turns with its parent
+        bones = positions[:, list(joint.aims)] - positions[:, [joint.at]]  # (N, A, 3)
+        if not joint.aims:  # a leaf: nothing to aim, it turns with its parent
             rotations[:, k] = above
         elif len(joint.aims) == 1:
-            carried = np.einsum("nij,j->ni", above, REST_DIRECTIONS[joint.aims[0]])   # (N, 3)
+            carried = np.einsum("nij,j->ni", above, REST_DIRECTIONS[joint.aims[0]])  # (N, 3)
             rotations[:, k] = swing(carried, unit(bones[:, 0], carried)) @ above
         else:
-            rest = REST_DIRECTIONS[list(joint.aims)]                                    # (A, 3)
+            rest = REST_DIRECTIONS[list(joint.aims)]  # (A, 3)
             rotations[:, k] = kabsch(rest, unit(bones, np.broadcast_to(rest, bones.shape)))
     return rotations
 
@@ -77,13 +78,18 @@ def hierarchy_lines(skeleton: list[BvhJoint]) -> list[str]:
     def write(k: int, depth: int) -> None:
         joint, pad = skeleton[k], "\t" * depth
         kind = "ROOT" if joint.parent < 0 else "JOINT"
-        lines.extend([f"{pad}{kind} {joint.name}", f"{pad}{{", f"{pad}\tOFFSET {_vector(joint.offset)}",
-                      f"{pad}\t{ROOT_CHANNELS if joint.parent < 0 else JOINT_CHANNELS}"])
+        lines.extend(
+            [
+                f"{pad}{kind} {joint.name}",
+                f"{pad}{{",
+                f"{pad}\tOFFSET {_vector(joint.offset)}",
+                f"{pad}\t{ROOT_CHANNELS if joint.parent < 0 else JOINT_CHANNELS}",
+            ]
+        )
         for child in (c for c, other in enumerate(skeleton) if other.parent == k):
             write(child, depth + 1)
         if joint.end_site is not None:
-            lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{", f"{pad}\t\tOFFSET {_vector(joint.end_site)}",
-                          f"{pad}\t}}"])
+            lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{", f"{pad}\t\tOFFSET {_vector(joint.end_site)}", f"{pad}\t}}"])
         lines.append(f"{pad}}}")
 
     write(0, 0)
@@ -94,7 +100,7 @@ def write_bvh(out: str | Path, track: Track) -> None:
     missing = track.missing
     if missing.all():
         raise UserError(f"{out}: no frame with a person, nothing to animate")
-    positions = hold_missing(y_up_metres(track.kp3d_cam), missing)                 # (N, 17, 3) m
+    positions = hold_missing(y_up_metres(track.kp3d_cam), missing)  # (N, 17, 3) m
     skeleton = build_skeleton(median_bone_lengths(positions[~missing]))
     motion = motion_rows(skeleton, positions)
     lines = hierarchy_lines(skeleton) + ["MOTION", f"Frames: {len(motion)}", f"Frame Time: {1.0 / track.fps:.8f}"]

@@ -14,6 +14,7 @@ spine straight down and up, the hips and shoulders out to the sides, the arms ho
 lengths are each bone's median length over the frames with a person. The leaf joints (ankles,
 wrists, head) end in an End Site a fifth of their bone's length further along the bone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,20 +26,37 @@ from pipelines.models.pose_files.track import JOINT_NAMES
 
 LEFT, RIGHT, UP, DOWN = (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0)
 # the rest direction of the bone ending at each H36M-17 joint (the pelvis has none)
-REST_DIRECTIONS = np.array([
-    (0.0, 0.0, 0.0), RIGHT, DOWN, DOWN, LEFT, DOWN, DOWN, UP,    # Pelvis, right leg, left leg, Spine
-    UP, UP, UP, LEFT, LEFT, LEFT, RIGHT, RIGHT, RIGHT,           # Thorax, Neck, Head, left arm, right arm
-])
+REST_DIRECTIONS = np.array(
+    [
+        (0.0, 0.0, 0.0),
+        RIGHT,
+        DOWN,
+        DOWN,
+        LEFT,
+        DOWN,
+        DOWN,
+        UP,  # Pelvis, right leg, left leg, Spine
+        UP,
+        UP,
+        UP,
+        LEFT,
+        LEFT,
+        LEFT,
+        RIGHT,
+        RIGHT,
+        RIGHT,  # Thorax, Neck, Head, left arm, right arm
+    ]
+)
 END_SITE_SHARE = 0.2
 
 
 @dataclass
 class BvhJoint:
     name: str
-    parent: int                  # index of the parent BVH joint, -1 for the root
-    at: int                      # the H36M-17 joint it sits on
-    aims: tuple[int, ...]        # the H36M-17 joints its rotation points its bones at (none for a leaf)
-    offset: np.ndarray           # (3,) from the parent's position in the rest pose, metres
+    parent: int  # index of the parent BVH joint, -1 for the root
+    at: int  # the H36M-17 joint it sits on
+    aims: tuple[int, ...]  # the H36M-17 joints its rotation points its bones at (none for a leaf)
+    offset: np.ndarray  # (3,) from the parent's position in the rest pose, metres
     end_site: np.ndarray | None  # (3,) End Site offset of a leaf, metres
 
 
@@ -73,7 +91,7 @@ def build_skeleton(lengths: np.ndarray) -> list[BvhJoint]:
 def median_bone_lengths(positions: np.ndarray) -> np.ndarray:
     """(N, 17, 3) joint positions (NaN rows ignored) -> (17,) median length of the bone ending at each joint."""
     parents = np.array(H36M_PARENTS)
-    bones = positions[:, 1:] - positions[:, parents[1:]]                  # (N, 16, 3)
+    bones = positions[:, 1:] - positions[:, parents[1:]]  # (N, 16, 3)
     lengths = np.linalg.norm(bones, axis=-1)
     present = np.isfinite(lengths).all(1)
     return np.concatenate([[0.0], np.median(lengths[present], axis=0)])

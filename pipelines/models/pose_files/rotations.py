@@ -1,9 +1,10 @@
 """Rotation matrices fitted to bone directions, and their Euler angles in a BVH channel order."""
+
 from __future__ import annotations
 
 import numpy as np
 
-ANTIPARALLEL = 1e-9   # 1 + cos(angle) below this: a and b point opposite ways
+ANTIPARALLEL = 1e-9  # 1 + cos(angle) below this: a and b point opposite ways
 
 
 def unit(vectors: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -26,7 +27,7 @@ def swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Rodrigues' formula with axis a x b; opposite vectors turn half a circle about an axis
     perpendicular to a (any such axis gives the smallest angle, 180 degrees).
     """
-    cos = np.sum(a * b, -1)                                                   # (N,)
+    cos = np.sum(a * b, -1)  # (N,)
     k = _cross_matrix(np.cross(a, b))
     opposite = 1.0 + cos < ANTIPARALLEL
     denominator = np.where(opposite, 1.0, 1.0 + cos)[:, None, None]
@@ -46,7 +47,7 @@ def kabsch(rest: np.ndarray, observed: np.ndarray) -> np.ndarray:
     The least-squares rotation (Kabsch): from the SVD of sum_k observed_k rest_k^T, with the sign
     of the last singular direction fixed so that R is a rotation, not a reflection.
     """
-    covariance = np.einsum("nki,kj->nij", observed, rest)                     # (N, 3, 3)
+    covariance = np.einsum("nki,kj->nij", observed, rest)  # (N, 3, 3)
     u, _, vt = np.linalg.svd(covariance)
     flip = np.sign(np.linalg.det(u @ vt))
     u[..., :, 2] *= flip[:, None]

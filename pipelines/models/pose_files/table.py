@@ -5,6 +5,7 @@ then ``<joint>_x``, ``<joint>_y``, ``<joint>_z`` per H36M-17 joint (``Neck/Nose`
 ``Neck_Nose``) in millimetres in the camera's axes (x right, y down, z forward). A frame without a
 person has empty joint cells.
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,7 +25,7 @@ def write_csv(out: str | Path, track: Track) -> None:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header(track))
-    coordinates = track.kp3d_cam.reshape(len(track.kp3d_cam), -1)               # (N, 17 * 3) mm
+    coordinates = track.kp3d_cam.reshape(len(track.kp3d_cam), -1)  # (N, 17 * 3) mm
     for i, missing in enumerate(track.missing):
         flags = [int(missing)] + ([int(track.bridged[i])] if track.bridged is not None else [])
         values = [""] * coordinates.shape[1] if missing else [f"{v:.2f}" for v in coordinates[i]]

@@ -1,4 +1,5 @@
 """What the file writers read: one camera-space pose per frame on a timeline."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ JOINT_NAMES = tuple(name.replace("/", "_") for name in H36M_NAMES)
 @dataclass
 class Track:
     """One row per frame of the input, a frame without a person included (``missing``)."""
-    kp3d_cam: np.ndarray                # (N, 17, 3) mm, camera axes (x right, y down, z forward), NaN where missing
-    fps: float                          # the video's frame rate, or NOMINAL_FPS
-    frame: np.ndarray | None = None     # (N,) frame numbers (default 0..N-1)
-    bridged: np.ndarray | None = None   # (N,) bool, frames filled between two detections, when the lifter does so
+
+    kp3d_cam: np.ndarray  # (N, 17, 3) mm, camera axes (x right, y down, z forward), NaN where missing
+    fps: float  # the video's frame rate, or NOMINAL_FPS
+    frame: np.ndarray | None = None  # (N,) frame numbers (default 0..N-1)
+    bridged: np.ndarray | None = None  # (N,) bool, frames filled between two detections, when the lifter does so
 
     def __post_init__(self):
         n = len(self.kp3d_cam)

@@ -9,18 +9,25 @@ Time (s) and X, Y, Z per marker in the y-up frame of pipelines.models.pose_files
 Every frame of the input is a row, so Frame# and Time stay those of the video; a frame without a
 person has empty marker cells, which OpenSim reads as missing markers (NaN).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
 
 from pipelines.core.atomic import write_text_atomic
 from pipelines.models.pose_files.axes import y_up_metres
 from pipelines.models.pose_files.track import JOINT_NAMES, Track
 
-HEADER_FIELDS = ("DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
-                 "OrigDataStartFrame", "OrigNumFrames")
+HEADER_FIELDS = (
+    "DataRate",
+    "CameraRate",
+    "NumFrames",
+    "NumMarkers",
+    "Units",
+    "OrigDataRate",
+    "OrigDataStartFrame",
+    "OrigNumFrames",
+)
 
 
 def header_lines(out: Path, track: Track) -> list[str]:
@@ -29,12 +36,18 @@ def header_lines(out: Path, track: Track) -> list[str]:
     values = (rate, rate, n, len(JOINT_NAMES), "m", rate, first, n)
     markers = "".join(f"\t{name}\t\t" for name in JOINT_NAMES)
     axes = "".join(f"\tX{i}\tY{i}\tZ{i}" for i in range(1, len(JOINT_NAMES) + 1))
-    return [f"PathFileType\t4\t(X/Y/Z)\t{out.name}", "\t".join(HEADER_FIELDS), "\t".join(map(str, values)),
-            f"Frame#\tTime{markers}", f"\t{axes}", ""]
+    return [
+        f"PathFileType\t4\t(X/Y/Z)\t{out.name}",
+        "\t".join(HEADER_FIELDS),
+        "\t".join(map(str, values)),
+        f"Frame#\tTime{markers}",
+        f"\t{axes}",
+        "",
+    ]
 
 
 def data_lines(track: Track) -> list[str]:
-    positions = y_up_metres(track.kp3d_cam).reshape(len(track.kp3d_cam), -1)   # (N, 17 * 3) m
+    positions = y_up_metres(track.kp3d_cam).reshape(len(track.kp3d_cam), -1)  # (N, 17 * 3) m
     empty = "\t" * (positions.shape[1] - 1)
     lines = []
     for frame, time, row, missing in zip(track.frame, track.time_s, positions, track.missing):
