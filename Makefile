@@ -145,13 +145,15 @@ reproduce-stage2-ablation: install
 	$(HIPART) ablation stage2 --out $(DEMO_OUT) --report $(ABLATION_OUT)/stage2.md $(ABLATION_ARGS)
 
 # The README's picture (docs/hierarchy.png: GT levels and HiPART-densified detections of the demo's test
-# split) and its generated tables: every reproduce target on the sample data, then spliced into README.md.
+# split) and the generated tables: every reproduce target on the sample data, then spliced into README.md
+# (the demo table) and docs/results.md (the rest).
 .PHONY: figure readme-results
 figure: install
 	$(HIPART) demo --out $(DEMO_OUT)
 	$(BIN)/python -m pipelines.report.figure $(DEMO_OUT)/store/sample.h5 $(DEMO_OUT)/hiarm docs/hierarchy.png
 readme-results: demo reproduce-levels reproduce-densifiers reproduce-temporal reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation figure
 	$(BIN)/python -m pipelines.report.readme README.md
+	$(BIN)/python -m pipelines.report.readme docs/results.md
 
 # Regenerate sample_data/ and its preview.png with the Anny body model and pybullet's DeepMimic clips (extra
 # "synth"; the first run builds a ~0.8 GB cache in ANNY_CACHE_DIR) and BlazePose (extra "detect"), about 40

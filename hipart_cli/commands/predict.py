@@ -77,7 +77,7 @@ def predict(
         str | None,
         typer.Option(
             "--format",
-            help="Joint order of --input: coco (COCO-17, converted to H36M-17 by the rule in the README) | h36m.",
+            help="Joint order of --input: coco (COCO-17, converted to H36M-17 by the rule in docs/protocols.md section 7) | h36m.",
         ),
     ] = None,
     checkpoint: Annotated[Path | None, typer.Option(help=CHECKPOINT_HELP)] = None,

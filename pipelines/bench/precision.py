@@ -127,7 +127,7 @@ def run(config: Config, quick: bool = False) -> list[dict]:
                 round(mpjpe(pose), 2),
                 round(change, 3),
             ]
-            + [round(v, 1) for b in BATCHES for v in speed[name][b]]
+            + [v for b in BATCHES for v in (round(speed[name][b][0], 1), round(speed[name][b][1], 2))]
         )
         if name.startswith(("int8", "fp16", "bf16")):
             keeps = 100 - pct_poses >= SAME_TOKENS_PCT and abs(change) <= SAME_MPJPE_MM

@@ -6,7 +6,7 @@ with the person's 2D box about 0.29 of the width on its long side (median of the
 2D; 10th-90th percentile 0.19-0.34). A phone video in portrait, or a person filling the frame, is far
 outside that, and the lifter's 3D suffers (on a real four-camera recording, canonical framing took
 the shipped model's PA-MPJPE on the limb joints from 139 to 119 mm, and the sparse-only lifter's from
-131 to 115 mm; README "On real footage").
+131 to 115 mm; docs/predict.md, "Accuracy on real footage").
 
 So before lifting, each pose is moved and scaled into a virtual ``CANVAS`` x ``CANVAS`` image: its
 joints' box centred, its long side ``LONG_SIDE`` x ``CANVAS``. The levels the densifier makes there
