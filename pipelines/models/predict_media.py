@@ -14,10 +14,11 @@ A video's poses are smoothed over time with the One Euro filter (pipelines.model
 position after; every run of frames with a person is filtered on its own. Images are not a sequence
 and are never smoothed. The outputs hold the smoothed poses only, and the filter's parameters.
 
-A frame without a person stays a row, marked ``missing``, with NaN 2D, levels and 3D. With a temporal
-lifter (``lifter.arch = temporal``, video only) each frame is lifted from the window of frames centred
-on it, and the frames without a person between two with one are first bridged by linear interpolation
-of the 2D and scores, marked ``bridged`` (N,) and no longer missing. Every input,
+A frame without a person stays a row, marked ``missing``, with NaN 2D, levels and 3D. In a video, gaps
+of at most ``MAX_GAP`` frames between two detections of a person (a detector's brief miss) are bridged
+by linear interpolation of the 2D and scores before smoothing, marked ``bridged`` (N,) and lifted like
+any frame. With a temporal lifter (``lifter.arch = temporal``, video only) each frame is lifted from
+the window of frames centred on it, and every gap between the first and last detection is bridged. Every input,
 the detector and the checkpoint are checked before the first frame is detected; outputs are written
 only after all frames were read, each under a temporary name renamed when complete.
 
@@ -61,6 +62,7 @@ from pipelines.models.pose_files.track import NOMINAL_FPS
 from pipelines.models.predict import check_output, lift_keypoints, load_lifter
 from pipelines.models.smoothing import METRE_IN_IMAGE_HEIGHTS, OneEuro, smooth_runs
 
+MAX_GAP = 10  # a single-frame lifter's video: gaps of up to this many frames are bridged (a detector's miss)
 LIFT_CHUNK = 512  # frames per lifting call: the progress bar moves, memory stays small
 
 
@@ -99,17 +101,22 @@ def choose_input(input_file, images, video, fmt, image_size, render_out, more_im
     return given[0][2:]
 
 
-def bridge_gaps(seen: Seen) -> np.ndarray:
+def bridge_gaps(seen: Seen, max_gap: int | None = None) -> np.ndarray:
     """Fill the frames without a person between two with one by linear interpolation of the detected
     2D and scores, in place; returns the (N,) mask of the frames filled. A temporal lifter reads the
-    frames around each one, so a gap inside the clip would break its windows; frames before the first
-    and after the last detection stay missing."""
+    frames around each one, so every gap inside the clip is filled for it (``max_gap`` None); a
+    single-frame lifter's video gets gaps of at most ``max_gap`` frames filled (a detector's brief
+    miss, not a person who left). Frames before the first and after the last detection stay missing."""
     found = np.flatnonzero(~seen.missing)
     bridged = np.zeros(len(seen.kp), bool)
     if len(found) < 2:
         return bridged
     inside = np.arange(found[0], found[-1] + 1)
     gaps = inside[seen.missing[inside]]
+    if max_gap is not None and len(gaps):
+        after = found[np.searchsorted(found, gaps)]  # the detection that ends each missing frame's gap
+        before = found[np.searchsorted(found, gaps) - 1]
+        gaps = gaps[after - before - 1 <= max_gap]
     flat = seen.kp[found].reshape(len(found), -1)  # (F, 17 * 3)
     filled = np.stack([np.interp(gaps, found, flat[:, k]) for k in range(flat.shape[1])], axis=1)
     seen.kp[gaps] = filled.reshape(len(gaps), 17, 3).astype(np.float32)
@@ -123,13 +130,22 @@ def video_scales(seen: Seen, min_score: float) -> np.ndarray:
     return steady(framing_scale(np.where(visible, seen.kp[..., :2], np.nan).astype(np.float64)))
 
 
-def lift(lifter, seen: Seen, min_score: float, framing: str = "canonical", video: bool = False) -> tuple[dict, float]:
+def lift(
+    lifter,
+    seen: Seen,
+    min_score: float,
+    framing: str = "canonical",
+    video: bool = False,
+    bridged: np.ndarray | None = None,
+) -> tuple[dict, float]:
     """Pass 2: the keypoint path on the frames with a person; rows without one are NaN (visible False).
 
     A temporal lifter (``lifter.frames`` > 1) gets the whole run of frames from the first to the last
-    detection in one call, its gaps bridged (``bridged`` marks them)."""
+    detection in one call, its gaps bridged (``bridged`` marks them); a video's short gaps are bridged for a
+    single-frame lifter too (``MAX_GAP``). ``bridged``: the mask of gaps already bridged by the caller."""
     temporal = getattr(lifter, "frames", 1) > 1
-    bridged = bridge_gaps(seen) if temporal else None
+    if bridged is None and (video or temporal):
+        bridged = bridge_gaps(seen, None if temporal else MAX_GAP)
     rows = np.flatnonzero(~seen.missing)
     n = len(seen.kp)
     scales = video_scales(seen, min_score) if video and framing == "canonical" else None
@@ -199,9 +215,12 @@ def lift_and_place(
 ) -> tuple[dict, float]:
     """Pass 2 in full: smooth the 2D, lift, smooth the 3D, place in camera space (``smoothing`` None:
     no filter). ``fps``: the frame rate the filter assumes. Returns the arrays and the lifting seconds."""
+    bridged = None
+    if video or getattr(lifter, "frames", 1) > 1:  # bridged first, so a bridged run is smoothed as one
+        bridged = bridge_gaps(seen, None if getattr(lifter, "frames", 1) > 1 else MAX_GAP)
     if smoothing is not None:
         smooth_detections(seen, fps, smoothing)
-    arrays, seconds = lift(lifter, seen, min_score, framing, video)
+    arrays, seconds = lift(lifter, seen, min_score, framing, video, bridged)
     if smoothing is not None:
         smooth_lifted(arrays, fps, smoothing)
     place(arrays, seen, focal_px, fps, smoothing)

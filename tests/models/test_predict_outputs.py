@@ -81,7 +81,7 @@ class FakeVideo:
 @pytest.fixture
 def stand_ins(monkeypatch, tmp_path):
     """Replace video reading, detection and the lifter; returns a dict whose "seen" detect hands back."""
-    given = {"seen": _seen()}
+    given = {"seen": _seen(missing=tuple(range(10, 22)))}  # longer than MAX_GAP: the person left, not bridged
     monkeypatch.setattr(media, "VideoReader", FakeVideo)
     monkeypatch.setattr(media_frames, "VideoReader", FakeVideo)
     monkeypatch.setattr(media, "list_images", lambda inputs: [Path(f"img{i}.jpg") for i in range(40)])
@@ -133,10 +133,20 @@ def test_video_to_files_people_open(cli, tmp_path, stand_ins, suffix):
     code, stdout, err = _predict(cli, tmp_path, "poses" + suffix)
     assert code == 0, err
     text = (tmp_path / "out" / f"poses{suffix}").read_text()
-    first = {".trc": "PathFileType\t4", ".bvh": "HIERARCHY", ".csv": "frame,time_s,missing,Pelvis_x"}[suffix]
+    first = {".trc": "PathFileType\t4", ".bvh": "HIERARCHY", ".csv": "frame,time_s,missing,bridged,Pelvis_x"}[suffix]
     assert text.startswith(first) and "40 frames lifted" in stdout
     if suffix == ".bvh":
         assert "Frame Time: 0.03333333" in text and "Frames: 40" in text
+
+
+def test_a_short_gap_in_a_video_is_bridged_and_marked(cli, tmp_path, stand_ins):
+    stand_ins["seen"] = _seen()  # frames 10 and 11 without the person
+    code, stdout, err = _predict(cli, tmp_path, "poses.npz")
+    assert code == 0, err
+    assert "0 without a person" in stdout and "2 bridged" in stdout
+    with np.load(tmp_path / "out" / "poses.npz") as npz:
+        assert np.flatnonzero(npz["bridged"]).tolist() == [10, 11] and not npz["missing"].any()
+        assert np.isfinite(npz["kp3d_cam"][[10, 11]]).all()
 
 
 def test_images_are_never_smoothed(cli, tmp_path, stand_ins):

@@ -76,3 +76,14 @@ def test_single_frames_are_refused_by_a_temporal_lifter(cli, temporal_run, tmp_p
     )
     assert code == 2 and "temporal lifter" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_single_frame_video_bridges_short_gaps_only():
+    from pipelines.models.predict_media import MAX_GAP
+
+    long_gap = list(range(5, 5 + MAX_GAP + 1))
+    seen = _seen([3] + long_gap, n=7 + MAX_GAP)  # a 1-frame gap, then one of MAX_GAP + 1 frames, then a person
+    bridged = bridge_gaps(seen, MAX_GAP)
+    assert bridged.tolist() == [i == 3 for i in range(7 + MAX_GAP)]
+    assert seen.missing[long_gap].all() and not seen.missing[3]
+    assert bridge_gaps(_seen([3] + long_gap, n=7 + MAX_GAP)).sum() == 1 + len(long_gap)  # a temporal lifter: all
