@@ -20,7 +20,10 @@ def export(
         ),
     ],
     out: Annotated[Path, typer.Option(help="ONNX file to write (written atomically, then checked against torch).")],
-    hipart: Annotated[Path | None, typer.Option(help="Override the HiARM checkpoint the lifter recorded.")] = None,
+    hipart: Annotated[
+        Path | None,
+        typer.Option("--densifier", "--hipart", help="Override the densifier (HiARM) checkpoint the lifter recorded."),
+    ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset version.")] = 17,
     standard_ops: Annotated[
         bool,

@@ -39,7 +39,7 @@ OUT_HELP = (
 DEFAULTS = OneEuro()
 SMOOTH_HELP = (
     "Smooth a --video over time with the One Euro filter: the detected 2D before lifting, the 3D "
-    "after. Images and --input keypoints are never smoothed."
+    "after. Images and --keypoints files are never smoothed."
 )
 MIN_CUTOFF_HELP = (
     f"One Euro cutoff of a still joint in Hz (default {DEFAULTS.min_cutoff}); lower smooths more, with more lag."
@@ -57,7 +57,8 @@ FOCAL_HELP = (
 
 def predict(
     out: Annotated[Path, typer.Option(help=OUT_HELP)],
-    input_file: Annotated[Path | None, typer.Option("--input", help=INPUT_HELP)] = None,
+    input_file: Annotated[Path | None, typer.Option("--keypoints", help=INPUT_HELP)] = None,
+    input_alias: Annotated[Path | None, typer.Option("--input", hidden=True, help="Old name of --keypoints.")] = None,
     images: Annotated[list[Path] | None, typer.Option("--images", help=IMAGES_HELP)] = None,
     more_images: Annotated[
         list[Path] | None,
@@ -77,7 +78,8 @@ def predict(
         str | None,
         typer.Option(
             "--format",
-            help="Joint order of --input: coco (COCO-17, converted to H36M-17 by the rule in docs/protocols.md section 7) | h36m.",
+            help="Joint order of --keypoints: coco (COCO-17, converted to H36M-17 by the rule in docs/protocols.md "
+            "section 7) | h36m.",
         ),
     ] = None,
     checkpoint: Annotated[Path | None, typer.Option(help=CHECKPOINT_HELP)] = None,
@@ -101,7 +103,10 @@ def predict(
             help="Joints scoring below this are invisible: filled from their nearest visible ancestor before lifting."
         ),
     ] = 0.0,
-    hipart: Annotated[Path | None, typer.Option(help="Override the HiARM checkpoint the lifter recorded.")] = None,
+    hipart: Annotated[
+        Path | None, typer.Option("--densifier", help="Override the densifier (HiARM) checkpoint the lifter recorded.")
+    ] = None,
+    hipart_alias: Annotated[Path | None, typer.Option("--hipart", hidden=True, help="Old name of --densifier.")] = None,
     backend: Annotated[
         str,
         typer.Option(
@@ -143,6 +148,10 @@ def predict(
     set_: SetOpt = None,
 ) -> None:
     """Lift your own keypoints, images or video to 3D, with densified 2D."""
+    input_file, hipart = (
+        _alias(input_file, input_alias, "--keypoints", "--input"),
+        _alias(hipart, hipart_alias, "--densifier", "--hipart"),
+    )
     kind = choose_input(input_file, images, video, fmt, image_size, render_out, more_images)
     smoothing = _smoothing(kind, smooth, smooth_min_cutoff, smooth_beta)
     cfg = resolve_config(config, set_)
@@ -207,6 +216,13 @@ def _print_media_summary(s: dict) -> None:
         "speed: "
         + ", ".join(f"{stage} {'-' if rate is None else f'{rate:.1f}'} frames/s" for stage, rate in s["speed"].items())
     )
+
+
+def _alias(value, old, name: str, old_name: str):
+    """An option given under its old (hidden) spelling, kept for one release; both at once is refused."""
+    if value is not None and old is not None:
+        raise UserError(f"{name} and {old_name} are one option (the latter its old name); give it once")
+    return value if value is not None else old
 
 
 def _smoothing(kind: str, smooth: bool, min_cutoff: float | None, beta: float | None) -> OneEuro | None:

@@ -97,7 +97,7 @@ def load_lifter(
     model = load_lifting_model(checkpoint, default_device(device), hipart=hipart, batch_size=config.evaluate.batch_size)
     model = require_sparse_only_input(model, "bare keypoints")
     if not (video and model.is_temporal):
-        model = require_single_frame(model, "hipart predict --input / --images")
+        model = require_single_frame(model, "hipart predict --keypoints / --images")
         return lambda sparse, size, visible, scores=None: model.predict(
             sparse, size, visible=visible, scores=scores, flip=flip and model.can_flip
         )

@@ -82,20 +82,20 @@ def choose_input(input_file, images, video, fmt, image_size, render_out, more_im
     """
     if more_images and not images:
         raise UserError(f"unexpected argument {more_images[0]}: loose file names are images and go after --images")
-    given = [name for name, value in (("--input", input_file), ("--images", images), ("--video", video)) if value]
+    given = [name for name, value in (("--keypoints", input_file), ("--images", images), ("--video", video)) if value]
     if len(given) != 1:
         what = " and ".join(given) + " cannot be combined; give one input" if given else "no input given"
-        raise UserError(f"{what}: --input KEYPOINTS, --images DIR|FILE... or --video FILE")
-    if given[0] == "--input":
+        raise UserError(f"{what}: --keypoints FILE, --images DIR|FILE... or --video FILE")
+    if given[0] == "--keypoints":
         if fmt is None:
-            raise UserError("--input needs --format coco|h36m (the joint order of the keypoints)")
+            raise UserError("--keypoints needs --format coco|h36m (the joint order of the keypoints)")
         if render_out is not None:
             raise UserError("--render-out draws frames, so it needs --images or --video")
         return "keypoints"
     for option, value in (("--format", fmt), ("--image-size", image_size)):
         if value is not None:
             raise UserError(
-                f"{option} applies to --input keypoints; with {given[0]} the detector gives H36M-17 "
+                f"{option} applies to --keypoints; with {given[0]} the detector gives H36M-17 "
                 "and each frame its own size"
             )
     return given[0][2:]

@@ -1,4 +1,4 @@
-"""`hipart predict --input` keypoints to the camera-space outputs and the files other programs open,
+"""`hipart predict --keypoints` files to the camera-space outputs and the files other programs open,
 with a real (tiny) lifter."""
 
 from __future__ import annotations
