@@ -110,9 +110,9 @@ reproduce-densifiers: install
 
 # The temporal study: single-frame vs temporal lifter (T = 27 frames of the detector's 12.5 fps, MixSTE-style,
 # seq2seq training, centre-frame evaluation) x sparse-only / HiPART levels, on the demo's BlazePose 2D and HiARM,
-# 3 seeds, with MPJVE and acceleration error. About 40 minutes on 2 cores.
+# 3 seeds, with MPJVE, acceleration error and AdvOcc@80 (the occluder held over the window). About 90 minutes on 2 cores.
 TEMPORAL_OUT ?= runs/temporal
-TEMPORAL_ARGS ?= --frames 27 --budgets 200k --window-budget 25k --window-batch 32 --config configs/tiny.toml
+TEMPORAL_ARGS ?= --frames 27 --budgets 200k --window-budget 75k --window-batch 32 --config configs/tiny.toml
 .PHONY: reproduce-temporal
 reproduce-temporal: install
 	$(HIPART) ablation temporal --out $(DEMO_OUT) --report $(TEMPORAL_OUT)/temporal.md --seeds $(LEVELS_SEEDS) \
