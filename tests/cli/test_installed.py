@@ -12,13 +12,25 @@ ROOT = Path(__file__).resolve().parents[2]
 SKIP = shutil.ignore_patterns(".git", ".venv", "runs", "build", "*.egg-info", "__pycache__", "sample_data")
 
 
+def _isolation() -> list[str]:
+    """Build with this environment's setuptools when it is new enough for pyproject.toml (>= 77), else let pip
+    fetch one into an isolated build environment (a fresh venv of some Pythons bundles an older one)."""
+    try:
+        import setuptools
+
+        new_enough = int(setuptools.__version__.split(".")[0]) >= 77
+    except ImportError:
+        new_enough = False
+    return ["--no-build-isolation"] if new_enough else []
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The package installed with pip into a folder of its own, built from a copy of the sources (building
     writes build/ and *.egg-info into the source folder, which must not be the checkout)."""
     site, source = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src") / "hipart"
     shutil.copytree(ROOT, source, ignore=SKIP)
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target"]
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *_isolation(), "--target"]
     done = subprocess.run([*pip, str(site), "."], cwd=source, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return site
