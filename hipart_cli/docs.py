@@ -14,7 +14,8 @@ import typer
 
 from hipart_cli.main import app
 
-TARGET = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = ROOT / "docs" / "cli.md"
 
 
 def _cell(text: str) -> str:
@@ -29,6 +30,12 @@ def _default(param) -> str:
     if param.default is None or param.default == () or param.default == []:
         return ""
     value = getattr(param.default, "value", param.default)  # an Enum's value
+    if isinstance(value, Path) and value.is_absolute():
+        # Defaults resolved inside the checkout would tie the page to one machine's path.
+        try:
+            value = value.relative_to(ROOT)
+        except ValueError:
+            pass
     return f"`{value}`"
 
 
