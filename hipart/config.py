@@ -106,6 +106,19 @@ class DetectorInputConfig:
 
 
 @dataclass(frozen=True)
+class ViewpointConfig:
+    copies: int = 0  # copies of every training row filmed by a random virtual camera (0: the corpus's cameras only)
+    elevation: tuple[float, float] = (-20.0, 45.0)  # change of the camera's elevation, degrees (+: from above)
+    roll: float = 10.0  # camera roll, up to +- degrees
+    distance: tuple[float, float] = (2.0, 8.0)  # camera to pelvis, metres (more where the person would not fit)
+    fov: tuple[float, float] = (35.0, 90.0)  # horizontal field of view of the frame, degrees
+    portrait: float = 0.3  # share of portrait (9:16) frames; the rest are 16:9
+    offset: float = 0.3  # the pelvis anywhere within +- this share of the frame around its centre
+    seed: int = 0  # seed of the virtual cameras
+    stages: tuple[str, ...] = ("lift",)  # training stages that add the copies
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "adamw"  # "adamw" | "adam"
     lr: float = 1e-3  # peak learning rate
@@ -147,8 +160,15 @@ class OcclusionConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     flip: bool = True  # also report flip test-time augmentation
-    batch_size: int = 1024  # evaluation batch
+    # poses per batch when evaluating and predicting; 0: the fastest on this machine, measured once per model and
+    # remembered (pipelines/core/autotune.py)
+    batch_size: int = 0
     n_plot_samples: int = 4  # samples drawn by --plot
+
+    @property
+    def fixed_batch(self) -> int:
+        """The batch of work that is not timed (training monitors, level caches): batch_size, 1024 when auto."""
+        return self.batch_size if self.batch_size > 0 else 1024
 
 
 @dataclass(frozen=True)
@@ -167,6 +187,7 @@ class Config:
     lifter: LifterConfig = field(default_factory=LifterConfig)
     regress: RegressConfig = field(default_factory=RegressConfig)
     detector_input: DetectorInputConfig = field(default_factory=DetectorInputConfig)
+    viewpoints: ViewpointConfig = field(default_factory=ViewpointConfig)
     train_msst: TrainConfig = field(default_factory=TrainConfig)
     train_hiarm: TrainConfig = field(
         default_factory=lambda: TrainConfig(lr=5e-4, weight_decay=0.03, batch_size=64, epochs=50)

@@ -27,20 +27,23 @@ OUTPUTS = ("kp3d_mm", "dense_px", "fine_px", "sparse_tokens", "dense_tokens")
 
 class EndToEnd(nn.Module):
     """``forward(sparse_px (B,17,2), image_size (B,2))`` -> kp3d_mm (B,17,3), dense_px (B,48,2),
-    fine_px (B,96,2), sparse_tokens (B,16), dense_tokens (B,48)."""
+    fine_px (B,96,2), sparse_tokens (B,16), dense_tokens (B,48).
 
-    def __init__(self, densifier: nn.Module | None, lifter: Lifter):
+    ``decode``: how a HiPART densifier finds its greedy tokens, "greedy" (one step per token group, KV
+    cache; what `hipart export` traces) or "jacobi" (the same tokens in fewer weight passes, torch only)."""
+
+    def __init__(self, densifier: nn.Module | None, lifter: Lifter, decode: str = "greedy"):
         super().__init__()
         levels = tuple(lifter.cfg.levels)
         if levels != (NUM_SPARSE,) and (densifier is None or not set(levels[1:]) <= {48, 96}):
             raise ValueError(f"lifter levels {levels}: a densifier provides 48 and 96 only")
-        self.densifier, self.lifter, self.levels = densifier, lifter, levels
+        self.densifier, self.lifter, self.levels, self.decode = densifier, lifter, levels, decode
 
     def densify(self, sparse_px: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """sparse_px (N, 17, 2) -> dense (N, 48, 2), fine (N, 96, 2), sparse tokens (N, 16), dense tokens (N, 48);
         a level or token output the densifier does not make is empty (N, 0, ...)."""
         if isinstance(self.densifier, Densifier):
-            return self.densifier(sparse_px, return_tokens=True)
+            return self.densifier(sparse_px, return_tokens=True, decode=self.decode)
         no_tokens = sparse_px[:, :0, 0].long()  # (N, 0)
         if self.densifier is not None:  # a comparison densifier (regression, nearest neighbour): no tokens
             dense, fine = self.densifier(sparse_px)

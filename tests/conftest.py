@@ -1,11 +1,14 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Measured batch sizes (pipelines/core/autotune.py) stay out of the user's cache.
+os.environ.setdefault("HIPART_CACHE_DIR", tempfile.mkdtemp(prefix="hipart-test-cache-"))
 
 from helpers.synthetic import write_synthetic_store  # noqa: E402
 

@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from hipart.config import Config
 from hipart.end_to_end import EndToEnd
 from hipart.lifter import Lifter
+from hipart.normalize import pose_frame, to_pose_frame
 from pipelines.bench.pipeline import build
 from pipelines.bench.reference import MixSTESized
 from pipelines.bench.registry import interleaved_rounds
@@ -38,11 +39,17 @@ BATCHES = (1, 64, 1024)
 REFERENCE = "MixSTE-sized ref."
 REFERENCE_SIZE = {"dim": 512, "depth": 8, "heads": 8, "mlp_ratio": 2.0}  # MixSTE's published H36M model
 HIPART, SPARSE = "HiPART (torch)", "17-token lifter"
+HIPART_JACOBI = "HiPART (torch, Jacobi)"
 HIPART_ONNX, HIPART_ONNX_STANDARD = "HiPART (ONNX RT)", "HiPART (ONNX RT, standard ops)"
 GRAPHS = {HIPART_ONNX: False, HIPART_ONNX_STANDARD: True}  # row -> write_graph(standard_ops=...)
 # (rounds, calls per round) by batch size: many short calls, few long ones
 ROUNDS = {1: (9, 4), 64: (7, 2), 1024: (3, 1)}
-EXACT_HIPART = (HIPART, HIPART_ONNX, HIPART_ONNX_STANDARD)  # backends whose tokens equal eager greedy decoding
+EXACT_HIPART = (
+    HIPART,
+    HIPART_JACOBI,
+    HIPART_ONNX,
+    HIPART_ONNX_STANDARD,
+)  # backends whose tokens equal eager greedy decoding
 
 
 def torch_models(config: Config, device: torch.device) -> dict[str, torch.nn.Module]:
@@ -50,6 +57,7 @@ def torch_models(config: Config, device: torch.device) -> dict[str, torch.nn.Mod
     sparse_lifter = Lifter(dataclasses.replace(config.lifter, levels=(17,))).eval().to(device)
     return {
         HIPART: EndToEnd(densifier, lifter).eval(),
+        HIPART_JACOBI: EndToEnd(densifier, lifter, decode="jacobi").eval(),
         SPARSE: EndToEnd(None, sparse_lifter).eval(),
         REFERENCE: MixSTESized(**REFERENCE_SIZE).eval().to(device),
     }
@@ -140,6 +148,8 @@ def _measure(models, sessions, precisions, threads, device, sync, batches, quick
             {"model": m, "batch": batch, "precision": p, "threads": t, "seconds": float(np.median(r)), "rounds": r}
             for (m, p, t), r in per_round.items()
         ]
+        if HIPART_JACOBI in models and batch == batches[-1]:
+            notes.append(jacobi_note(models[HIPART_JACOBI].densifier, sparse))
         if sessions and batch == batches[-1]:
             models[HIPART].cpu()
             for name in GRAPHS:
@@ -150,6 +160,20 @@ def _measure(models, sessions, precisions, threads, device, sync, batches, quick
                 )
             models[HIPART].to(device)
     return rows
+
+
+@torch.inference_mode()
+def jacobi_note(densifier, sparse: torch.Tensor) -> str:
+    """Whether Jacobi decoding gave the greedy tokens on these poses, and the weight passes it ran."""
+    greedy = torch.cat(densifier(sparse, return_tokens=True)[2:], 1)
+    jacobi = torch.cat(densifier(sparse, return_tokens=True, decode="jacobi")[2:], 1)
+    centre, scale = pose_frame(sparse.float())
+    passes = densifier.hiarm.generate_jacobi(to_pose_frame(sparse.float(), centre, scale))[2].float()
+    return (
+        f"{HIPART_JACOBI} vs greedy on these {len(sparse)} poses: tokens differing "
+        f"{100 * (greedy != jacobi).any(1).float().mean():.2f} %, {passes.mean():.1f} weight passes per pose instead "
+        f"of {len(densifier.hiarm.second)} steps (random weights; a trained HiARM settles in fewer, docs/benchmarks.md)"
+    )
 
 
 def _torch_call(fn, precision: str, threads: int, device: torch.device, sync):

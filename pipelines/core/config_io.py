@@ -117,9 +117,18 @@ def dump_toml(config) -> str:
     return "\n".join(lines)
 
 
+# Sections that enter a stage's key only when set: added after stage directories were first named, they keep
+# the directories of runs that leave them at their defaults.
+KEYED_WHEN_SET = ("viewpoints",)
+
+
 def config_hash(config, *sections: str) -> str:
     """sha256 of the given sections (all when none), for reusing finished stages."""
     data = config_to_dict(config)
     if sections:
         data = {s: data[s] for s in sections}
+    defaults = config_to_dict(type(config)()) if hasattr(config, "viewpoints") else {}
+    for section in KEYED_WHEN_SET:
+        if section in data and section in defaults and data[section] == defaults[section]:
+            del data[section]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -26,9 +26,10 @@ from hipart.metrics import flip_test
 from hipart.normalize import lifter_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
 from pipelines.core import checkpoint
+from pipelines.core.autotune import fastest_batch
 from pipelines.core.device import autocast
 from pipelines.core.errors import UserError
-from pipelines.data.windows import centre_index, chunks
+from pipelines.data.windows import centre_index, centred_windows, chunks
 from pipelines.models.keypoints import fill_invisible
 from pipelines.models.level_sources import make_source
 from pipelines.models.loading import DENSIFIER_KINDS
@@ -283,6 +284,9 @@ def load_lifting_model(
 ) -> LiftingModel:
     """A lift checkpoint (file or run directory) -> LiftingModel on ``device``.
 
+    ``batch_size`` 0: the fastest batch of this model on this machine (pipelines.core.autotune, measured on
+    first use and remembered).
+
     ``hipart`` overrides the HiPART checkpoint the run recorded (e.g. after moving files).
     ``cache_dir`` holds cached HiPART levels of stores (default: levels_cache/ in the run directory).
     """
@@ -307,9 +311,10 @@ def load_lifting_model(
             f"{path}: the densifier checkpoint this lifter was trained with ({hipart}) is missing; "
             "pass its new location (--densifier)"
         )
-    source = make_source(lifter_cfg.dense_source, hipart, device, cache_dir or path.parent / "levels_cache", batch_size)
+    cache = cache_dir or path.parent / "levels_cache"
+    source = make_source(lifter_cfg.dense_source, hipart, device, cache, batch_size if batch_size > 0 else 1024)
     perms = {int(k): list(v) for k, v in (meta.get("flip_perms") or {}).items()} or {NUM_SPARSE: list(H36M_FLIP_PERM)}
-    return LiftingModel(
+    model = LiftingModel(
         lifter.eval(),
         source,
         perms,
@@ -318,6 +323,30 @@ def load_lifting_model(
         meta=meta,
         batch_size=batch_size,
     )
+    if batch_size <= 0:
+        weights = checkpoint.file_sha256(path) + getattr(source, "sha256", "")
+        model.batch_size = fastest_batch(weights, "torch", str(device), lambda b: _time_batch(model, b))
+        if hasattr(source, "batch_size"):
+            source.batch_size = model.batch_size
+    return model
+
+
+# A standing person in a 1000 px frame (H36M-17 order, px): the poses timed when choosing the batch.
+STANDING_PX = (
+    (500, 500), (530, 500), (530, 620), (530, 740), (470, 500), (470, 620), (470, 740), (500, 420), (500, 340),
+    (500, 300), (500, 270), (450, 345), (430, 420), (420, 490), (550, 345), (570, 420), (580, 490),
+)  # fmt: skip
+
+
+def _time_batch(model: LiftingModel, batch: int) -> None:
+    """One batch of ``batch`` poses through densifier and lifter (a clip of ``batch`` frames for a temporal one)."""
+    batch_size, model.batch_size = model.batch_size, batch
+    try:
+        sparse = np.broadcast_to(np.asarray(STANDING_PX, np.float32), (batch, NUM_SPARSE, 2))
+        windows = centred_windows([np.arange(batch)], batch, model.frames) if model.is_temporal else None
+        model.predict(sparse, np.array([1000, 1000]), windows=windows)
+    finally:
+        model.batch_size = batch_size
 
 
 def lifter_meta(lifter_cfg: LifterConfig, flip_perms: dict[int, list[int]], extra: dict) -> dict:

@@ -222,6 +222,20 @@ def _onnx_lifter(path, batch: int):
     if not levels:
         raise UserError(f"{path}: not a graph written by hipart export (no 'hipart' metadata)")
 
+    if batch <= 0:
+        from pipelines.core.autotune import fastest_batch
+        from pipelines.core.checkpoint import file_sha256
+        from pipelines.models.lifting import STANDING_PX
+
+        frames = int(read_metadata(sess).get("frames", 1))
+
+        def one_batch(b: int) -> None:
+            shape = (b, frames, 17, 2) if frames > 1 else (b, 17, 2)
+            pose = np.broadcast_to(np.asarray(STANDING_PX, np.float32), shape)
+            run_session(sess, np.ascontiguousarray(pose), np.full((b, 2), 1000, np.float32))
+
+        batch = fastest_batch(file_sha256(path), "onnx", "cpu", one_batch)
+
     def run(sparse_px: np.ndarray, image_size: np.ndarray, visible: np.ndarray, scores=None) -> dict:
         sparse = torch.from_numpy(np.asarray(sparse_px, np.float32))
         filled = fill_invisible(sparse, torch.from_numpy(np.asarray(visible))).numpy()

@@ -115,7 +115,7 @@ def lift_stage(config: Config, id: str, hiarm: str | None, label: str = "", sour
     return Stage(
         f"train-lift {name}{label}",
         key,
-        ("lifter", "train_lift", "detector_input", "demo"),
+        ("lifter", "train_lift", "detector_input", "viewpoints", "demo"),
         ("store",) + ((hiarm,) if hiarm else ()),
         lambda out, d: train_lift(
             _store(d), out, config, input2d=config.demo.input2d, hipart=d[hiarm] if hiarm else None, **levels

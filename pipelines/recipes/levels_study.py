@@ -124,7 +124,7 @@ def unit_stage(base: Config, unit: Unit, cache: Path) -> Stage:
     return Stage(
         f"train-lift [{unit.arm.label}, {budget_text(unit.budget)} samples, seed {unit.seed}]",
         f"{unit.arm.key}-{budget_text(unit.budget)}",
-        ("lifter", "train_lift", "detector_input", "demo"),
+        ("lifter", "train_lift", "detector_input", "viewpoints", "demo"),
         after,
         lambda out, d: _train_and_score(out, d, config, unit, cache),
         config=config,
@@ -235,7 +235,7 @@ def _prefill_levels(dirs: dict, config: Config, cache: Path) -> None:
 
     store = PoseStore(dirs["store"] / "sample.h5")
     for name, stage in DENSIFIER_STAGE.items():
-        source = make_source(name, dirs[stage], default_device(), cache, config.evaluate.batch_size)
+        source = make_source(name, dirs[stage], default_device(), cache, config.evaluate.fixed_batch)
         split_inputs(
             store,
             "train",

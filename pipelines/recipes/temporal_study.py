@@ -116,7 +116,7 @@ def arm_stage(base: Config, study: TemporalStudy, arm: TemporalArm, seed: int, c
     return Stage(
         f"train-lift [{arm.label}, seed {seed}]",
         arm.key,
-        ("lifter", "train_lift", "detector_input", "demo"),
+        ("lifter", "train_lift", "detector_input", "viewpoints", "demo"),
         ("store",) + (("hiarm",) if arm.source == "hipart" else ()),
         lambda out, d: _train_and_score(out, d, config, arm, cache),
         config=config,

@@ -170,7 +170,7 @@ def train_hiarm(
     results = {}
     if is_main:
         results = final_report(
-            Densifier(msst, model.eval()), store, train_arrays, test_gt, real, config.evaluate.batch_size
+            Densifier(msst, model.eval()), store, train_arrays, test_gt, real, config.evaluate.fixed_batch
         )
         results.update(
             step=result["step"],

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hipart.config import Config, DetectorInputConfig, LifterConfig
+from hipart.config import Config, DetectorInputConfig, LifterConfig, ViewpointConfig
 from hipart.joint_groups import joint_groups
 from hipart.lifters import ARCHS, build_lifter
 from hipart.metrics import flip_pose, mpjpe
@@ -42,6 +42,7 @@ from pipelines.models.lifting import flip_perms_from_hierarchy, input_flip_perm,
 from pipelines.models.loading import DENSIFIER_KINDS
 from pipelines.train.detector_input import detector_copies, for_stage
 from pipelines.train.trainer import TrainTask, build_seeded, train
+from pipelines.train.viewpoints import viewpoint_inputs
 
 ALLOWED_LEVELS = (17, 48, 96, 192)
 
@@ -95,12 +96,14 @@ def split_inputs(
     levels: tuple[int, ...],
     detector_input: DetectorInputConfig | None = None,
     fit: str | None = None,
+    viewpoints: ViewpointConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """Arrays of one split: x_px (N, sum(levels), 2), scores (N, 17), image_size (N, 2), kp3d (N, 17, 3)
     root-relative m.
 
     ``detector_input`` with copies: append that many detector-like corrupted copies of every row, their
-    levels densified from the corrupted input by the same source (cached)."""
+    levels densified from the corrupted input by the same source (cached). ``viewpoints`` with copies: then
+    that many copies of every row filmed by random virtual cameras (pipelines.train.viewpoints)."""
     sparse = sparse_input(store, split, input2d)
     scores = sparse_scores(store, split, input2d)
     if isinstance(source, GTLevels):
@@ -119,8 +122,13 @@ def split_inputs(
         "image_size": store.read(split, "meta/image_size").astype(np.float32),
         "kp3d": kp3d - kp3d[:, :1],
     }
+    if viewpoints is not None and viewpoints.copies > 0:
+        views = viewpoint_inputs(store, split, input2d, source, levels, viewpoints)
+        out_with_views = {k: np.concatenate([out[k], views[k]]) for k in out}
+    else:
+        out_with_views = out
     if detector_input is None or detector_input.copies <= 0:
-        return out
+        return out_with_views
     moved, moved_scores, rows = detector_copies(store.read(split, "kp2d/sparse"), sparse, scores, detector_input, fit)
     tag = f"{input2d}-copies-{config_hash(detector_input)[:8]}"
     extra = source.levels_of(store, split, moved, moved_scores, rows, tag)
@@ -130,7 +138,7 @@ def split_inputs(
         "image_size": out["image_size"][rows],
         "kp3d": out["kp3d"][rows],
     }
-    return {k: np.concatenate([out[k], copies[k]]) for k in out}
+    return {k: np.concatenate([out_with_views[k], copies[k]]) for k in out}
 
 
 def mirror_random_half(x: torch.Tensor, target: torch.Tensor, scores: torch.Tensor, in_perm: list[int]):
@@ -286,9 +294,11 @@ def train_lift(
         )
     if "train" not in pose_store.splits:
         raise UserError(f"{pose_store.path}: split 'train' is missing")
+    if lifter_cfg.arch == "temporal" and config.viewpoints.copies > 0 and "lift" in config.viewpoints.stages:
+        raise UserError("viewpoints.copies: a temporal lifter's windows need one camera per sequence; set it to 0")
     sparse_input(pose_store, "train", input2d)  # validates --input before anything is written
     source = make_source(
-        lifter_cfg.dense_source, hipart, device, levels_cache or out / "levels_cache", config.evaluate.batch_size
+        lifter_cfg.dense_source, hipart, device, levels_cache or out / "levels_cache", config.evaluate.fixed_batch
     )
     perms = flip_perms_from_hierarchy(pose_store.hierarchy)
     train_arrays = split_inputs(
@@ -299,6 +309,7 @@ def train_lift(
         lifter_cfg.levels,
         for_stage(config.detector_input, "lift"),
         config.occlusion.detector_fit,
+        config.viewpoints if "lift" in config.viewpoints.stages else None,
     )
     test = None
     if "test" in pose_store.splits and lifter_cfg.eval_rows > 0:
@@ -315,13 +326,13 @@ def train_lift(
                 evenly_spaced(len(test["x_px"]), lifter_cfg.eval_rows)
             ]
         eval_fn = make_window_eval_fn(
-            None if test is None else FrameRows(test, lifter_cfg.framing), monitored, config.evaluate.batch_size
+            None if test is None else FrameRows(test, lifter_cfg.framing), monitored, config.evaluate.fixed_batch
         )
     else:
         loss_fn = make_loss_fn(in_perm, lifter_cfg.framing)
         eval_fn = make_eval_fn(
             None if test is None else evenly_spaced_subset(test, lifter_cfg.eval_rows),
-            config.evaluate.batch_size,
+            config.evaluate.fixed_batch,
             lifter_cfg.framing,
         )
     groups = None

@@ -166,7 +166,7 @@ def train_msst(
         model=model,
         train_arrays={k: train_arrays[k] for k in keep},
         loss_fn=_loss_fn(config.msst.recon_loss),
-        eval_fn=(lambda m: evaluate_msst(m, monitor, config.evaluate.batch_size, real))
+        eval_fn=(lambda m: evaluate_msst(m, monitor, config.evaluate.fixed_batch, real))
         if config.msst.eval_rows > 0
         else None,
         meta={
@@ -180,7 +180,7 @@ def train_msst(
     is_main = result["is_main"]
     metrics = result["metrics"]
     if is_main and (len(monitor["fine"]) < len(test_arrays["fine"]) or not metrics):
-        metrics = evaluate_msst(model, test_arrays, config.evaluate.batch_size, real)  # the whole test split
+        metrics = evaluate_msst(model, test_arrays, config.evaluate.fixed_batch, real)  # the whole test split
     results = {
         **metrics,
         "step": result["step"],
