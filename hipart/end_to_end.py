@@ -22,12 +22,15 @@ from hipart.lifter import Lifter
 from hipart.normalize import lifter_normalize
 from hipart.skeleton import NUM_SPARSE
 
-OUTPUTS = ("kp3d_mm", "dense_px", "fine_px", "sparse_tokens", "dense_tokens")
+# The names of every output, as `hipart predict` writes them (pipelines.models.api.Prediction) and as the graph of
+# `hipart export` calls them: 3D in mm, levels in px.
+INPUTS = ("sparse2d", "image_size")
+OUTPUTS = ("kp3d", "dense2d", "fine2d", "sparse_tokens", "dense_tokens")
 
 
 class EndToEnd(nn.Module):
-    """``forward(sparse_px (B,17,2), image_size (B,2))`` -> kp3d_mm (B,17,3), dense_px (B,48,2),
-    fine_px (B,96,2), sparse_tokens (B,16), dense_tokens (B,48).
+    """``forward(sparse2d (B,17,2) px, image_size (B,2))`` -> kp3d (B,17,3) mm, dense2d (B,48,2) px,
+    fine2d (B,96,2) px, sparse_tokens (B,16), dense_tokens (B,48) (``OUTPUTS``).
 
     ``decode``: how a HiPART densifier finds its greedy tokens, "greedy" (one step per token group, KV
     cache; what `hipart export` traces) or "jacobi" (the same tokens in fewer weight passes, torch only)."""
@@ -66,8 +69,8 @@ class EndToEnd(nn.Module):
 
 
 class TemporalEndToEnd(EndToEnd):
-    """``forward(sparse_px (B,T,17,2), image_size (B,2))`` -> kp3d_mm (B,T,17,3), dense_px (B,T,48,2),
-    fine_px (B,T,96,2), sparse_tokens (B,T,16), dense_tokens (B,T,48).
+    """``forward(sparse2d (B,T,17,2), image_size (B,2))`` -> kp3d (B,T,17,3) mm, dense2d (B,T,48,2) px,
+    fine2d (B,T,96,2) px, sparse_tokens (B,T,16), dense_tokens (B,T,48).
 
     One image size per window: a window is cut from one video, whose frames share their size."""
 

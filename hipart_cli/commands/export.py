@@ -50,7 +50,7 @@ def export(
     with console.status(f"tracing {checkpoint} into {out} and checking it against torch"):
         result = export_onnx(checkpoint, out, hipart=hipart, opset=opset, standard_ops=standard_ops)
     rows = [
-        [name, c["max_abs_kp3d_mm"], c["max_abs_dense_px"], c["max_abs_fine_px"], 100 * c["tokens_differing"]]
+        [name, c["max_abs_kp3d"], c["max_abs_dense2d"], c["max_abs_fine2d"], 100 * c["tokens_differing"]]
         for name, c in result["checks"].items()
     ]
     print_table(

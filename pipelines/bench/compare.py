@@ -155,7 +155,7 @@ def _measure(models, sessions, precisions, threads, device, sync, batches, quick
             for name in GRAPHS:
                 diff = compare(models[HIPART], sessions[(name, threads[0])], sparse_np, size_np)
                 notes.append(
-                    f"{name} vs torch on these {batch} poses: max |3D| diff {diff['max_abs_kp3d_mm']:.1e} mm, "
+                    f"{name} vs torch on these {batch} poses: max |3D| diff {diff['max_abs_kp3d']:.1e} mm, "
                     f"tokens differing {100 * diff['tokens_differing']:.2f} %"
                 )
             models[HIPART].to(device)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hipart.end_to_end import OUTPUTS, EndToEnd, TemporalEndToEnd
+from hipart.end_to_end import INPUTS, OUTPUTS, EndToEnd, TemporalEndToEnd
 from pipelines.core.atomic import atomic_path
 from pipelines.core.checkpoint import file_sha256, resolve
 from pipelines.core.errors import UserError
@@ -34,7 +34,8 @@ from pipelines.data.windows import chunks, sequences
 from pipelines.models.lifting import LiftingModel, load_lifting_model, require_sparse_only_input
 from pipelines.models.onnx_fused import fused_attention
 
-INPUTS = ("sparse_px", "image_size")
+# Graphs written before inputs and outputs took the names predict writes.
+LEGACY_NAMES = {"sparse_px": "sparse2d", "kp3d_mm": "kp3d", "dense_px": "dense2d", "fine_px": "fine2d"}
 EXTRA = 'pip install -e ".[onnx]"'
 
 
@@ -83,15 +84,17 @@ def session(path: str | Path, threads: int = 0):
         raise UserError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
 
 
-def run_session(sess, sparse_px: np.ndarray, image_size: np.ndarray) -> dict[str, np.ndarray]:
-    """Run a graph of `hipart export`: sparse_px (B, 17, 2), or (B, T, 17, 2) windows for a temporal graph,
-    and image_size (B, 2) -> its outputs by name."""
-    feeds = {
-        "sparse_px": np.ascontiguousarray(sparse_px, np.float32),
+def run_session(sess, sparse2d: np.ndarray, image_size: np.ndarray) -> dict[str, np.ndarray]:
+    """Run a graph of `hipart export`: sparse2d (B, 17, 2) px, or (B, T, 17, 2) windows for a temporal graph,
+    and image_size (B, 2) -> its outputs by name (``OUTPUTS``; a graph with the legacy names is read the same)."""
+    given = {
+        "sparse2d": np.ascontiguousarray(sparse2d, np.float32),
         "image_size": np.ascontiguousarray(image_size, np.float32),
     }
+    feeds = {spec.name: given[LEGACY_NAMES.get(spec.name, spec.name)] for spec in sess.get_inputs()}
     _check_feeds(sess, feeds)
-    return dict(zip(OUTPUTS, sess.run(list(OUTPUTS), feeds)))
+    names = [spec.name for spec in sess.get_outputs()]
+    return {LEGACY_NAMES.get(n, n): value for n, value in zip(names, sess.run(names, feeds))}
 
 
 def _check_feeds(sess, feeds: dict[str, np.ndarray]) -> None:
@@ -105,11 +108,11 @@ def _check_feeds(sess, feeds: dict[str, np.ndarray]) -> None:
         fits = len(got) == len(expected) and all(not isinstance(e, int) or e == g for e, g in zip(expected, got))
         if not fits:
             wanted = ", ".join("B" if not isinstance(e, int) else str(e) for e in expected)
-            what = f" ({expected[1]}-frame windows)" if spec.name == "sparse_px" and len(expected) == 4 else ""
+            what = f" ({expected[1]}-frame windows)" if len(expected) == 4 else ""
             raise UserError(f"this ONNX graph takes {spec.name} of shape ({wanted}){what}, got {tuple(got)}")
         batches.add(got[0] if got else None)
     if len(batches) > 1:
-        raise UserError(f"sparse_px and image_size differ in batch size ({', '.join(map(str, sorted(batches)))})")
+        raise UserError(f"sparse2d and image_size differ in batch size ({', '.join(map(str, sorted(batches)))})")
 
 
 def _real_inputs(model: LiftingModel, rows: int = 64) -> tuple[np.ndarray, np.ndarray] | None:
@@ -131,12 +134,12 @@ def _real_inputs(model: LiftingModel, rows: int = 64) -> tuple[np.ndarray, np.nd
     return sparse[windows], size[windows[:, 0]]  # (M, T, 17, 2), (M, 2)
 
 
-def compare(module: EndToEnd, sess, sparse_px: np.ndarray, image_size: np.ndarray) -> dict[str, float]:
+def compare(module: EndToEnd, sess, sparse2d: np.ndarray, image_size: np.ndarray) -> dict[str, float]:
     """Largest |ONNX - torch| of the 3D (mm) and levels (px), and the share of tokens that differ.
     Inputs as :func:`run_session` takes them (windows for a temporal module)."""
     with torch.inference_mode():
-        ref = [t.numpy() for t in module(torch.from_numpy(sparse_px).float(), torch.from_numpy(image_size).float())]
-    got = run_session(sess, sparse_px, image_size)
+        ref = [t.numpy() for t in module(torch.from_numpy(sparse2d).float(), torch.from_numpy(image_size).float())]
+    got = run_session(sess, sparse2d, image_size)
     out = {
         f"max_abs_{name}": float(np.abs(got[name] - r).max()) if r.size else 0.0
         for name, r in zip(OUTPUTS[:3], ref[:3])

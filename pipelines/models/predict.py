@@ -16,7 +16,6 @@ pipelines.models.predict_media.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +23,6 @@ import numpy as np
 import torch
 
 from hipart.config import Config
-from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.data.windows import centred_windows
@@ -33,9 +31,9 @@ from pipelines.models.framing import CANVAS, framing_scale, from_canvas, to_canv
 from pipelines.models.framing import MODES as FRAMINGS
 from pipelines.models.keypoints import fill_invisible, read_keypoints
 from pipelines.models.lifting import load_lifting_model, require_single_frame, require_sparse_only_input
+from pipelines.models.media_people import Seen
 from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
-from pipelines.models.pose_files import Track, write_track
-from pipelines.models.pose_files.track import NOMINAL_FPS
+from pipelines.models.prediction_files import write_poses
 
 OUT_TYPES = (".npz", ".json", *FILE_SUFFIXES)
 DEFAULT_IMAGE_SIZE = (1000.0, 1000.0)
@@ -195,21 +193,9 @@ def predict(
     sizes = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
     arrays.update(place_in_camera(arrays["kp3d"], arrays["sparse2d"], arrays["visible"], sizes, focal_px))
     visible, ids = arrays["visible"], data["ids"]
-    if out.suffix.lower() in FILE_SUFFIXES:
-        write_track(out, Track(arrays["kp3d_cam"], NOMINAL_FPS))
-    elif out.suffix.lower() == ".npz":
-        with atomic_path(out) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays, image_id=np.asarray([str(i) for i in ids]))
-    else:
-        records = [
-            {
-                "image_id": ids[i],
-                **{k: np.round(v[i].astype(np.float64), 2).tolist() for k, v in arrays.items() if k != "visible"},
-                "visible": visible[i].tolist(),
-            }
-            for i in range(len(kp))
-        ]
-        write_text_atomic(out, json.dumps(records) + "\n")
+    arrays["person"] = np.zeros(len(kp), np.int64)  # one person per row of a keypoint file
+    seen = Seen(names=[str(i) for i in ids], frame=np.arange(len(kp)), size=sizes.astype(np.int64), kp=kp, seconds=0.0)
+    write_poses(out, seen, arrays, "keypoints", Path(input_file).name, None)
     return {"poses": len(kp), "invisible": int((~visible).sum()), "out": str(out)}
 
 
@@ -244,9 +230,9 @@ def _onnx_lifter(path, batch: int):
         ]
         joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
         return {
-            "kp3d": joined["kp3d_mm"],
-            "dense2d": joined["dense_px"] if 48 in levels else None,
-            "fine2d": joined["fine_px"] if 96 in levels else None,
+            "kp3d": joined["kp3d"],
+            "dense2d": joined["dense2d"] if 48 in levels else None,
+            "fine2d": joined["fine2d"] if 96 in levels else None,
         }
 
     return run

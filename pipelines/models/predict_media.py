@@ -38,14 +38,12 @@ parameters, or "null") and, for a video, ``fps``. JSON: {"kind", "source", "fps"
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from hipart.config import Config
-from pipelines.core.atomic import atomic_path, write_text_atomic
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.detector import require_detector
@@ -56,10 +54,9 @@ from pipelines.models.framing import MODES as FRAMINGS
 from pipelines.models.framing import framing_scale, steady
 from pipelines.models.media_frames import render, render_names
 from pipelines.models.media_people import MAX_PEOPLE, Seen, detect, merge_people, require_someone
-from pipelines.models.pose_files import SUFFIXES as FILE_SUFFIXES
-from pipelines.models.pose_files import Track, write_track
 from pipelines.models.pose_files.track import NOMINAL_FPS
 from pipelines.models.predict import check_output, lift_keypoints, load_lifter
+from pipelines.models.prediction_files import write_poses
 from pipelines.models.smoothing import METRE_IN_IMAGE_HEIGHTS, OneEuro, smooth_runs
 
 MAX_GAP = 10  # a single-frame lifter's video: gaps of up to this many frames are bridged (a detector's miss)
@@ -225,94 +222,6 @@ def lift_and_place(
         smooth_lifted(arrays, fps, smoothing)
     place(arrays, seen, focal_px, fps, smoothing)
     return arrays, seconds
-
-
-def person_file(out: Path, person: int, people: int) -> Path:
-    """The one-person file of a trajectory format: ``out`` itself for one person, else ``<stem>.person<id><suffix>``."""
-    return out if people == 1 else out.with_name(f"{out.stem}.person{person}{out.suffix}")
-
-
-def write_poses(
-    out: Path,
-    seen: Seen,
-    arrays: dict,
-    kind: str,
-    source_name: str,
-    fps: float | None,
-    smoothing: dict | None = None,
-    ids: list[int] = (0,),
-) -> list[Path]:
-    """The file described in the module docstring, atomically; ``smoothing``: the filter's record; ``ids``: the
-    people, whose rows interleave frame-major. Returns the files written."""
-    missing = seen.missing
-    if out.suffix.lower() in FILE_SUFFIXES:
-        written = []
-        for k, pid in enumerate(ids):
-            rows = slice(k, None, len(ids))
-            path = person_file(out, pid, len(ids))
-            write_track(
-                path,
-                Track(
-                    arrays["kp3d_cam"][rows],
-                    fps or NOMINAL_FPS,
-                    seen.frame[rows],
-                    None if "bridged" not in arrays else arrays["bridged"][rows],
-                ),
-            )
-            written.append(path)
-        return written
-    if out.suffix.lower() == ".npz":
-        extra = {"fps": np.float32(fps if fps else np.nan)} if kind == "video" else {}
-        with atomic_path(out) as tmp, open(tmp, "wb") as f:
-            np.savez(
-                f,
-                **arrays,
-                missing=missing,
-                image_id=np.asarray(seen.names),
-                frame=seen.frame,
-                image_size=seen.size,
-                source=np.asarray(source_name),
-                smoothing=np.asarray(json.dumps(smoothing)),
-                **extra,
-            )
-        return [out]
-    document = {
-        "kind": kind,
-        "source": source_name,
-        "fps": fps,
-        "smoothing": smoothing,
-        "people": list(ids),
-        "poses": pose_records(seen, arrays, kind, fps),
-    }
-    write_text_atomic(out, json.dumps(document) + "\n")
-    return [out]
-
-
-def pose_records(seen: Seen, arrays: dict, kind: str, fps: float | None) -> list[dict]:
-    """One JSON object per row: its frame, the arrays' values (null where missing), ``time_s`` for a video."""
-    missing, poses = seen.missing, []
-    for i in range(len(missing)):
-        record = {
-            "image_id": seen.names[i],
-            "frame": int(seen.frame[i]),
-            "image_size": seen.size[i].tolist(),
-            "missing": bool(missing[i]),
-        }
-        if kind == "video" and fps:
-            record["time_s"] = round(int(seen.frame[i]) / fps, 4)
-        for key, value in arrays.items():
-            record[key] = json_value(key, value[i], bool(missing[i]))
-        poses.append(record)
-    return poses
-
-
-def json_value(key: str, row: np.ndarray, missing: bool):
-    """A row's value as JSON: an int id, a list of booleans, null for a missing pose, else rounded to 0.01."""
-    if key == "person":
-        return int(row)
-    if row.dtype == bool:
-        return row.tolist()
-    return None if missing else np.round(row.astype(np.float64), 2).tolist()
 
 
 def predict_media(

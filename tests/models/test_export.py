@@ -76,7 +76,7 @@ def test_export_matches_the_torch_path(cli, runs, tmp_path):
     assert code == 0, err
     assert "store test split" in stdout and out.is_file() and not (tmp_path / "hipart.onnx.tmp").exists()
     graph = onnx.load(str(out))
-    assert [i.name for i in graph.graph.input] == ["sparse_px", "image_size"]
+    assert [i.name for i in graph.graph.input] == ["sparse2d", "image_size"]
     assert json.loads({p.key: p.value for p in graph.metadata_props}["hipart"])["levels"] == [17, 48, 96]
     module = end_to_end(load_lifting_model(runs / "lift-hipart"))
     sess = session(out)
@@ -86,7 +86,7 @@ def test_export_matches_the_torch_path(cli, runs, tmp_path):
         size = np.tile(np.array([[1000, 1000]], np.float32), (batch, 1))
         diff = compare(module, sess, sparse, size)
         assert diff["tokens_differing"] == 0.0, diff
-        assert diff["max_abs_kp3d_mm"] < MM and diff["max_abs_dense_px"] < PX and diff["max_abs_fine_px"] < PX, diff
+        assert diff["max_abs_kp3d"] < MM and diff["max_abs_dense2d"] < PX and diff["max_abs_fine2d"] < PX, diff
 
 
 def test_sparse_only_lifter_exports_without_levels(cli, runs, tmp_path):
@@ -95,7 +95,7 @@ def test_sparse_only_lifter_exports_without_levels(cli, runs, tmp_path):
     module = end_to_end(load_lifting_model(runs / "lift-sparse"))
     sparse = np.random.default_rng(4).uniform(300, 700, (7, 17, 2)).astype(np.float32)
     diff = compare(module, session(out), sparse, np.full((7, 2), 1000, np.float32))
-    assert diff["max_abs_kp3d_mm"] < MM
+    assert diff["max_abs_kp3d"] < MM
 
 
 def test_predict_onnx_backend_equals_torch(cli, runs, tmp_path):
@@ -177,7 +177,7 @@ def test_standard_ops_graph_is_plain_onnx_and_matches_torch_too(cli, runs, tmp_p
     sparse = np.random.default_rng(6).uniform(200, 800, (12, 17, 2)).astype(np.float32)
     for path in (fused, standard):
         diff = compare(module, session(path), sparse, np.full((12, 2), 1000, np.float32))
-        assert diff["tokens_differing"] == 0.0 and diff["max_abs_kp3d_mm"] < MM, (path.name, diff)
+        assert diff["tokens_differing"] == 0.0 and diff["max_abs_kp3d"] < MM, (path.name, diff)
 
 
 def test_export_of_the_comparison_densifiers_matches_torch_and_refuses_score_aware_models(
@@ -207,8 +207,28 @@ def test_export_of_the_comparison_densifiers_matches_torch_and_refuses_score_awa
         code, _, err = cli("export", "--checkpoint", run, "--out", tmp_path / f"{source}.onnx")
         assert code == 0, err
         diff = compare(end_to_end(load_lifting_model(run)), session(tmp_path / f"{source}.onnx"), sparse, size)
-        assert diff["max_abs_kp3d_mm"] < MM and diff["max_abs_dense_px"] < PX and diff["max_abs_fine_px"] < PX
+        assert diff["max_abs_kp3d"] < MM and diff["max_abs_dense2d"] < PX and diff["max_abs_fine2d"] < PX
     aware = load_config(None, TINY + ["lifter.score_input=true"])
     train_lift(synthetic_store, tmp_path / "aware", aware, levels="17", dense_source="none", device="cpu")
     code, _, err = cli("export", "--checkpoint", tmp_path / "aware", "--out", tmp_path / "aware.onnx")
     assert code == 2 and "scores" in err and not (tmp_path / "aware.onnx").exists()
+
+
+def test_a_graph_with_the_legacy_names_reads_as_a_new_one(runs, tmp_path, monkeypatch):
+    """Graphs exported before the inputs and outputs took predict's names (sparse_px, kp3d_mm, dense_px,
+    fine_px) still run, and their outputs come back under the new names."""
+    from pipelines.models import export
+
+    module = end_to_end(load_lifting_model(runs / "lift-hipart"))
+    legacy = {new: old for old, new in export.LEGACY_NAMES.items()}
+    monkeypatch.setattr(export, "INPUTS", tuple(legacy.get(n, n) for n in export.INPUTS))
+    monkeypatch.setattr(export, "OUTPUTS", tuple(legacy.get(n, n) for n in export.OUTPUTS))
+    export.write_graph(module.cpu(), tmp_path / "old.onnx")
+    monkeypatch.undo()
+    old = session(tmp_path / "old.onnx")
+    assert [i.name for i in old.get_inputs()] == ["sparse_px", "image_size"]
+    sparse = np.random.default_rng(5).uniform(300, 700, (3, 17, 2)).astype(np.float32)
+    got = export.run_session(old, sparse, np.full((3, 2), 1000, np.float32))
+    assert set(got) == set(export.OUTPUTS)
+    diff = compare(module, old, sparse, np.full((3, 2), 1000, np.float32))
+    assert diff["tokens_differing"] == 0.0 and diff["max_abs_kp3d"] < MM

@@ -95,7 +95,7 @@ def test_temporal_export_matches_torch_fused_and_standard(cli, runs, tmp_path, r
         assert code == 0, err
         assert f"{FRAMES}-frame windows, " in stdout and "store test split" in stdout
         graph = onnx.load(str(out))
-        assert [i.name for i in graph.graph.input] == ["sparse_px", "image_size"]
+        assert [i.name for i in graph.graph.input] == ["sparse2d", "image_size"]
         dims = [d.dim_value or d.dim_param for d in graph.graph.input[0].type.tensor_type.shape.dim]
         assert dims[1:] == [FRAMES, 17, 2] and isinstance(dims[0], str)  # dynamic batch, fixed T
         meta = json.loads({p.key: p.value for p in graph.metadata_props}["hipart"])
@@ -106,13 +106,13 @@ def test_temporal_export_matches_torch_fused_and_standard(cli, runs, tmp_path, r
         for batch in (1, 3):  # the batch axis is dynamic
             sparse, size = _windows(batch, seed=batch)
             got = run_session(sess, sparse, size)
-            assert got["kp3d_mm"].shape == (batch, FRAMES, 17, 3)
+            assert got["kp3d"].shape == (batch, FRAMES, 17, 3)
             width = 48 if run == "hipart" else 0
-            assert got["dense_px"].shape == (batch, FRAMES, width, 2)
+            assert got["dense2d"].shape == (batch, FRAMES, width, 2)
             assert got["dense_tokens"].shape == (batch, FRAMES, width)
             diff = compare(module, sess, sparse, size)
             assert diff["tokens_differing"] == 0.0, diff
-            assert diff["max_abs_kp3d_mm"] < MM and diff["max_abs_dense_px"] < PX and diff["max_abs_fine_px"] < PX, diff
+            assert diff["max_abs_kp3d"] < MM and diff["max_abs_dense2d"] < PX and diff["max_abs_fine2d"] < PX, diff
 
 
 def test_the_graph_gives_the_seq2seq_prediction_of_the_torch_model(cli, runs, tmp_path):
@@ -122,7 +122,7 @@ def test_the_graph_gives_the_seq2seq_prediction_of_the_torch_model(cli, runs, tm
     sparse, size = _windows(2, seed=7)  # two consecutive windows of a 10-frame sequence
     rows = sparse.reshape(2 * FRAMES, 17, 2)
     expected = load_lifting_model(runs / "hipart").predict_seq2seq(rows, size[0], [np.arange(2 * FRAMES)])
-    got = run_session(session(out), sparse, size)["kp3d_mm"].reshape(2 * FRAMES, 17, 3)
+    got = run_session(session(out), sparse, size)["kp3d"].reshape(2 * FRAMES, 17, 3)
     np.testing.assert_allclose(got, expected, atol=MM, rtol=0)
 
 

@@ -98,12 +98,17 @@ def test_predict_coco_json_to_npz_and_json(cli, tmp_path, lifter_run):
         assert npz["visible"].shape == (3, 17) and npz["sparse2d"].shape == (3, 17, 2)
         assert "dense2d" not in npz.files  # a sparse-only lifter has no dense levels
         assert list(npz["image_id"]) == ["100", "101", "102"]
+        assert npz["frame"].tolist() == [0, 1, 2] and npz["person"].tolist() == [0, 0, 0] and not npz["missing"].any()
+        assert npz["image_size"].tolist() == [[1000, 1000]] * 3 and str(npz["source"]).endswith(".json")
     code, out, err = cli(
         "predict", "--input", src, "--format", "coco", "--checkpoint", lifter_run, "--out", tmp_path / "pred.json"
     )
     assert code == 0, err
-    records = json.loads((tmp_path / "pred.json").read_text())
-    assert len(records) == 3 and records[0]["image_id"] == 100 and np.asarray(records[0]["kp3d"]).shape == (17, 3)
+    document = json.loads((tmp_path / "pred.json").read_text())
+    assert document["kind"] == "keypoints" and document["people"] == [0] and document["fps"] is None
+    records = document["poses"]  # the layout images and video write
+    assert len(records) == 3 and records[0]["image_id"] == "100" and np.asarray(records[0]["kp3d"]).shape == (17, 3)
+    assert records[0]["frame"] == 0 and records[0]["person"] == 0 and records[0]["missing"] is False
 
 
 def test_predict_h36m_npz(cli, tmp_path, lifter_run):
