@@ -136,6 +136,15 @@ def predict(
             "(--image-size matters then)."
         ),
     ] = "canonical",
+    joints: Annotated[
+        str,
+        typer.Option(
+            help="Whose joints the 3D marks: h36m (the Human3.6M joint centres the lifter is trained on), "
+            "detector (BlazePose's points, mapped by a linear map fitted on the sample corpus: the 3D then "
+            "agrees with the 2D overlay and with BlazePose-based marker sets) or auto (detector for "
+            "--images / --video, h36m for --keypoints)."
+        ),
+    ] = "auto",
     flip: Annotated[
         bool,
         typer.Option(
@@ -171,6 +180,7 @@ def predict(
             focal_px=focal_px,
             framing=framing,
             flip=flip,
+            joints=joints,
         )
         console.print(
             f"{summary['poses']} poses lifted ({summary['invisible']} low-score joints filled) -> {summary['out']}"
@@ -193,6 +203,7 @@ def predict(
         max_people=max_people,
         framing=framing,
         flip=flip,
+        joints=joints,
     )
     _print_media_summary(s)
 

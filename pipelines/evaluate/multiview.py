@@ -156,9 +156,9 @@ def detect_views(videos: dict[str, Path]) -> dict[str, dict[str, np.ndarray]]:
 
 
 def lifted_views(
-    videos: dict[str, Path], name: str, checkpoint, hipart, out_dir: Path, config
+    videos: dict[str, Path], name: str, checkpoint, hipart, out_dir: Path, config, joints: str = "detector"
 ) -> dict[str, np.ndarray]:
-    """`hipart predict --video` (defaults: framing, flip, smoothing) of every view with one lifter
+    """`hipart predict --video` (defaults: framing, flip, smoothing; ``joints``) of every view with one lifter
     -> {camera: (N, 17, 3)}."""
     from pipelines.models.predict_media import predict_media
     from pipelines.models.smoothing import OneEuro
@@ -166,14 +166,19 @@ def lifted_views(
     out = {}
     for camera, path in videos.items():
         target = out_dir / f"{camera}.{name}.npz"
-        predict_media("video", path, checkpoint, target, config, hipart=hipart, smoothing=OneEuro(), max_people=1)
+        predict_media(
+            "video", path, checkpoint, target, config, hipart=hipart, smoothing=OneEuro(), max_people=1, joints=joints
+        )
         with np.load(target) as npz:
             out[camera] = npz["kp3d"].astype(np.float64)
     return out
 
 
-def evaluate_recording(folder: Path, lifters: dict[str, tuple], out_dir: Path, config=None) -> dict:
-    """The whole check on one recording (module docstring); ``lifters``: {row name: (checkpoint, densifier | None)}."""
+def evaluate_recording(
+    folder: Path, lifters: dict[str, tuple], out_dir: Path, config=None, joints: tuple[str, ...] = ("detector",)
+) -> dict:
+    """The whole check on one recording (module docstring); ``lifters``: {row name: (checkpoint, densifier | None)},
+    each scored in every joint convention of ``joints`` (pipelines.models.joint_convention)."""
     from pipelines.core.config_io import load_config
 
     folder, out_dir = Path(folder), Path(out_dir)
@@ -198,8 +203,10 @@ def evaluate_recording(folder: Path, lifters: dict[str, tuple], out_dir: Path, c
         }
     }
     for name, (checkpoint, hipart) in lifters.items():
-        poses = lifted_views(videos, name.replace(" ", "_"), checkpoint, hipart, out_dir, config)
-        rows[name] = {c: pa_errors(p[:frames, LIMBS_H36M], reference) for c, p in poses.items()}
+        for kind in joints:
+            row = name if len(joints) == 1 else f"{name}, {kind} joints"
+            poses = lifted_views(videos, row.replace(" ", "_"), checkpoint, hipart, out_dir, config, kind)
+            rows[row] = {c: pa_errors(p[:frames, LIMBS_H36M], reference) for c, p in poses.items()}
     table = {name: {c: float(np.nanmean(e)) for c, e in per.items()} for name, per in rows.items()}
     result = {
         "recording": str(folder),
@@ -256,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         help="a lift checkpoint to score (repeatable); default: the shipped model",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/multiview"), help="folder for poses and the table")
+    parser.add_argument(
+        "--joints",
+        default="h36m,detector",
+        help="joint conventions to score each lifter in (comma-separated: h36m, detector; predict --joints)",
+    )
     args = parser.parse_args(argv)
     try:
         from pipelines.models.default_model import shipped
@@ -268,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
             lifters[name] = (Path(path), None)
         if not lifters:
             lifters["hipart (shipped)"] = shipped()
-        result = evaluate_recording(args.recording, lifters, args.out)
+        joints = tuple(dict.fromkeys(j.strip() for j in args.joints.split(",") if j.strip()))
+        if not joints or any(j not in ("h36m", "detector") for j in joints):
+            raise UserError(f"--joints {args.joints!r}: expected h36m, detector or both")
+        result = evaluate_recording(args.recording, lifters, args.out, joints=joints)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

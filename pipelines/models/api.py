@@ -92,10 +92,13 @@ class Model:
         min_score: float = 0.0,
         framing: str = "canonical",
         focal_px: float | None = None,
+        joints: str = "h36m",
     ) -> Prediction:
         """Keypoints (N, 17, 2|3) px in H36M-17 (``fmt="coco"``: COCO-17) order, a third channel or ``scores``
-        (N, 17) the detector's confidence; ``image_size`` (W, H) or (N, 2)."""
+        (N, 17) the detector's confidence; ``image_size`` (W, H) or (N, 2); ``joints``: "h36m" or "detector"
+        (pipelines.models.joint_convention)."""
         from pipelines.models.camera_space import check_focal, place_in_camera
+        from pipelines.models.joint_convention import with_joints
         from pipelines.models.keypoints import coco_to_h36m
         from pipelines.models.predict import lift_keypoints
 
@@ -113,13 +116,13 @@ class Model:
             raise UserError(f"fmt {fmt!r}: expected h36m or coco")
         check_focal(focal_px)
         size = np.broadcast_to(np.asarray(image_size, np.float32), (len(kp), 2))
-        arrays = lift_keypoints(self._lift, kp, size, min_score, framing)
+        arrays = lift_keypoints(with_joints(self._lift, joints), kp, size, min_score, framing)
         arrays.update(place_in_camera(arrays["kp3d"], arrays["sparse2d"], arrays["visible"], size, focal_px))
         return Prediction(**arrays, scores=kp[..., 2])
 
     def predict_video(self, path: str | Path, **options) -> Prediction:
         """`hipart predict --video` in memory; ``options`` as :func:`pipelines.models.predict_media.predict_media`
-        (``render_out``, ``smoothing``, ``focal_px``, ``max_people``, ``framing``, ``min_score``)."""
+        (``render_out``, ``smoothing``, ``focal_px``, ``max_people``, ``framing``, ``min_score``, ``joints``)."""
         return self._media("video", path, options)
 
     def predict_images(self, paths, **options) -> Prediction:

@@ -29,6 +29,7 @@ from pipelines.data.windows import centred_windows
 from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.framing import CANVAS, framing_scale, from_canvas, to_canvas
 from pipelines.models.framing import MODES as FRAMINGS
+from pipelines.models.joint_convention import resolve_joints, with_joints
 from pipelines.models.keypoints import fill_invisible, read_keypoints
 from pipelines.models.lifting import load_lifting_model, require_single_frame, require_sparse_only_input
 from pipelines.models.media_people import Seen
@@ -174,6 +175,7 @@ def predict(
     focal_px: float | None = None,
     framing: str = "canonical",
     flip: bool = True,
+    joints: str = "h36m",
 ) -> dict:
     """Lift the keypoints of ``input_file`` and write ``out``; returns {"poses", "invisible", "out"}.
 
@@ -187,15 +189,15 @@ def predict(
     size = parse_image_size(image_size)
     if size is None:
         size = data["image_size"] if data["image_size"] is not None else np.array(DEFAULT_IMAGE_SIZE, np.float32)
-    arrays = lift_keypoints(
-        load_lifter(checkpoint, config, hipart, device, backend, flip=flip), kp, size, min_score, framing
-    )
+    joints = resolve_joints(joints, "keypoints")
+    lifter = with_joints(load_lifter(checkpoint, config, hipart, device, backend, flip=flip), joints)
+    arrays = lift_keypoints(lifter, kp, size, min_score, framing)
     sizes = np.broadcast_to(np.asarray(size, np.float32), (len(kp), 2))
     arrays.update(place_in_camera(arrays["kp3d"], arrays["sparse2d"], arrays["visible"], sizes, focal_px))
     visible, ids = arrays["visible"], data["ids"]
     arrays["person"] = np.zeros(len(kp), np.int64)  # one person per row of a keypoint file
     seen = Seen(names=[str(i) for i in ids], frame=np.arange(len(kp)), size=sizes.astype(np.int64), kp=kp, seconds=0.0)
-    write_poses(out, seen, arrays, "keypoints", Path(input_file).name, None)
+    write_poses(out, seen, arrays, "keypoints", Path(input_file).name, None, joints=joints)
     return {"poses": len(kp), "invisible": int((~visible).sum()), "out": str(out)}
 
 

@@ -52,6 +52,7 @@ from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.default_model import shipped
 from pipelines.models.framing import MODES as FRAMINGS
 from pipelines.models.framing import framing_scale, steady
+from pipelines.models.joint_convention import resolve_joints, with_joints
 from pipelines.models.media_frames import render, render_names
 from pipelines.models.media_people import MAX_PEOPLE, Seen, detect, merge_people, require_someone
 from pipelines.models.pose_files.track import NOMINAL_FPS
@@ -240,6 +241,7 @@ def predict_media(
     max_people: int = MAX_PEOPLE,
     framing: str = "canonical",
     flip: bool = True,
+    joints: str = "detector",
 ) -> dict:
     """Detect, lift and write ``out`` (and the drawings into ``render_out``) for ``kind`` "images"
     (``inputs``: folders and files) or "video" (``inputs``: one file).
@@ -247,7 +249,8 @@ def predict_media(
     ``smoothing``: the One Euro filter's parameters for a video (None: no filter; images never are);
     ``focal_px``: the camera's focal length (None: from the image size, pipelines.models.camera_space);
     ``max_people``: the most people found in one frame; ``framing``: "canonical" or "image"
-    (pipelines.models.framing); ``flip``: flip test-time augmentation (torch).
+    (pipelines.models.framing); ``flip``: flip test-time augmentation (torch); ``joints``: "detector" (BlazePose's
+    points) or "h36m" (pipelines.models.joint_convention).
     Returns {"frames", "people" (ids), "missing" (frames without anyone), "invisible", "out", "written"
     (paths), "rendered" (paths), "speed" {stage: frames/s}, "fps", "smoothing" (the filter's record or None)}.
     """
@@ -267,7 +270,10 @@ def predict_media(
     require_detector()
     if framing not in FRAMINGS:
         raise UserError(f"--framing {framing!r}: expected {' or '.join(FRAMINGS)}")
-    lifter = load_lifter(checkpoint, config, hipart, device, backend, video=kind == "video", flip=flip)
+    joints = resolve_joints(joints, kind)
+    lifter = with_joints(
+        load_lifter(checkpoint, config, hipart, device, backend, video=kind == "video", flip=flip), joints
+    )
     people = detect(source, total, max_people)
     require_someone(people, source_name)
     lifted, lift_seconds = [], 0.0
@@ -281,7 +287,7 @@ def predict_media(
     ids = [s.person for s in people]
     record = smoothing.record(fps or NOMINAL_FPS) if smoothing is not None else None
     render_seconds = render(source, seen, arrays, fps, paths, len(ids)) if paths else None
-    written = write_poses(out, seen, arrays, kind, source_name, fps, record, ids)
+    written = write_poses(out, seen, arrays, kind, source_name, fps, record, ids, joints)
     n = len(people[0].kp)
     anyone = ~np.all([s.missing for s in people], axis=0)  # (frames,)
     found = int((~seen.missing).sum())

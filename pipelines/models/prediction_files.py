@@ -3,10 +3,11 @@
 Every row is a frame (and person, frame-major): the arrays of the prediction under the names of
 pipelines.models.api.Prediction and of the exported graph (``kp3d``, ``sparse2d``, ``dense2d``, ``fine2d``,
 ``scores``, ``visible``, ``root_cam``, ``kp3d_cam``, ``focal_px``, ``person``, ...) plus ``missing``,
-``image_id``, ``frame``, ``image_size``, ``source``, ``smoothing`` and, for a video, ``fps``.
+``image_id``, ``frame``, ``image_size``, ``source``, ``smoothing``, ``joints`` ("h36m" or "detector",
+pipelines.models.joint_convention) and, for a video, ``fps``.
 
 * NPZ: those arrays (``smoothing`` as JSON text).
-* JSON: {"kind": "keypoints" | "images" | "video", "source", "fps", "smoothing", "people", "poses": [one
+* JSON: {"kind": "keypoints" | "images" | "video", "source", "fps", "smoothing", "joints", "people", "poses": [one
   object per row with the same fields, null arrays where ``missing``, ``time_s`` for a video]}.
 * .trc / .bvh / .csv: one file per person of the camera-space poses (pipelines.models.pose_files).
 """
@@ -39,6 +40,7 @@ def write_poses(
     fps: float | None,
     smoothing: dict | None = None,
     ids: list[int] = (0,),
+    joints: str = "h36m",
 ) -> list[Path]:
     """The file described in the module docstring, atomically; ``smoothing``: the filter's record; ``ids``: the
     people, whose rows interleave frame-major. Returns the files written."""
@@ -71,6 +73,7 @@ def write_poses(
                 image_size=seen.size,
                 source=np.asarray(source_name),
                 smoothing=np.asarray(json.dumps(smoothing)),
+                joints=np.asarray(joints),
                 **extra,
             )
         return [out]
@@ -79,6 +82,7 @@ def write_poses(
         "source": source_name,
         "fps": fps,
         "smoothing": smoothing,
+        "joints": joints,
         "people": list(ids),
         "poses": pose_records(seen, arrays, kind, fps),
     }

@@ -170,3 +170,22 @@ def test_an_invisible_pelvis_sits_between_its_visible_hips():
     out = fill_invisible(sparse, visible)
     torch.testing.assert_close(out[0, 0], sparse[0, 1])
     torch.testing.assert_close(out[0, 4], sparse[0, 1])
+
+
+def test_predict_in_the_detectors_joints(cli, tmp_path, lifter_run):
+    from pipelines.models.joint_convention import to_detector_joints
+
+    rng = np.random.default_rng(6)
+    src = _write_coco_json(tmp_path / "kp.json", [_coco_pose(rng) for _ in range(4)])
+    base = ("predict", "--keypoints", src, "--format", "coco", "--checkpoint", lifter_run)
+    assert cli(*base, "--out", tmp_path / "h36m.npz")[0] == 0  # auto: keypoint files keep H36M joints
+    code, _, err = cli(*base, "--joints", "detector", "--out", tmp_path / "detector.json")
+    assert code == 0, err
+    with np.load(tmp_path / "h36m.npz") as npz:
+        h36m, joints = npz["kp3d"], str(npz["joints"])
+    document = json.loads((tmp_path / "detector.json").read_text())
+    assert joints == "h36m" and document["joints"] == "detector"
+    got = np.asarray([p["kp3d"] for p in document["poses"]])
+    np.testing.assert_allclose(got, to_detector_joints(h36m), atol=0.02)  # JSON rounds to 0.01 mm
+    code, _, err = cli(*base, "--joints", "smpl", "--out", tmp_path / "bad.npz")
+    assert code == 2 and "--joints" in err and not (tmp_path / "bad.npz").exists()
