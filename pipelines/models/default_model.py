@@ -6,8 +6,9 @@ HiARM run) still hold, and ``manifest.json``: every file's sha256 and size, the 
 the training data and its licence, and the figures measured when they were packed. Loading checks every
 sha256 first, so a damaged install fails with one line instead of lifting with wrong weights.
 
-``make train-default`` trains and packs it: the demo's stages on the sample corpus (``make demo``), then
-``python -m pipelines.models.default_model runs/demo/lift-hipart``.
+``make train-default`` trains and packs it: on the demo's store, the detector-aware regression densifier and
+a score-aware efficient lifter on its levels (the arm that measured best on unseen motion, new bodies and
+real footage; docs/results.md), then ``python -m pipelines.models.default_model runs/default/lift``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ DATA_LICENCE = (
     "the sample corpus of this repository (sample_data/): Anny body model assets (CC0) posed by "
     "DeepMimic motion clips shipped with pybullet (zlib licence), rendered and detected by BlazePose"
 )
-RECIPE = "make train-default  (make demo, then python -m pipelines.models.default_model runs/demo/lift-hipart)"
+RECIPE = (
+    "make train-default  (the demo's store; hipart train-regress and train-lift --dense-source regress with "
+    "detector_input.copies=2, stages regress and lift, score-aware regressor and lifter, configs/tiny.toml; then "
+    "python -m pipelines.models.default_model runs/default/lift)"
+)
 
 
 def shipped_dir() -> Path:
