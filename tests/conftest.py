@@ -41,3 +41,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def hipart_chain(synthetic_store, tmp_path_factory) -> Path:
+    """msst/, hiarm/ and lift-hipart/ of a tiny chain on the synthetic store, shared by the session."""
+    import torch
+    from helpers.chain import train_tiny_chain
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("chain")
+    train_tiny_chain(synthetic_store, root)
+    torch.set_num_threads(before)
+    return root

@@ -32,7 +32,14 @@ def test_bench_compare_quick_reports_every_model(monkeypatch):
         torch.set_num_threads(before)
     assert report["columns"][4:] == ["poses/s", "ms per batch", "x reference", "x ref. worst round", "spread %"]
     rows = {(r[0], r[1]): r for r in report["rows"]}
-    models = {compare.HIPART, compare.HIPART_ONNX, compare.HIPART_ONNX_STANDARD, compare.SPARSE, compare.REFERENCE}
+    models = {
+        compare.HIPART,
+        compare.HIPART_JACOBI,
+        compare.HIPART_ONNX,
+        compare.HIPART_ONNX_STANDARD,
+        compare.SPARSE,
+        compare.REFERENCE,
+    }
     assert {m for m, _ in rows} == models and {b for _, b in rows} == {1, 64}
     for (model, batch), r in rows.items():
         # ms per batch = batch / rate, up to the rounding of both (rate to 0.1/s, ms to 0.01)
@@ -42,6 +49,8 @@ def test_bench_compare_quick_reports_every_model(monkeypatch):
             assert r[6] == 1.0 and r[7] == 1.0
     for name in (compare.HIPART_ONNX, compare.HIPART_ONNX_STANDARD):  # both graphs checked against torch
         assert any(n.startswith(name + " vs torch") and "tokens differing 0.00 %" in n for n in report["notes"])
+    jacobi = [n for n in report["notes"] if n.startswith(compare.HIPART_JACOBI + " vs greedy")]
+    assert len(jacobi) == 1 and "tokens differing 0.00 %" in jacobi[0]  # exact: the greedy tokens
     margins = {m["batch"]: m for m in report["margins"]}
     assert set(margins) == {1, 64} and all(m["backend"] in compare.EXACT_HIPART for m in margins.values())
     for batch, m in margins.items():  # the fastest exact backend's row carries the margin

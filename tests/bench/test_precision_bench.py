@@ -8,8 +8,11 @@ from pipelines.bench import registry as bench
 from pipelines.core.config_io import load_config
 
 
-def test_precision_bench_reports_token_agreement_accuracy_and_speed(synthetic_store, monkeypatch, one_thread):
+def test_precision_bench_reports_token_agreement_accuracy_and_speed(
+    synthetic_store, hipart_chain, monkeypatch, one_thread
+):
     monkeypatch.setattr(precision, "STORE", synthetic_store)
+    monkeypatch.setattr(precision, "LIFT", hipart_chain / "lift-hipart")
     monkeypatch.setattr(precision, "INPUT2D", "noisy")
     (report,) = bench.run(["precision"], load_config(None, ()), quick=True)
     rows = {r[0]: r for r in report["rows"]}

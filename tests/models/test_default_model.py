@@ -29,7 +29,7 @@ def test_the_shipped_model_is_complete_and_lifts_keypoints_without_a_checkpoint(
     manifest = json.loads((default_model.shipped_dir() / default_model.MANIFEST).read_text())
     assert lift.is_file() and densifier is not None and densifier.is_file()
     assert sum(f["bytes"] for f in manifest["files"]) < 20e6 and "CC0" in manifest["training_data"]
-    assert manifest["lifter"]["dense_source"] == "hipart" and manifest["recipe"].startswith("make train-default")
+    assert manifest["lifter"]["dense_source"] == "regress" and manifest["recipe"].startswith("make train-default")
     path, _ = _keypoints(tmp_path)
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("predict", "--input", path, "--format", "h36m", "--out", tmp_path / "default.npz")

@@ -12,62 +12,25 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from helpers.chain import TINY
 
 from pipelines.core.config_io import load_config
 from pipelines.models.export import compare, end_to_end, session
 from pipelines.models.lifting import load_lifting_model
-from pipelines.train.hiarm import train_hiarm
 from pipelines.train.lift import train_lift
-from pipelines.train.msst import train_msst
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-TINY = [
-    "msst.enc_dim=16",
-    "msst.enc_blocks=1",
-    "msst.dec_dim=16",
-    "msst.code_dim=16",
-    "msst.codebook_size=32",
-    "msst.eval_rows=0",
-    "train_msst.batch_size=64",
-    "train_msst.max_steps=30",
-    "hiarm.dim=16",
-    "hiarm.heads=2",
-    "hiarm.gcsab_blocks=2",
-    "hiarm.ph_blocks=1",
-    "hiarm.dropout=0.0",
-    "train_hiarm.batch_size=64",
-    "train_hiarm.max_steps=30",
-    "lifter.dim=16",
-    "lifter.blocks=1",
-    "lifter.heads=2",
-    "lifter.dropout=0.0",
-    "lifter.eval_rows=0",
-    "train_lift.batch_size=64",
-    "train_lift.max_steps=20",
-]
 MM, PX = 1e-3, 1e-3  # float32 rounding of values up to ~1e3 after a dozen layers, not a model difference
 
 
 @pytest.fixture(scope="module")
-def runs(synthetic_store, tmp_path_factory):
+def runs(hipart_chain, synthetic_store):
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("export")
     config = load_config(None, TINY)
-    train_msst(synthetic_store, root / "msst", config)
-    train_hiarm(synthetic_store, root / "msst", root / "hiarm", config, input2d="noisy")
-    train_lift(
-        synthetic_store,
-        root / "lift-hipart",
-        config,
-        levels="17,48,96",
-        dense_source="hipart",
-        hipart=root / "hiarm",
-        input2d="noisy",
-        device="cpu",
-    )
-    train_lift(synthetic_store, root / "lift-sparse", config, levels="17", dense_source="none", device="cpu")
-    train_lift(synthetic_store, root / "lift-gt", config, levels="17,48,96", dense_source="gt", device="cpu")
-    return root
+    for name, levels, source in (("lift-sparse", "17", "none"), ("lift-gt", "17,48,96", "gt")):
+        if not (hipart_chain / name / "model.safetensors").is_file():
+            train_lift(synthetic_store, hipart_chain / name, config, levels=levels, dense_source=source, device="cpu")
+    return hipart_chain
 
 
 def test_export_matches_the_torch_path(cli, runs, tmp_path):
