@@ -66,8 +66,8 @@ train-default: install
 	$(HIPART) demo --out $(DEMO_OUT)
 	$(HIPART) train-regress --store $(DEMO_OUT)/store/sample.h5 --input blazepose --out $(DEFAULT_OUT)/regress $(DEFAULT_ARGS)
 	$(HIPART) train-lift --store $(DEMO_OUT)/store/sample.h5 --input blazepose --dense-source regress \
-	  --densifier $(DEFAULT_OUT)/regress --out $(DEFAULT_OUT)/lift $(DEFAULT_ARGS)
-	$(BIN)/python -m pipelines.models.default_model $(DEFAULT_OUT)/lift
+	  --densifier $(DEFAULT_OUT)/regress --out $(DEFAULT_OUT)/lift-default $(DEFAULT_ARGS)
+	$(BIN)/python -m pipelines.models.default_model $(DEFAULT_OUT)/lift-default
 
 # AdvOcc@40/@80 (docs/protocols.md section 4): sparse-only vs HiPART lifter of `hipart demo` (run first; finished
 # stages are reused) on the sample test split, at two levels: keypoint (the calibrated detector model perturbs the
@@ -159,7 +159,7 @@ reproduce-stage2-ablation: install
 figure: install
 	$(HIPART) demo --out $(DEMO_OUT)
 	$(BIN)/python -m pipelines.report.figure $(DEMO_OUT)/store/sample.h5 $(DEMO_OUT)/hiarm docs/hierarchy.png
-readme-results: demo reproduce-levels reproduce-densifiers reproduce-temporal reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation figure
+readme-results: demo reproduce-levels reproduce-densifiers reproduce-temporal reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation reproduce-unseen figure
 	$(BIN)/python -m pipelines.report.readme README.md
 	$(BIN)/python -m pipelines.report.readme docs/results.md
 
@@ -168,7 +168,7 @@ readme-results: demo reproduce-levels reproduce-densifiers reproduce-temporal re
 # model, no renders; extra "synth"), coarsened like the demo's store, and the lifters trained on the sample
 # corpus scored on its test subjects, seen actions and unseen clips apart. About 5 minutes after the demo.
 UNSEEN_OUT ?= runs/unseen
-UNSEEN_LIFTERS ?= $(DEMO_OUT)/lift-sparse $(DEMO_OUT)/lift-hipart $(DEMO_OUT)/lift-regress $(wildcard $(DEFAULT_OUT)/lift)
+UNSEEN_LIFTERS ?= $(DEMO_OUT)/lift-sparse $(DEMO_OUT)/lift-hipart $(DEMO_OUT)/lift-regress $(wildcard $(DEFAULT_OUT)/lift-default)
 UNSEEN_CLIPS ?= backflip,cartwheel,dance_b,getup_faceup
 .PHONY: reproduce-unseen
 reproduce-unseen: install

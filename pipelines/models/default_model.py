@@ -8,7 +8,7 @@ sha256 first, so a damaged install fails with one line instead of lifting with w
 
 ``make train-default`` trains and packs it: on the demo's store, the detector-aware regression densifier and
 a score-aware efficient lifter on its levels (the arm that measured best on unseen motion, new bodies and
-real footage; docs/results.md), then ``python -m pipelines.models.default_model runs/default/lift``.
+real footage; docs/results.md), then ``python -m pipelines.models.default_model runs/default/lift-default``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ DATA_LICENCE = (
 RECIPE = (
     "make train-default  (the demo's store; hipart train-regress and train-lift --dense-source regress with "
     "detector_input.copies=2, stages regress and lift, score-aware regressor and lifter, configs/tiny.toml; then "
-    "python -m pipelines.models.default_model runs/default/lift)"
+    "python -m pipelines.models.default_model runs/default/lift-default)"
 )
 
 
