@@ -18,7 +18,12 @@ err_console = Console(stderr=True)
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML preset (configs/paper.toml, configs/tiny.toml); default: paper values."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML preset: a file, or a shipped preset by name (paper, tiny: configs/paper.toml, "
+        "configs/tiny.toml); default: paper values.",
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Override one setting, e.g. --set msst.enc_dim=64 (repeatable).")

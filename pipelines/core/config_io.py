@@ -72,10 +72,12 @@ def parse_set(assignment: str) -> dict:
 
 
 def load_config(path: str | Path | None = None, sets: list[str] | tuple[str, ...] = ()) -> Config:
-    """Paper defaults, then the TOML file, then each --set in order."""
+    """Paper defaults, then the TOML file (or a preset's name: paper, tiny), then each --set in order."""
+    from pipelines.core.paths import PRESETS
+
     config = Config()
     if path is not None:
-        path = Path(path)
+        path = PRESETS[str(path)] if str(path) in PRESETS and not Path(path).is_file() else Path(path)
         if not path.is_file():
             raise UserError(f"config file not found: {path}")
         try:

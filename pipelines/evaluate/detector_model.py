@@ -40,9 +40,9 @@ from scipy.special import gammaln
 
 from hipart.skeleton import H36M_FLIP_PAIRS, H36M_PARENTS, NUM_SPARSE
 from pipelines.core.errors import UserError
-from pipelines.core.paths import ROOT
+from pipelines.core.paths import CONFIG_DIR
 
-DEFAULT_FIT = ROOT / "configs" / "advocc_detector.json"
+DEFAULT_FIT = CONFIG_DIR / "advocc_detector.json"
 DERIVED = ((0, (1, 4)), (8, (11, 14)), (7, (0, 8)))  # pelvis, thorax, then spine from the new pelvis/thorax
 DERIVED_JOINTS = tuple(j for j, _ in DERIVED)
 PRIMARY = tuple(j for j in range(NUM_SPARSE) if j not in DERIVED_JOINTS)  # joints with their own outcome

@@ -58,5 +58,12 @@ def test_an_installed_copy_predicts_with_its_shipped_model_from_anywhere(install
     assert done.returncode == 0, done.stderr
     with np.load(tmp_path / "poses.npz") as npz:
         assert npz["kp3d"].shape == (2, 17, 3) and np.isfinite(npz["kp3d"]).all()
+    for data in ("hipart/configs/tiny.toml", "hipart/configs/advocc_detector.json", "pipelines/models/conventions"):
+        assert (installed / data).exists(), data  # package data, found without the checkout
+    args = ("predict", "--keypoints", "kp.npz", "--format", "h36m", "--out", "tiny.npz", "-c", "tiny")
+    done = _hipart(installed, tmp_path, *args, "--joints", "detector")
+    assert done.returncode == 0, done.stderr  # a preset by name and the joint map, both from the package
+    with np.load(tmp_path / "tiny.npz") as npz:
+        assert str(npz["joints"]) == "detector" and np.isfinite(npz["kp3d"]).all()
     bad = _hipart(installed, tmp_path, "predict", "--input", "missing.npz", "--format", "h36m", "--out", "x.npz")
     assert bad.returncode == 2 and "not found" in bad.stderr and "Traceback" not in bad.stderr
