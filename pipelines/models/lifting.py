@@ -323,7 +323,9 @@ def load_lifting_model(
         meta=meta,
         batch_size=batch_size,
     )
-    if batch_size <= 0:
+    if batch_size <= 0 and lifter_cfg.dense_source == "gt":
+        model.batch_size = 1024  # GT levels come from a store only: nothing to time on bare keypoints
+    elif batch_size <= 0:
         weights = checkpoint.file_sha256(path) + getattr(source, "sha256", "")
         model.batch_size = fastest_batch(weights, "torch", str(device), lambda b: _time_batch(model, b))
         if hasattr(source, "batch_size"):
