@@ -340,11 +340,16 @@ STANDING_PX = (
 )  # fmt: skip
 
 
+def standing_poses(*shape: int) -> np.ndarray:
+    """STANDING_PX repeated to ``shape`` + (17, 2), contiguous float32: the poses a batch is timed on."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(STANDING_PX, np.float32), (*shape, NUM_SPARSE, 2)))
+
+
 def _time_batch(model: LiftingModel, batch: int) -> None:
     """One batch of ``batch`` poses through densifier and lifter (a clip of ``batch`` frames for a temporal one)."""
     batch_size, model.batch_size = model.batch_size, batch
     try:
-        sparse = np.broadcast_to(np.asarray(STANDING_PX, np.float32), (batch, NUM_SPARSE, 2))
+        sparse = standing_poses(batch)
         windows = centred_windows([np.arange(batch)], batch, model.frames) if model.is_temporal else None
         model.predict(sparse, np.array([1000, 1000]), windows=windows)
     finally:

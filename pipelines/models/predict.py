@@ -213,14 +213,13 @@ def _onnx_lifter(path, batch: int):
     if batch <= 0:
         from pipelines.core.autotune import fastest_batch
         from pipelines.core.checkpoint import file_sha256
-        from pipelines.models.lifting import STANDING_PX
+        from pipelines.models.lifting import standing_poses
 
         frames = int(read_metadata(sess).get("frames", 1))
 
         def one_batch(b: int) -> None:
-            shape = (b, frames, 17, 2) if frames > 1 else (b, 17, 2)
-            pose = np.broadcast_to(np.asarray(STANDING_PX, np.float32), shape)
-            run_session(sess, np.ascontiguousarray(pose), np.full((b, 2), 1000, np.float32))
+            pose = standing_poses(b, frames) if frames > 1 else standing_poses(b)
+            run_session(sess, pose, np.full((b, 2), 1000, np.float32))
 
         batch = fastest_batch(file_sha256(path), "onnx", "cpu", one_batch)
 

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from helpers.chain import TINY as CHAIN_TINY
 from helpers.lift_helpers import write_store
 
 from pipelines.core.config_io import load_config
@@ -26,32 +27,7 @@ from pipelines.train.msst import train_msst
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FRAMES = 5
-TINY = [
-    "msst.enc_dim=16",
-    "msst.enc_blocks=1",
-    "msst.dec_dim=16",
-    "msst.code_dim=16",
-    "msst.codebook_size=32",
-    "msst.eval_rows=0",
-    "train_msst.batch_size=64",
-    "train_msst.max_steps=30",
-    "hiarm.dim=16",
-    "hiarm.heads=2",
-    "hiarm.gcsab_blocks=2",
-    "hiarm.ph_blocks=1",
-    "hiarm.dropout=0.0",
-    "train_hiarm.batch_size=64",
-    "train_hiarm.max_steps=30",
-    "lifter.dim=16",
-    "lifter.blocks=1",
-    "lifter.heads=2",
-    "lifter.dropout=0.0",
-    "lifter.eval_rows=0",
-    "train_lift.batch_size=64",
-    "train_lift.max_steps=5",
-    "lifter.arch=temporal",
-    f"lifter.frames={FRAMES}",
-]
+TINY = [*CHAIN_TINY, "train_lift.max_steps=5", "lifter.arch=temporal", f"lifter.frames={FRAMES}"]
 MM, PX = 1e-3, 1e-3  # float32 rounding of values up to ~1e3 after a dozen layers, not a model difference
 
 
