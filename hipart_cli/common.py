@@ -67,6 +67,22 @@ def paper_input_sets(paper_input: bool, model_section: str) -> tuple[str, ...]:
     return ("detector_input.copies=0", f"{model_section}.score_input=false") if paper_input else ()
 
 
+ExtraStoreOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--extra-store",
+        help="Another pose store whose train split is added to the training poses (the same 48/96 levels as --store; "
+        "repeatable), e.g. a corpus with other bodies and cameras from hipart synth --seed 2.",
+    ),
+]
+ExtraInputOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--extra-input",
+        help="Sparse 2D input of the --extra-store stores: one name for all or one per store (default: --input).",
+    ),
+]
+
 DensifierOpt = Annotated[
     Path | None,
     typer.Option(
@@ -104,6 +120,16 @@ def print_table(title: str, columns: list[str], rows: list[list]) -> None:
     for row in rows:
         table.add_row(*[_fmt(v) for v in row])
     console.print(table)
+
+
+def show(result) -> None:
+    """Print a typed result (pipelines.core.results): its tables, then its notes; nothing on other ranks."""
+    if not getattr(result, "is_main", True):
+        return
+    for table in result.tables:
+        print_table(table.title, table.columns, table.rows)
+    for line in getattr(result, "notes", ()):
+        console.print(line)
 
 
 def _fmt(value) -> str:

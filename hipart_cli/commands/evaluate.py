@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from hipart_cli.common import ConfigOpt, DeviceOpt, SetOpt, console, print_table, resolve_config
-from pipelines.evaluate.protocols import evaluate as run_evaluate
-from pipelines.evaluate.tables import screen_tables
+from hipart_cli.common import ConfigOpt, DeviceOpt, SetOpt, console, resolve_config, show
+from pipelines.evaluate.protocols import run_evaluate
 
 
 def evaluate(
@@ -63,7 +62,7 @@ def evaluate(
 ) -> None:
     """Evaluate lifters: MPJPE / PA-MPJPE (mm) per action, with and without flip, and the 2D densification error."""
     cfg = resolve_config(config, set_)
-    results = run_evaluate(
+    result = run_evaluate(
         protocol,
         checkpoint,
         store,
@@ -78,11 +77,8 @@ def evaluate(
         image_level=image_level,
         sample=sample,
     )
+    show(result)
     if protocol.startswith("advocc"):
-        for title, columns, rows in results.get("tables", []):
-            print_table(title, columns, rows)
         console.print(f"results in {out}")
-        return
-    for title, columns, rows in screen_tables(results):
-        print_table(title, columns, rows)
-    console.print(f"results.json and results.md written to {out}" + (" (with plots)" if plot else ""))
+    else:
+        console.print(f"results.json and results.md written to {out}" + (" (with plots)" if plot else ""))

@@ -14,20 +14,12 @@ from hipart_cli.common import (
     SeedOpt,
     SetOpt,
     TrainDeviceOpt,
-    console,
     max_steps_option,
     paper_input_sets,
-    print_table,
     resolve_config,
+    show,
 )
 from pipelines.train.hiarm import train_hiarm as run_train_hiarm
-
-METHODS = {
-    "hiarm": "HiARM (greedy)",
-    "msst_ceiling": "MSST reconstruction (ceiling)",
-    "nearest_neighbour": "nearest neighbour, train (baseline)",
-    "mean_pose": "mean pose, train (baseline)",
-}
 
 
 def train_hiarm(
@@ -79,23 +71,4 @@ def train_hiarm(
     to OUT/results.json.
     """
     cfg = resolve_config(config, list(set_ or ()) + list(paper_input_sets(paper_input, "hiarm")), seed, "hiarm")
-    result = run_train_hiarm(store, msst, out, cfg, resume=resume, input2d=input2d, max_steps=max_steps, device=device)
-    if not result["is_main"]:
-        return
-    r = result["results"]
-    rows = []
-    for source, table in r["densification"].items():
-        for method, label in METHODS.items():
-            rows.append([source, label, table[method]["dense_px"], table[method]["fine_px"]])
-    print_table(
-        f"densification on the test split ({r['test_rows']} poses; HiARM {r['framework']}/{r['order']}, "
-        f"trained on {r['input2d']} 2D, step {r['step']})",
-        ["sparse 2D", "method", "dense (48) px", "fine (96) px"],
-        rows,
-    )
-    acc = r["densification"]["gt"]["hiarm"]
-    console.print(
-        f"HiARM token accuracy vs the MSST tokens (GT 2D): sparse {100 * acc['sparse_token_acc']:.1f}%, "
-        f"dense {100 * acc['dense_token_acc']:.1f}%"
-    )
-    console.print(f"HiARM ({r['params']:,} parameters) written to {Path(out) / 'model.safetensors'}")
+    show(run_train_hiarm(store, msst, out, cfg, resume=resume, input2d=input2d, max_steps=max_steps, device=device))

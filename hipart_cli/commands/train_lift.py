@@ -10,14 +10,16 @@ import typer
 from hipart_cli.common import (
     ConfigOpt,
     DensifierOpt,
+    ExtraInputOpt,
+    ExtraStoreOpt,
     PaperInputOpt,
     ResumeOpt,
     SeedOpt,
     SetOpt,
     TrainDeviceOpt,
-    console,
     paper_input_sets,
     resolve_config,
+    show,
 )
 from pipelines.train.lift import train_lift as run_train_lift
 
@@ -54,6 +56,8 @@ def train_lift(
         ),
     ] = "gt",
     paper_input: PaperInputOpt = False,
+    extra_store: ExtraStoreOpt = None,
+    extra_input: ExtraInputOpt = None,
     resume: ResumeOpt = False,
     device: TrainDeviceOpt = None,
     seed: SeedOpt = None,
@@ -72,9 +76,7 @@ def train_lift(
         input2d=input2d,
         resume=resume,
         device=device,
+        extra_stores=extra_store or (),
+        extra_inputs=extra_input,
     )
-    metrics = result["result"].get("metrics") or {}
-    line = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
-    console.print(
-        f"lifter ({result['params']:,} parameters) written to {result['checkpoint']}" + (f"; {line}" if line else "")
-    )
+    show(result)

@@ -13,10 +13,9 @@ from hipart_cli.common import (
     SeedOpt,
     SetOpt,
     TrainDeviceOpt,
-    console,
     max_steps_option,
-    print_table,
     resolve_config,
+    show,
 )
 from pipelines.core.errors import UserError
 from pipelines.train.msst import train_msst as run_train_msst
@@ -52,21 +51,4 @@ def train_msst(
     cfg = resolve_config(config, set_, seed, "msst")
     if store is None or out is None:
         raise UserError(f"train-msst: missing {'--store' if store is None else '--out'} (see hipart train-msst --help)")
-    result = run_train_msst(store, out, cfg, resume=resume, max_steps=max_steps, device=device)
-    if not result["is_main"]:
-        return
-    r = result["results"]
-    print_table(
-        f"MSST reconstruction on the test split ({r['test_rows']} poses, step {r['step']})",
-        ["level", "2D mean error (px)"],
-        [["dense (48)", r["dense_px"]], ["fine (96)", r["fine_px"]]],
-    )
-    print_table(
-        f"codebook usage ({r['codebook_size']} codes each)",
-        ["tokens", "perplexity", "codes used (%)"],
-        [
-            ["sparse (16)", r["sparse_perplexity"], 100 * r["sparse_used"]],
-            ["dense (48)", r["dense_perplexity"], 100 * r["dense_used"]],
-        ],
-    )
-    console.print(f"MSST written to {Path(out) / 'model.safetensors'}")
+    show(run_train_msst(store, out, cfg, resume=resume, max_steps=max_steps, device=device))

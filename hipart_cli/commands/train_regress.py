@@ -9,15 +9,16 @@ import typer
 
 from hipart_cli.common import (
     ConfigOpt,
+    ExtraInputOpt,
+    ExtraStoreOpt,
     PaperInputOpt,
     ResumeOpt,
     SeedOpt,
     SetOpt,
     TrainDeviceOpt,
-    console,
     paper_input_sets,
-    print_table,
     resolve_config,
+    show,
 )
 from pipelines.train.knn import MAX_REFERENCE
 from pipelines.train.knn import build_knn as run_build_knn
@@ -37,16 +38,6 @@ InputOpt = Annotated[
 ]
 
 
-def _report(results: dict, what: str, out: Path) -> None:
-    rows = [[name, e["dense_px"], e["fine_px"]] for name, e in results["densification"].items()]
-    print_table(
-        f"{what}: densification on the test split (built on {results['input2d']} 2D)",
-        ["sparse 2D", "dense (48) px", "fine (96) px"],
-        rows,
-    )
-    console.print(f"written to {out / 'model.safetensors'} (results: {out / 'results.json'})")
-
-
 def train_regress(
     store: StoreOpt,
     out: Annotated[
@@ -57,6 +48,8 @@ def train_regress(
     ],
     input2d: InputOpt = "gt",
     paper_input: PaperInputOpt = False,
+    extra_store: ExtraStoreOpt = None,
+    extra_input: ExtraInputOpt = None,
     resume: ResumeOpt = False,
     device: TrainDeviceOpt = None,
     seed: SeedOpt = None,
@@ -67,9 +60,18 @@ def train_regress(
     section regress, optimiser: train_regress), the paper's regression baseline; use its run with
     train-lift --dense-source regress --densifier OUT. Prints the test densification error (px)."""
     cfg = resolve_config(config, list(set_ or ()) + list(paper_input_sets(paper_input, "regress")), seed, "regress")
-    result = run_train_regress(store, out, cfg, input2d=input2d, resume=resume, device=device)
-    if result["results"]:
-        _report(result["results"], "regression densifier", Path(out))
+    show(
+        run_train_regress(
+            store,
+            out,
+            cfg,
+            input2d=input2d,
+            resume=resume,
+            device=device,
+            extra_stores=extra_store or (),
+            extra_inputs=extra_input,
+        )
+    )
 
 
 def build_knn(
@@ -92,5 +94,4 @@ def build_knn(
     (plus detector_input.copies corrupted copies) with their GT 48/96 levels; a query takes the levels
     of its nearest pose. Use it with train-lift --dense-source knn --densifier OUT."""
     cfg = resolve_config(config, list(set_ or ()) + list(paper_input_sets(paper_input, "regress")))
-    result = run_build_knn(store, out, cfg, input2d=input2d, max_reference=max_reference)
-    _report(result["results"], f"nearest neighbour ({result['rows']:,} reference poses)", Path(out))
+    show(run_build_knn(store, out, cfg, input2d=input2d, max_reference=max_reference))

@@ -82,13 +82,11 @@ def _run(densifier, decode: str, lifter, sparse, size, chunk: int = 512):
     """Tokens (N, 64) and root-relative 3D (N, 17, 3) mm of every pose."""
     from hipart.end_to_end import EndToEnd
 
-    model = EndToEnd(densifier, lifter).eval()
+    model = EndToEnd(densifier, lifter, decode).eval()
     tokens, kp3d = [], []
     with torch.inference_mode():
         for start in range(0, len(sparse), chunk):
-            x, s = sparse[start : start + chunk], size[start : start + chunk]
-            dense, fine, si, di = densifier(x.float(), return_tokens=True, decode=decode)
-            pose = model.lifter(model.lifter_input(x.float(), dense, fine, s)).float() * 1000.0
+            pose, _, _, si, di = model(sparse[start : start + chunk], size[start : start + chunk])
             tokens.append(torch.cat([si, di], 1))
             kp3d.append(pose)
     kp3d = torch.cat(kp3d).numpy().astype(np.float64)
@@ -167,12 +165,11 @@ def _speeds(models: dict, lifter, sparse, size, rounds: int) -> dict[str, dict[i
         x, s = sparse[:batch], size[:batch]
 
         def call(densifier, decode, x=x, s=s):
-            model = EndToEnd(densifier, lifter).eval()
+            model = EndToEnd(densifier, lifter, decode).eval()
 
             def fn():
                 with torch.inference_mode():
-                    dense, fine, _, _ = densifier(x, return_tokens=True, decode=decode)
-                    model.lifter(model.lifter_input(x, dense, fine, s))
+                    model(x, s)
 
             return fn
 

@@ -40,6 +40,7 @@ from pipelines.core.atomic import write_json_atomic, write_text_atomic
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
+from pipelines.core.results import EvaluateResult, Table
 from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input, sparse_scores
 from pipelines.data.windows import centred_windows, sequences
 from pipelines.evaluate import tables
@@ -343,6 +344,14 @@ def evaluate(
 
         results["plots"] = plots.plot_evaluation(out_dir, evaluated, arrays, config.evaluate.n_plot_samples)
     return results
+
+
+def run_evaluate(protocol: str, checkpoints, store: str | Path, out_dir: str | Path, config: Config, **options):
+    """`hipart evaluate`: :func:`evaluate` as a typed result whose tables are the ones a terminal shows (per-action
+    tables transposed; AdvOcc's summary tables). ``options``: the keyword arguments of :func:`evaluate`."""
+    results = evaluate(protocol, checkpoints, store, out_dir, config, **options)
+    shown = results.get("tables", []) if protocol.startswith("advocc") else tables.screen_tables(results)
+    return EvaluateResult(protocol, Path(out_dir), results, [Table(*t) for t in shown])
 
 
 def _public(model_result: dict) -> dict:

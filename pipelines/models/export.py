@@ -5,7 +5,8 @@ the image size (B, 2) in; root-relative 3D (B, 17, 3) mm, the densified 48/96 le
 generated tokens out. A temporal lifter's graph (:class:`hipart.end_to_end.TemporalEndToEnd`) takes
 windows instead, with the same input and output names: sparse 2D (B, T, 17, 2) px and one image
 size per window (B, 2) in; every frame's 3D (B, T, 17, 3) mm, levels (B, T, 48 | 96, 2) px and
-tokens (B, T, 16 | 48) out (seq2seq). T is fixed when traced and stored in the metadata
+tokens (B, T, 16 | 48) out (seq2seq). A model that reads detector scores (a score-aware densifier or
+lifter) takes them as a third input, ``scores`` (B[, T], 17). T is fixed when traced and stored in the metadata
 (``frames``; 1 for a single-frame graph); the runner refuses inputs of another shape in one line.
 It is traced with a dynamic batch axis, which unrolls HiARM's 16 greedy
 decode steps and carries the KV cache as tensors (``hipart.layers.KVCache(grow=True)``). By
@@ -25,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hipart.end_to_end import INPUTS, OUTPUTS, EndToEnd, TemporalEndToEnd
+from hipart.end_to_end import OUTPUTS, SCORES, EndToEnd, TemporalEndToEnd
 from pipelines.core.atomic import atomic_path
 from pipelines.core.checkpoint import file_sha256, resolve
 from pipelines.core.errors import UserError
-from pipelines.data.store import PoseStore, sparse_input
+from pipelines.data.store import PoseStore, sparse_input, sparse_scores
 from pipelines.data.windows import chunks, sequences
 from pipelines.models.lifting import LiftingModel, load_lifting_model, require_sparse_only_input
 from pipelines.models.onnx_fused import fused_attention
@@ -40,23 +41,12 @@ EXTRA = 'pip install -e ".[onnx]"'
 
 
 def end_to_end(model: LiftingModel) -> EndToEnd:
-    """The torch inference module of a loaded lift checkpoint (its HiPART densifier when it has one);
-    for a temporal lifter, the module that lifts windows of frames (:class:`TemporalEndToEnd`)."""
+    """The torch inference module of a loaded lift checkpoint (its densifier when it has one); for a temporal
+    lifter, the module that lifts windows of frames (:class:`TemporalEndToEnd`)."""
     require_sparse_only_input(model, "a graph from sparse 2D")
-    densifier = getattr(model.source, "densifier", None)
-    reads_scores = (
-        model.lifter.cfg.score_input
-        or getattr(getattr(densifier, "hiarm", None), "cfg", None)
-        and densifier.hiarm.cfg.score_input
-        or getattr(getattr(densifier, "regressor", None), "cfg", None)
-        and densifier.regressor.cfg.score_input
-    )
-    if reads_scores:
-        raise UserError(
-            f"{model.name}: this model reads detector scores, which the exported graph (inputs "
-            f"{', '.join(INPUTS)}) does not take; export a model trained with --paper-input"
-        )
-    return (TemporalEndToEnd if model.is_temporal else EndToEnd)(densifier, model.lifter).eval()
+    if not model.is_temporal:
+        return model.net.eval()
+    return TemporalEndToEnd(model.net.densifier, model.lifter).eval()
 
 
 def time_axis(module: EndToEnd) -> tuple[int, ...]:
@@ -84,12 +74,17 @@ def session(path: str | Path, threads: int = 0):
         raise UserError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
 
 
-def run_session(sess, sparse2d: np.ndarray, image_size: np.ndarray) -> dict[str, np.ndarray]:
+def run_session(sess, sparse2d: np.ndarray, image_size: np.ndarray, scores: np.ndarray | None = None) -> dict:
     """Run a graph of `hipart export`: sparse2d (B, 17, 2) px, or (B, T, 17, 2) windows for a temporal graph,
-    and image_size (B, 2) -> its outputs by name (``OUTPUTS``; a graph with the legacy names is read the same)."""
+    image_size (B, 2) and, for a graph that reads them, scores (B[, T], 17) (None: all 1) -> its outputs by name
+    (``OUTPUTS``; a graph with the legacy names is read the same)."""
+    sparse2d = np.ascontiguousarray(sparse2d, np.float32)
     given = {
-        "sparse2d": np.ascontiguousarray(sparse2d, np.float32),
+        "sparse2d": sparse2d,
         "image_size": np.ascontiguousarray(image_size, np.float32),
+        SCORES: np.ones(sparse2d.shape[:-1], np.float32)
+        if scores is None
+        else np.ascontiguousarray(scores, np.float32),
     }
     feeds = {spec.name: given[LEGACY_NAMES.get(spec.name, spec.name)] for spec in sess.get_inputs()}
     _check_feeds(sess, feeds)
@@ -112,34 +107,38 @@ def _check_feeds(sess, feeds: dict[str, np.ndarray]) -> None:
             raise UserError(f"this ONNX graph takes {spec.name} of shape ({wanted}){what}, got {tuple(got)}")
         batches.add(got[0] if got else None)
     if len(batches) > 1:
-        raise UserError(f"sparse2d and image_size differ in batch size ({', '.join(map(str, sorted(batches)))})")
+        raise UserError(f"the inputs differ in batch size ({', '.join(map(str, sorted(batches)))})")
 
 
-def _real_inputs(model: LiftingModel, rows: int = 64) -> tuple[np.ndarray, np.ndarray] | None:
-    """Test-split 2D input of the store the lifter was trained on, when that store is still there:
+def _real_inputs(model: LiftingModel, rows: int = 64) -> tuple[np.ndarray, ...] | None:
+    """Test-split 2D input and scores of the store the lifter was trained on, when that store is still there:
     its first ``rows`` rows, or for a temporal lifter its first windows (at least one) of about as many
-    frames, cut from the split's sequences as seq2seq prediction cuts them."""
+    frames, cut from the split's sequences as seq2seq prediction cuts them. -> sparse2d, image_size, scores"""
     store_path, input2d = (model.meta.get("store") or {}).get("path"), model.meta.get("input2d", "gt")
     if not store_path or not Path(store_path).is_file():
         return None
     store = PoseStore(store_path)
     split = "test" if "test" in store.splits else store.splits[0]
     sparse, size = sparse_input(store, split, input2d), store.read(split, "meta/image_size").astype(np.float32)
+    scores = sparse_scores(store, split, input2d)
     if not model.is_temporal:
-        return sparse[:rows], size[:rows]
+        return sparse[:rows], size[:rows], scores[:rows]
     seqs = sequences(store, split)
     if not seqs:
         return None
     windows = np.concatenate([chunks(seq, model.frames)[0] for seq in seqs])[: max(1, rows // model.frames)]  # (M, T)
-    return sparse[windows], size[windows[:, 0]]  # (M, T, 17, 2), (M, 2)
+    return sparse[windows], size[windows[:, 0]], scores[windows]  # (M, T, 17, 2), (M, 2), (M, T, 17)
 
 
-def compare(module: EndToEnd, sess, sparse2d: np.ndarray, image_size: np.ndarray) -> dict[str, float]:
+def compare(module: EndToEnd, sess, sparse2d: np.ndarray, image_size: np.ndarray, scores=None) -> dict[str, float]:
     """Largest |ONNX - torch| of the 3D (mm) and levels (px), and the share of tokens that differ.
     Inputs as :func:`run_session` takes them (windows for a temporal module)."""
+    given = None if scores is None or not module.reads_scores else torch.from_numpy(scores).float()
     with torch.inference_mode():
-        ref = [t.numpy() for t in module(torch.from_numpy(sparse2d).float(), torch.from_numpy(image_size).float())]
-    got = run_session(sess, sparse2d, image_size)
+        ref = [
+            t.numpy() for t in module(torch.from_numpy(sparse2d).float(), torch.from_numpy(image_size).float(), given)
+        ]
+    got = run_session(sess, sparse2d, image_size, scores)
     out = {
         f"max_abs_{name}": float(np.abs(got[name] - r).max()) if r.size else 0.0
         for name, r in zip(OUTPUTS[:3], ref[:3])
@@ -161,6 +160,8 @@ def write_graph(module: EndToEnd, path: str | Path, opset: int = 17, standard_op
         torch.full((2, *time_axis(module), 17, 2), 500.0) + torch.arange(34.0).view(17, 2),  # (2, [T,] 17, 2)
         torch.full((2, 2), 1000.0),
     )
+    if module.reads_scores:
+        example += (torch.linspace(0.2, 1.0, 17).expand(2, *time_axis(module), 17).contiguous(),)  # (2, [T,] 17)
     fusing = contextlib.nullcontext() if standard_ops else fused_attention(module)
     with warnings.catch_warnings(), torch.no_grad(), fusing:
         warnings.simplefilter("ignore")  # the tracer's notes on Python values baked into the graph
@@ -168,9 +169,9 @@ def write_graph(module: EndToEnd, path: str | Path, opset: int = 17, standard_op
             module,
             example,
             str(path),
-            input_names=list(INPUTS),
+            input_names=list(module.input_names),
             output_names=list(OUTPUTS),
-            dynamic_axes={name: {0: "batch"} for name in INPUTS + OUTPUTS},
+            dynamic_axes={name: {0: "batch"} for name in module.input_names + OUTPUTS},
             opset_version=opset,
             dynamo=False,
         )
@@ -210,6 +211,7 @@ def export_onnx(
                 sess,
                 rng.uniform(200, 800, (count, *window, 17, 2)).astype(np.float32),
                 np.full((count, 2), 1000.0, np.float32),
+                rng.uniform(0.2, 1.0, (count, *window, 17)).astype(np.float32),
             )
         }
         real = _real_inputs(model)
@@ -238,6 +240,7 @@ def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str)
             "dense_source": model.lifter.cfg.dense_source,
             "temporal": model.is_temporal,
             "frames": model.frames,
+            "inputs": list(model.net.input_names),
             "operators": operators,
             "lift_checkpoint_sha256": file_sha256(resolve(checkpoint)),
         }

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hipart.end_to_end import densify_levels
 from pipelines.core.atomic import atomic_path
 from pipelines.core.checkpoint import file_sha256, resolve
 from pipelines.core.errors import UserError
@@ -98,8 +99,8 @@ class DensifierLevels:
     @torch.no_grad()
     def densify(self, sparse_px: torch.Tensor, scores: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
         scores = None if scores is None else scores.to(self.device, torch.float32)
-        dense, fine = self.densifier(sparse_px.to(self.device, torch.float32), scores)  # (B,48,2), (B,96,2) px
-        return {48: dense.float(), 96: fine.float()}
+        dense, fine, _, _ = densify_levels(self.densifier, sparse_px.to(self.device, torch.float32), scores)
+        return {48: dense, 96: fine}  # (B, 48, 2), (B, 96, 2) px
 
     def _generate(self, sparse: np.ndarray, scores: np.ndarray, what: str) -> dict[int, np.ndarray]:
         out = {48: np.zeros((len(sparse), 48, 2), np.float32), 96: np.zeros((len(sparse), 96, 2), np.float32)}

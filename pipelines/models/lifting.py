@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from hipart.config import LifterConfig
+from hipart.end_to_end import EndToEnd
 from hipart.lifter import Lifter
 from hipart.lifters import build_lifter
 from hipart.metrics import flip_test
-from hipart.normalize import lifter_normalize
 from hipart.skeleton import H36M_FLIP_PERM, NUM_SPARSE
 from pipelines.core import checkpoint
 from pipelines.core.autotune import fastest_batch
@@ -57,22 +57,6 @@ def input_flip_perm(levels: tuple[int, ...], perms: dict[int, list[int]]) -> lis
     return out
 
 
-def lifter_input(
-    sparse_px: torch.Tensor,
-    levels_px: dict[int, torch.Tensor],
-    levels: tuple[int, ...],
-    image_size: torch.Tensor,
-    framing: str = "image",
-) -> torch.Tensor:
-    """Concatenate the levels in config order and normalise them as the lifter reads them. -> (B, sum(levels), 2)."""
-    parts = [sparse_px]
-    for level in levels[1:]:
-        if level not in levels_px:
-            raise UserError(f"the lifter needs the {level}-joint level, which its level source did not provide")
-        parts.append(levels_px[level].to(sparse_px))
-    return lifter_normalize(torch.cat(parts, 1), image_size, framing)
-
-
 @dataclass
 class LiftingModel:
     """A lifter plus everything needed to feed it: level source, flip permutations, device."""
@@ -84,6 +68,10 @@ class LiftingModel:
     name: str = "lifter"
     meta: dict = field(default_factory=dict)
     batch_size: int = 1024
+
+    def __post_init__(self):
+        # the one forward (hipart.end_to_end): flip augmentation and a store's levels wrap its steps
+        self.net = EndToEnd(getattr(self.source, "densifier", None), self.lifter)
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -122,7 +110,7 @@ class LiftingModel:
 
         def run(x, s=None):
             with autocast(self.device):
-                return self.lifter(x.to(self.device), s).float()
+                return self.net.lift(x.to(self.device), s)
 
         out = (
             flip_test(run, x_sn, self._input_perm(), H36M_FLIP_PERM, scores, H36M_FLIP_PERM)
@@ -130,6 +118,15 @@ class LiftingModel:
             else run(x_sn, scores)
         )
         return out * 1000.0
+
+    @torch.no_grad()
+    def densify(self, sparse_px: torch.Tensor, scores: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
+        """The levels made of sparse px (N, 17, 2) on the device: {48: (N, 48, 2), 96: (N, 96, 2)} px, or none for a
+        sparse-only lifter (a lifter on a store's ground-truth levels refuses, in one line)."""
+        if self.net.densifier is None:
+            return self.source.densify(sparse_px, scores)
+        dense, fine, _, _ = self.net.densify(sparse_px, scores)
+        return {48: dense, 96: fine}
 
     @torch.no_grad()
     def frame_inputs(self, sparse2d_px, image_size, visible=None, levels=None, scores=None):
@@ -151,9 +148,12 @@ class LiftingModel:
             chunk = sparse[rows].to(self.device)
             chunk_scores = None if all_scores is None else all_scores[rows]
             given = {lv: _as_float_tensor(a[rows]) for lv, a in levels.items()} if levels else None
-            lv_px = given if given is not None else self.source.densify(chunk, chunk_scores)
-            lv_px = {lv: a.to(self.device) for lv, a in lv_px.items() if lv in self.levels}
-            x_parts.append(lifter_input(chunk, lv_px, self.levels, size[rows].to(self.device), self.lifter.cfg.framing))
+            lv_px = given if given is not None else self.densify(chunk, chunk_scores)
+            lv_px = {lv: a.to(chunk) for lv, a in lv_px.items() if lv in self.levels}
+            for level in self.levels[1:]:
+                if level not in lv_px:
+                    raise UserError(f"the lifter needs the {level}-joint level, which its level source did not provide")
+            x_parts.append(self.net.lifter_input({NUM_SPARSE: chunk, **lv_px}, size[rows].to(self.device)))
             for lv, a in lv_px.items():
                 level_parts.setdefault(lv, []).append(a.cpu())
         if not x_parts:

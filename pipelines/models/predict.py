@@ -202,7 +202,7 @@ def predict(
 
 
 def _onnx_lifter(path, batch: int):
-    """The graph of `hipart export` as a lifter (invisible joints filled as the torch path does)."""
+    """The graph of `hipart export` as a lifter (invisible joints filled and scores read as the torch path does)."""
     from pipelines.models.export import read_metadata, run_session, session
 
     sess = session(path)
@@ -226,8 +226,15 @@ def _onnx_lifter(path, batch: int):
     def run(sparse_px: np.ndarray, image_size: np.ndarray, visible: np.ndarray, scores=None) -> dict:
         sparse = torch.from_numpy(np.asarray(sparse_px, np.float32))
         filled = fill_invisible(sparse, torch.from_numpy(np.asarray(visible))).numpy()
+        scores = None if scores is None else np.asarray(scores, np.float32)
         parts = [
-            run_session(sess, filled[i : i + batch], image_size[i : i + batch]) for i in range(0, len(filled), batch)
+            run_session(
+                sess,
+                filled[i : i + batch],
+                image_size[i : i + batch],
+                None if scores is None else scores[i : i + batch],
+            )
+            for i in range(0, len(filled), batch)
         ]
         joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
         return {

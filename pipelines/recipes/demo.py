@@ -86,7 +86,7 @@ def regress_stage(config: Config) -> Stage:
         "regress",
         ("regress", "train_regress", "detector_input", "demo"),
         ("store",),
-        lambda out, d: train_regress(_store(d), out, config, input2d=config.demo.input2d)["results"],
+        lambda out, d: train_regress(_store(d), out, config, input2d=config.demo.input2d).results,
         config=config,
     )
 
@@ -100,7 +100,7 @@ def knn_stage(config: Config) -> Stage:
         "knn",
         ("detector_input", "demo"),
         ("store",),
-        lambda out, d: build_knn(_store(d), out, config, input2d=config.demo.input2d)["results"],
+        lambda out, d: build_knn(_store(d), out, config, input2d=config.demo.input2d).results,
         config=config,
     )
 

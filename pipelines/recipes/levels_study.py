@@ -107,7 +107,7 @@ def _train_and_score(out: Path, dirs: dict, config: Config, unit: Unit, cache: P
         "pa_mpjpe": scored["pa_mpjpe"]["average"],
         "train_seconds": seconds,
         "samples_per_s": unit.budget / seconds,
-        "params": trained["params"],
+        "params": trained.params,
     }
     if unit.arm.input2d == DETECTED and unit.arm.source != "gt":  # what a user's detector could feed
         occluded = replace(config, occlusion=replace(config.occlusion, input2d=input2d))

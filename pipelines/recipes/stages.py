@@ -107,4 +107,6 @@ def _link_latest(link: Path, target: Path) -> None:
 
 
 def _jsonable(value):
+    if hasattr(value, "summary"):  # a typed stage result (pipelines.core.results.StageResult)
+        value = value.summary()
     return json.loads(json.dumps(value, default=str))

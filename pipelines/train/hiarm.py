@@ -29,6 +29,7 @@ from pipelines.core.atomic import write_json_atomic
 from pipelines.core.checkpoint import MODEL_FILE, read_meta
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
+from pipelines.core.results import StageResult, Table
 from pipelines.data.store import PoseStore, check_input2d, real_masks
 from pipelines.evaluate.densification import densification_errors
 from pipelines.models.loading import load_msst, msst_link
@@ -128,8 +129,8 @@ def train_hiarm(
     max_steps: int | None = None,
     device: str | None = None,
     stop_after: int | None = None,
-) -> dict:
-    """Train HiARM; returns {"results": test densification table, "run_dir", "step", "is_main"}."""
+) -> StageResult:
+    """Train HiARM; ``results`` is the test densification table (also OUT/results.json)."""
     check_config(config)
     store = PoseStore(store_path)
     link = msst_link(msst_ckpt, out_dir)
@@ -180,7 +181,49 @@ def train_hiarm(
             params=task.meta["params"],
         )
         write_json_atomic(Path(out_dir) / RESULTS_FILE, results)
-    return {"results": results, "run_dir": str(out_dir), "step": result["step"], "is_main": is_main}
+    return StageResult(
+        Path(out_dir),
+        result["step"],
+        is_main,
+        task.meta["params"],
+        results,
+        result["metrics"],
+        hiarm_tables(results) if is_main else [],
+        hiarm_notes(results, out_dir) if is_main else [],
+        model,
+    )
+
+
+# Rows of the densification table: the generator, its ceiling and two floors.
+METHODS = {
+    "hiarm": "HiARM (greedy)",
+    "msst_ceiling": "MSST reconstruction (ceiling)",
+    "nearest_neighbour": "nearest neighbour, train (baseline)",
+    "mean_pose": "mean pose, train (baseline)",
+}
+
+
+def hiarm_tables(r: dict) -> list[Table]:
+    """The densification table of a results.json: every sparse 2D input x every method."""
+    rows = [
+        [source, label, table[method]["dense_px"], table[method]["fine_px"]]
+        for source, table in r["densification"].items()
+        for method, label in METHODS.items()
+    ]
+    title = (
+        f"densification on the test split ({r['test_rows']} poses; HiARM {r['framework']}/{r['order']}, "
+        f"trained on {r['input2d']} 2D, step {r['step']})"
+    )
+    return [Table(title, ["sparse 2D", "method", "dense (48) px", "fine (96) px"], rows)]
+
+
+def hiarm_notes(r: dict, out_dir) -> list[str]:
+    acc = r["densification"]["gt"]["hiarm"]
+    return [
+        f"HiARM token accuracy vs the MSST tokens (GT 2D): sparse {100 * acc['sparse_token_acc']:.1f}%, "
+        f"dense {100 * acc['dense_token_acc']:.1f}%",
+        f"HiARM ({r['params']:,} parameters) written to {Path(out_dir) / 'model.safetensors'}",
+    ]
 
 
 def final_report(

@@ -19,19 +19,21 @@ from pipelines.core.atomic import write_json_atomic, write_text_atomic
 from pipelines.core.checkpoint import MODEL_FILE, save_model
 from pipelines.core.config_io import config_to_dict, dump_toml
 from pipelines.core.errors import UserError
+from pipelines.core.results import StageResult
 from pipelines.core.rows import evenly_spaced
 from pipelines.data.store import PoseStore, check_input2d, real_masks
 from pipelines.evaluate.densification import levels_error
 from pipelines.models.tokens import pose_frame_targets, split_levels
 from pipelines.train.hiarm import RESULTS_FILE, training_levels
+from pipelines.train.regress import densifier_report
 
 MAX_REFERENCE = 100_000
 
 
 def build_knn(
     store_path: str | Path, out_dir: str | Path, config: Config, input2d: str = "gt", max_reference: int = MAX_REFERENCE
-) -> dict:
-    """Write the reference bank of the nearest-neighbour densifier; returns {"results", "run_dir", "rows"}."""
+) -> StageResult:
+    """Write the reference bank of the nearest-neighbour densifier."""
     store = PoseStore(store_path)
     if max_reference < 1:
         raise UserError(f"--max-reference {max_reference}: expected at least 1 row")
@@ -70,4 +72,5 @@ def build_knn(
         },
     }
     write_json_atomic(out / RESULTS_FILE, results)
-    return {"results": results, "run_dir": str(out), "rows": int(len(rows))}
+    tables, notes = densifier_report(results, f"nearest neighbour ({len(rows):,} reference poses)", out)
+    return StageResult(out, 0, True, 0, results, {}, tables, notes, module)

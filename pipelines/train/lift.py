@@ -19,6 +19,7 @@ monitored test rows.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from pipelines.core.checkpoint import file_sha256
 from pipelines.core.config_io import config_hash, config_to_dict
 from pipelines.core.device import default_device
 from pipelines.core.errors import UserError
+from pipelines.core.results import StageResult
 from pipelines.core.rows import evenly_spaced, evenly_spaced_subset
 from pipelines.data.store import LEVEL_NAMES, PoseStore, sparse_input, sparse_scores
 from pipelines.data.windows import centre_index, centred_windows, sequences
@@ -41,6 +43,7 @@ from pipelines.models.level_sources import GTLevels, make_source
 from pipelines.models.lifting import flip_perms_from_hierarchy, input_flip_perm, lifter_meta
 from pipelines.models.loading import DENSIFIER_KINDS
 from pipelines.train.detector_input import detector_copies, for_stage
+from pipelines.train.extra_stores import concat_rows, extra_meta, open_extra_stores
 from pipelines.train.trainer import TrainTask, build_seeded, train
 from pipelines.train.viewpoints import viewpoint_inputs
 
@@ -274,11 +277,14 @@ def train_lift(
     resume: bool = False,
     device: str | None = None,
     levels_cache: Path | None = None,
-) -> dict:
-    """Train a lifter; returns {"run_dir", "checkpoint", "metrics", "params"}.
+    extra_stores: Sequence[str | Path] = (),
+    extra_inputs: Sequence[str] | None = None,
+) -> StageResult:
+    """Train a lifter.
 
     ``levels_cache``: where generated HiPART levels are cached (default OUT/levels_cache); runs that
-    share a store and a HiARM checkpoint can share one.
+    share a store and a HiARM checkpoint can share one. ``extra_stores``: more stores whose train splits are
+    appended (single-frame lifters; pipelines.train.extra_stores), read with ``extra_inputs`` (default: ``input2d``).
 
     Long: one stage's recipe: inputs, the single-frame or window task, the model and its metadata, in order.
     """
@@ -297,19 +303,27 @@ def train_lift(
     if lifter_cfg.arch == "temporal" and config.viewpoints.copies > 0 and "lift" in config.viewpoints.stages:
         raise UserError("viewpoints.copies: a temporal lifter's windows need one camera per sequence; set it to 0")
     sparse_input(pose_store, "train", input2d)  # validates --input before anything is written
+    extra = open_extra_stores(pose_store, extra_stores, extra_inputs, input2d)
+    if extra and lifter_cfg.arch == "temporal":
+        raise UserError("--extra-store: a temporal lifter's windows come from one store's sequences; train on one")
     source = make_source(
         lifter_cfg.dense_source, hipart, device, levels_cache or out / "levels_cache", config.evaluate.fixed_batch
     )
     perms = flip_perms_from_hierarchy(pose_store.hierarchy)
-    train_arrays = split_inputs(
-        pose_store,
-        "train",
-        input2d,
-        source,
-        lifter_cfg.levels,
-        for_stage(config.detector_input, "lift"),
-        config.occlusion.detector_fit,
-        config.viewpoints if "lift" in config.viewpoints.stages else None,
+    train_arrays = concat_rows(
+        [
+            split_inputs(
+                s,
+                "train",
+                name,
+                source,
+                lifter_cfg.levels,
+                for_stage(config.detector_input, "lift"),
+                config.occlusion.detector_fit,
+                config.viewpoints if "lift" in config.viewpoints.stages else None,
+            )
+            for s, name in [(pose_store, input2d), *extra]
+        ]
     )
     test = None
     if "test" in pose_store.splits and lifter_cfg.eval_rows > 0:
@@ -354,14 +368,13 @@ def train_lift(
                 "sha256": file_sha256(pose_store.path),
                 "hierarchy_sha256": pose_store.hierarchy_sha256,
             },
+            **({"extra_stores": extra_meta(extra)} if extra else {}),
             "flip_augment": in_perm is not None,
         },
     )
     task = TrainTask(name="lift", model=model, train_arrays=train_arrays, loss_fn=loss_fn, eval_fn=eval_fn, meta=meta)
     result = train(task, config.train_lift, out, resume=resume, device=device)
-    return {
-        "run_dir": str(out),
-        "checkpoint": str(out / "model.safetensors"),
-        "params": sum(p.numel() for p in model.parameters()),
-        "result": result,
-    }
+    params = sum(p.numel() for p in model.parameters())
+    figures = ", ".join(f"{k} {v:.2f}" for k, v in (result["metrics"] or {}).items())
+    note = f"lifter ({params:,} parameters) written to {out / 'model.safetensors'}" + (figures and f"; {figures}")
+    return StageResult(out, result["step"], result["is_main"], params, {}, result["metrics"] or {}, [], [note], model)

@@ -25,6 +25,7 @@ from hipart.normalize import from_pose_frame, pose_frame, to_pose_frame
 from hipart.quantize import codebook_usage
 from pipelines.core.atomic import write_json_atomic
 from pipelines.core.errors import UserError
+from pipelines.core.results import StageResult, Table
 from pipelines.core.rows import evenly_spaced_subset
 from pipelines.data.store import PoseStore, real_masks
 from pipelines.train.trainer import TrainTask, build_seeded, train
@@ -139,12 +140,9 @@ def train_msst(
     max_steps: int | None = None,
     stop_after: int | None = None,
     device: str | None = None,
-) -> dict:
-    """Train MSST on a store.
-
-    Returns {"results": final test evaluation (also OUT/results.json), "run_dir", "step", "train": last
-    training logs, "model": the trained MSST, "is_main": rank 0 (only rank 0 writes files)}.
-    """
+) -> StageResult:
+    """Train MSST on a store; ``results`` is the final test evaluation (also OUT/results.json; only rank 0
+    writes files)."""
     store = PoseStore(store_path)
     for split in ("train", "test"):
         if split not in store.splits:
@@ -189,11 +187,33 @@ def train_msst(
     }
     if is_main:
         write_json_atomic(Path(out_dir) / RESULTS_FILE, results)
-    return {
-        "results": results,
-        "run_dir": str(out_dir),
-        "step": result["step"],
-        "train": result["train"],
-        "model": model,
-        "is_main": is_main,
-    }
+    return StageResult(
+        Path(out_dir),
+        result["step"],
+        is_main,
+        sum(p.numel() for p in model.parameters()),
+        results,
+        result["metrics"],
+        msst_tables(results),
+        [f"MSST written to {Path(out_dir) / 'model.safetensors'}"],
+        model,
+    )
+
+
+def msst_tables(r: dict) -> list[Table]:
+    """The reconstruction error and codebook usage of a results.json."""
+    return [
+        Table(
+            f"MSST reconstruction on the test split ({r['test_rows']} poses, step {r['step']})",
+            ["level", "2D mean error (px)"],
+            [["dense (48)", r["dense_px"]], ["fine (96)", r["fine_px"]]],
+        ),
+        Table(
+            f"codebook usage ({r['codebook_size']} codes each)",
+            ["tokens", "perplexity", "codes used (%)"],
+            [
+                ["sparse (16)", r["sparse_perplexity"], 100 * r["sparse_used"]],
+                ["dense (48)", r["dense_perplexity"], 100 * r["dense_used"]],
+            ],
+        ),
+    ]

@@ -10,6 +10,7 @@ written to ``results.json``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,11 @@ from hipart.config import Config
 from hipart.level_regressor import LevelRegressor, RegressDensifier
 from pipelines.core.atomic import write_json_atomic
 from pipelines.core.errors import UserError
+from pipelines.core.results import StageResult, Table
 from pipelines.data.store import PoseStore, check_input2d, real_masks
 from pipelines.evaluate.densification import levels_error
 from pipelines.models.tokens import pose_frame_targets, split_levels
+from pipelines.train.extra_stores import concat_rows, extra_meta, open_extra_stores
 from pipelines.train.hiarm import RESULTS_FILE, training_levels
 from pipelines.train.trainer import TrainTask, build_seeded, train
 
@@ -64,17 +67,25 @@ def train_regress(
     input2d: str = "gt",
     resume: bool = False,
     device: str | None = None,
-) -> dict:
-    """Train the regression densifier; returns {"results", "run_dir", "step"}."""
+    extra_stores: Sequence[str | Path] = (),
+    extra_inputs: Sequence[str] | None = None,
+) -> StageResult:
+    """Train the regression densifier; ``results``: the test densification table (also OUT/results.json).
+
+    ``extra_stores``: more stores whose train splits are appended (pipelines.train.extra_stores), read with
+    ``extra_inputs`` (default: ``input2d``)."""
     store = PoseStore(store_path)
     for split in ("train", "test"):
         if split not in store.splits:
             raise UserError(f"{store.path}: split '{split}' is missing (has {', '.join(store.splits)})")
         check_input2d(store, split, input2d)
+    extra = open_extra_stores(store, extra_stores, extra_inputs, input2d)
     real = real_masks(store)
     hier = store.hierarchy
     n_dense, n_fine = len(hier["dense_from_fine"]), hier["dense_from_fine"].shape[1]
-    train_arrays = pose_frame_targets(training_levels(store, input2d, config, "regress"))
+    train_arrays = pose_frame_targets(
+        concat_rows([training_levels(s, name, config, "regress") for s, name in [(store, input2d), *extra]])
+    )
     model = build_seeded(config.train_regress, lambda: LevelRegressor(config.regress, n_dense, n_fine))
     task = TrainTask(
         name="regress",
@@ -87,6 +98,7 @@ def train_regress(
             "store": str(store.path.resolve()),
             "hierarchy_sha256": store.hierarchy_sha256,
             "input2d": input2d,
+            **({"extra_stores": extra_meta(extra)} if extra else {}),
             "n_dense": n_dense,
             "n_fine": n_fine,
             "params": sum(p.numel() for p in model.parameters()),
@@ -105,4 +117,18 @@ def train_regress(
             },
         }
         write_json_atomic(Path(out_dir) / RESULTS_FILE, results)
-    return {"results": results, "run_dir": str(out_dir), "step": result["step"]}
+    tables, notes = densifier_report(results, "regression densifier", Path(out_dir)) if results else ([], [])
+    return StageResult(
+        Path(out_dir), result["step"], result["is_main"], task.meta["params"], results, result["metrics"], tables, notes
+    )
+
+
+def densifier_report(results: dict, what: str, out: Path) -> tuple[list[Table], list[str]]:
+    """The test-split densification table of a comparison densifier's results.json, and where it was written."""
+    rows = [[name, e["dense_px"], e["fine_px"]] for name, e in results["densification"].items()]
+    table = Table(
+        f"{what}: densification on the test split (built on {results['input2d']} 2D)",
+        ["sparse 2D", "dense (48) px", "fine (96) px"],
+        rows,
+    )
+    return [table], [f"written to {out / 'model.safetensors'} (results: {out / RESULTS_FILE})"]

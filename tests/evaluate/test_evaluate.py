@@ -7,8 +7,9 @@ from helpers.lift_helpers import BoneMeanLifter, OracleLifter, level_flips, wrap
 from hipart.config import Config
 from hipart.skeleton import H36M_FLIP_PERM
 from pipelines.core.errors import UserError
+from pipelines.core.results import EvaluateResult
 from pipelines.data.store import PoseStore
-from pipelines.evaluate.protocols import evaluate
+from pipelines.evaluate.protocols import evaluate, run_evaluate
 
 PERMS = {17: list(H36M_FLIP_PERM), 48: level_flips()["dense_flip"].tolist(), 96: level_flips()["fine_flip"].tolist()}
 
@@ -65,6 +66,18 @@ def test_per_action_table_matches_hand_computation(tmp_path):
     assert results["models"][0]["pa_mpjpe_overall"] < results["models"][0]["mpjpe_overall"]
     md = (tmp_path / "out" / "results.md").read_text()
     assert f"{expected['Eating']:.1f}" in md and "Avg" in md
+
+    # what `hipart evaluate` prints: a typed result whose per-action tables have the actions as rows
+    oracle = wrap(_oracle(store, offset_mm=offsets), PERMS, name="oracle")
+    shown = run_evaluate("h36m", [], store, tmp_path / "cli", Config(), flip=False, models=[oracle])
+    assert isinstance(shown, EvaluateResult) and shown.protocol == "h36m" and shown.out == tmp_path / "cli"
+    overall, per_action = shown.tables[0], shown.tables[1]
+    assert overall.rows[0][0] == "oracle" and overall.rows[0][5] == pytest.approx(per_frame.mean(), abs=1e-3)
+    assert per_action.columns == ["action", "oracle"] and per_action.rows[0] == [
+        "Eat",
+        pytest.approx(expected["Eating"], abs=1e-3),
+    ]
+    assert (tmp_path / "cli" / "results.json").is_file()
 
 
 def test_flip_of_a_symmetric_model_is_consistent(tmp_path):

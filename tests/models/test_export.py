@@ -15,7 +15,7 @@ import torch
 from helpers.chain import TINY
 
 from pipelines.core.config_io import load_config
-from pipelines.models.export import compare, end_to_end, session
+from pipelines.models.export import compare, end_to_end, run_session, session
 from pipelines.models.lifting import load_lifting_model
 from pipelines.train.lift import train_lift
 
@@ -143,7 +143,7 @@ def test_standard_ops_graph_is_plain_onnx_and_matches_torch_too(cli, runs, tmp_p
         assert diff["tokens_differing"] == 0.0 and diff["max_abs_kp3d"] < MM, (path.name, diff)
 
 
-def test_export_of_the_comparison_densifiers_matches_torch_and_refuses_score_aware_models(
+def test_export_of_the_comparison_densifiers_and_of_score_aware_models_matches_torch(
     cli, runs, synthetic_store, tmp_path
 ):
     from pipelines.train.knn import build_knn
@@ -171,20 +171,33 @@ def test_export_of_the_comparison_densifiers_matches_torch_and_refuses_score_awa
         assert code == 0, err
         diff = compare(end_to_end(load_lifting_model(run)), session(tmp_path / f"{source}.onnx"), sparse, size)
         assert diff["max_abs_kp3d"] < MM and diff["max_abs_dense2d"] < PX and diff["max_abs_fine2d"] < PX
-    aware = load_config(None, TINY + ["lifter.score_input=true"])
-    train_lift(synthetic_store, tmp_path / "aware", aware, levels="17", dense_source="none", device="cpu")
-    code, _, err = cli("export", "--checkpoint", tmp_path / "aware", "--out", tmp_path / "aware.onnx")
-    assert code == 2 and "scores" in err and not (tmp_path / "aware.onnx").exists()
+    # the shipped kind of model reads detector scores (regression densifier and lifter): its graph takes them too
+    aware = load_config(None, [*TINY, "regress.dim=16", "regress.blocks=1", "train_regress.max_steps=10"]
+                        + ["regress.score_input=true", "lifter.score_input=true"])  # fmt: skip
+    train_regress(synthetic_store, tmp_path / "reg-aware", aware, input2d="noisy")
+    run = tmp_path / "aware"
+    train_lift(synthetic_store, run, aware, "17,48,96", "regress", tmp_path / "reg-aware", "noisy", device="cpu")
+    code, _, err = cli("export", "--checkpoint", run, "--out", tmp_path / "aware.onnx")
+    assert code == 0, err
+    sess, model = session(tmp_path / "aware.onnx"), load_lifting_model(run)
+    assert [i.name for i in sess.get_inputs()] == ["sparse2d", "image_size", "scores"]
+    scores = rng.uniform(0.2, 1.0, (7, 17)).astype(np.float32)
+    diff = compare(end_to_end(model), sess, sparse, size, scores)
+    assert diff["max_abs_kp3d"] < MM and diff["max_abs_dense2d"] < PX and diff["max_abs_fine2d"] < PX
+    graph = run_session(sess, sparse, size, scores)["kp3d"]
+    assert np.abs(run_session(sess, sparse, size, scores * 0.3)["kp3d"] - graph).max() > 1e-3  # the scores are read
+    assert np.abs(model.predict(sparse, size, scores=scores)["kp3d"] - graph).max() < MM  # as predict reads them
 
 
 def test_a_graph_with_the_legacy_names_reads_as_a_new_one(runs, tmp_path, monkeypatch):
     """Graphs exported before the inputs and outputs took predict's names (sparse_px, kp3d_mm, dense_px,
     fine_px) still run, and their outputs come back under the new names."""
+    import hipart.end_to_end as graph_names
     from pipelines.models import export
 
     module = end_to_end(load_lifting_model(runs / "lift-hipart"))
     legacy = {new: old for old, new in export.LEGACY_NAMES.items()}
-    monkeypatch.setattr(export, "INPUTS", tuple(legacy.get(n, n) for n in export.INPUTS))
+    monkeypatch.setattr(graph_names, "INPUTS", tuple(legacy.get(n, n) for n in graph_names.INPUTS))
     monkeypatch.setattr(export, "OUTPUTS", tuple(legacy.get(n, n) for n in export.OUTPUTS))
     export.write_graph(module.cpu(), tmp_path / "old.onnx")
     monkeypatch.undo()

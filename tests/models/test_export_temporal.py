@@ -134,7 +134,7 @@ def test_inputs_of_another_shape_fail_in_one_line(cli, runs, tmp_path):
     assert not (tmp_path / "a.npz").exists()
 
 
-def test_a_score_aware_temporal_lifter_is_refused(cli, runs, tmp_path):
+def test_a_score_aware_temporal_lifter_takes_scores_per_frame(cli, runs, tmp_path):
     store = runs / "poses.h5"
     train_lift(
         store,
@@ -145,5 +145,17 @@ def test_a_score_aware_temporal_lifter_is_refused(cli, runs, tmp_path):
         device="cpu",
     )
     code, _, err = cli("export", "--checkpoint", tmp_path / "aware", "--out", tmp_path / "aware.onnx")
-    assert code == 2 and "scores" in err and len(err.strip().splitlines()) == 1
-    assert not list(tmp_path.glob("aware.onnx*"))
+    assert code == 0, err
+    sess = session(tmp_path / "aware.onnx")
+    assert [(i.name, i.shape[1:]) for i in sess.get_inputs()] == [
+        ("sparse2d", [5, 17, 2]),
+        ("image_size", [2]),
+        ("scores", [5, 17]),
+    ]
+    rng = np.random.default_rng(2)
+    sparse, size = rng.uniform(300, 700, (3, 5, 17, 2)).astype(np.float32), np.full((3, 2), 1000, np.float32)
+    scores = rng.uniform(0.2, 1.0, (3, 5, 17)).astype(np.float32)
+    diff = compare(end_to_end(load_lifting_model(tmp_path / "aware")), sess, sparse, size, scores)
+    assert diff["max_abs_kp3d"] < 1e-2, diff
+    low = run_session(sess, sparse, size, scores * 0.2)["kp3d"]
+    assert np.abs(low - run_session(sess, sparse, size, scores)["kp3d"]).max() > 1e-3

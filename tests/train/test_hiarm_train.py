@@ -61,7 +61,7 @@ def hiarm_run(synthetic_store, msst_run, tmp_path_factory):
 
 def test_training_beats_the_mean_pose_floor(hiarm_run):
     run, result = hiarm_run
-    r = result["results"]
+    r = result.results
     assert r["step"] == 200 and json.loads((run / "results.json").read_text()) == r
     assert set(r["densification"]) == {"gt", "noisy"}  # the synthetic store has one detection set
     for table in r["densification"].values():
@@ -89,7 +89,7 @@ def test_load_densifier_round_trip(hiarm_run, synthetic_store):
     test = split_targets(store, "test", "gt", densifier.msst)
     errors = densification_errors(densifier, train, test, real_masks(store))
     assert errors["hiarm"]["dense_px"] == pytest.approx(
-        result["results"]["densification"]["gt"]["hiarm"]["dense_px"], rel=1e-5
+        result.results["densification"]["gt"]["hiarm"]["dense_px"], rel=1e-5
     )
     sparse_px = torch.from_numpy(store.read("test", "kp2d/sparse")[:8])
     dense, fine = densifier(sparse_px)

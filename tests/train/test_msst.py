@@ -119,7 +119,7 @@ def trained(synthetic_store, tmp_path_factory):
 
 def test_training_halves_the_fine_error(trained):
     run, result, untrained = trained
-    r = result["results"]
+    r = result.results
     assert r["fine_px"] <= 0.5 * untrained["fine_px"] and r["dense_px"] <= 0.5 * untrained["dense_px"]
     assert r["step"] == 120 and 0 < r["sparse_used"] <= 1 and r["dense_perplexity"] > 1
     assert json.loads((run / "results.json").read_text()) == r
@@ -128,7 +128,7 @@ def test_training_halves_the_fine_error(trained):
 
 
 def test_decode_encode_is_deterministic_in_eval_mode(trained, synthetic_store):
-    model = trained[1]["model"].eval()
+    model = trained[1].model.eval()
     fine = torch.from_numpy(msst_arrays(PoseStore(synthetic_store), "test", False)["fine"][:64])
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     a = model.decode(*model.encode(fine))
@@ -139,7 +139,7 @@ def test_decode_encode_is_deterministic_in_eval_mode(trained, synthetic_store):
 
 def test_checkpoint_reloads_to_identical_outputs(trained, synthetic_store):
     run, result, _ = trained
-    model = result["model"].eval()
+    model = result.model.eval()
     loaded, meta = load_msst(run)
     fine = torch.from_numpy(msst_arrays(PoseStore(synthetic_store), "test", False)["fine"][:64])
     idx = model.encode(fine)
@@ -168,7 +168,7 @@ import os, sys, torch
 from pipelines.core.config_io import load_config
 from pipelines.train.msst import train_msst
 result = train_msst(sys.argv[1], sys.argv[2], load_config(None, sys.argv[3:]))
-torch.save(result["model"].state_dict(), os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.pt"))
+torch.save(result.model.state_dict(), os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.pt"))
 """
 
 

@@ -91,7 +91,7 @@ def test_train_sparse_only_then_evaluate_centre_frames_with_velocity_metrics(tmp
     store = write_store(tmp_path / "s.h5", n_train=128, n_test=32)  # every test row monitored
     cfg = temporal_config()
     result = train_lift(store, tmp_path / "run", cfg, device="cpu")
-    assert result["result"]["step"] == 3 and np.isfinite(result["result"]["metrics"]["test_mpjpe"])
+    assert result.step == 3 and np.isfinite(result.metrics["test_mpjpe"])
     meta = read_meta(tmp_path / "run")
     assert meta["lifter"]["arch"] == "temporal" and meta["lifter"]["frames"] == 5
     results = evaluate("h36m", [tmp_path / "run"], store, tmp_path / "eval", cfg, device="cpu")
@@ -111,7 +111,7 @@ def test_train_sparse_only_then_evaluate_centre_frames_with_velocity_metrics(tmp
     gt = pose_store.read("test", "kp3d/sparse")
     err = np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=-1).mean()
     assert err == pytest.approx(model_result["mpjpe_overall"], rel=1e-4)
-    assert err == pytest.approx(result["result"]["metrics"]["test_mpjpe"], rel=1e-3)
+    assert err == pytest.approx(result.metrics["test_mpjpe"], rel=1e-3)
 
 
 def test_single_frame_models_also_get_velocity_metrics(tmp_path, one_thread):

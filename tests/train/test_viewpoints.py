@@ -84,7 +84,7 @@ def test_training_with_viewpoints_and_the_temporal_refusal(tmp_path, synthetic_s
 
     cfg = dataclasses.replace(tiny_config(max_steps=2, dim=16, blocks=1), viewpoints=ViewpointConfig(copies=1))
     result = train_lift(synthetic_store, tmp_path / "run", cfg, input2d="noisy", device="cpu")
-    assert (tmp_path / "run" / "model.safetensors").is_file() and result["params"] > 0
+    assert (tmp_path / "run" / "model.safetensors").is_file() and result.params > 0
     temporal = dataclasses.replace(cfg, lifter=dataclasses.replace(cfg.lifter, arch="temporal", frames=3))
     with pytest.raises(UserError, match="viewpoints.copies"):
         train_lift(synthetic_store, tmp_path / "temporal", temporal, input2d="noisy", device="cpu")
