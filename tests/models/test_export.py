@@ -52,6 +52,19 @@ def test_export_matches_the_torch_path(cli, runs, tmp_path):
         assert diff["max_abs_kp3d"] < MM and diff["max_abs_dense2d"] < PX and diff["max_abs_fine2d"] < PX, diff
 
 
+def test_predict_runs_the_graphs_forward(runs):
+    """One inference path: the lift model's predict (no flip) is EndToEnd.forward, bit for bit."""
+    model = load_lifting_model(runs / "lift-hipart")
+    rng = np.random.default_rng(11)
+    sparse = rng.uniform(300, 700, (9, 17, 2)).astype(np.float32)
+    size = np.full((9, 2), 1000, np.float32)
+    with torch.inference_mode():
+        kp3d, dense, fine, _, _ = end_to_end(model)(torch.from_numpy(sparse), torch.from_numpy(size))
+    got = model.predict(sparse, size)
+    assert np.array_equal(got["kp3d"], kp3d.numpy()) and np.array_equal(got["dense2d"], dense.numpy())
+    assert np.array_equal(got["fine2d"], fine.numpy())
+
+
 def test_sparse_only_lifter_exports_without_levels(cli, runs, tmp_path):
     out = tmp_path / "sparse.onnx"
     assert cli("export", "--checkpoint", runs / "lift-sparse", "--out", out)[0] == 0
