@@ -94,7 +94,7 @@ def predict(
     image_size: Annotated[
         str | None,
         typer.Option(
-            help="W,H of the --keypoints images in pixels (default: an NPZ's image_size, else 1000,1000 like Human3.6M)."
+            help="W,H of the --keypoints images in pixels (default: an NPZ's image_size, else 1000,1000 as in H36M)."
         ),
     ] = None,
     min_score: Annotated[
