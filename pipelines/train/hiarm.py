@@ -167,31 +167,19 @@ def train_hiarm(
         },
     )
     result = train(task, config.train_hiarm, Path(out_dir), resume=resume, stop_after=stop_after, device=device)
-    is_main = result["is_main"]
-    results = {}
-    if is_main:
-        results = final_report(
+    out = StageResult(Path(out_dir), result["step"], result["is_main"], task.meta["params"], {}, result["metrics"])
+    out.model = model
+    if out.is_main:
+        out.results = final_report(
             Densifier(msst, model.eval()), store, train_arrays, test_gt, real, config.evaluate.fixed_batch
         )
-        results.update(
-            step=result["step"],
-            input2d=input2d,
-            order=config.hiarm.order,
-            framework=config.hiarm.framework,
-            params=task.meta["params"],
+        out.results.update(
+            step=result["step"], input2d=input2d, order=config.hiarm.order, framework=config.hiarm.framework
         )
-        write_json_atomic(Path(out_dir) / RESULTS_FILE, results)
-    return StageResult(
-        Path(out_dir),
-        result["step"],
-        is_main,
-        task.meta["params"],
-        results,
-        result["metrics"],
-        hiarm_tables(results) if is_main else [],
-        hiarm_notes(results, out_dir) if is_main else [],
-        model,
-    )
+        out.results["params"] = out.params
+        write_json_atomic(Path(out_dir) / RESULTS_FILE, out.results)
+        out.tables, out.notes = hiarm_tables(out.results), hiarm_notes(out.results, out_dir)
+    return out
 
 
 # Rows of the densification table: the generator, its ceiling and two floors.
