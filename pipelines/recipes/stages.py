@@ -85,7 +85,7 @@ def run_stages(
         if reused:
             summaries[stage.id] = json.loads(done.read_text())["summary"]
         else:
-            if force and directory.exists():
+            if directory.exists():  # forced, or left half-written by an interrupted run: start it clean
                 remove(directory)
             start = time.perf_counter()
             summaries[stage.id] = _jsonable(stage.run(directory, dirs))

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from hipart.config import Config
-from pipelines.recipes.stages import DONE, Stage, run_stages
+from pipelines.recipes.stages import DONE, Stage, run_stages, stage_dir
 
 
 def _stages(calls: list, config: Config, fail_second: bool = False):
@@ -61,8 +61,13 @@ def test_force_redoes_everything_and_a_failed_stage_is_not_marked_done(tmp_path)
     config, calls = Config(), []
     with pytest.raises(RuntimeError):
         run_stages(_stages(calls, config, fail_second=True), config, tmp_path)
+    first_dir = next(tmp_path.glob("a-*"))
+    half = stage_dir(tmp_path, _stages(calls, config)[1], config, {"a": first_dir})
+    half.mkdir()
+    (half / "train_state.pt").write_text("interrupted")  # what a killed training stage leaves
     dirs, _, log = run_stages(_stages(calls, config), config, tmp_path)
     assert calls == ["first", "second", "second"]  # first reused, failed second redone
+    assert dirs["b"] == half and not (half / "train_state.pt").exists()  # a half-written stage starts clean
     assert [entry["reused"] for entry in log] == [True, False]
     calls.clear()
     run_stages(_stages(calls, config), config, tmp_path, force=True)
