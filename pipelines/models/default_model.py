@@ -6,9 +6,10 @@ HiARM run) still hold, and ``manifest.json``: every file's sha256 and size, the 
 the training data and its licence, and the figures measured when they were packed. Loading checks every
 sha256 first, so a damaged install fails with one line instead of lifting with wrong weights.
 
-``make train-default`` trains and packs it: on the demo's store and a second corpus of other bodies and camera
-placements, the detector-aware regression densifier and a score-aware efficient lifter on its levels (the arm that measured best on unseen motion, new bodies and
-real footage; docs/results.md), then ``python -m pipelines.models.default_model runs/default/lift-default``.
+``make train-default`` trains and packs it: on the demo's store and a second corpus of other bodies and
+camera placements, the detector-aware regression densifier and a score-aware efficient lifter on its levels
+(docs/results.md, "Choosing the shipped model"), then
+``python -m pipelines.models.default_model runs/default/lift-default``.
 """
 
 from __future__ import annotations
