@@ -120,15 +120,6 @@ class LiftingModel:
         return out * 1000.0
 
     @torch.no_grad()
-    def densify(self, sparse_px: torch.Tensor, scores: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
-        """The levels made of sparse px (N, 17, 2) on the device: {48: (N, 48, 2), 96: (N, 96, 2)} px, or none for a
-        sparse-only lifter (a lifter on a store's ground-truth levels refuses, in one line)."""
-        if self.net.densifier is None:
-            return self.source.densify(sparse_px, scores)
-        dense, fine, _, _ = self.net.densify(sparse_px, scores)
-        return {48: dense, 96: fine}
-
-    @torch.no_grad()
     def frame_inputs(self, sparse2d_px, image_size, visible=None, levels=None, scores=None):
         """Per row, what the lifter reads: screen-normalised levels (N, J, 2) and scores (N, 17) | None on the
         device, and the 48/96 levels fed, {48: (N, 48, 2) px, ...}. Arguments as :meth:`predict`."""
@@ -148,7 +139,7 @@ class LiftingModel:
             chunk = sparse[rows].to(self.device)
             chunk_scores = None if all_scores is None else all_scores[rows]
             given = {lv: _as_float_tensor(a[rows]) for lv, a in levels.items()} if levels else None
-            lv_px = given if given is not None else self.densify(chunk, chunk_scores)
+            lv_px = given if given is not None else self.source.densify(chunk, chunk_scores)  # densify_levels
             lv_px = {lv: a.to(chunk) for lv, a in lv_px.items() if lv in self.levels}
             for level in self.levels[1:]:
                 if level not in lv_px:
