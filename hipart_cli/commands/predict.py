@@ -39,7 +39,12 @@ OUT_HELP = (
 DEFAULTS = OneEuro()
 SMOOTH_HELP = (
     "Smooth a --video over time with the One Euro filter: the detected 2D before lifting, the 3D "
-    "after. Images and --keypoints files are never smoothed."
+    "after, each as the average of a forward and a backward pass (no lag). Images and --keypoints files "
+    "are never smoothed."
+)
+CAUSAL_HELP = (
+    "Smooth with one forward pass only, as a live stream must: each frame from the frames before it "
+    "(lags about a frame behind a moving limb)."
 )
 MIN_CUTOFF_HELP = (
     f"One Euro cutoff of a still joint in Hz (default {DEFAULTS.min_cutoff}); lower smooths more, with more lag."
@@ -117,6 +122,7 @@ def predict(
     smooth: Annotated[bool, typer.Option("--smooth/--no-smooth", help=SMOOTH_HELP)] = True,
     smooth_min_cutoff: Annotated[float | None, typer.Option(help=MIN_CUTOFF_HELP, show_default=False)] = None,
     smooth_beta: Annotated[float | None, typer.Option(help=BETA_HELP, show_default=False)] = None,
+    smooth_causal: Annotated[bool, typer.Option(help=CAUSAL_HELP)] = False,
     focal_px: Annotated[float | None, typer.Option(help=FOCAL_HELP, show_default=False)] = None,
     max_people: Annotated[
         int,
@@ -162,7 +168,7 @@ def predict(
         _alias(hipart, hipart_alias, "--densifier", "--hipart"),
     )
     kind = choose_input(input_file, images, video, fmt, image_size, render_out, more_images)
-    smoothing = _smoothing(kind, smooth, smooth_min_cutoff, smooth_beta)
+    smoothing = _smoothing(kind, smooth, smooth_min_cutoff, smooth_beta, smooth_causal)
     cfg = resolve_config(config, set_)
     ckpt, hipart = default_checkpoint(checkpoint, hipart)
     if kind == "keypoints":
@@ -217,7 +223,8 @@ def _print_media_summary(s: dict) -> None:
     )
     if s["smoothing"]:
         console.print(
-            f"smoothed over time (One Euro, min cutoff {s['smoothing']['min_cutoff']:g} Hz, "
+            f"smoothed over time (One Euro, {'causal' if not s['smoothing']['zero_lag'] else 'forward and backward'}, "
+            f"min cutoff {s['smoothing']['min_cutoff']:g} Hz, "
             f"beta {s['smoothing']['beta']:g}); --no-smooth keeps the frames as detected and lifted"
         )
     if s["rendered"]:
@@ -236,16 +243,19 @@ def _alias(value, old, name: str, old_name: str):
     return value if value is not None else old
 
 
-def _smoothing(kind: str, smooth: bool, min_cutoff: float | None, beta: float | None) -> OneEuro | None:
+def _smoothing(
+    kind: str, smooth: bool, min_cutoff: float | None, beta: float | None, causal: bool = False
+) -> OneEuro | None:
     """The filter's parameters for a video, or None; the filter's options are refused where nothing is smoothed."""
-    if kind != "video" and (min_cutoff is not None or beta is not None):
+    if kind != "video" and (min_cutoff is not None or beta is not None or causal):
         raise UserError(
-            "--smooth-min-cutoff and --smooth-beta apply to --video; images and keypoints are not a "
-            "sequence and are never smoothed"
+            "--smooth-min-cutoff, --smooth-beta and --smooth-causal apply to --video; images and keypoints are "
+            "not a sequence and are never smoothed"
         )
     if kind != "video" or not smooth:
         return None
     return OneEuro(
         min_cutoff=DEFAULTS.min_cutoff if min_cutoff is None else min_cutoff,
         beta=DEFAULTS.beta if beta is None else beta,
+        zero_lag=not causal,
     ).check()

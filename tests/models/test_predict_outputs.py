@@ -64,8 +64,9 @@ def test_smoothing_calms_the_2d_and_3d_and_keeps_the_gaps():
     assert (arrays["kp3d"][~noisy.missing, 0] == 0).all()  # still root-relative
     for key in ("sparse2d", "kp3d", "root_cam"):
         assert np.isnan(arrays[key][[10, 11]]).all() and np.isfinite(arrays[key][12:]).all()
-    # the first frame of each run is taken as detected: the filter restarts after the gap
-    np.testing.assert_array_equal(arrays["sparse2d"][[0, 12]], unsmoothed["sparse2d"][[0, 12]])
+    # the causal filter takes the first frame of each run as detected: it restarts after the gap
+    causal, _ = lift_and_place(flat_lifter, _seen(noise=3.0), 0.0, FPS, OneEuro(zero_lag=False), FOCAL, "image")
+    np.testing.assert_array_equal(causal["sparse2d"][[0, 12]], unsmoothed["sparse2d"][[0, 12]])
 
 
 # --- through the command line, with the detector and lifter replaced --------------------------
@@ -115,7 +116,7 @@ def test_video_npz_and_json_record_the_filter_and_the_camera(cli, tmp_path, stan
     with np.load(tmp_path / "out" / "poses.npz") as npz:
         record = json.loads(str(npz["smoothing"]))
         assert record["filter"] == "one-euro" and record["beta"] == 5.0 and record["min_cutoff"] == 1.0
-        assert record["fps"] == FPS
+        assert record["fps"] == FPS and record["zero_lag"] is True
         assert npz["root_cam"].shape == (40, 3) and npz["kp3d_cam"].shape == (40, 17, 3)
         np.testing.assert_allclose(npz["root_cam"][~npz["missing"], 2], DEPTH, rtol=0.01)
         assert (npz["focal_px"] == FOCAL).all()
@@ -123,6 +124,9 @@ def test_video_npz_and_json_record_the_filter_and_the_camera(cli, tmp_path, stan
     assert code == 0, err
     document = json.loads((tmp_path / "out" / "poses.json").read_text())
     assert document["smoothing"] is None
+    code, _, err = _predict(cli, tmp_path, "causal.json", "--smooth-causal")
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "causal.json").read_text())["smoothing"]["zero_lag"] is False
     pose = document["poses"][0]
     assert len(pose["root_cam"]) == 3 and np.asarray(pose["kp3d_cam"]).shape == (17, 3)
     assert document["poses"][10]["root_cam"] is None  # a frame without a person

@@ -37,6 +37,23 @@ def test_a_noisy_sine_shakes_less_and_stays_close():
     assert np.abs(smoothed - clean).mean() < np.abs(noisy - clean).mean()
 
 
+def test_the_two_pass_filter_follows_a_moving_joint_without_lag():
+    t = np.arange(int(6 * FPS)) / FPS
+    clean = 0.1 * np.sin(2 * np.pi * 1.0 * t)  # a limb swinging 10 cm at 1 Hz
+    noisy = clean + np.random.default_rng(2).normal(0, 0.01, len(t))
+    causal = one_euro(noisy, FPS, OneEuro(zero_lag=False))
+    two_pass = one_euro(noisy, FPS, OneEuro())
+
+    def lag_frames(track):  # the shift that best aligns the filtered track with the clean motion
+        shifts = range(-5, 6)
+        return shifts[int(np.argmin([np.abs(np.roll(track, -s)[10:-10] - clean[10:-10]).mean() for s in shifts]))]
+
+    assert lag_frames(causal) >= 1 and lag_frames(two_pass) == 0
+    middle = slice(15, -15)  # away from the ends, where one of the passes has just started
+    assert np.abs(two_pass - clean)[middle].mean() < np.abs(causal - clean)[middle].mean()
+    assert _jitter(two_pass) < 0.5 * _jitter(noisy)
+
+
 def test_a_gap_restarts_the_filter():
     values = np.concatenate([np.zeros(10), np.full(3, np.nan), np.ones(10)])[:, None]  # (23, 1)
     missing = np.isnan(values[:, 0])
