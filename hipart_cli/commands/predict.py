@@ -11,7 +11,7 @@ from hipart_cli.common import ConfigOpt, DeviceOpt, SetOpt, console, resolve_con
 from pipelines.core.errors import UserError
 from pipelines.models.camera_space import DEFAULT_FOV_DEG
 from pipelines.models.predict import predict as run_predict
-from pipelines.models.predict_media import choose_input, default_checkpoint, predict_media
+from pipelines.models.predict_media import choose_input, default_checkpoint, predict_media, resolve_bones
 from pipelines.models.smoothing import OneEuro
 
 INPUT_HELP = (
@@ -158,6 +158,15 @@ def predict(
             help="Average each 3D pose with its mirror's (flip test-time augmentation; torch backend).",
         ),
     ] = True,
+    bones: Annotated[
+        str | None,
+        typer.Option(
+            help="constant: each person's bone lengths in a --video held at their median over the track, "
+            "every frame keeping its own bone directions (the default for --video); free: as lifted (images "
+            "and --keypoints, which are not one person's track, are always).",
+            show_default=False,
+        ),
+    ] = None,
     device: DeviceOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -169,6 +178,7 @@ def predict(
     )
     kind = choose_input(input_file, images, video, fmt, image_size, render_out, more_images)
     smoothing = _smoothing(kind, smooth, smooth_min_cutoff, smooth_beta, smooth_causal)
+    bones = resolve_bones(bones, kind)
     cfg = resolve_config(config, set_)
     ckpt, hipart = default_checkpoint(checkpoint, hipart)
     if kind == "keypoints":
@@ -210,6 +220,7 @@ def predict(
         framing=framing,
         flip=flip,
         joints=joints,
+        bones=bones,
     )
     _print_media_summary(s)
 
@@ -226,6 +237,10 @@ def _print_media_summary(s: dict) -> None:
             f"smoothed over time (One Euro, {'causal' if not s['smoothing']['zero_lag'] else 'forward and backward'}, "
             f"min cutoff {s['smoothing']['min_cutoff']:g} Hz, "
             f"beta {s['smoothing']['beta']:g}); --no-smooth keeps the frames as detected and lifted"
+        )
+    if s["bones"] == "constant":
+        console.print(
+            "bone lengths held constant per person (their median over the video); --bones free keeps them as lifted"
         )
     if s["rendered"]:
         more = f" and {len(s['rendered']) - 1} more" if len(s["rendered"]) > 1 else ""

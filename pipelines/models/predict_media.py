@@ -48,6 +48,8 @@ from pipelines.core.errors import UserError
 from pipelines.core.progress import progress
 from pipelines.data.detector import require_detector
 from pipelines.data.media import VideoReader, list_images
+from pipelines.models.bone_lengths import MODES as BONE_MODES
+from pipelines.models.bone_lengths import constant_bones
 from pipelines.models.camera_space import check_focal, place_in_camera
 from pipelines.models.default_model import shipped
 from pipelines.models.framing import MODES as FRAMINGS
@@ -210,9 +212,11 @@ def lift_and_place(
     focal_px: float | None,
     framing: str = "canonical",
     video: bool = False,
+    bones: str = "free",
 ) -> tuple[dict, float]:
-    """Pass 2 in full: smooth the 2D, lift, smooth the 3D, place in camera space (``smoothing`` None:
-    no filter). ``fps``: the frame rate the filter assumes. Returns the arrays and the lifting seconds."""
+    """Pass 2 in full: smooth the 2D, lift, smooth the 3D, hold the bone lengths (``bones`` "constant"),
+    place in camera space (``smoothing`` None: no filter). ``fps``: the frame rate the filter assumes.
+    Returns the arrays and the lifting seconds."""
     bridged = None
     if video or getattr(lifter, "frames", 1) > 1:  # bridged first, so a bridged run is smoothed as one
         bridged = bridge_gaps(seen, None if getattr(lifter, "frames", 1) > 1 else MAX_GAP)
@@ -221,6 +225,8 @@ def lift_and_place(
     arrays, seconds = lift(lifter, seen, min_score, framing, video, bridged)
     if smoothing is not None:
         smooth_lifted(arrays, fps, smoothing)
+    if bones == "constant":
+        arrays["kp3d"] = constant_bones(arrays["kp3d"])
     place(arrays, seen, focal_px, fps, smoothing)
     return arrays, seconds
 
@@ -242,6 +248,7 @@ def predict_media(
     framing: str = "canonical",
     flip: bool = True,
     joints: str = "detector",
+    bones: str | None = None,
 ) -> dict:
     """Detect, lift and write ``out`` (and the drawings into ``render_out``) for ``kind`` "images"
     (``inputs``: folders and files) or "video" (``inputs``: one file).
@@ -250,7 +257,8 @@ def predict_media(
     ``focal_px``: the camera's focal length (None: from the image size, pipelines.models.camera_space);
     ``max_people``: the most people found in one frame; ``framing``: "canonical" or "image"
     (pipelines.models.framing); ``flip``: flip test-time augmentation (torch); ``joints``: "detector" (BlazePose's
-    points) or "h36m" (pipelines.models.joint_convention).
+    points) or "h36m" (pipelines.models.joint_convention); ``bones``: "constant" (each person's bone lengths
+    held over a video, pipelines.models.bone_lengths; the default for a video) or "free" (images: always).
     Returns {"frames", "people" (ids), "missing" (frames without anyone), "invisible", "out", "written"
     (paths), "rendered" (paths), "speed" {stage: frames/s}, "fps", "smoothing" (the filter's record or None)}.
     """
@@ -271,6 +279,7 @@ def predict_media(
     if framing not in FRAMINGS:
         raise UserError(f"--framing {framing!r}: expected {' or '.join(FRAMINGS)}")
     joints = resolve_joints(joints, kind)
+    bones = resolve_bones(bones, kind)
     lifter = with_joints(
         load_lifter(checkpoint, config, hipart, device, backend, video=kind == "video", flip=flip), joints
     )
@@ -279,7 +288,7 @@ def predict_media(
     lifted, lift_seconds = [], 0.0
     for seen in people:
         arrays, seconds = lift_and_place(
-            lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px, framing, kind == "video"
+            lifter, seen, min_score, fps or NOMINAL_FPS, smoothing, focal_px, framing, kind == "video", bones
         )
         lifted.append(arrays)
         lift_seconds += seconds
@@ -287,7 +296,7 @@ def predict_media(
     ids = [s.person for s in people]
     record = smoothing.record(fps or NOMINAL_FPS) if smoothing is not None else None
     render_seconds = render(source, seen, arrays, fps, paths, len(ids)) if paths else None
-    written = write_poses(out, seen, arrays, kind, source_name, fps, record, ids, joints)
+    written = write_poses(out, seen, arrays, kind, source_name, fps, record, ids, joints, bones)
     n = len(people[0].kp)
     anyone = ~np.all([s.missing for s in people], axis=0)  # (frames,)
     found = int((~seen.missing).sum())
@@ -306,7 +315,19 @@ def predict_media(
         "speed": speed,
         "fps": fps,
         "smoothing": record,
+        "bones": bones,
     }
+
+
+def resolve_bones(bones: str | None, kind: str) -> str:
+    """``bones`` checked, or its default: "constant" for a video, "free" where frames are not one track."""
+    if bones is None:
+        return "constant" if kind == "video" else "free"
+    if bones not in BONE_MODES:
+        raise UserError(f"--bones {bones!r}: expected {' or '.join(BONE_MODES)}")
+    if bones == "constant" and kind != "video":
+        raise UserError("--bones constant: held bone lengths apply to --video only (images are not one person's track)")
+    return bones
 
 
 def _rate(frames: int, seconds: float) -> float | None:

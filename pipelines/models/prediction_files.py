@@ -4,11 +4,12 @@ Every row is a frame (and person, frame-major): the arrays of the prediction und
 pipelines.models.api.Prediction and of the exported graph (``kp3d``, ``sparse2d``, ``dense2d``, ``fine2d``,
 ``scores``, ``visible``, ``root_cam``, ``kp3d_cam``, ``focal_px``, ``person``, ...) plus ``missing``,
 ``image_id``, ``frame``, ``image_size``, ``source``, ``smoothing``, ``joints`` ("h36m" or "detector",
-pipelines.models.joint_convention) and, for a video, ``fps``.
+pipelines.models.joint_convention), ``bones`` ("constant" or "free", pipelines.models.bone_lengths) and, for
+a video, ``fps``.
 
 * NPZ: those arrays (``smoothing`` as JSON text).
-* JSON: {"kind": "keypoints" | "images" | "video", "source", "fps", "smoothing", "joints", "people", "poses": [one
-  object per row with the same fields, null arrays where ``missing``, ``time_s`` for a video]}.
+* JSON: {"kind": "keypoints" | "images" | "video", "source", "fps", "smoothing", "joints", "bones", "people",
+  "poses": [one object per row with the same fields, null arrays where ``missing``, ``time_s`` for a video]}.
 * .trc / .bvh / .csv: one file per person of the camera-space poses (pipelines.models.pose_files).
 """
 
@@ -41,6 +42,7 @@ def write_poses(
     smoothing: dict | None = None,
     ids: list[int] = (0,),
     joints: str = "h36m",
+    bones: str = "free",
 ) -> list[Path]:
     """The file described in the module docstring, atomically; ``smoothing``: the filter's record; ``ids``: the
     people, whose rows interleave frame-major. Returns the files written."""
@@ -74,6 +76,7 @@ def write_poses(
                 source=np.asarray(source_name),
                 smoothing=np.asarray(json.dumps(smoothing)),
                 joints=np.asarray(joints),
+                bones=np.asarray(bones),
                 **extra,
             )
         return [out]
@@ -83,6 +86,7 @@ def write_poses(
         "fps": fps,
         "smoothing": smoothing,
         "joints": joints,
+        "bones": bones,
         "people": list(ids),
         "poses": pose_records(seen, arrays, kind, fps),
     }

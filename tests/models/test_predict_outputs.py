@@ -117,13 +117,14 @@ def test_video_npz_and_json_record_the_filter_and_the_camera(cli, tmp_path, stan
         record = json.loads(str(npz["smoothing"]))
         assert record["filter"] == "one-euro" and record["beta"] == 5.0 and record["min_cutoff"] == 1.0
         assert record["fps"] == FPS and record["zero_lag"] is True
+        assert str(npz["bones"]) == "constant"  # a video's default
         assert npz["root_cam"].shape == (40, 3) and npz["kp3d_cam"].shape == (40, 17, 3)
         np.testing.assert_allclose(npz["root_cam"][~npz["missing"], 2], DEPTH, rtol=0.01)
         assert (npz["focal_px"] == FOCAL).all()
-    code, _, err = _predict(cli, tmp_path, "poses.json", "--no-smooth")
+    code, _, err = _predict(cli, tmp_path, "poses.json", "--no-smooth", "--bones", "free")
     assert code == 0, err
     document = json.loads((tmp_path / "out" / "poses.json").read_text())
-    assert document["smoothing"] is None
+    assert document["smoothing"] is None and document["bones"] == "free"
     code, _, err = _predict(cli, tmp_path, "causal.json", "--smooth-causal")
     assert code == 0, err
     assert json.loads((tmp_path / "out" / "causal.json").read_text())["smoothing"]["zero_lag"] is False
@@ -199,17 +200,10 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, stand_ins, monk
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
 
 
-def test_smoothing_options_are_refused_for_images(cli, tmp_path, stand_ins, monkeypatch):
+@pytest.mark.parametrize("option", [("--smooth-beta", "2"), ("--bones", "constant"), ("--smooth-causal",)])
+def test_smoothing_options_are_refused_for_images(cli, tmp_path, stand_ins, monkeypatch, option):
     _detection_must_not_run(stand_ins, monkeypatch)
     code, _, err = cli(
-        "predict",
-        "--images",
-        tmp_path,
-        "--checkpoint",
-        tmp_path / "none",
-        "--out",
-        tmp_path / "poses.npz",
-        "--smooth-beta",
-        "2",
+        "predict", "--images", tmp_path, "--checkpoint", tmp_path / "none", "--out", tmp_path / "poses.npz", *option
     )
     assert code == 2 and "apply to --video" in err and not (tmp_path / "poses.npz").exists()

@@ -1,0 +1,52 @@
+"""One person, one skeleton: the bone lengths of a person's video track held constant.
+
+A single-frame lifter estimates every frame's bone lengths afresh, so one person's forearm grows and
+shrinks from frame to frame; a person's bones do not. Over each person's track in a video, every bone
+is given its median length over the lifted frames; each frame keeps its own bone directions, and the
+pose is rebuilt from the pelvis outwards along the tree of ``hipart.skeleton.H36M_PARENTS`` (the same
+tree joins the detector's joints of ``--joints detector``). The BVH writer fits one skeleton per
+person too; with constant bones its rotations reproduce every frame's joints.
+
+Measured in docs/predict.md ("Bone lengths"): on Pose2Sim's four-camera recording PA-MPJPE on the 12
+limb joints against the triangulation, and on the unseen synthetic corpus MPJPE against ground truth.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from hipart.skeleton import H36M_PARENTS
+
+MODES = ("constant", "free")
+
+
+def bone_vectors(kp3d: np.ndarray, parents: tuple[int, ...] = H36M_PARENTS) -> np.ndarray:
+    """(N, J, 3) -> (N, J, 3): each joint minus its parent (the root's row is zero)."""
+    parent = np.array([max(p, 0) for p in parents])
+    vectors = kp3d - kp3d[:, parent]
+    vectors[:, [j for j, p in enumerate(parents) if p < 0]] = 0.0
+    return vectors
+
+
+def constant_bones(kp3d: np.ndarray, parents: tuple[int, ...] = H36M_PARENTS) -> np.ndarray:
+    """(N, J, 3) poses of one person (rows of NaN: not lifted) -> the same poses with every bone at its
+    median length over the lifted rows, rebuilt from the root (which stays where it was)."""
+    poses = np.asarray(kp3d, np.float64)
+    lifted = np.isfinite(poses).all(axis=(1, 2))
+    if not lifted.any():
+        return np.array(kp3d, copy=True)
+    track = poses[lifted]  # (L, J, 3)
+    vectors = bone_vectors(track, parents)
+    lengths = np.linalg.norm(vectors, axis=-1)  # (L, J)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a zero-length bone has no direction: kept at zero
+        directions = np.nan_to_num(vectors / lengths[..., None])
+    median = np.median(lengths, axis=0)  # (J,)
+    rebuilt = np.empty_like(vectors)
+    for joint, parent in enumerate(parents):  # parents precede their children
+        rebuilt[:, joint] = track[:, joint] if parent < 0 else rebuilt[:, parent] + directions[:, joint] * median[joint]
+    out = np.array(kp3d, copy=True)
+    out[lifted] = rebuilt.astype(out.dtype)
+    return out
