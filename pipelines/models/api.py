@@ -122,7 +122,8 @@ class Model:
 
     def predict_video(self, path: str | Path, **options) -> Prediction:
         """`hipart predict --video` in memory; ``options`` as :func:`pipelines.models.predict_media.predict_media`
-        (``render_out``, ``smoothing``, ``focal_px``, ``max_people``, ``framing``, ``min_score``, ``joints``)."""
+        (``render_out``, ``smoothing``, ``focal_px``, ``max_people``, ``framing``, ``min_score``, ``joints``,
+        ``bones``)."""
         return self._media("video", path, options)
 
     def predict_images(self, paths, **options) -> Prediction:
