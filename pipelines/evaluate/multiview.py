@@ -158,7 +158,7 @@ def detect_views(videos: dict[str, Path]) -> dict[str, dict[str, np.ndarray]]:
 def lifted_views(
     videos: dict[str, Path], name: str, checkpoint, hipart, out_dir: Path, config, joints: str = "detector"
 ) -> dict[str, np.ndarray]:
-    """`hipart predict --video` (defaults: framing, flip, smoothing; ``joints``) of every view with one lifter
+    """`hipart predict --video` (defaults: framing, flip, smoothing, bones; ``joints``) of every view with one lifter
     -> {camera: (N, 17, 3)}."""
     from pipelines.models.predict_media import predict_media
     from pipelines.models.smoothing import OneEuro

@@ -24,8 +24,9 @@ import numpy as np
 
 from pipelines.core.atomic import write_text_atomic
 from pipelines.core.errors import UserError
+from pipelines.models.bone_lengths import median_bone_lengths
 from pipelines.models.pose_files.axes import y_up_metres
-from pipelines.models.pose_files.bvh_skeleton import REST_DIRECTIONS, BvhJoint, build_skeleton, median_bone_lengths
+from pipelines.models.pose_files.bvh_skeleton import REST_DIRECTIONS, BvhJoint, build_skeleton
 from pipelines.models.pose_files.rotations import euler_zxy_degrees, kabsch, swing, unit
 from pipelines.models.pose_files.track import Track
 

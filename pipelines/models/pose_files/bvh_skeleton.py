@@ -86,12 +86,3 @@ def build_skeleton(lengths: np.ndarray) -> list[BvhJoint]:
 
     add(0, -1)
     return joints
-
-
-def median_bone_lengths(positions: np.ndarray) -> np.ndarray:
-    """(N, 17, 3) joint positions (NaN rows ignored) -> (17,) median length of the bone ending at each joint."""
-    parents = np.array(H36M_PARENTS)
-    bones = positions[:, 1:] - positions[:, parents[1:]]  # (N, 16, 3)
-    lengths = np.linalg.norm(bones, axis=-1)
-    present = np.isfinite(lengths).all(1)
-    return np.concatenate([[0.0], np.median(lengths[present], axis=0)])
