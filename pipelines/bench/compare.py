@@ -44,7 +44,9 @@ HIPART_JACOBI = "HiPART (torch, Jacobi)"
 # and loses to greedy); its tokens are still checked against greedy on the largest batch.
 JACOBI_MAX_BATCH = 64
 HIPART_ONNX, HIPART_ONNX_STANDARD = "HiPART (ONNX RT)", "HiPART (ONNX RT, standard ops)"
-GRAPHS = {HIPART_ONNX: False, HIPART_ONNX_STANDARD: True}  # row -> write_graph(standard_ops=...)
+HIPART_ONNX_INT8 = "HiPART (ONNX RT, int8 HiARM)"
+# row -> (standard operators, HiARM's weights) of its graph
+GRAPHS = {HIPART_ONNX: (False, "fp32"), HIPART_ONNX_STANDARD: (True, "fp32"), HIPART_ONNX_INT8: (False, "int8")}
 # (rounds, calls per round) by batch size: many short calls, few long ones
 ROUNDS = {1: (9, 4), 64: (7, 2), 1024: (3, 1)}
 EXACT_HIPART = (
@@ -87,11 +89,13 @@ def _onnx_sessions(model: EndToEnd, folder: Path, thread_counts) -> dict[tuple[s
     """(row name, threads) -> ONNX Runtime session of the exported graph, fused and standard."""
     try:
         from pipelines.models.export import session, write_graph
+        from pipelines.models.onnx_weights import reduce_weights
 
         sessions = {}
-        for name, standard_ops in GRAPHS.items():
-            path = folder / f"hipart-{'standard' if standard_ops else 'fused'}.onnx"
+        for name, (standard_ops, weights) in GRAPHS.items():
+            path = folder / f"hipart-{'standard' if standard_ops else 'fused'}-{weights}.onnx"
             write_graph(model.cpu(), path, standard_ops=standard_ops)
+            reduce_weights(path, weights)
             sessions.update({(name, t): session(path, threads=t) for t in thread_counts})
         return sessions
     except Exception as exc:  # the onnx extra missing, or an exporter failure: reported, not fatal
@@ -247,6 +251,7 @@ def _report(rows: list[dict], flops: dict, params: dict, device: torch.device, n
         ]
         + flop_notes
         + margin_notes(margins(best))
+        + flop_rate_notes(margins(best), best, flops)
         + notes,
     }
 
@@ -281,3 +286,25 @@ def margin_notes(rows: list[dict]) -> list[str]:
         "its worst round"
         for m in rows
     ]
+
+
+def flop_rate_notes(rows: list[dict], best: dict, flops: dict) -> list[str]:
+    """Per batch the arithmetic rate (GFLOP/s) of the fastest exact HiPART backend and of the reference, and the
+    ratio HiPART would reach at the reference's rate: the FLOP bound of the margin on this machine."""
+    if not flops.get(HIPART):
+        return []
+    parity = flops[REFERENCE] / flops[HIPART]
+    out = []
+    for m in rows:
+        rate = {
+            name: flops[HIPART if name != REFERENCE else REFERENCE]
+            * m["batch"]
+            / best[(name, m["batch"], m["precision"])]["seconds"]
+            / 1e9
+            for name in (m["backend"], REFERENCE)
+        }
+        out.append(
+            f"batch {m['batch']} ({m['precision']}): {m['backend']} computes at {rate[m['backend']]:.0f} GFLOP/s, the "
+            f"reference at {rate[REFERENCE]:.0f}; at the reference's rate HiPART's FLOPs would give {parity:.2f}x"
+        )
+    return out

@@ -11,7 +11,8 @@ lifter) takes them as a third input, ``scores`` (B[, T], 17). T is fixed when tr
 It is traced with a dynamic batch axis, which unrolls HiARM's 16 greedy
 decode steps and carries the KV cache as tensors (``hipart.layers.KVCache(grow=True)``). By
 default every attention is ONNX Runtime's fused ``com.microsoft.Attention`` node
-(:mod:`pipelines.models.onnx_fused`); ``standard_ops`` keeps to plain ONNX operators. After
+(:mod:`pipelines.models.onnx_fused`); ``standard_ops`` keeps to plain ONNX operators. HiARM's
+weights can be stored as int8 or fp16 (:mod:`pipelines.models.onnx_weights`; fp32 by default). After
 writing, the graph is run with ONNX Runtime against the torch path on random and on real inputs
 and the largest differences are reported. Needs the ``onnx`` extra (onnx, onnxruntime).
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hipart.densify import Densifier
 from hipart.end_to_end import OUTPUTS, SCORES, EndToEnd, TemporalEndToEnd
 from pipelines.core.atomic import atomic_path
 from pipelines.core.checkpoint import file_sha256, resolve
@@ -34,6 +36,7 @@ from pipelines.data.store import PoseStore, sparse_input, sparse_scores
 from pipelines.data.windows import chunks, sequences
 from pipelines.models.lifting import LiftingModel, load_lifting_model, require_sparse_only_input
 from pipelines.models.onnx_fused import fused_attention
+from pipelines.models.onnx_weights import WEIGHTS, hiarm_scope, reduce_weights
 
 # Graphs written before inputs and outputs took the names predict writes.
 LEGACY_NAMES = {"sparse_px": "sparse2d", "kp3d_mm": "kp3d", "dense_px": "dense2d", "fine_px": "fine2d"}
@@ -163,7 +166,7 @@ def write_graph(module: EndToEnd, path: str | Path, opset: int = 17, standard_op
     if module.reads_scores:
         example += (torch.linspace(0.2, 1.0, 17).expand(2, *time_axis(module), 17).contiguous(),)  # (2, [T,] 17)
     fusing = contextlib.nullcontext() if standard_ops else fused_attention(module)
-    with warnings.catch_warnings(), torch.no_grad(), fusing:
+    with warnings.catch_warnings(), torch.no_grad(), fusing, hiarm_scope(module):
         warnings.simplefilter("ignore")  # the tracer's notes on Python values baked into the graph
         torch.onnx.export(
             module,
@@ -184,20 +187,27 @@ def export_onnx(
     opset: int = 17,
     seed: int = 0,
     standard_ops: bool = False,
+    weights: str = "fp32",
 ) -> dict:
     """Write ``out`` (atomically) and verify it; returns {"out", "nodes", "levels", "frames", "operators",
-    "checks": {inputs: differences}} (``frames``: the window length T of a temporal graph, else 1)."""
+    "weights", "checks": {inputs: differences}} (``frames``: the window length T of a temporal graph, else 1).
+    ``weights``: HiARM's weight storage in the graph (:data:`pipelines.models.onnx_weights.WEIGHTS`)."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise UserError(f"{out}: the output must be an .onnx file")
     onnxruntime_module()
+    if weights not in WEIGHTS:
+        raise UserError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     model = load_lifting_model(checkpoint, "cpu", hipart=hipart)
     module = end_to_end(model)
+    if weights != "fp32" and not isinstance(module.densifier, Densifier):
+        raise UserError(f"--weights {weights} reduces HiARM's weights, and {checkpoint} has no HiARM densifier")
     rng = np.random.default_rng(seed)
     with atomic_path(out) as tmp:
         write_graph(module, tmp, opset, standard_ops)
+        reduce_weights(tmp, weights)
         operators = "standard" if standard_ops else "onnxruntime-fused"
-        nodes = _write_metadata(tmp, model, checkpoint, operators)
+        nodes = _write_metadata(tmp, model, checkpoint, operators, weights)
         sess = session(tmp)
         window = time_axis(module)
         count = max(2, 64 // window[0]) if window else 64  # about 64 poses either way
@@ -223,11 +233,12 @@ def export_onnx(
         "levels": list(module.levels),
         "frames": model.frames,
         "operators": operators,
+        "weights": weights,
         "checks": checks,
     }
 
 
-def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str) -> int:
+def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str, weights: str = "fp32") -> int:
     """Store the ``hipart`` metadata in the graph file; returns its node count."""
     import onnx
 
@@ -242,6 +253,7 @@ def _write_metadata(path: Path, model: LiftingModel, checkpoint, operators: str)
             "frames": model.frames,
             "inputs": list(model.net.input_names),
             "operators": operators,
+            "weights": weights,
             "lift_checkpoint_sha256": file_sha256(resolve(checkpoint)),
         }
     )

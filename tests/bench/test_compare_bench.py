@@ -37,6 +37,7 @@ def test_bench_compare_quick_reports_every_model(monkeypatch):
         compare.HIPART_JACOBI,
         compare.HIPART_ONNX,
         compare.HIPART_ONNX_STANDARD,
+        compare.HIPART_ONNX_INT8,
         compare.SPARSE,
         compare.REFERENCE,
     }
@@ -49,6 +50,10 @@ def test_bench_compare_quick_reports_every_model(monkeypatch):
             assert r[6] == 1.0 and r[7] == 1.0
     for name in (compare.HIPART_ONNX, compare.HIPART_ONNX_STANDARD):  # both graphs checked against torch
         assert any(n.startswith(name + " vs torch") and "tokens differing 0.00 %" in n for n in report["notes"])
+    assert compare.HIPART_ONNX_INT8 not in compare.EXACT_HIPART  # its tokens may move: reported, never a margin
+    assert any(n.startswith(compare.HIPART_ONNX_INT8 + " vs torch") for n in report["notes"])
+    rates = [n for n in report["notes"] if "at the reference's rate HiPART's FLOPs would give" in n]
+    assert [n.split(" ")[1] for n in rates] == ["1", "64"]
     jacobi = [n for n in report["notes"] if n.startswith(compare.HIPART_JACOBI + " vs greedy")]
     assert len(jacobi) == 1 and "tokens differing 0.00 %" in jacobi[0]  # exact: the greedy tokens
     margins = {m["batch"]: m for m in report["margins"]}

@@ -16,15 +16,21 @@ def test_precision_bench_reports_token_agreement_accuracy_and_speed(
     monkeypatch.setattr(precision, "INPUT2D", "noisy")
     (report,) = bench.run(["precision"], load_config(None, ()), quick=True)
     rows = {r[0]: r for r in report["rows"]}
-    assert set(rows) == {"fp32 (eager greedy)", "int8 dynamic", "fp16 weights", "bf16 weights", "fp32, Jacobi"}
+    onnx_rows = {"ONNX RT fp32", "ONNX RT int8 HiARM", "ONNX RT fp16 HiARM"}
+    torch_rows = {"fp32 (eager greedy)", "int8 dynamic", "fp16 weights", "bf16 weights", "fp32, Jacobi"}
+    assert set(rows) == torch_rows | onnx_rows
     assert rows["fp32 (eager greedy)"][1:4] == [0.0, 0.0, 0.0] and rows["fp32 (eager greedy)"][7] == 1.0
+    assert rows["ONNX RT fp32"][1:3] == [0.0, 0.0] and rows["ONNX RT fp32"][3] < 1e-3  # the same greedy tokens
+    assert rows["ONNX RT fp32"][7] == 1.0 and rows["ONNX RT fp32"][9] == 1.0  # the ONNX rows' speed baseline
+    assert rows["ONNX RT int8 HiARM"][3] > 0  # int8 moves the poses
+    assert rows["ONNX RT fp16 HiARM"][1] <= rows["ONNX RT int8 HiARM"][1]
     assert rows["fp32, Jacobi"][1:4] == [0.0, 0.0, 0.0]  # exact by construction
     assert rows["fp32, Jacobi"][4] == rows["fp32 (eager greedy)"][4]
     assert rows["int8 dynamic"][1] > 0 and rows["int8 dynamic"][3] > 0  # quantisation does move tokens
     for r in rows.values():
         assert r[2] >= r[1] and r[6] > 0 and r[8] > 0  # a pose differs if any of its tokens does
         assert r[5] == pytest.approx(r[4] - rows["fp32 (eager greedy)"][4], abs=0.011)
-    assert sum(n.startswith(("int8", "fp16", "bf16")) for n in report["notes"]) == 3
+    assert sum(n.startswith(("int8", "fp16", "bf16", "ONNX RT int8", "ONNX RT fp16")) for n in report["notes"]) == 5
 
 
 def test_rounded_weights_are_stored_in_half_precision():
