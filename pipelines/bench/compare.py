@@ -1,7 +1,8 @@
 """`hipart bench compare`: HiPART against a MixSTE-sized reference at one frame, in one run.
 
 Rows: HiPART end to end (greedy densification + the 17+48+96 lifter; torch eager, and the ONNX graph
-of `hipart export` under ONNX Runtime, with its default fused attention and with ``--standard-ops``),
+of `hipart export` under ONNX Runtime, with its default fused attention, with ``--standard-ops`` and
+with ``--weights int8``, whose tokens may differ and which is therefore never counted as exact),
 the 17-token lifter alone (end to end without levels), and
 :class:`pipelines.bench.reference.MixSTESized`, a same-size stand-in built from our layers (not
 MixSTE's code). Every model runs at batch 1, 64 and 1024 on the same random inputs, with 1 thread
@@ -10,7 +11,8 @@ poses/s, the latency of one batch and the ratio to the reference at that batch. 
 one batch are timed in interleaved rounds (:func:`pipelines.bench.registry.interleaved_rounds`), so
 that a shared machine's drift in speed does not favour whichever ran first; each ratio to the reference
 is read round by round (the same round's times), and the report gives its median, its worst round and
-each row's spread, and per batch the fastest exact HiPART backend with its margin. On CUDA the torch rows
+each row's spread, and per batch the fastest exact HiPART backend with its margin, its arithmetic rate
+beside the reference's and the ratio HiPART's FLOPs would give at the reference's rate. On CUDA the torch rows
 run on the GPU in fp32 and bf16 autocast and ONNX Runtime stays on the CPU. Random weights (speed
 does not depend on training); the ONNX graphs are checked against torch on the same inputs.
 """
@@ -86,7 +88,7 @@ def flops_per_pose(models: dict, device: torch.device) -> dict[str, float]:
 
 
 def _onnx_sessions(model: EndToEnd, folder: Path, thread_counts) -> dict[tuple[str, int], object] | str:
-    """(row name, threads) -> ONNX Runtime session of the exported graph, fused and standard."""
+    """(row name, threads) -> ONNX Runtime session of each exported graph (:data:`GRAPHS`)."""
     try:
         from pipelines.models.export import session, write_graph
         from pipelines.models.onnx_weights import reduce_weights
