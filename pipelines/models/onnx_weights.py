@@ -9,7 +9,7 @@ and the lifter stay fp32):
   quantised per call, integer products
   (ONNX Runtime runs them as ``DynamicQuantizeMatMul`` and ``QAttention``). A quarter of the bytes and
   integer arithmetic: faster, but the tokens move.
-* ``fp16``: HiARM's weight matrices and embedding tables stored in half precision, each behind a
+* ``fp16``: HiARM's weight matrices, embedding tables, biases and norm scales stored in half precision, each behind a
   ``Cast`` to fp32 that ONNX Runtime folds when the session loads: half the file, fp32's speed, the
   outputs of fp16-rounded weights.
 
@@ -119,24 +119,20 @@ def quantize_int8(path: Path, names: list[str]) -> None:
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser logs its advice to pre-process the model as a warning
     try:
-        _quantize(path, names, quantize_dynamic, QuantType)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "int8.onnx"
+            quantize_dynamic(
+                str(path),
+                str(out),
+                op_types_to_quantize=list(PRODUCTS),
+                nodes_to_quantize=names + [f"{name}_MatMul" for name in names],  # it splits a Gemm into that + Add
+                weight_type=QuantType.QInt8,
+                per_channel=True,  # a scale per output column: fewer tokens move than with one per matrix
+                extra_options={"MatMulConstBOnly": True},
+            )
+            out.replace(path)
     finally:
         root.setLevel(level)
-
-
-def _quantize(path: Path, names: list[str], quantize_dynamic, QuantType) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "int8.onnx"
-        quantize_dynamic(
-            str(path),
-            str(out),
-            op_types_to_quantize=list(PRODUCTS),
-            nodes_to_quantize=names + [f"{name}_MatMul" for name in names],  # it splits a Gemm into that + Add
-            weight_type=QuantType.QInt8,
-            per_channel=True,  # a scale per output column: fewer tokens move than with one per matrix
-            extra_options={"MatMulConstBOnly": True},
-        )
-        out.replace(path)
 
 
 def reduce_weights(path: str | Path, weights: str) -> int:
