@@ -12,7 +12,8 @@ one batch are timed in interleaved rounds (:func:`pipelines.bench.registry.inter
 that a shared machine's drift in speed does not favour whichever ran first; each ratio to the reference
 is read round by round (the same round's times), and the report gives its median, its worst round and
 each row's spread, and per batch the fastest exact HiPART backend with its margin, its arithmetic rate
-beside the reference's and the ratio HiPART's FLOPs would give at the reference's rate. On CUDA the torch rows
+beside the reference's and the ratio HiPART's FLOPs would give at the reference's rate, and where the
+default graph's kernel time goes, by stage and operator (ONNX Runtime's profiler). On CUDA the torch rows
 run on the GPU in fp32 and bf16 autocast and ONNX Runtime stays on the CPU. Random weights (speed
 does not depend on training); the ONNX graphs are checked against torch on the same inputs.
 """
@@ -32,6 +33,7 @@ from hipart.config import Config
 from hipart.end_to_end import EndToEnd
 from hipart.lifter import Lifter
 from hipart.normalize import pose_frame, to_pose_frame
+from pipelines.bench.onnx_profile import kernel_shares, shares_note
 from pipelines.bench.pipeline import build
 from pipelines.bench.reference import MixSTESized
 from pipelines.bench.registry import interleaved_rounds
@@ -87,6 +89,11 @@ def flops_per_pose(models: dict, device: torch.device) -> dict[str, float]:
     return out
 
 
+def _graph_path(folder: Path, name: str) -> Path:
+    standard_ops, weights = GRAPHS[name]
+    return folder / f"hipart-{'standard' if standard_ops else 'fused'}-{weights}.onnx"
+
+
 def _onnx_sessions(model: EndToEnd, folder: Path, thread_counts) -> dict[tuple[str, int], object] | str:
     """(row name, threads) -> ONNX Runtime session of each exported graph (:data:`GRAPHS`)."""
     try:
@@ -95,7 +102,7 @@ def _onnx_sessions(model: EndToEnd, folder: Path, thread_counts) -> dict[tuple[s
 
         sessions = {}
         for name, (standard_ops, weights) in GRAPHS.items():
-            path = folder / f"hipart-{'standard' if standard_ops else 'fused'}-{weights}.onnx"
+            path = _graph_path(folder, name)
             write_graph(model.cpu(), path, standard_ops=standard_ops)
             reduce_weights(path, weights)
             sessions.update({(name, t): session(path, threads=t) for t in thread_counts})
@@ -130,6 +137,8 @@ def run(config: Config, quick: bool = False) -> list[dict]:
             quick,
             notes,
         )
+        if isinstance(sessions, dict):
+            notes += profile_notes(_graph_path(Path(tmp), HIPART_ONNX), rows)
     return [_report(rows, flops, params, device, notes)]
 
 
@@ -171,6 +180,20 @@ def _measure(models, sessions, precisions, threads, device, sync, batches, quick
                 )
             models[HIPART].to(device)
     return rows
+
+
+def profile_notes(path: Path, rows: list[dict]) -> list[str]:
+    """Per batch, where the default graph's time goes (:mod:`pipelines.bench.onnx_profile`), at the thread
+    count it ran fastest with, on random poses drawn as the timed ones."""
+    rng, out = np.random.default_rng(0), []
+    for batch in sorted({r["batch"] for r in rows}):
+        sparse = rng.uniform(300, 700, (batch, 17, 2)).astype(np.float32)
+        feeds = {"sparse2d": sparse, "image_size": np.full((batch, 2), 1000.0, np.float32)}
+        mine = [r for r in rows if r["model"] == HIPART_ONNX and r["batch"] == batch]
+        threads = min(mine, key=lambda r: r["seconds"])["threads"]
+        by_stage, by_op = kernel_shares(path, feeds, threads, calls=1 if batch >= 1024 else 3)
+        out.append(shares_note(f"{HIPART_ONNX} at batch {batch} ({threads} threads)", by_stage, by_op))
+    return out
 
 
 @torch.inference_mode()

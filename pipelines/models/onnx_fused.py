@@ -78,10 +78,10 @@ def _fused_step(attn: Attention, x: Tensor, tokens: int = 1, cache: KVCache | No
     assert cache is None or tokens == 1, "a cached step is one position per group"
     D = attn.heads * attn.head_dim  # a constant: a traced x.shape would put shape arithmetic in the graph
     past = cache.grown[layer] if cache is not None and cache.length else None
-    y, present = _attend(attn, x.reshape(-1, tokens, D), past)
+    y, present = _FusedAttention.apply(x.reshape(-1, tokens, D), attn.qkv.weight.t(), attn.qkv.bias, attn.heads, past)
     if cache is not None:
         cache.grown[layer] = present  # (2, N, H, positions, C/H)
-    return y.reshape(-1, D)
+    return attn.proj(y.reshape(-1, D))  # on rows: one Gemm node with its bias, not a MatMul and an Add
 
 
 @contextlib.contextmanager

@@ -1,11 +1,16 @@
-"""`hipart bench compare` on micro sizes: every model and batch measured, ratios to the reference."""
+"""`hipart bench compare` on micro sizes: every model and batch measured, ratios to the reference, the
+default graph's profile."""
 
+import numpy as np
 import pytest
 import torch
 
-from pipelines.bench import compare
+from hipart.end_to_end import EndToEnd
+from pipelines.bench import compare, onnx_profile
 from pipelines.bench import registry as bench
+from pipelines.bench.pipeline import build
 from pipelines.core.config_io import load_config
+from pipelines.models.export import write_graph
 
 MICRO = [
     "hiarm.dim=16",
@@ -64,6 +69,35 @@ def test_bench_compare_quick_reports_every_model(monkeypatch):
         assert m["median_ratio"] == pytest.approx(row[6], abs=0.006) and m["worst_round_ratio"] <= m["median_ratio"]
     assert any(n.startswith("batch 1 (fp32): best exact HiPART backend") for n in report["notes"])
     assert any("not MixSTE's code" in n and "32 wide, 1 spatial + 1 temporal" in n for n in report["notes"])
+    profiles = [n for n in report["notes"] if "ONNX Runtime kernel time by stage" in n]
+    assert [n.split(" at batch ")[1].split(" ")[0] for n in profiles] == ["1", "64"]
+
+
+def test_graph_kernel_time_is_attributed_to_each_stage(tmp_path):
+    config = load_config(None, MICRO)
+    torch.manual_seed(0)
+    densifier, lifter = build(config, torch.device("cpu"))
+    write_graph(EndToEnd(densifier, lifter).eval(), tmp_path / "micro.onnx")
+    rng = np.random.default_rng(0)
+    sparse = rng.uniform(300, 700, (8, 17, 2)).astype(np.float32)
+    feeds = {"sparse2d": sparse, "image_size": np.full((8, 2), 1e3, np.float32)}
+    by_stage, by_op = onnx_profile.kernel_shares(tmp_path / "micro.onnx", feeds, threads=1, calls=2)
+    assert set(by_stage) == set(onnx_profile.STAGES) and sum(by_stage.values()) == pytest.approx(1)
+    assert sum(by_op.values()) == pytest.approx(1)
+    assert all(by_stage[s] > 0 for s in ("HiARM", "MSST decoders", "lifter"))
+    assert ("lifter", "Attention") in by_op and ("HiARM", "Attention") in by_op  # the fused nodes, by their scope
+    assert ("HiARM", "Gelu") in by_op  # renamed by ONNX Runtime's fusion, placed by its output's scope
+    assert list(by_op.values()) == sorted(by_op.values(), reverse=True)
+    note = onnx_profile.shares_note("micro", by_stage, by_op, top=2)
+    assert note.startswith("micro: ONNX Runtime kernel time by stage: HiARM ") and note.count("%") == 6
+
+
+def test_stage_of_reads_the_first_scoped_name():
+    assert onnx_profile.stage_of(["Gelu_token_3", "/densifier/hiarm/mlp/Mul_1_output_0"]) == "HiARM"
+    assert onnx_profile.stage_of(["/densifier/fine_decoder/MatMul"]) == "MSST decoders"
+    assert onnx_profile.stage_of(["/lifter/blocks.0/Add"]) == "lifter"
+    assert onnx_profile.stage_of(["/densifier/Sub", "x"]) == "rest"  # normalisation at the densifier's level
+    assert onnx_profile.stage_of(["Cast_1", "lifter.head.bias"]) == "rest"  # weights carry no scope
 
 
 def test_interleaved_timing_takes_turns_and_warms_each_turn():
