@@ -59,16 +59,16 @@ class _FusedAttention(torch.autograd.Function):
 
 
 def _attend(attn: Attention, x: Tensor, past: Tensor | None) -> tuple[Tensor, Tensor]:
-    """An attention call, output projection included, as one fused node. x (B, T, D)"""
-    y, present = _FusedAttention.apply(x, attn.qkv.weight.t(), attn.qkv.bias, attn.heads, past)
-    return attn.proj(y), present
+    """An attention call as one fused node: x (B, T, D) -> the heads' output (B, T, D), before the output
+    projection, and ``present``."""
+    return _FusedAttention.apply(x, attn.qkv.weight.t(), attn.qkv.bias, attn.heads, past)
 
 
 def _fused_forward(attn: Attention, x: Tensor, causal: bool = False, attn_mask: Tensor | None = None) -> Tensor:
     """:meth:`Attention.forward` over whole sequences (B, T, D), the lifter's use."""
     assert not causal and attn_mask is None, "fused attention is bidirectional and unmasked"
     assert not (attn.training and attn.dropout), "fused attention has no dropout: export in eval mode"
-    return _attend(attn, x, None)[0]
+    return attn.proj(_attend(attn, x, None)[0])
 
 
 def _fused_step(attn: Attention, x: Tensor, tokens: int = 1, cache: KVCache | None = None, layer: int = 0) -> Tensor:
@@ -78,7 +78,7 @@ def _fused_step(attn: Attention, x: Tensor, tokens: int = 1, cache: KVCache | No
     assert cache is None or tokens == 1, "a cached step is one position per group"
     D = attn.heads * attn.head_dim  # a constant: a traced x.shape would put shape arithmetic in the graph
     past = cache.grown[layer] if cache is not None and cache.length else None
-    y, present = _FusedAttention.apply(x.reshape(-1, tokens, D), attn.qkv.weight.t(), attn.qkv.bias, attn.heads, past)
+    y, present = _attend(attn, x.reshape(-1, tokens, D), past)
     if cache is not None:
         cache.grown[layer] = present  # (2, N, H, positions, C/H)
     return attn.proj(y.reshape(-1, D))  # on rows: one Gemm node with its bias, not a MatMul and an Add
